@@ -1,0 +1,100 @@
+"""Results as tidy pandas frames: one row per run, and one row per (run, logged step).
+
+This is the one schema every store file, loader, statistic and figure uses.
+
+Run table (``RUN_COLUMNS``): ``run_id``; every ``TrainConfig`` field (init params flattened to ``init_gain``,
+``init_std``, ``init_a``, ``init_path``; None where the scheme has no such parameter); ``status``,
+``steps_to_solve`` and ``diverged_step`` (nullable Int64), ``final_loss``, ``plateau`` (stuck runs),
+``pred_00 … pred_11`` (final predictions in XOR order) and the final parameters ``w1_00 … w1_13``,
+``b1_0 … b1_3``, ``w2_0 … w2_3``, ``b2`` (row-major over the notebook shapes).
+
+Curves table (``CURVE_COLUMNS``): ``run_id, step, loss``: the mean BCE before the update of step ``step`` for
+the logged steps 0, k, 2k, … < max_steps, plus ``step = max_steps`` holding ``final_loss``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from xorlab.config import TrainConfig
+from xorlab.data import POINT_LABELS
+from xorlab.engine import BatchResult
+
+CONFIG_COLUMNS = [
+    "lr", "max_steps", "seed", "init", "rng", "rng_skip", "loss_threshold",
+    "init_gain", "init_std", "init_a", "init_path",
+]  # fmt: skip
+PRED_COLUMNS = [f"pred_{p}" for p in POINT_LABELS]
+PARAM_COLUMNS = (
+    [f"w1_{i}{j}" for i in range(2) for j in range(4)]
+    + [f"b1_{j}" for j in range(4)]
+    + [f"w2_{j}" for j in range(4)]
+    + ["b2"]
+)
+OUTCOME_COLUMNS = ["status", "steps_to_solve", "diverged_step", "final_loss", "plateau"]
+RUN_COLUMNS = ["run_id", *CONFIG_COLUMNS, *OUTCOME_COLUMNS, *PRED_COLUMNS, *PARAM_COLUMNS]
+CURVE_COLUMNS = ["run_id", "step", "loss"]
+ID_LENGTH = 16
+
+
+def run_id(cfg: TrainConfig) -> str:
+    """Stable id of a run: sha256 of its complete, canonical config (sorted-key JSON), first 16 hex digits."""
+    text = json.dumps(cfg.canonical(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:ID_LENGTH]
+
+
+def config_frame(configs: Sequence[TrainConfig]) -> pd.DataFrame:
+    """One row per config: ``run_id`` plus the canonical config columns."""
+    rows = [cfg.canonical() for cfg in configs]
+    frame = pd.DataFrame(rows, columns=CONFIG_COLUMNS)
+    for col in ("init_gain", "init_std", "init_a"):
+        frame[col] = pd.to_numeric(frame[col], errors="raise").astype(np.float64)
+    frame["init_path"] = frame["init_path"].astype("string")
+    frame.insert(0, "run_id", [run_id(c) for c in configs])
+    return frame
+
+
+def _nullable_steps(values: np.ndarray) -> pd.arrays.IntegerArray:
+    return pd.array(np.where(values < 0, None, values).tolist(), dtype="Int64")
+
+
+def runs_frame(batch: BatchResult, ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """The run table of a trained batch (``ids`` defaults to ``run_id`` of each config)."""
+    frame = config_frame(batch.configs)
+    if ids is not None:
+        frame["run_id"] = list(ids)
+    frame["status"] = batch.status.astype(str)
+    frame["steps_to_solve"] = _nullable_steps(batch.steps_to_solve)
+    frame["diverged_step"] = _nullable_steps(batch.diverged_step)
+    frame["final_loss"] = batch.final_loss
+    frame["plateau"] = pd.array(list(batch.plateau), dtype="string")
+    frame[PRED_COLUMNS] = batch.predictions
+    n = len(batch)
+    flat = np.concatenate([batch.params[k].reshape(n, -1) for k in ("w1", "b1", "w2", "b2")], axis=1)
+    frame[PARAM_COLUMNS] = flat
+    return frame[RUN_COLUMNS]
+
+
+def curves_frame(batch: BatchResult, ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """Long-form losses of a trained batch: logged steps below each run's end, then its final loss."""
+    ids = np.asarray(ids if ids is not None else [run_id(c) for c in batch.configs], dtype=object)
+    max_steps = np.array([c.max_steps for c in batch.configs])
+    run_idx, step_idx = np.nonzero(batch.loss_steps[None, :] < max_steps[:, None])
+    logged = pd.DataFrame(
+        {"run_id": ids[run_idx], "step": batch.loss_steps[step_idx], "loss": batch.losses[run_idx, step_idx]}
+    )
+    last = pd.DataFrame({"run_id": ids, "step": max_steps, "loss": batch.final_loss})
+    out = pd.concat([logged, last], ignore_index=True)
+    out["step"] = out["step"].astype(np.int64)
+    return out.sort_values(["run_id", "step"], kind="stable", ignore_index=True)
+
+
+def params_of(row: pd.Series) -> dict[str, np.ndarray]:
+    """Final parameters of one run-table row in the notebook's shapes (for decision surfaces, restarts)."""
+    v = row[PARAM_COLUMNS].to_numpy(dtype=np.float64)
+    return {"w1": v[:8].reshape(2, 4), "b1": v[8:12].reshape(1, 4), "w2": v[12:16].reshape(4, 1), "b2": v[16:].reshape(1, 1)}
