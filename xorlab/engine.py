@@ -134,6 +134,27 @@ def _params_finite(p: Params) -> np.ndarray:
     )
 
 
+def trajectory_key(cfg: TrainConfig) -> tuple:
+    """What determines a run's trajectory: every config field except ``max_steps``."""
+    return tuple((k, v) for k, v in cfg.canonical().items() if k != "max_steps")
+
+
+def _lanes(configs: list[TrainConfig], shared: bool) -> tuple[list[int], np.ndarray]:
+    """One simulated lane per distinct trajectory: (representative config of each lane, lane of each config)."""
+    if not shared:
+        return list(range(len(configs))), np.arange(len(configs))
+    lane_by_key: dict[tuple, int] = {}
+    reps: list[int] = []
+    lane_of = np.empty(len(configs), dtype=np.int64)
+    for i, cfg in enumerate(configs):
+        key = trajectory_key(cfg)
+        if key not in lane_by_key:
+            lane_by_key[key] = len(reps)
+            reps.append(i)
+        lane_of[i] = lane_by_key[key]
+    return reps, lane_of
+
+
 def train_batch(
     configs: Sequence[TrainConfig],
     params: Sequence[Mapping[str, np.ndarray]] | None = None,
@@ -141,49 +162,54 @@ def train_batch(
 ) -> BatchResult:
     """Train every configuration in ``configs`` together; see the module docstring.
 
+    Configs that differ only in ``max_steps`` share one simulated trajectory (a *lane*): it is trained to the
+    longest of them and each run is read out at its own end, bit-identical to training it alone.
+
     Parameters
     ----------
     configs : the runs. They may differ in every field, ``max_steps`` included.
-    params : optional explicit starting parameters per run (notebook shapes); replaces the init draw.
+    params : optional explicit starting parameters per run (notebook shapes); replaces the init draw, and
+        then every run gets its own lane.
     log_every : record the loss every this many steps (outcomes are still computed at every step).
     """
     configs = list(configs)
     n = len(configs)
     if n == 0:
         raise ConfigError("configs", "need at least one run")
-    if not isinstance(log_every, int) or log_every < 1:
+    if not isinstance(log_every, int) or isinstance(log_every, bool) or log_every < 1:
         raise ConfigError("log_every", f"must be an integer >= 1, got {log_every!r}")
+    if params is not None and len(params) != n:
+        raise ConfigError("params", f"got {len(params)} parameter sets for {n} runs")
+    reps, lane_of = _lanes(configs, shared=params is None)
     if params is None:
-        starts = [start_params(c) for c in configs]
+        p = stack_params([start_params(configs[i]) for i in reps])
     else:
-        if len(params) != n:
-            raise ConfigError("params", f"got {len(params)} parameter sets for {n} runs")
-        starts = [_check_start(p) for p in params]
-    p = stack_params(starts)
+        p = stack_params([_check_start(q) for q in params])
+    lanes = len(reps)
 
-    lr = np.array([c.lr for c in configs], dtype=np.float64)
-    threshold = np.array([c.loss_threshold for c in configs], dtype=np.float64)
-    max_steps = np.array([c.max_steps for c in configs], dtype=np.int64)
+    lr = np.array([configs[i].lr for i in reps], dtype=np.float64)  # per lane
+    threshold = np.array([configs[i].loss_threshold for i in reps], dtype=np.float64)
+    max_steps = np.array([c.max_steps for c in configs], dtype=np.int64)  # per run
     horizon = int(max_steps.max())
     ends = {int(m): np.flatnonzero(max_steps == m) for m in np.unique(max_steps)}
 
     loss_steps = np.arange(0, horizon, log_every)
-    losses = np.full((n, loss_steps.size), np.nan)
-    first_solved = np.full(n, NO_STEP, dtype=np.int64)
-    diverged_step = np.full(n, NO_STEP, dtype=np.int64)
-    final_loss = np.empty(n)
+    lane_losses = np.full((lanes, loss_steps.size), np.nan)
+    first_solved = np.full(lanes, NO_STEP, dtype=np.int64)
+    diverged_step = np.full(lanes, NO_STEP, dtype=np.int64)
+    final_loss = np.empty(n)  # per run from here on
     predictions = np.empty((n, 4))
     correct_end = np.empty(n, dtype=bool)
-    final = Params(w1=np.empty_like(p.w1), b1=np.empty_like(p.b1), w2=np.empty_like(p.w2), b2=np.empty_like(p.b2))
-    frozen: Params | None = None  # snapshot of diverged runs' states (valid where diverged_step >= 0)
-    frozen_loss = np.full(n, np.nan)
-    frozen_yhat = np.full((4, n), np.nan)
+    final = Params(*(np.empty(a.shape[:-1] + (n,)) for a in p.arrays()))
+    frozen: Params | None = None  # snapshot of diverged lanes' states (valid where diverged_step >= 0)
+    frozen_loss = np.full(lanes, np.nan)
+    frozen_yhat = np.full((4, lanes), np.nan)
 
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(horizon + 1):
             f = forward(p, X, Y)
             bad = ~(np.isfinite(f.loss) & _params_finite(p)) & (diverged_step == NO_STEP)
-            if bad.any():  # freeze newly diverged runs; their working copy becomes a harmless zero net
+            if bad.any():  # freeze newly diverged lanes; their working copy becomes a harmless zero net
                 if frozen is None:
                     frozen = Params(*(a.copy() for a in p.arrays()))
                 for dst, src in zip(frozen.arrays(), p.arrays(), strict=True):
@@ -203,28 +229,30 @@ def train_batch(
             if newly.any():
                 first_solved[newly] = t
             if t < horizon and t % log_every == 0:
-                losses[:, t // log_every] = f.loss
-            if t in ends:
+                lane_losses[:, t // log_every] = f.loss
+            if t in ends:  # read out the runs that end here
                 idx = ends[t]
-                final_loss[idx] = f.loss[idx]
-                predictions[idx] = f.yhat[:, idx].T
-                correct_end[idx] = correct[idx]
-                for dst, src in zip(final.arrays(), p.arrays(), strict=True):
-                    dst[..., idx] = src[..., idx]
-                if frozen is not None:
-                    gone = idx[dead[idx]]
-                    for dst, src in zip(final.arrays(), frozen.arrays(), strict=True):
-                        dst[..., gone] = src[..., gone]
+                lane = lane_of[idx]
+                final_loss[idx] = f.loss[lane]
+                predictions[idx] = f.yhat[:, lane].T
+                correct_end[idx] = correct[lane]
+                state = p if frozen is None else Params(*(np.where(dead, fz, a) for fz, a in
+                                                          zip(frozen.arrays(), p.arrays(), strict=True)))  # fmt: skip
+                for dst, src in zip(final.arrays(), state.arrays(), strict=True):
+                    dst[..., idx] = src[..., lane]
             if t == horizon:
                 break
             update(p, backward(p, f, X, Y), lr)
 
-    # Events after a run's own end belong to longer runs sharing the batch, not to it.
+    # Per run; events after a run's own end belong to longer runs sharing its lane, not to it.
+    losses = lane_losses[lane_of]
     losses[loss_steps[None, :] >= max_steps[:, None]] = np.nan
-    first_solved[first_solved > max_steps] = NO_STEP
-    diverged_step[diverged_step > max_steps] = NO_STEP
-    diverged = diverged_step != NO_STEP
-    status = classify(diverged, correct_end, final_loss, threshold)
+    steps_to_solve = first_solved[lane_of]
+    steps_to_solve[steps_to_solve > max_steps] = NO_STEP
+    diverged_at = diverged_step[lane_of]
+    diverged_at[diverged_at > max_steps] = NO_STEP
+    thresholds = threshold[lane_of]
+    status = classify(diverged_at != NO_STEP, correct_end, final_loss, thresholds)
     plateau = np.where(status == "stuck", nearest_plateau(final_loss), None)
     return BatchResult(
         configs=configs,
@@ -234,9 +262,9 @@ def train_batch(
         predictions=predictions,
         params=unstack_params(final),
         status=status,
-        steps_to_solve=first_solved,
+        steps_to_solve=steps_to_solve,
         plateau=plateau,
-        diverged_step=diverged_step,
+        diverged_step=diverged_at,
     )
 
 

@@ -80,18 +80,25 @@ def runs_frame(batch: BatchResult, ids: Sequence[str] | None = None) -> pd.DataF
     return frame[RUN_COLUMNS]
 
 
-def curves_frame(batch: BatchResult, ids: Sequence[str] | None = None) -> pd.DataFrame:
-    """Long-form losses of a trained batch: logged steps below each run's end, then its final loss."""
+def curves_frame(batch: BatchResult, ids: Sequence[str] | None = None, every: int = 1) -> pd.DataFrame:
+    """Long-form losses of a trained batch: logged steps that are multiples of ``every`` and below each run's
+    end, then its final loss (at ``step = max_steps``)."""
     ids = np.asarray(ids if ids is not None else [run_id(c) for c in batch.configs], dtype=object)
     max_steps = np.array([c.max_steps for c in batch.configs])
-    run_idx, step_idx = np.nonzero(batch.loss_steps[None, :] < max_steps[:, None])
-    logged = pd.DataFrame(
-        {"run_id": ids[run_idx], "step": batch.loss_steps[step_idx], "loss": batch.losses[run_idx, step_idx]}
+    keep = (batch.loss_steps[None, :] < max_steps[:, None]) & (batch.loss_steps[None, :] % every == 0)
+    run_idx, step_idx = np.nonzero(keep)
+    # Logged steps then the final one, per run; run_id is categorical (one string per run, not per row).
+    runs = np.concatenate([run_idx, np.arange(len(ids))])
+    steps = np.concatenate([batch.loss_steps[step_idx], max_steps]).astype(np.int64)
+    loss = np.concatenate([batch.losses[run_idx, step_idx], batch.final_loss])
+    order = np.lexsort((steps, runs))
+    return pd.DataFrame(
+        {
+            "run_id": pd.Categorical.from_codes(runs[order], categories=pd.Index(ids, dtype=object)),
+            "step": steps[order],
+            "loss": loss[order],
+        }
     )
-    last = pd.DataFrame({"run_id": ids, "step": max_steps, "loss": batch.final_loss})
-    out = pd.concat([logged, last], ignore_index=True)
-    out["step"] = out["step"].astype(np.int64)
-    return out.sort_values(["run_id", "step"], kind="stable", ignore_index=True)
 
 
 def params_of(row: pd.Series) -> dict[str, np.ndarray]:

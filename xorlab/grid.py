@@ -1,0 +1,158 @@
+"""A sweep grid: axes of ``TrainConfig`` values, their Cartesian product, trajectories and shards.
+
+A grid is a mapping from ``TrainConfig`` field to a value or a list of values::
+
+    lr: [0.01, 0.1, 1]
+    max_steps: [1000, 5000]         # runs differing only here share one trajectory
+    seed: range(0,200)              # also [0, 1, 2] or {start: 0, stop: 200, step: 1}
+    init: [notebook, he_normal, {name: normal, std: [0.01, 0.1]}]
+    rng: default                    # a scalar is a one-value axis
+    loss_threshold: 0.05
+
+Integer axes (``max_steps``, ``seed``, ``rng_skip``) accept Python-style ranges. An ``init`` entry is a scheme
+name or a mapping ``{name: ..., <param>: value or list}``; lists of params expand to one entry per value.
+Everything here is plain Python: the Hydra app hands over a plain dict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from xorlab.config import ConfigError, TrainConfig
+from xorlab.inits import INIT_PARAM_NAMES
+
+TRAJECTORY_AXES = ("lr", "seed", "init", "rng", "rng_skip", "loss_threshold")
+AXES = ("lr", "max_steps", *TRAJECTORY_AXES[1:])
+_INT_AXES = {"max_steps", "seed", "rng_skip"}
+_RANGE = re.compile(r"^\s*range\(\s*(-?\d+)\s*,\s*(-?\d+)\s*(?:,\s*(-?\d+)\s*)?\)\s*$")
+InitSpec = tuple[str, tuple[tuple[str, Any], ...]]  # (scheme, sorted params)
+
+
+def _range(field: str, value: Any) -> list[int] | None:
+    """A range given as ``"range(a,b[,s])"`` or ``{start, stop[, step]}``, else None."""
+    if isinstance(value, str) and (m := _RANGE.match(value)):
+        start, stop, step = int(m[1]), int(m[2]), int(m[3] or 1)
+    elif isinstance(value, Mapping) and set(value) <= {"start", "stop", "step"} and "stop" in value:
+        start, stop, step = value.get("start", 0), value["stop"], value.get("step", 1)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, stop, step)):
+            raise ConfigError(f"grid.{field}", f"range bounds must be integers, got {dict(value)}")
+    else:
+        return None
+    if step == 0:
+        raise ConfigError(f"grid.{field}", "range step must not be 0")
+    return list(range(start, stop, step))
+
+
+def _values(field: str, value: Any) -> list[Any]:
+    if field in _INT_AXES and (r := _range(field, value)) is not None:
+        values = r
+    elif isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        values = [value]
+    else:
+        values = list(value)
+    if not values:
+        raise ConfigError(f"grid.{field}", "empty axis; give at least one value")
+    return values
+
+
+def _init_specs(value: Any) -> list[InitSpec]:
+    specs: list[InitSpec] = []
+    for entry in _values("init", value):
+        if isinstance(entry, str):
+            specs.append((entry, ()))
+            continue
+        if not isinstance(entry, Mapping) or "name" not in entry:
+            raise ConfigError("grid.init", f"each entry must be a scheme name or {{name: ..., param: ...}}, got {entry!r}")
+        params = {k: v for k, v in entry.items() if k != "name" and v is not None}
+        for key in params:
+            if key not in INIT_PARAM_NAMES:
+                raise ConfigError(f"grid.init.{key}", f"unknown init parameter; allowed: {', '.join(INIT_PARAM_NAMES)}")
+        keys = sorted(params)
+        for combo in itertools.product(*(_values(f"init.{k}", params[k]) for k in keys)):
+            specs.append((entry["name"], tuple(zip(keys, combo, strict=True))))
+    return list(dict.fromkeys(specs))  # drop repeats, keep order
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Validated axes. ``len(grid)`` runs = trajectories x max_steps values."""
+
+    axes: dict[str, list[Any]]  # TRAJECTORY_AXES -> values (init as InitSpec)
+    max_steps: list[int]
+
+    @classmethod
+    def from_mapping(cls, grid: Mapping[str, Any]) -> Grid:
+        """Parse and validate every axis value (raises ``ConfigError`` naming ``grid.<field>``)."""
+        unknown = set(grid) - set(AXES)
+        if unknown:
+            raise ConfigError(f"grid.{sorted(unknown)[0]}", f"unknown axis; allowed: {', '.join(AXES)}")
+        defaults = TrainConfig()
+        axes = {}
+        for field in TRAJECTORY_AXES:
+            raw = grid.get(field, getattr(defaults, field))
+            axes[field] = _init_specs(raw) if field == "init" else list(dict.fromkeys(_values(field, raw)))
+        max_steps = list(dict.fromkeys(_values("max_steps", grid.get("max_steps", defaults.max_steps))))
+        out = cls(axes=axes, max_steps=max_steps)
+        out._validate()
+        return out
+
+    def _validate(self) -> None:
+        """Build one config per axis value so every invalid value is reported before anything runs."""
+        base = {f: vals[0] for f, vals in self.axes.items()}
+        for field, values in self.axes.items():
+            for v in values:
+                self._checked({**base, field: v}, self.max_steps[0])
+        for m in self.max_steps:
+            self._checked(base, m)
+
+    def _checked(self, point: Mapping[str, Any], max_steps: Any) -> None:
+        try:
+            self._config(point, max_steps)
+        except ConfigError as exc:
+            raise ConfigError(f"grid.{exc.field}", str(exc).split(": ", 1)[1]) from None
+
+    @staticmethod
+    def _config(point: Mapping[str, Any], max_steps: int) -> TrainConfig:
+        name, params = point["init"]
+        fields = {k: v for k, v in point.items() if k != "init"}
+        return TrainConfig(**fields, max_steps=max_steps, init=name, init_params=dict(params))
+
+    def __len__(self) -> int:
+        return self.n_trajectories * len(self.max_steps)
+
+    @property
+    def n_trajectories(self) -> int:
+        n = 1
+        for values in self.axes.values():
+            n *= len(values)
+        return n
+
+    def trajectory(self, index: int) -> list[TrainConfig]:
+        """Runs of trajectory ``index`` (row-major over the axes): one config per ``max_steps`` value."""
+        point = {}
+        for field in reversed(self.axes):
+            index, i = divmod(index, len(self.axes[field]))
+            point[field] = self.axes[field][i]
+        return [self._config(point, m) for m in self.max_steps]
+
+    def trajectories(self) -> Iterator[list[TrainConfig]]:
+        """Lazily, every trajectory's runs in index order."""
+        fields = list(self.axes)
+        for combo in itertools.product(*self.axes.values()):
+            point = dict(zip(fields, combo, strict=True))
+            yield [self._config(point, m) for m in self.max_steps]
+
+
+def shard_of(cfg: TrainConfig, num_shards: int) -> int:
+    """Deterministic shard of a run's trajectory: its hash (ignoring ``max_steps``) modulo ``num_shards``.
+
+    Depends only on the trajectory, not on the grid it sits in, so growing a grid never moves a run to another
+    shard, and runs sharing a trajectory always land in the same shard.
+    """
+    key = repr(sorted((k, v) for k, v in cfg.canonical().items() if k != "max_steps"))
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % num_shards

@@ -1,0 +1,56 @@
+"""Where a result came from: code version, package versions, command line, host and time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+PACKAGES = ("xorlab", "numpy", "pandas", "pyarrow", "scipy", "hydra-core", "omegaconf")
+
+
+def now() -> str:
+    """Current UTC time, ISO 8601 with seconds."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _git(*args: str) -> str | None:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def code_version() -> dict[str, Any]:
+    """Git commit of the xorlab source and whether the work tree had uncommitted changes (None: not a checkout)."""
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def collect() -> dict[str, Any]:
+    """Provenance of the current process (end time is added by the writer when it finishes)."""
+    return {
+        **code_version(),
+        "packages": package_versions(),
+        "command": sys.argv,
+        "host": socket.gethostname(),
+        "started": now(),
+    }
