@@ -4,11 +4,25 @@ Public API::
 
     from xorlab import TrainConfig, train, train_batch
     res = train(TrainConfig(lr=0.1, max_steps=1000, seed=0, init="notebook"))
+    runs = load_runs("runs/my_sweep")        # one row per run (sweep dirs, train run dirs, their parents)
+    curves = load_curves("runs/my_sweep")    # long form: run_id, step, loss
 """
 
 from xorlab.config import ConfigError, TrainConfig
 from xorlab.engine import BatchResult, TrainResult, train, train_batch
 from xorlab.inits import SCHEMES
+from xorlab.store import StoreError, load_curves, load_runs
 
-__all__ = ["BatchResult", "ConfigError", "SCHEMES", "TrainConfig", "TrainResult", "train", "train_batch"]
+__all__ = [
+    "BatchResult",
+    "ConfigError",
+    "SCHEMES",
+    "StoreError",
+    "TrainConfig",
+    "TrainResult",
+    "load_curves",
+    "load_runs",
+    "train",
+    "train_batch",
+]
 __version__ = "0.1.0"

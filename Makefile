@@ -1,0 +1,47 @@
+# xorlab: `make demo` and `make test` work from a clean clone with only Python 3.11 installed.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+RUNS   := runs
+
+.PHONY: setup demo test test-slow test-all lint replay experiments bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,launchers]'
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install xorlab with its dev and launcher extras
+
+demo: setup  ## the notebook replayed, then a small init comparison end to end with its report
+	$(BIN)/xorlab-train preset=notebook_replay hydra.run.dir=$(RUNS)/demo/notebook_replay
+	$(BIN)/xorlab-sweep experiment=demo sweep.dir=$(RUNS)/demo/sweep hydra.run.dir=$(RUNS)/demo/sweep
+	$(BIN)/xorlab-report $(RUNS)/demo/sweep --out $(RUNS)/demo/report
+	@echo "demo report: $(RUNS)/demo/report/report.md (and report.html)"
+
+test: setup  ## the default test suite (fast; excludes tests marked slow)
+	$(BIN)/pytest
+
+test-slow: setup  ## only the slow tests (multi-process launchers, kill -9 recovery)
+	$(BIN)/pytest -m slow
+
+test-all: setup
+	$(BIN)/pytest -m 'slow or not slow'
+
+lint: setup
+	$(BIN)/ruff check xorlab tests benchmarks
+
+replay: setup  ## reproduce the notebook's printed table
+	$(BIN)/xorlab-train preset=notebook_replay hydra.run.dir=$(RUNS)/notebook_replay
+
+experiments: setup  ## regenerate every committed study under experiments/
+	bash experiments/run_all.sh
+
+bench: setup  ## speed benchmarks (print ratios side by side; not tests)
+	$(BIN)/python benchmarks/bench_sweep.py
+	$(BIN)/python benchmarks/bench_report.py
+
+clean:
+	rm -rf $(RUNS) outputs multirun .pytest_cache
