@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Regenerates every committed study report (`make experiments`). Stores go to runs/ (not committed);
+# reports go to experiments/<study>/report/. Re-running resumes: recorded runs are not trained again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-.venv/bin}
+for study in notebook_replay lr_sensitivity init_comparison; do
+  echo "== $study"
+  "$BIN/xorlab-sweep" experiment="$study" sweep.dir="runs/$study" hydra.run.dir="runs/$study"
+  "$BIN/xorlab-report" "runs/$study" --out "experiments/$study/report"
+done
