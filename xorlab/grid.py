@@ -67,7 +67,9 @@ def _init_specs(value: Any) -> list[InitSpec]:
             specs.append((entry, ()))
             continue
         if not isinstance(entry, Mapping) or "name" not in entry:
-            raise ConfigError("grid.init", f"each entry must be a scheme name or {{name: ..., param: ...}}, got {entry!r}")
+            raise ConfigError(
+                "grid.init", f"each entry must be a scheme name or {{name: ..., param: ...}}, got {entry!r}"
+            )
         params = {k: v for k, v in entry.items() if k != "name" and v is not None}
         for key in params:
             if key not in INIT_PARAM_NAMES:

@@ -104,4 +104,9 @@ def curves_frame(batch: BatchResult, ids: Sequence[str] | None = None, every: in
 def params_of(row: pd.Series) -> dict[str, np.ndarray]:
     """Final parameters of one run-table row in the notebook's shapes (for decision surfaces, restarts)."""
     v = row[PARAM_COLUMNS].to_numpy(dtype=np.float64)
-    return {"w1": v[:8].reshape(2, 4), "b1": v[8:12].reshape(1, 4), "w2": v[12:16].reshape(4, 1), "b2": v[16:].reshape(1, 1)}
+    return {
+        "w1": v[:8].reshape(2, 4),
+        "b1": v[8:12].reshape(1, 4),
+        "w2": v[12:16].reshape(4, 1),
+        "b2": v[16:].reshape(1, 1),
+    }

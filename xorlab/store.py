@@ -95,7 +95,9 @@ def check_writable(path: str | Path, field: str = "dir") -> Path:
 class StoreWriter:
     """Appends chunks of records to a store; use as a context manager around one writing session."""
 
-    def __init__(self, path: str | Path, config: dict[str, Any] | None = None, meta: dict[str, Any] | None = None):
+    def __init__(
+        self, path: str | Path, config: dict[str, Any] | None = None, meta: dict[str, Any] | None = None
+    ) -> None:
         self.path = check_writable(path)
         self.session = f"{provenance.now().replace(':', '').replace('-', '')[:15]}-{uuid.uuid4().hex[:8]}"
         self.info: dict[str, Any] = {"session": self.session, "config": config, **(meta or {})}

@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from xorlab.cli import CONF_DIR, VERSION_BASE, fail, reported, run_app, to_container
+from xorlab.cli import CONF_DIR, VERSION_BASE, reported, run_app, to_container
 from xorlab.grid import Grid
 from xorlab.hydra_schema import register
 from xorlab.runner import SweepOptions, run_sweep
