@@ -43,7 +43,9 @@ _INTS = {"max_steps", "seed", "rng_skip", "steps_to_solve", "diverged_step"}
 RUN_SCHEMA = pa.schema(
     [(c, pa.string() if c in _STRINGS else pa.int64() if c in _INTS else pa.float64()) for c in RUN_COLUMNS]
 )
-CURVE_SCHEMA = pa.schema([("run_id", pa.dictionary(pa.int32(), pa.string())), ("step", pa.int64()), ("loss", pa.float64())])
+CURVE_SCHEMA = pa.schema(
+    [("run_id", pa.dictionary(pa.int32(), pa.string())), ("step", pa.int64()), ("loss", pa.float64())]
+)
 assert set(CONFIG_COLUMNS + PRED_COLUMNS + PARAM_COLUMNS) <= set(RUN_SCHEMA.names)
 
 
