@@ -7,6 +7,7 @@ and what is allowed, e.g. ``lr: must be a finite number > 0, got 'abc'``.
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 from collections.abc import Mapping
@@ -62,7 +63,10 @@ class TrainConfig:
         for key in values:
             if key not in known:
                 raise ConfigError(str(key), f"unknown field; allowed: {', '.join(sorted(known))}")
-        return cls(**{k: (dict(v) if k == "init_params" else v) for k, v in values.items()})
+        return cls(**{k: (dict(v) if k == "init_params" and isinstance(v, Mapping) else v) for k, v in values.items()})
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.canonical(), sort_keys=True))
 
     def canonical(self) -> dict[str, Any]:
         """All fields as plain JSON-able values, init params flattened to ``init_<name>`` (None if unused)."""
