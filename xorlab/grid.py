@@ -77,7 +77,7 @@ def _init_specs(value: Any) -> list[InitSpec]:
         keys = sorted(params)
         for combo in itertools.product(*(_values(f"init.{k}", params[k]) for k in keys)):
             specs.append((entry["name"], tuple(zip(keys, combo, strict=True))))
-    return list(dict.fromkeys(specs))  # drop repeats, keep order
+    return specs
 
 
 @dataclass(frozen=True)
@@ -97,11 +97,11 @@ class Grid:
         axes = {}
         for field in TRAJECTORY_AXES:
             raw = grid.get(field, getattr(defaults, field))
-            axes[field] = _init_specs(raw) if field == "init" else list(dict.fromkeys(_values(field, raw)))
-        max_steps = list(dict.fromkeys(_values("max_steps", grid.get("max_steps", defaults.max_steps))))
-        out = cls(axes=axes, max_steps=max_steps)
-        out._validate()
-        return out
+            axes[field] = _init_specs(raw) if field == "init" else _values(field, raw)
+        max_steps = _values("max_steps", grid.get("max_steps", defaults.max_steps))
+        cls(axes=axes, max_steps=max_steps)._validate()  # every value as given, before repeats are dropped
+        unique = {field: list(dict.fromkeys(values)) for field, values in axes.items()}
+        return cls(axes=unique, max_steps=list(dict.fromkeys(max_steps)))
 
     def _validate(self) -> None:
         """Build one config per axis value so every invalid value is reported before anything runs."""

@@ -92,7 +92,7 @@ def curves_frame(batch: BatchResult, ids: Sequence[str] | None = None, every: in
     steps = np.concatenate([batch.loss_steps[step_idx], max_steps]).astype(np.int64)
     loss = np.concatenate([batch.losses[run_idx, step_idx], batch.final_loss])
     order = np.lexsort((steps, runs))
-    categories = pd.Index(pd.unique(ids), dtype=object)  # a batch may hold the same config twice
+    categories = pd.Index(pd.unique(ids))  # a batch may hold the same config twice
     codes = categories.get_indexer(ids)  # run index -> category code
     return pd.DataFrame(
         {

@@ -239,6 +239,8 @@ def load_runs(paths: str | Path | Iterable[str | Path], on_corrupt: str = "raise
     frame = table.to_pandas()
     for col in ("steps_to_solve", "diverged_step"):
         frame[col] = frame[col].astype("Int64")
+    for col in ("init_path", "plateau"):  # nullable strings with pd.NA, as records.runs_frame makes them
+        frame[col] = frame[col].astype("string")
     dup = frame["run_id"].duplicated()
     if dup.any():
         log.warning("%d runs are recorded more than once; keeping one record of each", int(dup.sum()))
@@ -251,7 +253,10 @@ def load_curves(
 ) -> pd.DataFrame:
     """Long-form curves (``run_id, step, loss``) of the recorded runs, optionally only of ``run_ids``."""
     _check_on_corrupt(on_corrupt)
-    filters = None if run_ids is None else [("run_id", "in", sorted(set(run_ids)))]
+    wanted = None if run_ids is None else sorted(set(run_ids))
+    if wanted == []:
+        return CURVE_SCHEMA.empty_table().to_pandas()
+    filters = None if wanted is None else [("run_id", "in", wanted)]
     tables = []
     for runs_file, curves_file in _chunk_files(paths):
         if not curves_file.exists():
@@ -273,6 +278,7 @@ def recorded_ids(path: str | Path) -> set[str]:
     path = Path(path)
     if not (path / MANIFEST).exists():
         return set()
+    read_manifest(path)
     ids: set[str] = set()
     for f in committed_chunks(path):
         table = _read(f, RUN_SCHEMA, "raise")
