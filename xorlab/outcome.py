@@ -25,6 +25,10 @@ PLATEAUS: dict[str, float] = {
     "0.477": (2 * math.log(1.5) + math.log(3)) / 4,
     "ln2/2": math.log(2) / 2,
 }
+#: A stuck run's final loss farther than this (nats) from every plateau is labelled "other": typically a
+#: network saturated by a too-large learning rate, with a loss far above ln 2.
+PLATEAU_TOLERANCE = 0.1
+PLATEAU_LABELS = (*PLATEAUS, "other")
 _PLATEAU_NAMES = np.array(list(PLATEAUS), dtype=object)
 _PLATEAU_LEVELS = np.array(list(PLATEAUS.values()))
 
@@ -43,9 +47,11 @@ def classify(diverged: np.ndarray, correct: np.ndarray, loss: np.ndarray, thresh
 
 
 def nearest_plateau(loss: np.ndarray) -> np.ndarray:
-    """Label of the plateau in ``PLATEAUS`` nearest to each loss (None for a non-finite loss)."""
+    """Label of the plateau in ``PLATEAUS`` nearest to each loss; ``"other"`` if none is within
+    ``PLATEAU_TOLERANCE``; None for a non-finite loss."""
     loss = np.asarray(loss, dtype=np.float64)
-    idx = np.abs(loss[:, None] - _PLATEAU_LEVELS[None, :]).argmin(axis=1)
-    labels = _PLATEAU_NAMES[idx].copy()
+    dist = np.abs(loss[:, None] - _PLATEAU_LEVELS[None, :])
+    labels = _PLATEAU_NAMES[dist.argmin(axis=1)].copy()
+    labels[~(dist.min(axis=1) <= PLATEAU_TOLERANCE)] = "other"
     labels[~np.isfinite(loss)] = None
     return labels

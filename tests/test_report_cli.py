@@ -1,0 +1,104 @@
+"""Tests for ``xorlab-report``: a report from a real sweep store, byte-identical rebuilds, one-line errors."""
+
+from __future__ import annotations
+
+import filecmp
+from pathlib import Path
+
+import pytest
+
+store = pytest.importorskip("xorlab.store")
+runner = pytest.importorskip("xorlab.runner")
+
+from xorlab.grid import Grid  # noqa: E402
+from xorlab.report import main  # noqa: E402
+
+PROMISED = ["report.md", "report.html", "stats.csv"] + [
+    f"figures/{s}.{e}"
+    for s in ("convergence", "failure_heatmap", "km_curves", "final_loss", "decision_surfaces")
+    for e in ("png", "svg")
+]
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> Path:
+    """A real store written by the sweep runner: 2 lr × 2 inits × 10 seeds × 200 steps."""
+    path = tmp_path_factory.mktemp("sweep") / "lr_init"
+    grid = Grid.from_mapping({"lr": [0.1, 1.0], "init": ["notebook", "zeros"], "seed": "range(0,10)", "max_steps": 200})
+    runner.run_sweep(grid, runner.SweepOptions(dir=path, progress=False))
+    return path
+
+
+def tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_report_from_sweep_dir_is_complete_and_byte_identical(sweep, tmp_path, capsys):
+    assert main([str(sweep)]) == 0  # default output: SWEEP_DIR/report
+    out = sweep / "report"
+    assert f"wrote {out / 'report.md'}" in capsys.readouterr().out
+    for name in PROMISED:
+        assert (out / name).stat().st_size > 0, name
+    assert "40 runs" in (out / "report.md").read_text()
+
+    assert main([str(sweep), "--out", str(tmp_path / "again")]) == 0
+    assert tree(out) == tree(tmp_path / "again") == sorted(PROMISED)
+    _, mismatch, errors = filecmp.cmpfiles(out, tmp_path / "again", PROMISED, shallow=False)
+    assert mismatch == errors == []
+    assert not [p for p in sweep.iterdir() if p.name.startswith(".report")]  # no temp folder left behind
+
+
+def test_python_dash_m_and_by(sweep, tmp_path, cli):
+    res = cli("xorlab-report", sweep, "--out", tmp_path / "r", "--by", "init", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    header = (tmp_path / "r" / "stats.csv").read_text().splitlines()[0]
+    assert header.startswith("init_label,n,solved,success_rate,success_lo,success_hi,")
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    assert err.startswith("xorlab-report: error: "), err
+    return err
+
+
+def test_missing_dir(tmp_path, capsys):
+    assert main([str(tmp_path / "nope"), "--out", str(tmp_path / "out")]) == 2
+    assert str(tmp_path / "nope") in one_error_line(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_store(tmp_path, capsys):
+    with store.StoreWriter(tmp_path / "empty"):
+        pass  # a store with a manifest and a session, but no runs
+    assert main([str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 2
+    assert str(tmp_path / "empty") in one_error_line(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_corrupt_runs_file(sweep, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    for p in sweep.rglob("*"):
+        if p.is_file() and "report" not in p.parts[len(sweep.parts) :]:
+            dst = broken / p.relative_to(sweep)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_bytes(p.read_bytes())
+    runs_file = next((broken / "runs").glob("*.parquet"))
+    runs_file.write_bytes(runs_file.read_bytes()[:100])
+    assert main([str(broken), "--out", str(tmp_path / "out")]) == 2
+    assert str(runs_file) in one_error_line(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_by_and_reference(sweep, tmp_path, capsys):
+    assert main([str(sweep), "--out", str(tmp_path / "o"), "--by", "lr,colour"]) == 2
+    assert "'colour'" in one_error_line(capsys)
+    assert main([str(sweep), "--out", str(tmp_path / "o"), "--reference", "he_normal"]) == 2
+    assert "he_normal" in one_error_line(capsys)
+    assert not (tmp_path / "o").exists()
+
+
+def test_output_path_is_a_file(sweep, tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main([str(sweep), "--out", str(tmp_path / "file")]) == 2
+    assert str(tmp_path / "file") in one_error_line(capsys)

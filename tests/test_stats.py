@@ -1,0 +1,247 @@
+"""Tests for ``xorlab.stats``: hand-checkable cases, closed forms and scipy as independent references."""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from xorlab import stats
+from xorlab.config import TrainConfig
+from xorlab.engine import train_batch
+from xorlab.records import CONFIG_COLUMNS, curves_frame, runs_frame
+
+Z = sps.norm.ppf(0.975)
+
+
+def fake_runs(status, steps=None, max_steps=100, plateau=None, final_loss=None, **config) -> pd.DataFrame:
+    """A minimal run table: one row per entry of ``status``; config columns from ``config`` or defaults."""
+    n = len(status)
+    cfg = {
+        "lr": 0.1,
+        "max_steps": max_steps,
+        "seed": np.arange(n),
+        "init": "notebook",
+        "rng": "default",
+        "rng_skip": 0,
+        "loss_threshold": 0.05,
+        "init_gain": np.nan,
+        "init_std": np.nan,
+        "init_a": np.nan,
+        "init_path": None,
+    }
+    cfg.update(config)
+    frame = pd.DataFrame({c: cfg[c] for c in CONFIG_COLUMNS}, index=range(n))
+    frame.insert(0, "run_id", [f"r{i:05d}-{frame['init'][i]}-{frame['lr'][i]}" for i in range(n)])
+    frame["status"] = list(status)
+    frame["steps_to_solve"] = pd.array([None] * n if steps is None else list(steps), dtype="Int64")
+    frame["plateau"] = pd.array([None] * n if plateau is None else list(plateau), dtype="string")
+    frame["final_loss"] = np.full(n, 0.01) if final_loss is None else np.asarray(final_loss, dtype=float)
+    return frame
+
+
+def wilson_by_hand(k: int, n: int) -> tuple[float, float]:
+    """Wilson score interval from its closed form."""
+    p = k / n
+    centre = (p + Z**2 / (2 * n)) / (1 + Z**2 / n)
+    half = Z / (1 + Z**2 / n) * math.sqrt(p * (1 - p) / n + Z**2 / (4 * n**2))
+    return centre - half, centre + half
+
+
+@pytest.mark.parametrize("k", [0, 5, 50, 100])
+def test_wilson_interval_matches_closed_form(k):
+    lo, hi = stats.wilson_interval(k, 100)
+    np.testing.assert_allclose([lo, hi], wilson_by_hand(k, 100), atol=1e-12)
+
+
+def test_zero_of_100_solved():
+    s = stats.summarize(fake_runs(["stuck"] * 100, plateau=["ln2"] * 100))
+    row = s.iloc[0]
+    assert (row.n, row.solved, row.success_rate, row.success_lo) == (100, 0, 0.0, 0.0)
+    assert row.success_hi == pytest.approx(Z**2 / (100 + Z**2))  # Wilson upper bound for k = 0
+    assert (row.stuck, row.stuck_ln2, row["stuck_0.477"], row.diverged, row.slow) == (100, 100, 0, 0, 0)
+    assert np.isnan([row.km_median, row.km_median_lo, row.km_median_hi]).all()  # all censored: never reached
+
+
+def test_five_of_100_solved_and_failure_modes():
+    status = ["solved"] * 5 + ["diverged"] * 10 + ["slow"] * 15 + ["stuck"] * 70
+    plateau = [None] * 30 + ["ln2"] * 40 + ["0.477"] * 20 + ["ln2/2"] * 10
+    steps = [10, 20, 30, 40, 50] + [None] * 95
+    row = stats.summarize(fake_runs(status, steps, plateau=plateau)).iloc[0]
+    assert (row.solved, row.diverged, row.slow, row.stuck) == (5, 10, 15, 70)
+    assert (row.stuck_ln2, row["stuck_0.477"], row["stuck_ln2/2"]) == (40, 20, 10)
+    assert (row.diverged_rate, row["stuck_ln2/2_rate"]) == (0.10, 0.10)
+    np.testing.assert_allclose([row.success_lo, row.success_hi], wilson_by_hand(5, 100))
+    assert np.isnan(row.km_median)  # 95 % censored: S never drops to one half
+
+
+def test_kaplan_meier_by_hand():
+    # events at 2, 4, 6; one run censored at 4 (still at risk at 4).
+    km = stats.kaplan_meier(np.array([2, 4, 4, 6]), np.array([True, True, False, True]))
+    np.testing.assert_allclose(km["step"], [0, 2, 4, 6])
+    np.testing.assert_allclose(km["surv"], [1, 0.75, 0.5, 0.0])  # 3/4, then 3/4 * 2/3, then 0
+    assert stats.km_median(km)[0] == 4
+
+
+def test_none_censored_is_the_empirical_distribution():
+    times = np.arange(1, 101)
+    runs = fake_runs(["solved"] * 100, steps=times, max_steps=200)
+    km = stats.km_curves(runs, [])
+    ecdf = np.searchsorted(np.sort(times), km["step"], side="right") / 100
+    np.testing.assert_allclose(km["solved"], ecdf)
+    med, lo, hi = stats.summarize(runs).iloc[0][["km_median", "km_median_lo", "km_median_hi"]]
+    assert med == 50  # first t with S(t) <= 0.5
+    assert lo < med < hi
+    # the interval is read off scipy's own log-log band
+    with warnings.catch_warnings():  # undefined at S = 0 (the last step); irrelevant to the read-off
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ci = sps.ecdf(times.astype(float)).sf.confidence_interval(0.95, method="log-log")
+    assert lo == times[np.argmax(ci.low.probabilities <= 0.5)]
+    assert hi == times[np.argmax(ci.high.probabilities <= 0.5)]
+
+
+def test_all_censored_band_is_flat():
+    km = stats.km_curves(fake_runs(["slow"] * 20), [])
+    assert (km[["solved", "solved_lo", "solved_hi"]].to_numpy() == 0).all()
+
+
+def test_km_matches_scipy_with_censoring():
+    rng = np.random.default_rng(3)
+    t = rng.integers(1, 300, 200)
+    solved = t < 200
+    runs = fake_runs(np.where(solved, "solved", "stuck"), np.where(solved, t, None), max_steps=200)
+    km = stats.km_curves(runs, []).iloc[1:]  # row 0 is the added (0, S = 1)
+    res = sps.ecdf(sps.CensoredData(uncensored=t[solved].astype(float), right=np.full((~solved).sum(), 200.0)))
+    np.testing.assert_allclose(km["solved"], 1 - res.sf.evaluate(km["step"].to_numpy()))
+
+
+def test_final_loss_quartiles_ignore_non_finite():
+    loss = [0.1, 0.2, 0.3, 0.4, np.inf, np.nan]
+    row = stats.summarize(fake_runs(["slow"] * 4 + ["diverged"] * 2, final_loss=loss)).iloc[0]
+    np.testing.assert_allclose(
+        [row.final_loss_q25, row.final_loss_median, row.final_loss_q75], np.quantile(loss[:4], [0.25, 0.5, 0.75])
+    )
+
+
+def two_inits(n=100, solved_ref=100, solved_other=90, extra_other=0) -> pd.DataFrame:
+    ref = fake_runs(["solved"] * solved_ref + ["stuck"] * (n - solved_ref), steps=[5] * n, init="notebook")
+    m = n + extra_other
+    other = fake_runs(
+        ["solved"] * solved_other + ["stuck"] * (m - solved_other), steps=[5] * m, init="xavier_normal", init_gain=1.0
+    )
+    return pd.concat([ref, other], ignore_index=True)
+
+
+def test_paired_comparison_by_hand():
+    runs = two_inits(extra_other=10)  # xavier has 10 seeds the reference lacks: unpaired, dropped
+    comp = stats.compare_inits(runs)
+    assert len(comp) == 1
+    c = comp.iloc[0]
+    assert (c.init_label, c.ref_init, c.n_pairs) == ("xavier_normal", "notebook", 100)
+    assert (c.only_this_solved, c.only_ref_solved) == (0, 10)
+    assert c.diff_vs_ref == pytest.approx(-0.10)
+    assert c.diff_lo < -0.10 < c.diff_hi < 0  # a real difference: the interval excludes 0
+    assert c.mcnemar_p == pytest.approx(sps.binomtest(0, 10, 0.5).pvalue)  # = 2 / 2**10
+
+
+def test_paired_comparison_no_difference():
+    c = stats.compare_inits(two_inits(solved_other=100)).iloc[0]
+    assert (c.diff_vs_ref, c.diff_lo, c.diff_hi, c.mcnemar_p) == (0, 0, 0, 1)
+
+
+def test_comparison_is_seeded_and_order_free():
+    runs = two_inits(solved_ref=70, solved_other=60)
+    a = stats.compare_inits(runs)
+    b = stats.compare_inits(runs.sample(frac=1, random_state=1))
+    pd.testing.assert_frame_equal(a, b)
+    other_seed = stats.compare_inits(runs, seed=1).iloc[0]
+    assert other_seed.diff_vs_ref == a.iloc[0].diff_vs_ref  # only the bootstrap interval depends on the seed
+
+
+def test_stats_csv_is_byte_stable_and_row_order_free():
+    runs = two_inits(solved_ref=70, solved_other=60)
+    outs = []
+    for frame in (runs, runs.sample(frac=1, random_state=7)):
+        buf = io.StringIO()
+        stats.stats_table(frame).to_csv(buf, index=False, float_format="%.6g", lineterminator="\n")
+        outs.append(buf.getvalue())
+    assert outs[0] == outs[1]
+
+
+def test_swept_axes_and_init_labels():
+    cfgs = [
+        TrainConfig(lr=lr, max_steps=20, seed=s, init="normal", init_params={"std": sd})
+        for lr in (0.1, 1.0)
+        for sd in (0.01, 1.0)
+        for s in range(2)
+    ]
+    cfgs += [TrainConfig(lr=0.1, max_steps=20, seed=s, init="xavier_normal") for s in range(2)]
+    cfgs += [TrainConfig(lr=0.1, max_steps=20, seed=s, init="zeros") for s in range(2)]
+    runs = runs_frame(train_batch(cfgs))
+    # init_gain is NaN for normal/zeros and 1.0 for xavier: not a sweep of gain
+    assert stats.swept_axes(runs) == ["lr", "seed", "init", "init_std"]
+    assert stats.default_by(runs) == ["lr", "init_label"]
+    assert sorted(set(stats.init_labels(runs))) == ["normal(std=0.01)", "normal(std=1)", "xavier_normal", "zeros"]
+
+
+def test_init_label_shows_non_default_params():
+    runs = runs_frame(train_batch([TrainConfig(init="xavier_uniform", init_params={"gain": 2.0}, max_steps=5)]))
+    assert stats.init_labels(runs).tolist() == ["xavier_uniform(gain=2)"]
+
+
+def test_resolve_by():
+    runs = fake_runs(["solved"] * 2, steps=[1, 2])
+    assert stats.resolve_by(runs, "lr, init,init_std") == ["lr", "init_label"]
+    with pytest.raises(ValueError, match="unknown grouping axis 'bogus'"):
+        stats.resolve_by(runs, ["bogus"])
+
+
+def test_curve_bands_against_numpy_and_quantile_test():
+    rng = np.random.default_rng(0)
+    rows = []
+    for run, n_lr in enumerate([0.1] * 9 + [1.0] * 12):  # odd and even group sizes
+        for step in (0, 10, 20):
+            rows.append({"run_id": f"r{run}", "step": step, "loss": rng.lognormal(-2, 1), "lr": n_lr})
+    curves = pd.DataFrame(rows)
+    runs = curves.drop_duplicates("run_id")[["run_id", "lr"]].assign(init_label="notebook")
+    bands = stats.curve_bands(curves[["run_id", "step", "loss"]], runs)
+    assert len(bands) == 6
+    for b in bands.itertuples():
+        x = curves.loc[(curves.lr == b.lr) & (curves.step == b.step), "loss"].to_numpy()
+        ci = sps.quantile_test(x, q=np.median(x), p=0.5).confidence_interval(0.95)
+        assert (b.n, b.loss_median, b.loss_lo, b.loss_hi) == (len(x), np.median(x), ci.low, ci.high)
+
+
+def test_curve_bands_treat_diverged_as_worst():
+    curves = pd.DataFrame({"run_id": ["a", "b", "c"], "step": 0, "loss": [0.1, np.inf, np.nan]})
+    runs = pd.DataFrame({"run_id": ["a", "b", "c"], "lr": 0.1, "init_label": "x"})
+    assert stats.curve_bands(curves, runs).loss_median.iloc[0] == np.inf
+
+
+def test_thin_steps_keeps_ends():
+    steps = stats.thin_steps(np.arange(0, 10001, 10), 50)
+    assert steps.size <= 50 and steps[0] == 0 and steps[-1] == 10000
+
+
+def test_real_batch_counts_add_up():
+    cfgs = [
+        TrainConfig(lr=lr, max_steps=300, seed=s, init=i)
+        for lr in (0.05, 1.0)
+        for i in ("notebook", "zeros")
+        for s in range(25)
+    ]
+    batch = train_batch(cfgs, log_every=10)
+    runs, curves = runs_frame(batch), curves_frame(batch)
+    table = stats.stats_table(runs)
+    assert table[["lr", "init_label"]].value_counts().eq(1).all() and len(table) == 4
+    assert (table["solved"] + table["diverged"] + table["slow"] + table["stuck"] == table["n"]).all()
+    plateaus = table[["stuck_ln2", "stuck_0.477", "stuck_ln2/2"]].sum(axis=1)
+    assert (plateaus == table["stuck"]).all()
+    assert (table.loc[table.init_label == "zeros", "success_rate"] == 0).all()  # symmetric start never learns
+    bands = stats.curve_bands(curves, runs)
+    assert set(bands["n"]) == {25}

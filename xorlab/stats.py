@@ -1,0 +1,387 @@
+"""Statistics of a sweep: pandas run table in, one tidy pandas frame out, every interval from ``scipy.stats``.
+
+Groups are the distinct values of ``by`` (default: every swept axis except ``seed``; see ``default_by``). The
+init scheme and its parameters are one axis, ``init_label`` (``normal(std=0.01)``); ``init`` in ``by`` means it.
+
+Per group (``summarize``):
+
+- ``n``; ``solved`` and ``success_rate`` with a Wilson 95 % interval (``binomtest(...).proportion_ci``);
+- counts and rates of each failure mode: ``diverged``, ``slow``, ``stuck`` and ``stuck_<plateau>``;
+- steps to solve as survival data: event = run solved at ``steps_to_solve``, every other run right-censored at
+  its ``max_steps``. Kaplan–Meier via ``scipy.stats.ecdf(CensoredData)``, pointwise log-log 95 % band. The
+  median is the first step where S(t) ≤ 0.5; its interval is read off the band the same way (``km_median``).
+  NaN means "not reached within max_steps".
+- ``final_loss`` median and quartiles over runs with a finite final loss.
+
+``compare_inits`` pairs each init with a reference init run for run on the same seed and every other config
+field, and gives the paired difference in success rate with a seeded bootstrap interval and McNemar's exact p.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from xorlab.inits import INIT_PARAM_NAMES, SCHEMES
+from xorlab.outcome import PLATEAU_LABELS
+from xorlab.records import CONFIG_COLUMNS
+
+INIT_COLUMNS = ["init", *(f"init_{p}" for p in INIT_PARAM_NAMES)]
+PAIR_COLUMNS = [c for c in CONFIG_COLUMNS if c not in INIT_COLUMNS]  # what a paired comparison holds fixed
+AXES = [*PAIR_COLUMNS, "init_label"]  # what ``by`` may name
+FAILURES = ["diverged", "slow", "stuck", *(f"stuck_{p}" for p in PLATEAU_LABELS)]
+CONFIDENCE = 0.95
+N_BOOT = 4000
+BOOT_SEED = 20240531
+
+
+def swept_axes(runs: pd.DataFrame) -> list[str]:
+    """Config columns taking more than one distinct value (NaN counts as a value), in ``CONFIG_COLUMNS`` order.
+
+    An init parameter (``init_std`` …) counts only if it varies *within* one scheme: NaN for schemes without
+    the parameter is not a sweep of it.
+    """
+    out = []
+    for c in CONFIG_COLUMNS:
+        if c in INIT_COLUMNS[1:]:
+            swept = (runs.groupby("init", sort=False)[c].nunique(dropna=False) > 1).any()
+        else:
+            swept = runs[c].nunique(dropna=False) > 1
+        if swept:
+            out.append(c)
+    return out
+
+
+def _fmt(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def init_labels(runs: pd.DataFrame) -> pd.Series:
+    """Readable init per run: the scheme, plus each parameter that varies or differs from its default.
+
+    E.g. ``xavier_normal``, ``normal(std=0.01)``, ``from_file(path=w.npz)``.
+    """
+    labels = runs["init"].astype(object).copy()
+    for name, rows in runs.groupby("init", sort=True).groups.items():
+        scheme = SCHEMES.get(name)
+        sub = runs.loc[rows]
+        shown = []
+        for p in INIT_PARAM_NAMES:
+            col = sub[f"init_{p}"]
+            if col.isna().all():
+                continue
+            default = scheme.params.get(p) if scheme is not None else None
+            if col.nunique(dropna=False) > 1 or col.iloc[0] != default:
+                shown.append(p)
+        if shown:
+            paths = sub["init_path"].dropna()
+            short = _short if paths.map(_short).nunique() == paths.nunique() else str  # file names, if unique
+            text = {p: sub[f"init_{p}"].map(short if p == "path" else _fmt).to_numpy() for p in shown}
+            labels.loc[rows] = [f"{name}({', '.join(f'{p}={text[p][i]}' for p in shown)})" for i in range(len(sub))]
+    return labels.astype(str).rename("init_label")
+
+
+def _short(path: object) -> str:
+    return str(path).replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def with_init_label(runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` with an ``init_label`` column (unchanged if it has one)."""
+    if "init_label" in runs:
+        return runs
+    return runs.assign(init_label=init_labels(runs))
+
+
+def default_by(runs: pd.DataFrame) -> list[str]:
+    """Every swept axis except ``seed``, with ``init`` and its parameters as the one axis ``init_label``."""
+    return resolve_by(runs, [c for c in swept_axes(runs) if c != "seed"])
+
+
+def resolve_by(runs: pd.DataFrame, by: str | Sequence[str] | None) -> list[str]:
+    """Validate grouping axes (a list, or a comma-separated string); ``init``/``init_*`` mean ``init_label``.
+
+    Raises ``ValueError`` (one line) for an axis that is not a config column.
+    """
+    if by is None:
+        return default_by(runs)
+    names = [b.strip() for b in by.split(",") if b.strip()] if isinstance(by, str) else list(by)
+    out: list[str] = []
+    for name in names:
+        name = "init_label" if name in INIT_COLUMNS else name
+        if name not in AXES:
+            raise ValueError(f"unknown grouping axis {name!r}; allowed: {', '.join(['init', *PAIR_COLUMNS])}")
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def wilson_interval(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Wilson score interval for k successes in n trials (NaN, NaN for n = 0)."""
+    if n == 0:
+        return math.nan, math.nan
+    ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def survival_data(runs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(time, event): ``steps_to_solve`` for solved runs (event), ``max_steps`` for the rest (censored)."""
+    event = (runs["status"] == "solved").to_numpy()
+    solved_at = runs["steps_to_solve"].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    time = np.where(event, solved_at, runs["max_steps"].to_numpy(dtype=np.float64))
+    return time, event
+
+
+def kaplan_meier(time: np.ndarray, event: np.ndarray, confidence: float = CONFIDENCE) -> pd.DataFrame:
+    """Kaplan–Meier survival S(t) = P(not solved after t steps) with its pointwise log-log band.
+
+    Returns one row per distinct observed time, starting with ``step = 0`` (S = 1): ``step, surv, surv_lo,
+    surv_hi``. Where the log-log band is undefined (S = 1 before any event: the band is [1, 1]; S = 0 after the
+    last run solved: lower 0, upper NaN, i.e. unbounded) it is filled as stated.
+    """
+    time = np.asarray(time, dtype=np.float64)
+    event = np.asarray(event, dtype=bool)
+    data = stats.CensoredData(uncensored=time[event], right=time[~event])
+    sf = stats.ecdf(data).sf
+    with warnings.catch_warnings():  # scipy warns where the log-log band is undefined; filled below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ci = sf.confidence_interval(confidence, method="log-log")
+    surv = sf.probabilities
+    lo = np.where(surv >= 1, 1.0, np.where(surv <= 0, 0.0, ci.low.probabilities))
+    hi = np.where(surv >= 1, 1.0, ci.high.probabilities)
+    out = pd.DataFrame({"step": sf.quantiles, "surv": surv, "surv_lo": lo, "surv_hi": hi})
+    if out.empty or out["step"].iloc[0] > 0:
+        out = pd.concat([pd.DataFrame({"step": [0.0], "surv": [1.0], "surv_lo": [1.0], "surv_hi": [1.0]}), out])
+    return out.reset_index(drop=True)
+
+
+def _first_below_half(step: pd.Series, surv: pd.Series) -> float:
+    hit = step[surv.fillna(np.inf).to_numpy() <= 0.5]
+    return float(hit.iloc[0]) if len(hit) else math.nan
+
+
+def km_median(km: pd.DataFrame) -> tuple[float, float, float]:
+    """Median steps to solve and its 95 % interval from a ``kaplan_meier`` frame.
+
+    median = first step with S(t) ≤ 0.5. The interval is read off the pointwise band the same way (the
+    Brookmeyer–Crowley-style read-off R's ``survfit`` uses): lower = first step where the band's lower edge
+    is ≤ 0.5, upper = first step where its upper edge is. NaN = not reached within the observed steps
+    (for the upper bound: too few events to bound the median).
+    """
+    return (
+        _first_below_half(km["step"], km["surv"]),
+        _first_below_half(km["step"], km["surv_lo"]),
+        _first_below_half(km["step"], km["surv_hi"]),
+    )
+
+
+def km_curves(runs: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """Fraction solved by step t per group, long form: ``by`` + ``step, solved, solved_lo, solved_hi``."""
+    runs = with_init_label(runs)
+    parts = []
+    for key, sub in _groups(runs, by):
+        km = kaplan_meier(*survival_data(sub))
+        part = pd.DataFrame(
+            {
+                "step": km["step"],
+                "solved": 1 - km["surv"],
+                "solved_lo": 1 - km["surv_hi"],
+                "solved_hi": 1 - km["surv_lo"],
+            }
+        )
+        parts.append(part.assign(**dict(zip(by, key, strict=True))))
+    return pd.concat(parts, ignore_index=True)[[*by, "step", "solved", "solved_lo", "solved_hi"]]
+
+
+def _groups(runs: pd.DataFrame, by: Sequence[str]):
+    if not by:
+        yield (), runs
+        return
+    yield from runs.groupby(list(by), sort=True, dropna=False)
+
+
+def _summary_row(sub: pd.DataFrame) -> dict[str, float]:
+    n = len(sub)
+    status = sub["status"].to_numpy(dtype=object)
+    plateau = sub["plateau"].astype(object).where(sub["plateau"].notna(), "").to_numpy(dtype=object)
+    counts = {"solved": int((status == "solved").sum())}
+    for mode in ("diverged", "slow", "stuck"):
+        counts[mode] = int((status == mode).sum())
+    for p in PLATEAU_LABELS:
+        counts[f"stuck_{p}"] = int(((status == "stuck") & (plateau == p)).sum())
+    lo, hi = wilson_interval(counts["solved"], n)
+    row: dict[str, float] = {"n": n, "solved": counts["solved"], "success_rate": counts["solved"] / n}
+    row |= {"success_lo": lo, "success_hi": hi}
+    for mode in FAILURES:
+        row[mode] = counts[mode]
+        row[f"{mode}_rate"] = counts[mode] / n
+    med, med_lo, med_hi = km_median(kaplan_meier(*survival_data(sub)))
+    row |= {"km_median": med, "km_median_lo": med_lo, "km_median_hi": med_hi}
+    loss = sub["final_loss"].to_numpy(dtype=np.float64)
+    loss = loss[np.isfinite(loss)]
+    q25, q50, q75 = np.quantile(loss, [0.25, 0.5, 0.75]) if loss.size else (math.nan,) * 3
+    row |= {"final_loss_median": q50, "final_loss_q25": q25, "final_loss_q75": q75}
+    return row
+
+
+def summarize(runs: pd.DataFrame, by: str | Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per group: counts, rates, Wilson interval, KM median with interval, final-loss quartiles."""
+    runs = with_init_label(runs)
+    by = resolve_by(runs, by)
+    rows = [{**dict(zip(by, key, strict=True)), **_summary_row(sub)} for key, sub in _groups(runs, by)]
+    return pd.DataFrame(rows)
+
+
+def _paired_diff(d: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]:
+    """Mean of d ∈ {-1, 0, 1} and its percentile-bootstrap interval (resampling pairs, via multinomial counts)."""
+    n = d.size
+    p = np.array([(d == -1).sum(), (d == 0).sum(), (d == 1).sum()]) / n
+    counts = np.random.default_rng(seed).multinomial(n, p, size=n_boot)  # (B, 3), same law as resampling pairs
+    boot = (counts[:, 2] - counts[:, 0]) / n
+    alpha = 1 - CONFIDENCE
+    lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+    return float(d.mean()), float(lo), float(hi)
+
+
+def reference_init(labels: Sequence[str]) -> str:
+    """``notebook`` if present, else the first label in sorted order."""
+    labels = sorted(set(labels))
+    return "notebook" if "notebook" in labels else labels[0]
+
+
+def compare_inits(
+    runs: pd.DataFrame,
+    by: str | Sequence[str] | None = None,
+    reference: str | None = None,
+    n_boot: int = N_BOOT,
+    seed: int = BOOT_SEED,
+) -> pd.DataFrame:
+    """Each init vs ``reference``, paired run for run on seed and every other config field, per group of ``by``.
+
+    Columns: ``by`` + ``ref_init, n_pairs, diff_vs_ref`` (success rate of this init minus the reference's on
+    the same pairs), ``diff_lo, diff_hi`` (percentile bootstrap over pairs, ``n_boot`` resamples from a
+    generator seeded with ``seed`` afresh for every comparison), ``only_this_solved, only_ref_solved``
+    (discordant pairs), ``mcnemar_p`` (exact: binomial test of the discordant split) and ``mcnemar_p_bh``
+    (Benjamini–Hochberg over every comparison in the table). Empty if ``by`` does not contain ``init_label``.
+    """
+    runs = with_init_label(runs)
+    by = resolve_by(runs, by)
+    cols = [
+        *by,
+        "ref_init",
+        "n_pairs",
+        "diff_vs_ref",
+        "diff_lo",
+        "diff_hi",
+        "only_this_solved",
+        "only_ref_solved",
+        "mcnemar_p",
+        "mcnemar_p_bh",
+    ]
+    if "init_label" not in by or runs["init_label"].nunique() < 2:
+        return pd.DataFrame(columns=cols)
+    ref = reference if reference is not None else reference_init(runs["init_label"])
+    strata = [b for b in by if b != "init_label"]
+    solved = runs.assign(_ok=(runs["status"] == "solved").astype(np.int8))
+    rows = []
+    for key, sub in _groups(solved, strata):
+        sub = sub.drop_duplicates([*PAIR_COLUMNS, "init_label"])
+        wide = sub.set_index([*PAIR_COLUMNS, "init_label"])["_ok"].unstack("init_label")  # (pairs, inits)
+        if ref not in wide:
+            continue
+        for label in sorted(c for c in wide.columns if c != ref):
+            pair = wide[[label, ref]].dropna()
+            if pair.empty:
+                continue
+            d = (pair[label] - pair[ref]).to_numpy(dtype=np.int64)
+            diff, lo, hi = _paired_diff(d, n_boot, seed)
+            b, c = int((d == 1).sum()), int((d == -1).sum())
+            p = stats.binomtest(b, b + c, 0.5).pvalue if b + c else 1.0
+            rows.append(
+                {
+                    **dict(zip(strata, key, strict=True)),
+                    "init_label": label,
+                    "ref_init": ref,
+                    "n_pairs": len(d),
+                    "diff_vs_ref": diff,
+                    "diff_lo": lo,
+                    "diff_hi": hi,
+                    "only_this_solved": b,
+                    "only_ref_solved": c,
+                    "mcnemar_p": float(p),
+                }
+            )
+    out = pd.DataFrame(rows, columns=cols)
+    if len(out):
+        out["mcnemar_p_bh"] = stats.false_discovery_control(out["mcnemar_p"].to_numpy(dtype=float), method="bh")
+    return out
+
+
+def stats_table(
+    runs: pd.DataFrame, by: str | Sequence[str] | None = None, reference: str | None = None
+) -> pd.DataFrame:
+    """``summarize`` joined with ``compare_inits`` (comparison columns NaN for the reference and unpaired rows)."""
+    runs = with_init_label(runs)
+    by = resolve_by(runs, by)
+    summary = summarize(runs, by)
+    comp = compare_inits(runs, by, reference)
+    if comp.empty:
+        return summary
+    out = summary.merge(comp, on=by, how="left", sort=False)
+    for col in ("n_pairs", "only_this_solved", "only_ref_solved"):
+        out[col] = out[col].astype("Int64")
+    return out
+
+
+def write_csv(frame: pd.DataFrame, path: str) -> None:
+    """Write a stats frame byte-stably: fixed float format, ``\\n`` line ends, no index."""
+    frame.to_csv(path, index=False, float_format="%.6g", lineterminator="\n")
+
+
+def thin_steps(steps: np.ndarray, max_points: int) -> np.ndarray:
+    """At most ``max_points`` of the sorted distinct ``steps``, evenly spaced by index, first and last kept."""
+    steps = np.unique(steps)
+    if steps.size <= max_points:
+        return steps
+    return steps[np.unique(np.linspace(0, steps.size - 1, max_points).round().astype(np.int64))]
+
+
+def curve_bands(
+    curves: pd.DataFrame,
+    runs: pd.DataFrame,
+    by: Sequence[str] = ("init_label", "lr"),
+    max_points: int = 200,
+    confidence: float = CONFIDENCE,
+) -> pd.DataFrame:
+    """Median loss per (group, step) with a distribution-free interval for the median.
+
+    The interval is the pair of order statistics (X_(l), X_(n-l+1)) with l = ``binom.ppf(α/2, n, ½)`` (at
+    least 1), the exact binomial interval ``scipy.stats.quantile_test`` gives. Non-finite losses (diverged
+    runs) count as +inf, i.e. as the worst loss. At most ``max_points`` steps per curve (``thin_steps``).
+
+    Returns ``by`` + ``step, n, loss_median, loss_lo, loss_hi``, sorted.
+    """
+    by = list(by)
+    runs = with_init_label(runs)
+    keep = thin_steps(curves["step"].to_numpy(), max_points)
+    df = curves.loc[curves["step"].isin(keep), ["run_id", "step", "loss"]]
+    df = df.merge(runs[["run_id", *by]], on="run_id", how="inner", validate="many_to_one")
+    loss = df["loss"].to_numpy(dtype=np.float64)
+    df = df.assign(loss=np.where(np.isfinite(loss), loss, np.inf))
+    df = df.sort_values([*by, "step", "loss"], kind="stable", ignore_index=True)
+    code = df.groupby([*by, "step"], sort=False, dropna=False).ngroup().to_numpy()  # contiguous after sorting
+    n = np.bincount(code)
+    start = np.concatenate([[0], np.cumsum(n)[:-1]])
+    v = df["loss"].to_numpy()
+    rank = np.maximum(stats.binom.ppf((1 - confidence) / 2, n, 0.5).astype(np.int64), 1)  # l, 1-based
+    out = df.iloc[start][[*by, "step"]].reset_index(drop=True)
+    out["n"] = n
+    with np.errstate(invalid="ignore"):  # inf + inf is inf; no NaN can arise (losses are >= 0)
+        out["loss_median"] = (v[start + (n - 1) // 2] + v[start + n // 2]) / 2
+    out["loss_lo"] = v[start + rank - 1]
+    out["loss_hi"] = v[start + n - rank]
+    return out
