@@ -34,6 +34,11 @@ FIGURES = {
 SIGNIFICANCE = 0.05
 
 
+
+def _count(n: int, noun: str) -> str:
+    """``1 run``, ``4,800 runs``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
 def figure_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """The runs the figures use: those with the largest ``max_steps``."""
     return runs[runs["max_steps"] == runs["max_steps"].max()]
@@ -91,7 +96,7 @@ def key_findings(table: pd.DataFrame, runs: pd.DataFrame, by: Sequence[str]) -> 
     """Sentences computed from the numbers: overall rate, best/worst/fastest group, failure modes, comparisons."""
     n, k = len(runs), int((runs["status"] == "solved").sum())
     lo, hi = stats.wilson_interval(k, n)
-    out = [f"Overall {k:,} of {n:,} runs solved XOR ({_pct(k / n)} %, 95 % CI {_pct(lo)}–{_pct(hi)} %)."]
+    out = [f"Overall {k:,} of {_count(n, 'run')} solved XOR ({_pct(k / n)} %, 95 % CI {_pct(lo)}–{_pct(hi)} %)."]
     if len(table) > 1:
         ranked = table.sort_values(
             ["success_rate", "success_lo", "km_median"], ascending=[False, False, True], kind="stable"
@@ -100,12 +105,12 @@ def key_findings(table: pd.DataFrame, runs: pd.DataFrame, by: Sequence[str]) -> 
         ties = int((table["success_hi"] >= best["success_lo"]).sum()) - 1
         out.append(
             f"Highest success rate: **{_group_name(best, by)}**, {_pct(best.success_rate)} % "
-            f"(95 % CI {_pct(best.success_lo)}–{_pct(best.success_hi)} %, n = {best.n}); {ties} other "
+            f"(95 % CI {_pct(best.success_lo)}–{_pct(best.success_hi)} %, n = {int(best.n):,}); {ties} other "
             f"group(s) have intervals overlapping it."
         )
         out.append(
             f"Lowest success rate: **{_group_name(worst, by)}**, {_pct(worst.success_rate)} % "
-            f"(95 % CI {_pct(worst.success_lo)}–{_pct(worst.success_hi)} %, n = {worst.n})."
+            f"(95 % CI {_pct(worst.success_lo)}–{_pct(worst.success_hi)} %, n = {int(worst.n):,})."
         )
     timed = table.dropna(subset=["km_median"])
     if len(timed):
@@ -202,7 +207,7 @@ def document(
 ) -> list[tuple]:
     """The report as a list of blocks ``(kind, content)``: h1, h2, p, ul, table, figure."""
     blocks: list[tuple] = [("h1", "xorlab sweep report")]
-    blocks.append(("p", "Inputs: " + ", ".join(f"`{p}`" for p in inputs) + f"; {len(runs):,} runs."))
+    blocks.append(("p", "Inputs: " + ", ".join(f"`{p}`" for p in inputs) + f"; {_count(len(runs), 'run')}."))
     swept = stats.swept_axes(runs)
     blocks.append(
         (
@@ -343,7 +348,7 @@ def build_report(
     shown = figure_runs(runs)
     pooled = [a for a in stats.swept_axes(shown) if a not in ("seed", "lr") and a not in stats.INIT_COLUMNS]
     notes = [
-        f"Figures use the {len(shown):,} runs with max_steps = {shown['max_steps'].iloc[0]}"
+        f"Figures use the {_count(len(shown), 'run')} with max_steps = {shown['max_steps'].iloc[0]}"
         + (f", pooled over {', '.join(f'`{a}`' for a in pooled)}." if pooled else ".")
     ]
     if len(runs) < n_all:
