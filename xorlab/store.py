@@ -81,7 +81,10 @@ def check_writable(path: str | Path, field: str = "dir") -> Path:
     if path.exists():
         if not path.is_dir():
             raise StoreError(f"{field}: {path} exists and is not a directory")
-        read_manifest(path, missing_ok=True)
+        try:
+            read_manifest(path, missing_ok=True)
+        except StoreError as exc:
+            raise StoreError(f"{field}: {exc}") from None
         probe = path
     else:
         probe = path.parent

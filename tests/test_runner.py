@@ -1,0 +1,198 @@
+"""Tests for ``xorlab.runner``: a sweep's records equal separate ``xorlab.train`` runs bit for bit, whatever the
+chunking, sharding or resuming; planning and chunking; option validation."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from xorlab import runner, train
+from xorlab.config import ConfigError, TrainConfig
+from xorlab.grid import Grid
+from xorlab.records import run_id
+from xorlab.runner import SweepOptions, chunks, plan, run_sweep
+from xorlab.store import StoreError, load_curves, load_runs
+
+# Diverging (lr=1e306 with normal std=1e3), always-stuck (zeros), solving and slow runs, and several
+# max_steps per trajectory, so that shared trajectories are read out at different ends.
+MIXED = {
+    "lr": [0.5, 1e306],
+    "max_steps": [7, 60, 250],
+    "seed": [0, 1, 2],
+    "init": ["zeros", "notebook", {"name": "normal", "std": [1e3]}],
+}
+
+
+def opts(path, **kw) -> SweepOptions:
+    return SweepOptions(dir=path, progress=False, **kw)
+
+
+def configs_of(grid: Grid) -> list[TrainConfig]:
+    return [c for runs in grid.trajectories() for c in runs]
+
+
+def sorted_runs(path) -> pd.DataFrame:
+    return load_runs(path).sort_values("run_id", ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    """The MIXED grid swept once with small chunks and log_every=3 (shared by the read-only tests)."""
+    path = tmp_path_factory.mktemp("mixed")
+    grid = Grid.from_mapping(MIXED)
+    summary = run_sweep(grid, opts(path, chunk_size=5, log_every=3))
+    return grid, path, summary
+
+
+def test_sweep_records_equal_separate_training(mixed, same_run, raw_run_ids):
+    grid, path, summary = mixed
+    assert summary.trained == summary.grid_runs == summary.shard_runs == len(grid) == 54
+    runs = load_runs(path).set_index("run_id")
+    curves = load_curves(path)
+    assert sorted(raw_run_ids(path)) == sorted(run_id(c) for c in configs_of(grid))  # one record per run
+    statuses = set()
+    for cfg in configs_of(grid):
+        res = train(cfg)
+        rid = run_id(cfg)
+        same_run(runs.loc[rid], res, curves[curves["run_id"] == rid], every=3)
+        statuses.add(res.status)
+        if cfg.init == "zeros":
+            assert res.status == "stuck"
+        if cfg.lr == 1e306 and cfg.init == "normal" and cfg.max_steps > 1:
+            assert res.status == "diverged"
+    assert statuses == {"solved", "slow", "stuck", "diverged"}
+
+
+def test_rerun_skips_recorded_runs(mixed, tmp_path):
+    grid, path, _ = mixed
+    before = sorted(p.name for p in (path / "runs").iterdir())
+    summary = run_sweep(grid, opts(path))
+    assert (summary.trained, summary.already_recorded, summary.shard_runs) == (0, len(grid), len(grid))
+    assert sorted(p.name for p in (path / "runs").iterdir()) == before
+
+
+def test_growing_the_grid_trains_only_new_runs(tmp_path, same_run, raw_run_ids):
+    path = tmp_path / "s"
+    small = {"lr": [0.5], "seed": [0, 1], "max_steps": [20, 40], "init": ["notebook", "zeros"]}
+    assert run_sweep(Grid.from_mapping(small), opts(path)).trained == 8
+    steps = [
+        ({**small, "seed": [0, 1, 2, 3]}, 8),  # more seeds
+        ({**small, "seed": [0, 1, 2, 3], "lr": [0.5, 2.0]}, 16),  # more learning rates
+        ({**small, "seed": [0, 1, 2, 3], "lr": [0.5, 2.0], "max_steps": [20, 30, 40]}, 16),  # a new read-out
+    ]
+    for raw, new in steps:
+        grid = Grid.from_mapping(raw)
+        summary = run_sweep(grid, opts(path, log_every=1))
+        assert (summary.trained, summary.already_recorded) == (new, len(grid) - new)
+    ids = raw_run_ids(path)
+    assert len(ids) == len(set(ids)) == len(grid)
+    runs = load_runs(path).set_index("run_id")
+    for cfg in configs_of(grid):
+        same_run(runs.loc[run_id(cfg)], train(cfg))
+
+
+def test_chunk_size_does_not_change_records(mixed, tmp_path):
+    grid, path, _ = mixed
+    one = tmp_path / "one_chunk"
+    run_sweep(grid, opts(one, chunk_size=10_000, log_every=3))
+    assert len(list((one / "runs").iterdir())) == 1 and len(list((path / "runs").iterdir())) > 5
+    pd.testing.assert_frame_equal(sorted_runs(one), sorted_runs(path))
+    key = ["run_id", "step"]
+    pd.testing.assert_frame_equal(
+        load_curves(one).astype({"run_id": str}).sort_values(key, ignore_index=True),
+        load_curves(path).astype({"run_id": str}).sort_values(key, ignore_index=True),
+    )
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_shards_run_one_after_another_fill_one_store(mixed, tmp_path, k, raw_run_ids):
+    grid, reference, _ = mixed
+    path = tmp_path / "sharded"
+    shard_runs = [run_sweep(grid, opts(path, shard=i, num_shards=k, chunk_size=4, log_every=3)) for i in range(k)]
+    assert sum(s.trained for s in shard_runs) == sum(s.shard_runs for s in shard_runs) == len(grid)
+    assert all(s.trained > 0 for s in shard_runs)
+    ids = raw_run_ids(path)
+    assert len(ids) == len(set(ids)) == len(grid)
+    pd.testing.assert_frame_equal(sorted_runs(path), sorted_runs(reference))
+    assert all(run_sweep(grid, opts(path, shard=i, num_shards=k)).trained == 0 for i in range(k))
+
+
+def test_equal_configs_written_two_ways_train_once(tmp_path, raw_run_ids):
+    grid = Grid.from_mapping({"seed": [0, 1], "init": ["normal", {"name": "normal", "std": 1.0}]})
+    assert len(grid) == 4
+    summary = run_sweep(grid, opts(tmp_path / "s"))
+    assert summary.shard_runs == summary.trained == 2
+    assert len(raw_run_ids(tmp_path / "s")) == 2
+
+
+# ----------------------------------------------------------------------------------------------- plan, chunks
+def test_plan_keeps_only_unrecorded_runs_of_a_trajectory(tmp_path):
+    path = tmp_path / "s"
+    run_sweep(Grid.from_mapping({"seed": [0, 1, 2], "max_steps": [10]}), opts(path))
+    grid = Grid.from_mapping({"seed": [0, 1, 2, 3], "max_steps": [10, 20]})
+    p = plan(grid, opts(path))
+    assert (p.in_shard, p.recorded, p.pending) == (8, 3, 5)
+    assert p.trajectories.tolist() == [0, 1, 2, 3]
+    assert p.needed.tolist() == [[False, True]] * 3 + [[True, True]]
+    batches = list(chunks(p, chunk_size=100, log_every=1))
+    assert [[(c.seed, c.max_steps) for c in b] for b in batches] == [[(0, 20), (1, 20), (2, 20), (3, 10), (3, 20)]]
+
+
+def test_plan_of_a_new_store_writes_nothing(tmp_path):
+    p = plan(Grid.from_mapping({"seed": "range(0,5)"}), opts(tmp_path / "new"))
+    assert p.pending == 5 and not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, 7, 1000])
+def test_chunks_hold_whole_trajectories(chunk_size):
+    grid = Grid.from_mapping({"seed": "range(0,10)", "max_steps": [5, 10, 15]})
+    p = plan(grid, opts("/nonexistent/xorlab-test-store"))
+    batches = list(chunks(p, chunk_size, log_every=1))
+    flat = [c for b in batches for c in b]
+    assert flat == configs_of(grid)  # every pending run once, in grid order
+    for b in batches:
+        assert len(b) % 3 == 0  # whole trajectories
+        assert len(b) <= max(chunk_size, 3)
+    for b in batches[:-1]:  # … and as full as allowed
+        assert len(b) == 3 or len(b) + 3 > chunk_size
+    assert len(batches) == -(-30 // max(3, chunk_size // 3 * 3))
+
+
+def test_chunks_cap_memory(monkeypatch):
+    grid = Grid.from_mapping({"seed": "range(0,10)", "max_steps": [99]})
+    monkeypatch.setattr(runner, "MAX_CELLS", 3 * (99 // 1 + 1))  # room for 3 lanes of 100 logged steps
+    batches = list(chunks(plan(grid, opts("/nonexistent/xorlab-test-store")), chunk_size=1000, log_every=1))
+    assert [len(b) for b in batches] == [3, 3, 3, 1]
+
+
+# ----------------------------------------------------------------------------------------------- options
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [
+        ({"shard": 3, "num_shards": 3}, "sweep.shard"),
+        ({"shard": 5, "num_shards": 2}, "sweep.shard"),
+        ({"shard": -1}, "sweep.shard"),
+        ({"num_shards": 0}, "sweep.num_shards"),
+        ({"num_shards": 2.0}, "sweep.num_shards"),
+        ({"shard": True, "num_shards": 2}, "sweep.shard"),
+        ({"chunk_size": 0}, "sweep.chunk_size"),
+        ({"chunk_size": "10"}, "sweep.chunk_size"),
+        ({"log_every": 0}, "sweep.log_every"),
+        ({"progress": "yes"}, "sweep.progress"),
+        ({"dir": ""}, "sweep.dir"),
+        ({"dir": None}, "sweep.dir"),
+        ({"dir": 3}, "sweep.dir"),
+    ],
+)
+def test_sweep_options_validation(tmp_path, kw, field):
+    with pytest.raises(ConfigError) as err:
+        SweepOptions(**{"dir": tmp_path, **kw})
+    assert err.value.field == field and str(err.value).startswith(f"{field}: ") and "\n" not in str(err.value)
+
+
+def test_sweep_into_unwritable_dir_fails_before_training(tmp_path, monkeypatch):
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setattr(runner, "train_batch", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(StoreError, match="sweep.dir"):
+        run_sweep(Grid.from_mapping({"seed": 0}), opts(tmp_path / "afile" / "sub"))
+    assert [p.name for p in tmp_path.iterdir()] == ["afile"]

@@ -1,0 +1,336 @@
+"""Tests for ``xorlab.store``: round trips, where records are found, what is ignored, and one-line errors for
+every store that cannot be read or written."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xorlab import store
+from xorlab.config import TrainConfig
+from xorlab.engine import train_batch
+from xorlab.records import RUN_COLUMNS, curves_frame, run_id, runs_frame
+from xorlab.store import StoreError, StoreWriter, check_writable, load_curves, load_runs, recorded_ids
+
+CONFIGS = [
+    TrainConfig(max_steps=30, init="zeros"),  # stuck on the ln2 plateau
+    TrainConfig(max_steps=400, lr=0.5, seed=1),  # solves
+    TrainConfig(max_steps=12, lr=1e306, init="normal", init_params={"std": 1e3}),  # diverges
+]
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return train_batch(CONFIGS, log_every=1)
+
+
+def write_store(path: Path, batch, every: int = 1, **writer) -> Path:
+    with StoreWriter(path, **writer) as w:
+        w.write(runs_frame(batch), curves_frame(batch, every=every))
+    return path
+
+
+def one_line(err: pytest.ExceptionInfo, *needles: object) -> str:
+    text = str(err.value)
+    assert "\n" not in text, text
+    for needle in needles:
+        assert str(needle) in text, (needle, text)
+    return text
+
+
+def by_id(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values("run_id", ignore_index=True)
+
+
+# ----------------------------------------------------------------------------------------------- round trip
+def test_runs_round_trip_values_and_dtypes(tmp_path, batch):
+    assert {*batch.status} == {"stuck", "solved", "diverged"}
+    expected = runs_frame(batch)
+    got = load_runs(write_store(tmp_path / "s", batch))
+    assert list(got.columns) == RUN_COLUMNS
+    pd.testing.assert_frame_equal(by_id(got), by_id(expected), check_dtype=False)
+    assert got["steps_to_solve"].dtype == "Int64" and got["diverged_step"].dtype == "Int64"
+    for col in ("max_steps", "seed", "rng_skip"):
+        assert got[col].dtype == np.int64
+    for col in ("lr", "final_loss", "init_std", "pred_00", "w1_00", "b2"):
+        assert got[col].dtype == np.float64
+    for col in ("run_id", "init", "rng", "status", "plateau", "init_path"):
+        assert pd.api.types.is_string_dtype(got[col]), col
+    row = got.set_index("run_id")
+    stuck, solved, diverged = (row.loc[run_id(c)] for c in CONFIGS)
+    assert stuck["plateau"] == "ln2" and pd.isna(stuck["steps_to_solve"]) and pd.isna(stuck["diverged_step"])
+    assert pd.isna(solved["plateau"]) and solved["steps_to_solve"] == batch[1].steps_to_solve
+    assert pd.isna(diverged["plateau"]) and diverged["diverged_step"] == batch[2].diverged_step
+    assert pd.isna(stuck["init_std"]) and diverged["init_std"] == 1e3 and pd.isna(stuck["init_path"])
+
+
+def test_round_trip_is_exact(tmp_path, batch):
+    """Loaded frames equal the in-memory frames, dtypes included (nullable strings stay pd.NA-backed)."""
+    path = write_store(tmp_path / "s", batch)
+    pd.testing.assert_frame_equal(by_id(load_runs(path)), by_id(runs_frame(batch)))
+    got, expected = load_curves(path), curves_frame(batch)
+    pd.testing.assert_frame_equal(got.sort_values(["run_id", "step"], ignore_index=True),
+                                  expected.sort_values(["run_id", "step"], ignore_index=True))  # fmt: skip
+
+
+@pytest.mark.parametrize("every", [1, 7])
+def test_curves_round_trip_and_end_at_max_steps(tmp_path, batch, same_run, every):
+    path = write_store(tmp_path / "s", batch, every=every)
+    curves, runs = load_curves(path), load_runs(path).set_index("run_id")
+    assert list(curves.columns) == ["run_id", "step", "loss"]
+    assert curves["step"].dtype == np.int64 and curves["loss"].dtype == np.float64
+    for i, cfg in enumerate(CONFIGS):
+        rid = run_id(cfg)
+        curve = curves[curves["run_id"] == rid]
+        last = curve.loc[curve["step"].idxmax()]
+        assert last["step"] == cfg.max_steps and last["loss"] == runs.loc[rid, "final_loss"]
+        same_run(runs.loc[rid], batch[i], curve, every=every)
+
+
+def test_run_ids_filter(tmp_path, batch):
+    path = write_store(tmp_path / "s", batch)
+    wanted = [run_id(CONFIGS[0]), run_id(CONFIGS[2])]
+    curves = load_curves(path, run_ids=wanted)
+    assert set(curves["run_id"]) == set(wanted)
+    assert len(curves) == CONFIGS[0].max_steps + 1 + CONFIGS[2].max_steps + 1
+    assert load_curves(path, run_ids=["0" * 16]).empty
+
+
+def test_run_ids_filter_empty(tmp_path, batch):
+    curves = load_curves(write_store(tmp_path / "s", batch), run_ids=[])
+    assert curves.empty and list(curves.columns) == ["run_id", "step", "loss"]
+
+
+# ----------------------------------------------------------------------------------------------- finding stores
+def test_load_from_store_parent_and_list(tmp_path, batch):
+    halves = [train_batch(CONFIGS[:2]), train_batch(CONFIGS[2:])]
+    a = write_store(tmp_path / "multirun" / "0", halves[0])
+    b = write_store(tmp_path / "multirun" / "1", halves[1])
+    (tmp_path / "multirun" / "multirun.yaml").write_text("{}")  # a Hydra multirun dir has files beside the jobs
+    everything = {run_id(c) for c in CONFIGS}
+    assert set(load_runs(a)["run_id"]) == {run_id(c) for c in CONFIGS[:2]}
+    assert set(load_runs(tmp_path / "multirun")["run_id"]) == everything
+    assert set(load_runs([a, str(b)])["run_id"]) == everything
+    assert set(load_curves(tmp_path)["run_id"]) == everything
+    assert set(load_curves([b])["run_id"]) == {run_id(CONFIGS[2])}
+
+
+def test_run_recorded_twice_is_loaded_once(tmp_path, batch, caplog):
+    a, b = write_store(tmp_path / "a", batch), write_store(tmp_path / "b", batch)
+    with caplog.at_level(logging.WARNING, logger="xorlab.store"):
+        runs = load_runs([a, b])
+    assert len(runs) == len(CONFIGS) and "more than once" in caplog.text
+    assert len(load_curves(tmp_path)) == sum(c.max_steps + 1 for c in CONFIGS)
+
+
+def test_hidden_folders_are_not_searched(tmp_path, batch):
+    write_store(tmp_path / "runs" / "a", train_batch(CONFIGS[:1]))
+    write_store(tmp_path / "runs" / ".trash" / "b", train_batch(CONFIGS[1:]))
+    assert set(load_runs(tmp_path / "runs")["run_id"]) == {run_id(CONFIGS[0])}
+
+
+def test_orphaned_curves_and_temp_files_are_ignored(tmp_path, batch):
+    path = write_store(tmp_path / "s", train_batch(CONFIGS[:2]))
+    other = train_batch(CONFIGS[2:])
+    # A chunk whose runs file was never committed, and temp files a killed writer left behind.
+    with StoreWriter(path) as w:
+        store._atomic_write(w.path / "curves" / "orphan.parquet", lambda fh: curves_frame(other).to_parquet(fh))
+    for sub in ("runs", "curves", "sessions", "."):
+        (path / sub / ".tmp-abc123.parquet").write_bytes(b"PAR1 half a file")
+    runs, curves = load_runs(path), load_curves(path)
+    assert set(runs["run_id"]) == set(curves["run_id"]) == {run_id(c) for c in CONFIGS[:2]}
+    assert recorded_ids(path) == set(runs["run_id"])
+
+
+# ----------------------------------------------------------------------------------------------- corrupt files
+def split_store(tmp_path: Path) -> tuple[Path, list[Path]]:
+    """A store of three chunks (one run each)."""
+    path = tmp_path / "s"
+    with StoreWriter(path) as w:
+        for cfg in CONFIGS:
+            b = train_batch([cfg])
+            w.write(runs_frame(b), curves_frame(b))
+    files = store.committed_chunks(path)
+    assert len(files) == 3
+    return path, files
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_corrupt_runs_file(tmp_path, caplog, damage):
+    path, files = split_store(tmp_path)
+    bad = files[1]
+    data = bad.read_bytes()
+    bad.write_bytes({"truncate": data[: len(data) // 2], "garbage": b"not parquet at all", "empty": b""}[damage])
+    with pytest.raises(StoreError) as err:
+        load_runs(path)
+    one_line(err, bad)
+    with pytest.raises(StoreError) as err:
+        recorded_ids(path)
+    one_line(err, bad)
+    with caplog.at_level(logging.WARNING, logger="xorlab.store"):
+        runs = load_runs(path, on_corrupt="skip")
+    assert set(runs["run_id"]) == {run_id(CONFIGS[0]), run_id(CONFIGS[2])}
+    assert str(bad) in caplog.text and any(r.levelno == logging.WARNING for r in caplog.records)
+
+
+def test_corrupt_or_missing_curves_file(tmp_path, caplog):
+    path, files = split_store(tmp_path)
+    curves_file = path / "curves" / files[0].name
+    curves_file.write_bytes(curves_file.read_bytes()[:40])
+    with pytest.raises(StoreError) as err:
+        load_curves(path)
+    one_line(err, curves_file)
+    (path / "curves" / files[2].name).unlink()
+    with caplog.at_level(logging.WARNING, logger="xorlab.store"):
+        curves = load_curves(path, on_corrupt="skip")
+    assert set(curves["run_id"]) == {run_id(CONFIGS[1])}
+    assert str(curves_file) in caplog.text and files[2].name in caplog.text
+    assert len(load_runs(path)) == 3  # the run table itself is intact
+
+
+def test_on_corrupt_must_be_raise_or_skip(tmp_path, batch):
+    path = write_store(tmp_path / "s", batch)
+    for load in (load_runs, load_curves):
+        with pytest.raises(ValueError, match="on_corrupt"):
+            load(path, on_corrupt="ignore")
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "file", "no_manifest"])
+def test_nothing_to_load(tmp_path, kind):
+    path = tmp_path / "x"
+    if kind == "empty":
+        path.mkdir()
+    elif kind == "file":
+        path.write_text("hello")
+    elif kind == "no_manifest":
+        (path / "deep" / "runs").mkdir(parents=True)
+    for load in (load_runs, load_curves):
+        with pytest.raises(StoreError) as err:
+            load(path)
+        one_line(err, path)
+
+
+def test_other_format_version(tmp_path, batch):
+    path = write_store(tmp_path / "s", batch)
+    manifest = path / store.MANIFEST
+    info = json.loads(manifest.read_text())
+    assert info["format"] == store.FORMAT and info["version"] == store.VERSION
+    manifest.write_text(json.dumps({**info, "version": store.VERSION + 1}))
+    before = sorted(p.relative_to(path) for p in path.rglob("*"))
+    for action in (load_runs, load_curves, check_writable, StoreWriter, lambda p: load_runs(p.parent)):
+        with pytest.raises(StoreError) as err:
+            action(path)
+        one_line(err, path, "version")
+    with pytest.raises(StoreError):
+        write_store(path, batch)
+    assert sorted(p.relative_to(path) for p in path.rglob("*")) == before
+
+
+def test_recorded_ids_checks_format_version(tmp_path, batch):
+    """``runner.plan`` must not count the runs of an incompatible store as recorded."""
+    path = write_store(tmp_path / "s", batch)
+    manifest = path / store.MANIFEST
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "version": store.VERSION + 1}))
+    with pytest.raises(StoreError) as err:
+        recorded_ids(path)
+    one_line(err, path, "version")
+
+
+def test_not_a_store_manifest(tmp_path):
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / store.MANIFEST).write_text("{not json")
+    with pytest.raises(StoreError) as err:
+        load_runs(tmp_path / "s")
+    one_line(err, tmp_path / "s")
+
+
+# ----------------------------------------------------------------------------------------------- writing
+def test_check_writable_writes_nothing(tmp_path):
+    target = tmp_path / "a" / "b" / "store"
+    assert check_writable(target) == target
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["under_file", "is_file", "runs_without_manifest"])
+def test_check_writable_rejects(tmp_path, where):
+    (tmp_path / "afile").write_text("x")
+    path = {
+        "under_file": tmp_path / "afile" / "sub",
+        "is_file": tmp_path / "afile",
+        "runs_without_manifest": tmp_path / "d",
+    }[where]
+    if where == "runs_without_manifest":
+        (path / "runs").mkdir(parents=True)
+    with pytest.raises(StoreError) as err:
+        check_writable(path, "sweep.dir")
+    text = one_line(err, path)
+    assert text.startswith("sweep.dir: ") or where == "runs_without_manifest"
+    with pytest.raises(StoreError):
+        StoreWriter(path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="permission bits do not stop root; see test_check_writable_rejects")
+def test_check_writable_read_only_dir(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        for path in (ro, ro / "new"):
+            with pytest.raises(StoreError) as err:
+                check_writable(path, "sweep.dir")
+            one_line(err, path, "sweep.dir")
+    finally:
+        ro.chmod(0o700)
+
+
+def test_session_provenance(tmp_path, batch):
+    path = write_store(tmp_path / "s", batch, config={"lr": 0.1}, meta={"app": "test"})
+    (session,) = (path / "sessions").glob("*.json")
+    info = json.loads(session.read_text())
+    for key in ("git_commit", "git_dirty", "packages", "command", "host", "started", "ended", "status"):
+        assert key in info, key
+    assert info["status"] == "finished" and info["config"] == {"lr": 0.1} and info["app"] == "test"
+    assert info["runs_written"] == len(CONFIGS) and info["chunks"] == 1
+    assert info["packages"]["numpy"] == np.__version__ and info["packages"]["pandas"] == pd.__version__
+    assert isinstance(info["command"], list) and info["host"]
+    assert pd.Timestamp(info["started"]) <= pd.Timestamp(info["ended"])
+    assert info["git_dirty"] in (True, False, None)
+    assert info["git_commit"] is None or len(info["git_commit"]) == 40
+
+
+@pytest.mark.parametrize(("exc", "status"), [(RuntimeError, "failed"), (KeyboardInterrupt, "interrupted")])
+def test_session_status_when_writer_is_interrupted(tmp_path, batch, exc, status):
+    with pytest.raises(exc), StoreWriter(tmp_path / "s") as w:
+        w.write(runs_frame(batch), curves_frame(batch))
+        raise exc
+    (session,) = (tmp_path / "s" / "sessions").glob("*.json")
+    assert json.loads(session.read_text())["status"] == status
+    assert len(load_runs(tmp_path / "s")) == len(CONFIGS)  # the chunk written before is kept
+
+
+def test_concurrent_writers_share_a_store(tmp_path):
+    path = tmp_path / "s"
+    a, b = StoreWriter(path), StoreWriter(path)
+    with a, b:
+        for w, cfg in ((a, CONFIGS[0]), (b, CONFIGS[1]), (a, CONFIGS[2])):
+            bt = train_batch([cfg])
+            w.write(runs_frame(bt), curves_frame(bt))
+    assert len(store.committed_chunks(path)) == 3 and len(list((path / "sessions").glob("*.json"))) == 2
+    assert sorted(load_runs(path)["run_id"]) == sorted(run_id(c) for c in CONFIGS)
+    assert not [p for p in path.rglob(".tmp-*")]
+
+
+def test_writer_makes_the_store_layout(tmp_path, batch):
+    path = write_store(tmp_path / "new" / "store", batch)
+    assert {p.name for p in path.iterdir()} == {store.MANIFEST, "sessions", "runs", "curves"}
+    (runs_file,) = store.committed_chunks(path)
+    assert (path / "curves" / runs_file.name).is_file()
+    shutil.rmtree(path / "sessions")  # sessions are provenance only; records do not depend on them
+    assert len(load_runs(path)) == len(CONFIGS)

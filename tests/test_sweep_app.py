@@ -1,0 +1,140 @@
+"""Tests for ``xorlab.sweep``, the ``xorlab-sweep`` app: composition of the grid and its presets, an end-to-end
+sweep through the CLI, resuming, and one-line errors for bad input with nothing written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+import xorlab.sweep as sweep_app
+from xorlab import train
+from xorlab.cli import CONF_DIR, VERSION_BASE, composed_jobs, to_container
+from xorlab.grid import Grid
+from xorlab.inits import SCHEMES
+from xorlab.records import run_id
+from xorlab.store import load_curves, load_runs
+
+EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+
+
+def composed(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=VERSION_BASE):
+        return compose("sweep", overrides=list(overrides))
+
+
+def grid_of(cfg) -> Grid:
+    return Grid.from_mapping(to_container(cfg.grid))
+
+
+# ----------------------------------------------------------------------------------------------- composition
+def test_default_config():
+    cfg = composed()
+    sweep_app.check(cfg)
+    grid = grid_of(cfg)
+    assert len(grid) == 10 and grid.axes["seed"] == list(range(10)) and grid.max_steps == [1000]
+    opts = sweep_app.options(cfg, "fallback")
+    assert (opts.dir, opts.shard, opts.num_shards) == ("fallback", 0, 1)
+
+
+@pytest.mark.parametrize(
+    "name", EXPERIMENTS or [pytest.param(None, marks=pytest.mark.skip(reason="conf/experiment/ has no presets yet"))]
+)
+def test_experiment_preset_is_a_valid_grid(name):
+    cfg = composed(f"experiment={name}")
+    grid = grid_of(cfg)
+    assert len(grid) >= 1
+    sweep_app.options(cfg, "somewhere")  # sweep options are valid too
+
+
+def test_grid_range_argument_is_one_job_not_a_hydra_sweep():
+    argv = sweep_app._quote_grid_ranges(["-m", "grid.seed=range(0,5)", "sweep.shard=range(0,3)", "sweep.num_shards=3"])
+    assert argv == ["-m", "grid.seed='range(0,5)'", "sweep.shard=range(0,3)", "sweep.num_shards=3"]
+    jobs = composed_jobs("sweep", argv)
+    assert [job.sweep.shard for job in jobs] == [0, 1, 2]  # the shard range is a Hydra sweep …
+    assert {len(grid_of(job)) for job in jobs} == {5}  # … the grid range is an axis
+
+
+# ----------------------------------------------------------------------------------------------- the CLI
+GRID_ARGS = ["grid.lr=[0.5,1e306]", "grid.max_steps=[20,45]", "grid.init=[zeros,notebook,{name:normal,std:1000.0}]"]
+
+
+def test_cli_sweep_records_equal_train_and_resumes(tmp_path, cli, same_run, raw_run_ids):
+    common = [*GRID_ARGS, "sweep.dir=D", "sweep.log_every=5", "sweep.chunk_size=4"]
+    out = cli("xorlab-sweep", "grid.seed=range(0,3)", *common, cwd=tmp_path, script=True)
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stdout + out.stderr
+    assert "trained 36 runs" in out.stdout
+    grid = Grid.from_mapping({"lr": [0.5, 1e306], "max_steps": [20, 45], "seed": [0, 1, 2],
+                              "init": ["zeros", "notebook", {"name": "normal", "std": 1000.0}]})  # fmt: skip
+    configs = [c for runs in grid.trajectories() for c in runs]
+    runs, curves = load_runs(tmp_path / "D").set_index("run_id"), load_curves(tmp_path / "D")
+    assert sorted(runs.index) == sorted(run_id(c) for c in configs)
+    statuses = set()
+    for cfg in configs:
+        res = train(cfg)
+        statuses.add(res.status)
+        same_run(runs.loc[run_id(cfg)], res, curves[curves["run_id"] == run_id(cfg)], every=5)
+    assert {"stuck", "diverged"} <= statuses
+    (session,) = (tmp_path / "D" / "sessions").glob("*.json")
+    info = json.loads(session.read_text())
+    assert info["app"] == "xorlab-sweep" and info["status"] == "finished" and info["grid_runs"] == 36
+    assert info["config"]["grid"]["seed"] == "range(0,3)"
+
+    out = cli("xorlab-sweep", "grid.seed=range(0,4)", *common, cwd=tmp_path)  # two more seeds … one more
+    assert out.returncode == 0, out.stderr
+    assert "trained 12 runs" in out.stdout and "(36 of 48 were already recorded)" in out.stdout
+    ids = raw_run_ids(tmp_path / "D")
+    assert len(ids) == len(set(ids)) == 48
+
+
+def test_cli_store_defaults_to_hydra_output_dir(tmp_path, cli):
+    out = cli("xorlab-sweep", "grid.seed=[0,1]", "grid.max_steps=5", "hydra.run.dir=out", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert sorted(load_runs(tmp_path / "out")["seed"]) == [0, 1]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+BAD = [
+    (["grid.lr=[]"], "grid.lr"),
+    (["grid.lr=[0.1,abc]"], "grid.lr"),
+    (["grid.init=[notebook,foo]"], "grid.init"),
+    (["grid.seed=range(0,5,0)"], "grid.seed"),
+    (["grid.max_steps=[10,0]"], "grid.max_steps"),
+    (["grid.init=[{name:normal,std:-1}]"], "grid.init.std"),
+    (["grid.foo=1"], "overrides"),
+    (["sweep.shard=4", "sweep.num_shards=4"], "sweep.shard"),
+    (["sweep.chunk_size=0"], "sweep.chunk_size"),
+    (["-m", "sweep.shard=0,5", "sweep.num_shards=2"], "sweep.shard"),
+    (["sweep.dir={inputs}/afile/sub"], "sweep.dir"),
+    (["sweep.dir={inputs}/afile"], "sweep.dir"),
+    (["sweep.dir={inputs}/old_store"], "{inputs}/old_store"),
+    (["grid.lr=[[0.1]]"], "grid.lr"),  # unhashable: once a TypeError traceback
+]
+
+
+@pytest.mark.parametrize(("args", "field"), BAD, ids=[" ".join(args) for args, _ in BAD])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, cli, args, field):
+    inputs, cwd = tmp_path / "inputs", tmp_path / "cwd"
+    (inputs / "old_store").mkdir(parents=True)
+    cwd.mkdir()
+    (inputs / "afile").write_text("a regular file")
+    manifest = inputs / "old_store" / "xorlab-store.json"
+    manifest.write_text(json.dumps({"format": "xorlab-store", "version": 999, "created": "then"}))
+    before = {p: p.read_bytes() for p in inputs.rglob("*") if p.is_file()}
+    if not any(a.startswith("sweep.dir=") for a in args):
+        args = [*args, "sweep.dir=store"]  # inside cwd: created only if the check let it through
+    out = cli("xorlab-sweep", *(a.replace("{inputs}", str(inputs)) for a in args), cwd=cwd)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stdout + out.stderr
+    assert out.stdout == ""
+    (line,) = out.stderr.splitlines()
+    if "old_store" in field:  # names the store and the version (with or without a "sweep.dir: " prefix)
+        assert line.startswith("xorlab-sweep: error: ") and str(inputs / "old_store") in line and "version" in line
+    else:
+        assert line.startswith(f"xorlab-sweep: error: {field.replace('{inputs}', str(inputs))}"), line
+    if args[0] == "grid.init=[notebook,foo]":
+        assert all(name in line for name in SCHEMES)
+    assert list(cwd.iterdir()) == []
+    assert {p: p.read_bytes() for p in inputs.rglob("*") if p.is_file()} == before

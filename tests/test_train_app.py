@@ -1,0 +1,169 @@
+"""Tests for ``xorlab.train``, the ``xorlab-train`` app: config composition, the printed table, the record it
+writes, its return value, and one-line errors for bad input with nothing written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+
+import xorlab
+import xorlab.train as train_app
+from xorlab import engine
+from xorlab.cli import CONF_DIR, VERSION_BASE, composed_jobs
+from xorlab.config import TrainConfig
+from xorlab.inits import PARAM_SHAPES, SCHEMES
+from xorlab.records import run_id
+from xorlab.store import load_curves, load_runs
+
+
+def composed(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=VERSION_BASE):
+        return compose("train", overrides=list(overrides))
+
+
+def table_lines(res: engine.TrainResult, every: int = 20) -> list[str]:
+    """The notebook's print statements, applied to ``res``."""
+    m = res.config.max_steps
+    lines = [f"{step}/{m}: loss = {res.losses[step]:.3f}" for step in range(0, m, every)]
+    return [*lines, f"Final loss = {res.final_loss:.3f}"]
+
+
+# ----------------------------------------------------------------------------------------------- composition
+def test_default_config_is_the_notebook_run():
+    assert train_app.check(composed()) == TrainConfig(lr=0.1, max_steps=1000, seed=0, init="notebook")
+
+
+def test_overrides_reach_every_field():
+    cfg = composed("init=normal", "init.std=0.5", "lr=0.3", "max_steps=10", "seed=4", "rng=legacy",
+                   "rng_skip=2", "loss_threshold=0.1")  # fmt: skip
+    assert train_app.check(cfg) == TrainConfig(
+        lr=0.3, max_steps=10, seed=4, init="normal", init_params={"std": 0.5}, rng="legacy", rng_skip=2,
+        loss_threshold=0.1,
+    )  # fmt: skip
+    assert train_app.check(composed("init=he_uniform")).init_params == {"gain": 1.0}
+
+
+def test_notebook_replay_preset_composes():
+    assert train_app.check(composed("preset=notebook_replay")) == TrainConfig(
+        lr=0.1, max_steps=1000, seed=1337, init="notebook", rng="legacy", rng_skip=144
+    )
+
+
+def test_glob_multirun_composes_every_scheme():
+    jobs = composed_jobs("train", ["-m", "init=glob(*,exclude=from_file)", "seed=0,1"])
+    assert len(jobs) == 2 * (len(SCHEMES) - 1)
+    configs = [train_app.check(cfg) for cfg in jobs]
+    assert {c.init for c in configs} == set(SCHEMES) - {"from_file"}
+    assert {(c.init, c.seed) for c in configs} == {(s, k) for s in SCHEMES if s != "from_file" for k in (0, 1)}
+
+
+# ----------------------------------------------------------------------------------------------- run()
+def test_run_returns_final_loss_and_records(tmp_path, capsys, same_run):
+    cfg = composed("init=he_normal", "seed=2", "lr=0.7", "max_steps=60", "print_every=7", "log_every=4")
+    expected = xorlab.train(train_app.check(cfg))
+    assert train_app.run(cfg, str(tmp_path / "out")) == expected.final_loss
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[: 60 // 7 + 2] == table_lines(expected, every=7)
+    runs = load_runs(tmp_path / "out")
+    assert list(runs["run_id"]) == [run_id(expected.config)]
+    same_run(runs.iloc[0], expected, load_curves(tmp_path / "out"), every=4)
+
+
+def test_train_is_a_function_after_importing_the_app_module():
+    cfg = TrainConfig(max_steps=25, seed=5)
+    assert callable(xorlab.train)
+    assert xorlab.train(cfg).final_loss == engine.train(cfg).final_loss
+    code = (
+        "import xorlab.train\n"
+        "from xorlab import train, TrainConfig\n"
+        "from xorlab.engine import train as engine_train\n"
+        "cfg = TrainConfig(max_steps=25, seed=5)\n"
+        "a, b = train(cfg), engine_train(cfg)\n"
+        "assert a.final_loss == b.final_loss and (a.losses == b.losses).all() and a.status == b.status\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout == "ok\n", out.stderr
+
+
+# ----------------------------------------------------------------------------------------------- the CLI
+def test_cli_prints_table_and_records_the_run(tmp_path, cli, same_run):
+    out = cli("xorlab-train", "max_steps=200", "seed=3", "lr=0.5", "hydra.run.dir=out", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stdout + out.stderr
+    expected = xorlab.train(TrainConfig(max_steps=200, seed=3, lr=0.5))
+    lines = out.stdout.splitlines()
+    assert lines[:11] == table_lines(expected)
+    preds = [float(line.split(" = ")[1]) for line in lines[11:15]]
+    np.testing.assert_allclose(preds, expected.predictions, rtol=0, atol=5e-9)
+    assert lines[15].startswith(f"status: {expected.status}")
+    runs = load_runs(tmp_path / "out")
+    assert len(runs) == 1
+    same_run(runs.iloc[0], expected, load_curves(tmp_path / "out"), every=1)
+    (session,) = (tmp_path / "out" / "sessions").glob("*.json")
+    info = json.loads(session.read_text())
+    assert info["app"] == "xorlab-train" and info["status"] == "finished" and info["config"]["lr"] == 0.5
+    assert set(p.name for p in tmp_path.iterdir()) == {"out"}
+
+
+def test_console_script_replays_the_notebook(tmp_path, cli):
+    out = cli("xorlab-train", "preset=notebook_replay", "hydra.run.dir=replay", cwd=tmp_path, script=True)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    for printed in ("0/1000: loss = 0.708", "20/1000: loss = 0.689", "840/1000: loss = 0.009"):
+        assert printed in lines
+    assert len(load_runs(tmp_path / "replay")) == 1
+
+
+def write_npz(path, **arrays) -> None:
+    np.savez(path, **{k: np.full(s, 0.25) for k, s in PARAM_SHAPES.items()} | arrays)
+
+
+BAD = [
+    (["lr=0"], "lr"),
+    (["lr=-1"], "lr"),
+    (["lr=nan"], "lr"),
+    (["lr=abc"], "lr"),
+    (["max_steps=0"], "max_steps"),
+    (["max_steps=1.5"], "max_steps"),
+    (["seed=-1"], "seed"),
+    (["init=foo"], "init"),
+    (["rng=foo"], "rng"),
+    (["init=from_file"], "init.path"),
+    (["init=from_file", "init.path={inputs}/missing.npz"], "init.path"),
+    (["init=from_file", "init.path={inputs}/corrupt.npz"], "init.path"),
+    (["init=from_file", "init.path={inputs}/shape.npz"], "init.path"),
+    (["init=normal", "init.std=-1"], "init.std"),
+    (["init.std=0.5"], "init.std"),  # the notebook init takes no std
+    (["print_every=0"], "print_every"),
+    (["log_every=0"], "log_every"),
+    (["nosuchkey=1"], "overrides"),
+    (["-m", "seed=0,-1"], "seed"),  # every job of a multirun is checked before any runs
+    (["-m", "init=he_normal,foo"], "init"),
+]
+
+
+@pytest.mark.parametrize(("args", "field"), BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, cli, args, field):
+    inputs, cwd = tmp_path / "inputs", tmp_path / "cwd"
+    inputs.mkdir()
+    cwd.mkdir()
+    (inputs / "corrupt.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    write_npz(inputs / "shape.npz", w1=np.zeros((3, 4)))
+    out = cli("xorlab-train", *(a.format(inputs=inputs) for a in args), cwd=cwd)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stdout + out.stderr
+    assert out.stdout == ""
+    (line,) = out.stderr.splitlines()
+    assert line.startswith(f"xorlab-train: error: {field}: "), line
+    if args == ["init=foo"]:
+        assert all(name in line for name in SCHEMES)
+    if "nosuchkey=1" in args:
+        assert "nosuchkey" in line
+    assert list(cwd.iterdir()) == []
+    assert sorted(p.name for p in inputs.iterdir()) == ["corrupt.npz", "shape.npz"]
