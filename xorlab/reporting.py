@@ -184,8 +184,8 @@ def _method(by: Sequence[str]) -> list[str]:
         "Success rate: runs whose final status is `solved`; 95 % Wilson score interval "
         "(`scipy.stats.binomtest(k, n).proportion_ci(method='wilson')`).",
         "Failure modes: `diverged` (a loss or parameter became non-finite), `stuck` (a point on the wrong side of "
-        "0.5; split by the nearest plateau loss ln 2, 0.477, ln 2 / 2, or `other` when none is within 0.1) and `slow` (all points right, loss above "
-        "the solve threshold).",
+        "0.5; split by the nearest plateau loss ln 2, 0.477, ln 2 / 2, or `other` when none is within 0.1) "
+        "and `slow` (all points right, loss above the solve threshold).",
         "Steps to solve: survival analysis with event = solved at `steps_to_solve`; every other run is "
         "right-censored at its `max_steps`. Kaplan–Meier estimate and pointwise 95 % log-log band from "
         "`scipy.stats.ecdf`; the median is the first step where at most half the runs remain unsolved, its "
