@@ -158,3 +158,18 @@ def test_params_of_round_trips_into_train(batch):
     assert more.losses.tobytes() == whole.losses[5:].tobytes()
     for k in whole.params:
         assert more.params[k].tobytes() == whole.params[k].tobytes()
+
+
+def test_from_file_run_id_follows_the_file_not_the_spelling(tmp_path, monkeypatch):
+    """Guards resumable sweeps with from_file: two spellings of one file are one run; new bytes are a new run."""
+    rng = np.random.default_rng(0)
+    params = {"w1": rng.normal(size=(2, 4)), "b1": np.zeros((1, 4)), "w2": rng.normal(size=(4, 1))}
+    params["b2"] = np.zeros((1, 1))
+    np.savez(tmp_path / "start.npz", **params)
+    monkeypatch.chdir(tmp_path)
+    by_name = run_id(TrainConfig(init="from_file", init_params={"path": "start.npz"}))
+    by_dot = run_id(TrainConfig(init="from_file", init_params={"path": "./start.npz"}))
+    by_abs = run_id(TrainConfig(init="from_file", init_params={"path": str(tmp_path / "start.npz")}))
+    assert by_name == by_dot == by_abs
+    np.savez(tmp_path / "start.npz", **{**params, "b2": np.ones((1, 1))})
+    assert run_id(TrainConfig(init="from_file", init_params={"path": "start.npz"})) != by_name

@@ -67,13 +67,26 @@ def test_figures_use_the_longest_runs(data):
     assert set(reporting.figure_runs(runs)["max_steps"]) == {300}
 
 
+def test_figures_keep_each_configurations_own_longest_run(data):
+    """Guards inputs from different grids: a config whose longest run is shorter than another's must still be
+    drawn (with its own longest run), not dropped."""
+    runs = data[0]
+    short_lr = runs["lr"].min()
+    mixed = runs[~((runs["lr"] == short_lr) & (runs["max_steps"] == 300))]  # that lr only has its short runs
+    shown = reporting.figure_runs(mixed)
+    assert set(shown.loc[shown["lr"] == short_lr, "max_steps"]) == {int(mixed["max_steps"].min())}
+    assert set(shown.loc[shown["lr"] != short_lr, "max_steps"]) == {300}
+    assert len(shown) == len(runs) // 2  # one run per trajectory (each has a 100- and a 300-step run)
+
+
 def test_key_findings_are_computed_from_the_numbers(data):
     runs = stats.with_init_label(data[0])
     table = stats.stats_table(runs)
     by = stats.default_by(runs)
     findings = reporting.key_findings(table, runs, by)
-    k, n = int((runs.status == "solved").sum()), len(runs)
-    assert findings[0].startswith(f"Overall {k:,} of {n:,} runs solved")
+    for line, (steps, group) in zip(findings, runs.groupby("max_steps"), strict=False):  # one line per length
+        k, n = int((group.status == "solved").sum()), len(group)
+        assert line.startswith(f"After {steps:,} steps: {k:,} of {n:,} runs solved")
     # zeros never learns (symmetric start) while notebook does at lr = 1: a significant, negative difference
     comparison = findings[-1]
     assert "reference init **notebook**" in comparison

@@ -245,3 +245,61 @@ def test_real_batch_counts_add_up():
     assert (table.loc[table.init_label == "zeros", "success_rate"] == 0).all()  # symmetric start never learns
     bands = stats.curve_bands(curves, runs)
     assert set(bands["n"]) == {25}
+
+
+def test_time_to_first_solve_counts_runs_that_later_lost_it():
+    """Guards the survival definition: the event is the *first* solve (``steps_to_solve``), whatever the final
+    status; only runs that never solved are censored, at their ``max_steps``."""
+    runs = fake_runs(["solved", "stuck", "slow", "diverged"], steps=[10, 20, None, None], max_steps=100)
+    time, event = stats.survival_data(runs)
+    np.testing.assert_array_equal(event, [True, True, False, False])
+    np.testing.assert_array_equal(time, [10, 20, 100, 100])
+
+
+def greenwood_loglog_median_ci(time: np.ndarray, event: np.ndarray, z: float = Z) -> tuple[float, float, float]:
+    """Kaplan–Meier median and its 95 % interval written out by hand: product-limit S(t), Greenwood variance,
+    the log-log band S^exp(±z·sqrt(V)/|log S|), and the first event times at which S, its lower and its upper
+    band reach 1/2 (NaN if never)."""
+    surv, var = 1.0, 0.0
+    med = lo = hi = np.nan
+    for t in np.unique(time[event]):
+        n_at_risk = np.sum(time >= t)
+        d = np.sum((time == t) & event)
+        surv *= 1 - d / n_at_risk
+        var += d / (n_at_risk * (n_at_risk - d)) if n_at_risk > d else np.inf
+        if 0 < surv < 1 and np.isfinite(var):
+            sigma = np.sqrt(var) / abs(np.log(surv))
+            s_lo, s_hi = surv ** np.exp(z * sigma), surv ** np.exp(-z * sigma)
+        else:
+            s_lo, s_hi = (0.0, np.nan) if surv == 0 else (surv, surv)
+        if np.isnan(med) and surv <= 0.5:
+            med = t
+        if np.isnan(lo) and s_lo <= 0.5:
+            lo = t
+        if np.isnan(hi) and s_hi <= 0.5:
+            hi = t
+    return med, lo, hi
+
+
+def test_km_median_interval_with_censoring_by_hand():
+    """Guards the KM median CI on censored data against an independent Greenwood/log-log computation."""
+    rng = np.random.default_rng(11)
+    t = rng.integers(1, 400, 150)
+    solved = t < 300  # ~25 % censored at max_steps = 300
+    runs = fake_runs(np.where(solved, "solved", "stuck"), np.where(solved, t, None), max_steps=300)
+    time, event = stats.survival_data(runs)
+    expected = greenwood_loglog_median_ci(time, event)
+    got = stats.summarize(runs).iloc[0][["km_median", "km_median_lo", "km_median_hi"]].to_numpy(dtype=float)
+    np.testing.assert_allclose(got, expected)
+    assert expected[1] < expected[0] < expected[2]
+
+
+def test_paired_bootstrap_interval_matches_explicit_resampling_of_pairs():
+    """Guards the paired-difference interval: close to percentiles of means of pairs resampled by hand."""
+    d = np.repeat([-1, 0, 1], [20, 150, 30])
+    mean, lo, hi = stats._paired_diff(d, 20_000, seed=1)
+    idx = np.random.default_rng(2).integers(0, d.size, size=(20_000, d.size))
+    by_hand = np.quantile(d[idx].mean(axis=1), [0.025, 0.975])
+    assert mean == pytest.approx(0.05)
+    np.testing.assert_allclose([lo, hi], by_hand, atol=0.006)
+    assert stats._paired_diff(np.zeros(50), 1000, seed=1) == (0.0, 0.0, 0.0)

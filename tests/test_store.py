@@ -334,3 +334,18 @@ def test_writer_makes_the_store_layout(tmp_path, batch):
     assert (path / "curves" / runs_file.name).is_file()
     shutil.rmtree(path / "sessions")  # sessions are provenance only; records do not depend on them
     assert len(load_runs(path)) == len(CONFIGS)
+
+
+def test_manifest_exists_before_any_subfolder(tmp_path, monkeypatch):
+    """Guards concurrent shards: another writer checking the folder must never see runs/ without a manifest."""
+    seen = []
+    create = store.StoreWriter._create_manifest
+
+    def spy(self):
+        seen.append(sorted(p.name for p in self.path.iterdir()))
+        create(self)
+
+    monkeypatch.setattr(store.StoreWriter, "_create_manifest", spy)
+    with store.StoreWriter(tmp_path / "s"):
+        pass
+    assert seen == [[]]

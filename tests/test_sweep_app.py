@@ -84,7 +84,7 @@ def test_cli_sweep_records_equal_train_and_resumes(tmp_path, cli, same_run, raw_
 
     out = cli("xorlab-sweep", "grid.seed=range(0,4)", *common, cwd=tmp_path)  # two more seeds … one more
     assert out.returncode == 0, out.stderr
-    assert "trained 12 runs" in out.stdout and "(36 of 48 were already recorded)" in out.stdout
+    assert "trained 12 runs" in out.stdout and "(36 of the 48 distinct runs were already recorded)" in out.stdout
     ids = raw_run_ids(tmp_path / "D")
     assert len(ids) == len(set(ids)) == 48
 
@@ -109,8 +109,10 @@ BAD = [
     (["-m", "sweep.shard=0,5", "sweep.num_shards=2"], "sweep.shard"),
     (["sweep.dir={inputs}/afile/sub"], "sweep.dir"),
     (["sweep.dir={inputs}/afile"], "sweep.dir"),
-    (["sweep.dir={inputs}/old_store"], "{inputs}/old_store"),
+    (["sweep.dir={inputs}/old_store"], "sweep.dir"),
     (["grid.lr=[[0.1]]"], "grid.lr"),  # unhashable: once a TypeError traceback
+    (["grid.lr=${x}"], "grid.lr"),  # an interpolation that does not resolve
+    (["grid.init=[{name:uniform,a:1e308}]"], "grid.init.a"),  # once failed mid-sweep after writing a store
 ]
 
 

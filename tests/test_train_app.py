@@ -145,6 +145,11 @@ BAD = [
     (["nosuchkey=1"], "overrides"),
     (["-m", "seed=0,-1"], "seed"),  # every job of a multirun is checked before any runs
     (["-m", "init=he_normal,foo"], "init"),
+    (["lr=${foo}"], "lr"),  # an interpolation that does not resolve: once an OmegaConf traceback
+    (["seed=${oc.env:XORLAB_NO_SUCH_VARIABLE}"], "seed"),
+    (["max_steps=1000000000"], "max_steps"),  # would not fit in memory: once a MemoryError traceback
+    (["init=uniform", "init.a=1e308"], "init.a"),  # U(±a) overflows: once an OverflowError traceback
+    (["init=xavier_uniform", "init.gain=1e308"], "init.gain"),
 ]
 
 
@@ -155,7 +160,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, cli, args, field):
     cwd.mkdir()
     (inputs / "corrupt.npz").write_bytes(b"PK\x03\x04 not really a zip")
     write_npz(inputs / "shape.npz", w1=np.zeros((3, 4)))
-    out = cli("xorlab-train", *(a.format(inputs=inputs) for a in args), cwd=cwd)
+    out = cli("xorlab-train", *(a.replace("{inputs}", str(inputs)) for a in args), cwd=cwd)
     assert out.returncode != 0
     assert "Traceback" not in out.stdout + out.stderr
     assert out.stdout == ""

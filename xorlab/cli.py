@@ -36,10 +36,15 @@ def fail(prog: str, message: str) -> NoReturn:
 @contextmanager
 def reported(prog: str) -> Iterator[None]:
     """Turn the user errors raised inside a block into one-line failures (no traceback)."""
+    from omegaconf.errors import OmegaConfBaseException
+
     try:
         yield
     except USER_ERRORS as exc:
         fail(prog, str(exc))
+    except OmegaConfBaseException as exc:  # e.g. an interpolation that does not resolve: lr='${foo}'
+        key = getattr(exc, "full_key", None) or "config"
+        fail(prog, f"{key}: {str(exc).splitlines()[0]}")
 
 
 def group_options(group: str) -> list[str]:

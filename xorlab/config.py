@@ -17,6 +17,8 @@ from typing import Any
 from xorlab.inits import INIT_PARAM_NAMES, SCHEMES, InitFileError, load_params
 from xorlab.rng import RNG_KINDS
 
+MAX_STEPS = 100_000_000  # beyond this a run's per-step loss array alone would not fit in memory
+
 
 class ConfigError(ValueError):
     """An invalid configuration value. ``str(err)`` is a one-line message: ``field: what is allowed``."""
@@ -99,17 +101,19 @@ def _check_positive(name: str, v: Any, allow_zero: bool = False) -> None:
         raise ConfigError(name, f"must be a finite number {bound}, got {v!r}")
 
 
-def _check_int(name: str, v: Any, minimum: int) -> None:
-    if not _is_int(v) or v < minimum:
-        raise ConfigError(name, f"must be an integer >= {minimum}, got {v!r}")
+def check_int(name: str, v: Any, minimum: int, maximum: int | None = None) -> None:
+    """Raise ``ConfigError`` unless ``v`` is an integer (not a bool) in ``minimum … maximum``."""
+    if not _is_int(v) or v < minimum or (maximum is not None and v > maximum):
+        allowed = f">= {minimum}" if maximum is None else f"in {minimum} … {maximum}"
+        raise ConfigError(name, f"must be an integer {allowed}, got {v!r}")
 
 
 def validate(cfg: TrainConfig) -> None:
     """Raise ``ConfigError`` for the first invalid field of ``cfg``."""
     _check_positive("lr", cfg.lr)
-    _check_int("max_steps", cfg.max_steps, 1)
-    _check_int("seed", cfg.seed, 0)
-    _check_int("rng_skip", cfg.rng_skip, 0)
+    check_int("max_steps", cfg.max_steps, 1, MAX_STEPS)
+    check_int("seed", cfg.seed, 0)
+    check_int("rng_skip", cfg.rng_skip, 0, MAX_STEPS)
     _check_positive("loss_threshold", cfg.loss_threshold)
     if cfg.rng not in RNG_KINDS:
         raise ConfigError("rng", f"unknown generator {cfg.rng!r}; allowed: {', '.join(RNG_KINDS)}")
@@ -131,5 +135,7 @@ def validate(cfg: TrainConfig) -> None:
                 raise ConfigError("init.path", str(exc)) from None
         else:
             _check_positive(f"init.{key}", value, allow_zero=key != "gain")
+            if not scheme.draws_finite({**scheme.params, **cfg.init_params}):
+                raise ConfigError(f"init.{key}", f"{value!r} is too large: the weight bounds overflow float64")
     if "path" in scheme.params and "path" not in cfg.init_params:
         raise ConfigError("init.path", "init 'from_file' needs the path of an .npz with w1, b1, w2, b2")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xorlab.config import ConfigError, TrainConfig
+from xorlab.config import ConfigError, TrainConfig, check_int
 from xorlab.data import X, Y
 from xorlab.inits import PARAM_SHAPES, init_params
 from xorlab.net import Params, backward, forward, update
@@ -176,8 +176,7 @@ def train_batch(
     n = len(configs)
     if n == 0:
         raise ConfigError("configs", "need at least one run")
-    if not isinstance(log_every, int) or isinstance(log_every, bool) or log_every < 1:
-        raise ConfigError("log_every", f"must be an integer >= 1, got {log_every!r}")
+    check_int("log_every", log_every, 1)
     if params is not None and len(params) != n:
         raise ConfigError("params", f"got {len(params)} parameter sets for {n} runs")
     reps, lane_of = _lanes(configs, shared=params is None)

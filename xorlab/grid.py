@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xorlab.config import ConfigError, TrainConfig
+from xorlab.engine import trajectory_key
 from xorlab.inits import INIT_PARAM_NAMES
 
 TRAJECTORY_AXES = ("lr", "seed", "init", "rng", "rng_skip", "loss_threshold")
@@ -156,5 +157,5 @@ def shard_of(cfg: TrainConfig, num_shards: int) -> int:
     Depends only on the trajectory, not on the grid it sits in, so growing a grid never moves a run to another
     shard, and runs sharing a trajectory always land in the same shard.
     """
-    key = repr(sorted((k, v) for k, v in cfg.canonical().items() if k != "max_steps"))
+    key = repr(trajectory_key(cfg))
     return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % num_shards

@@ -55,6 +55,14 @@ class Scheme:
     layer: LayerInit | None = None  # draws one weight matrix; None for schemes with their own ``make``
     make: Callable[[Draws, Mapping[str, Any]], Params] | None = None
 
+    def draws_finite(self, params: Mapping[str, Any]) -> bool:
+        """False if a uniform draw U(±a) with these params cannot be made (2a overflows float64)."""
+        bound = getattr(self.layer, "bound", None)
+        if bound is None:
+            return True
+        with np.errstate(over="ignore"):
+            return all(np.isfinite(2 * np.float64(bound(*shape, params))) for shape in (W1_SHAPE, W2_SHAPE))
+
     def init(self, rng: Draws, params: Mapping[str, Any]) -> Params:
         """Return w1, b1, w2, b2 in the notebook's shapes, drawing w1 then w2 from ``rng``."""
         full = {**self.params, **params}
@@ -79,6 +87,7 @@ def _uniform(bound: Callable[[int, int, Mapping[str, Any]], float]) -> LayerInit
         a = bound(fan_in, fan_out, p)
         return rng.uniform(-a, a, shape)
 
+    layer.bound = bound  # type: ignore[attr-defined]  # read by Scheme.draws_finite
     return layer
 
 

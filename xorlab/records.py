@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -43,8 +44,16 @@ ID_LENGTH = 16
 
 
 def run_id(cfg: TrainConfig) -> str:
-    """Stable id of a run: sha256 of its complete, canonical config (sorted-key JSON), first 16 hex digits."""
-    text = json.dumps(cfg.canonical(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    """Stable id of a run: sha256 of its complete, canonical config (sorted-key JSON), first 16 hex digits.
+
+    For ``from_file`` the file is part of the config: its resolved path and the sha256 of its bytes are hashed,
+    so ``start.npz`` and ``./start.npz`` name the same run and editing the file makes a new one.
+    """
+    fields = cfg.canonical()
+    if cfg.init == "from_file":
+        path = Path(fields["init_path"]).resolve()
+        fields.update(init_path=str(path), init_file_sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()[:ID_LENGTH]
 
 

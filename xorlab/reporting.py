@@ -23,6 +23,7 @@ import pandas as pd
 
 from xorlab import figures, stats
 from xorlab.outcome import PLATEAU_LABELS
+from xorlab.records import CONFIG_COLUMNS
 
 FIGURES = {
     "convergence": "Training loss per init (median and 95 % CI of the median), one panel per learning rate.",
@@ -40,8 +41,10 @@ def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 def figure_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs the figures use: those with the largest ``max_steps``."""
-    return runs[runs["max_steps"] == runs["max_steps"].max()]
+    """The runs the figures use: each configuration's longest run (its shorter runs are prefixes of it)."""
+    keys = [c for c in CONFIG_COLUMNS if c != "max_steps" and c in runs.columns]
+    longest = runs.groupby(keys, dropna=False, sort=False)["max_steps"].transform("max")
+    return runs[runs["max_steps"] == longest]
 
 
 def _pct(x: float) -> str:
@@ -94,9 +97,14 @@ def _diff_cell(r, ref: str | None) -> str:
 
 def key_findings(table: pd.DataFrame, runs: pd.DataFrame, by: Sequence[str]) -> list[str]:
     """Sentences computed from the numbers: overall rate, best/worst/fastest group, failure modes, comparisons."""
-    n, k = len(runs), int((runs["status"] == "solved").sum())
-    lo, hi = stats.wilson_interval(k, n)
-    out = [f"Overall {k:,} of {_count(n, 'run')} solved XOR ({_pct(k / n)} %, 95 % CI {_pct(lo)}–{_pct(hi)} %)."]
+    out = []
+    for steps, group in runs.groupby("max_steps", sort=True):  # a shorter run is a prefix of a longer one
+        n, k = len(group), int((group["status"] == "solved").sum())
+        lo, hi = stats.wilson_interval(k, n)
+        out.append(
+            f"After {steps:,} steps: {k:,} of {_count(n, 'run')} solved XOR ({_pct(k / n)} %, "
+            f"95 % CI {_pct(lo)}–{_pct(hi)} %)."
+        )
     if len(table) > 1:
         ranked = table.sort_values(
             ["success_rate", "success_lo", "km_median"], ascending=[False, False, True], kind="stable"
@@ -347,8 +355,10 @@ def build_report(
 
     shown = figure_runs(runs)
     pooled = [a for a in stats.swept_axes(shown) if a not in ("seed", "lr") and a not in stats.INIT_COLUMNS]
+    lengths = sorted(shown["max_steps"].unique())
+    longest = f"max_steps = {lengths[0]}" if len(lengths) == 1 else "its own longest max_steps"
     notes = [
-        f"Figures use the {_count(len(shown), 'run')} with max_steps = {shown['max_steps'].iloc[0]}"
+        f"Figures use each configuration's longest run: {_count(len(shown), 'run')} with {longest}"
         + (f", pooled over {', '.join(f'`{a}`' for a in pooled)}." if pooled else ".")
     ]
     if len(runs) < n_all:

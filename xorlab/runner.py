@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from xorlab.config import ConfigError, TrainConfig
+from xorlab.config import ConfigError, TrainConfig, check_int
 from xorlab.engine import train_batch
 from xorlab.grid import Grid, shard_of
 from xorlab.records import curves_frame, run_id, runs_frame
@@ -42,9 +42,7 @@ class SweepOptions:
 
     def __post_init__(self) -> None:
         for name, minimum in (("num_shards", 1), ("shard", 0), ("chunk_size", 1), ("log_every", 1)):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
-                raise ConfigError(f"sweep.{name}", f"must be an integer >= {minimum}, got {v!r}")
+            check_int(f"sweep.{name}", getattr(self, name), minimum)
         if self.shard >= self.num_shards:
             raise ConfigError("sweep.shard", f"must be in 0 … num_shards-1 = {self.num_shards - 1}, got {self.shard}")
         if not isinstance(self.progress, bool):

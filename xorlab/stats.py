@@ -129,9 +129,11 @@ def wilson_interval(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[flo
 
 
 def survival_data(runs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(time, event): ``steps_to_solve`` for solved runs (event), ``max_steps`` for the rest (censored)."""
-    event = (runs["status"] == "solved").to_numpy()
+    """(time, event): time to the *first* solve, ``steps_to_solve``, for runs that ever solved (event); runs
+    that never did are right-censored at ``max_steps`` (they were observed unsolved until then; a diverged run is
+    frozen, so it too stays unsolved to the end)."""
     solved_at = runs["steps_to_solve"].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    event = ~np.isnan(solved_at)
     time = np.where(event, solved_at, runs["max_steps"].to_numpy(dtype=np.float64))
     return time, event
 
@@ -237,14 +239,16 @@ def summarize(runs: pd.DataFrame, by: str | Sequence[str] | None = None) -> pd.D
 
 
 def _paired_diff(d: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]:
-    """Mean of d ∈ {-1, 0, 1} and its percentile-bootstrap interval (resampling pairs, via multinomial counts)."""
-    n = d.size
-    p = np.array([(d == -1).sum(), (d == 0).sum(), (d == 1).sum()]) / n
-    counts = np.random.default_rng(seed).multinomial(n, p, size=n_boot)  # (B, 3), same law as resampling pairs
-    boot = (counts[:, 2] - counts[:, 0]) / n
-    alpha = 1 - CONFIDENCE
-    lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
-    return float(d.mean()), float(lo), float(hi)
+    """Mean of the paired differences d ∈ {-1, 0, 1} and its percentile-bootstrap interval over pairs
+    (``scipy.stats.bootstrap``, seeded generator, so the same data always give the same interval)."""
+    mean = float(d.mean())
+    if np.all(d == d[0]):  # every resample is identical: the interval is the point
+        return mean, mean, mean
+    res = stats.bootstrap(
+        (d,), np.mean, n_resamples=n_boot, method="percentile", confidence_level=CONFIDENCE,
+        vectorized=True, rng=np.random.default_rng(seed),
+    )  # fmt: skip
+    return mean, float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def reference_init(labels: Sequence[str]) -> str:

@@ -110,9 +110,11 @@ class StoreWriter:
         self.runs_written = 0
 
     def __enter__(self) -> StoreWriter:
-        for sub in ("sessions", "runs", "curves"):
-            (self.path / sub).mkdir(parents=True, exist_ok=True)
+        # Manifest first: a concurrent shard checking this folder never sees runs/ without a manifest.
+        self.path.mkdir(parents=True, exist_ok=True)
         self._create_manifest()
+        for sub in ("sessions", "runs", "curves"):
+            (self.path / sub).mkdir(exist_ok=True)
         self.info.update(provenance.collect(), status="running")
         self._save_session()
         return self
@@ -283,7 +285,7 @@ def recorded_ids(path: str | Path) -> set[str]:
         return set()
     read_manifest(path)
     ids: set[str] = set()
+    id_schema = pa.schema([RUN_SCHEMA.field("run_id")])
     for f in committed_chunks(path):
-        table = _read(f, RUN_SCHEMA, "raise")
-        ids.update(table.column("run_id").to_pylist())
+        ids.update(_read(f, id_schema, "raise").column("run_id").to_pylist())
     return ids

@@ -59,8 +59,8 @@ def hydra_main(cfg: DictConfig) -> int:
     with reported(PROG):
         grid = Grid.from_mapping(to_container(cfg.grid))
         opts = options(cfg, _store_dir())
-        shard = f" shard {opts.shard}/{opts.num_shards}" if opts.num_shards > 1 else ""
-        print(f"{PROG}: {len(grid)} runs in the grid{shard}; store {opts.dir}", flush=True)
+        shard = f", shard {opts.shard} of {opts.num_shards}" if opts.num_shards > 1 else ""
+        print(f"{PROG}: planning the grid{shard}; store {opts.dir}", flush=True)
         try:
             summary = run_sweep(grid, opts, config=to_container(cfg))
         except KeyboardInterrupt:
@@ -69,7 +69,8 @@ def hydra_main(cfg: DictConfig) -> int:
             sys.exit(130)
     print(
         f"{PROG}: trained {summary.trained} runs in {summary.seconds:.1f} s "
-        f"({summary.already_recorded} of {summary.shard_runs} were already recorded); store {opts.dir}",
+        f"({summary.already_recorded} of the {summary.shard_runs} distinct runs{shard} were already recorded); "
+        f"store {opts.dir}",
         flush=True,
     )
     return summary.trained

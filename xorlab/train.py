@@ -26,7 +26,7 @@ from omegaconf import DictConfig
 
 from xorlab import engine
 from xorlab.cli import CONF_DIR, VERSION_BASE, reported, run_app, to_container
-from xorlab.config import ConfigError, TrainConfig
+from xorlab.config import TrainConfig, check_int
 from xorlab.data import POINT_LABELS
 from xorlab.hydra_schema import register, train_config
 from xorlab.records import curves_frame, run_id, runs_frame
@@ -37,17 +37,10 @@ log = logging.getLogger(__name__)
 register()
 
 
-def _every(cfg: DictConfig, key: str) -> int:
-    value = cfg[key]
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(key, f"must be an integer >= 1, got {value!r}")
-    return value
-
-
 def check(cfg: DictConfig) -> TrainConfig:
     """Validate a composed config; returns the typed run config."""
-    _every(cfg, "print_every")
-    _every(cfg, "log_every")
+    check_int("print_every", cfg.print_every, 1)
+    check_int("log_every", cfg.log_every, 1)
     return train_config(cfg)
 
 
