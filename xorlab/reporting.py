@@ -194,8 +194,8 @@ def _method(by: Sequence[str]) -> list[str]:
         "Failure modes: `diverged` (a loss or parameter became non-finite), `stuck` (a point on the wrong side of "
         "0.5; split by the nearest plateau loss ln 2, 0.477, ln 2 / 2, or `other` when none is within 0.1) "
         "and `slow` (all points right, loss above the solve threshold).",
-        "Steps to solve: survival analysis with event = solved at `steps_to_solve`; every other run is "
-        "right-censored at its `max_steps`. Kaplan–Meier estimate and pointwise 95 % log-log band from "
+        "Steps to solve: survival analysis of the time to the first solve (`steps_to_solve`); runs that never "
+        "solved are right-censored at their `max_steps`. Kaplan–Meier estimate and pointwise 95 % log-log band from "
         "`scipy.stats.ecdf`; the median is the first step where at most half the runs remain unsolved, its "
         "interval the steps where the band's edges cross one half (n.r. = not reached within max_steps).",
         "Final loss: median and interquartile range over runs with a finite final loss.",
