@@ -168,7 +168,7 @@ def test_kill_9_then_resume(tmp_path, slow_reference, raw_run_ids, after_chunks)
 
     done = resume(path)
     assert done.returncode == 0, done.stderr
-    assert f"({len(partial)} of {n} were already recorded)" in done.stdout
+    assert f"({len(partial)} of the {n} distinct runs were already recorded)" in done.stdout
     assert_complete(path, slow_reference, n, raw_run_ids)
     assert sorted(s["status"] for s in sessions(path)) == ["finished", "running"]
 
