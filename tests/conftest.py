@@ -36,6 +36,17 @@ def run_cli(
     )
 
 
+def one_line_error(out: subprocess.CompletedProcess, app: str, field: str) -> str:
+    """Assert a CLI failed the promised way (non-zero exit, no traceback, nothing on stdout, exactly one stderr
+    line ``<app>: error: <field>: …``) and return that line."""
+    assert out.returncode != 0
+    assert "Traceback" not in out.stdout + out.stderr
+    assert out.stdout == ""
+    (line,) = out.stderr.splitlines()
+    assert line.startswith(f"{app}: error: {field}: "), line
+    return line
+
+
 def bits(values: object) -> np.ndarray:
     """float64 values as their bit patterns, so NaN/inf/-0.0 compare exactly."""
     return np.ascontiguousarray(values, dtype=np.float64).reshape(-1).view(np.uint64)
