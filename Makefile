@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)  ## create .venv and install xorlab with its dev and launcher extras
 
 demo: setup  ## the notebook replayed, then a small init comparison end to end with its report
-	$(BIN)/xorlab-train preset=notebook_replay hydra.run.dir=$(RUNS)/demo/notebook_replay
-	$(BIN)/xorlab-sweep experiment=demo sweep.dir=$(RUNS)/demo/sweep hydra.run.dir=$(RUNS)/demo/sweep
+	$(BIN)/xorlab-train experiment=notebook_replay hydra.run.dir=$(RUNS)/demo/notebook_replay
+	$(BIN)/xorlab-sweep experiment=demo sweep.dir=$(RUNS)/demo/sweep
 	$(BIN)/xorlab-report $(RUNS)/demo/sweep --out $(RUNS)/demo/report
 	@echo "demo report: $(RUNS)/demo/report/report.md (and report.html)"
 
@@ -34,7 +34,7 @@ lint: setup
 	$(BIN)/ruff check xorlab tests benchmarks
 
 replay: setup  ## reproduce the notebook's printed table
-	$(BIN)/xorlab-train preset=notebook_replay hydra.run.dir=$(RUNS)/notebook_replay
+	$(BIN)/xorlab-train experiment=notebook_replay hydra.run.dir=$(RUNS)/notebook_replay
 
 experiments: setup  ## regenerate every committed study under experiments/
 	bash experiments/run_all.sh

@@ -3,7 +3,7 @@
 Writes a real store with the sweep runner (5 learning rates × 10 init schemes × 200 seeds, 1,000 steps, loss
 logged every 10 steps → 10,000 runs, 1,010,000 curve rows) in a temporary directory, then times
 
-- ``python -m xorlab.report SWEEP_DIR`` as a subprocess: everything a user waits for (imports, loading the
+- ``python -m xorlab.apps.report SWEEP_DIR`` as a subprocess: everything a user waits for (imports, loading the
   store, statistics, five figures as PNG + SVG, report.md/html, stats.csv);
 - ``build_report`` in process on the same tables (statistics + figures + writing, no loading).
 
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from xorlab.grid import Grid
-from xorlab.reporting import build_report
+from xorlab.report import build_report
 from xorlab.runner import SweepOptions, run_sweep
 from xorlab.store import load_curves, load_runs
 
@@ -51,7 +51,7 @@ def main() -> None:
         print(f"sweep: {len(grid):,} runs written in {time.perf_counter() - t0:.1f} s ({os.cpu_count()} cores)")
 
         t1 = time.perf_counter()
-        cmd = [sys.executable, "-m", "xorlab.report", str(sweep), "--out", str(root / "report_cli")]
+        cmd = [sys.executable, "-m", "xorlab.apps.report", str(sweep), "--out", str(root / "report_cli")]
         subprocess.run(cmd, check=True, capture_output=True)
         cli_s = time.perf_counter() - t1
         print(f"xorlab-report (subprocess, end to end): {cli_s:.1f} s {'ok' if cli_s <= TARGET_S else 'MISS'}")

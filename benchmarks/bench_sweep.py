@@ -10,8 +10,8 @@ What it measures, in one run, on the same grid (lr x init x seed, 1,000 steps ea
 - wall seconds of the 10,000 x 1,000 sweep end to end, and peak RSS of the sweep process at 10,000 and
   100,000 runs x 1,000 steps. The full run takes 1-2 minutes on 2 cores.
 
-Every end-to-end number comes from running the real CLI as a subprocess (``python -m xorlab.sweep`` /
-``python -m xorlab.train -m``) in a temporary directory; wall time is ``time.perf_counter`` around the child,
+Every end-to-end number comes from running the real CLI as a subprocess (``python -m xorlab.apps.sweep`` /
+``python -m xorlab.apps.train -m``) in a temporary directory; wall time is ``time.perf_counter`` around the child,
 peak RSS is the child's own ``ru_maxrss`` from ``os.wait4``. It is a report, not a test: it always exits 0 and
 marks missed targets with MISS. Run it on a quiet machine:
 
@@ -75,18 +75,18 @@ def run_child(args: list[str], log: Path, cwd: Path) -> tuple[float, float]:
 
 
 def sweep_cmd(seeds: int, store: Path) -> list[str]:
-    return ["-m", "xorlab.sweep", f"grid.lr=[{','.join(map(repr, LRS))}]", f"grid.init=[{','.join(INITS)}]",
+    return ["-m", "xorlab.apps.sweep", f"grid.lr=[{','.join(map(repr, LRS))}]", f"grid.init=[{','.join(INITS)}]",
             f"grid.seed=range(0,{seeds})", f"grid.max_steps=[{STEPS}]", f"sweep.dir={store}",
             f"hydra.run.dir={store}", "sweep.progress=false"]  # fmt: skip
 
 
 # Hydra's own multirun without xorlab's pre-launch validation (which composes every job once more so that bad
 # input fails before anything is written): the fair, faster baseline the speedup is computed against.
-RAW_HYDRA = "import sys; sys.argv[0] = 'xorlab-train'; from xorlab.train import hydra_main; hydra_main()"
+RAW_HYDRA = "import sys; sys.argv[0] = 'xorlab-train'; from xorlab.apps.train import hydra_main; hydra_main()"
 
 
 def train_cmd(seeds: list[int], out: Path, precheck: bool = True) -> list[str]:
-    entry = ["-m", "xorlab.train"] if precheck else ["-c", RAW_HYDRA]
+    entry = ["-m", "xorlab.apps.train"] if precheck else ["-c", RAW_HYDRA]
     return [*entry, "-m", f"lr={','.join(map(repr, LRS))}", f"init={','.join(INITS)}",
             f"seed={','.join(map(str, seeds))}", f"max_steps={STEPS}", f"hydra.sweep.dir={out}"]  # fmt: skip
 

@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
 for study in notebook_replay lr_sensitivity init_comparison; do
   echo "== $study"
-  "$BIN/xorlab-sweep" experiment="$study" sweep.dir="runs/$study" hydra.run.dir="runs/$study"
+  "$BIN/xorlab-sweep" experiment="$study" sweep.dir="runs/$study"
   "$BIN/xorlab-report" "runs/$study" --out "experiments/$study/report"
 done

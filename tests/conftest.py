@@ -29,7 +29,7 @@ def run_cli(
     app: str, *args: object, cwd: Path, script: bool = False, timeout: float = 300
 ) -> subprocess.CompletedProcess:
     """Run ``app`` (``xorlab-train`` or ``xorlab-sweep``) with ``args`` in ``cwd``; capture text output."""
-    cmd = [str(BIN / app)] if script else [sys.executable, "-m", app.replace("-", ".")]
+    cmd = [str(BIN / app)] if script else [sys.executable, "-m", "xorlab.apps." + app.removeprefix("xorlab-")]
     env = {k: v for k, v in os.environ.items() if not k.startswith("HYDRA_")}
     return subprocess.run(
         [*cmd, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pytest
 
-from xorlab.config import ConfigError, TrainConfig
+from xorlab.config import ConfigError, TrainConfig, field_defaults, positive, scalar_fields, spec
 from xorlab.inits import PARAM_SHAPES, SCHEMES
 from xorlab.rng import RNG_KINDS
 
@@ -230,3 +231,62 @@ def test_from_mapping_bad_init_params_is_config_error(value):
     with pytest.raises(ConfigError) as info:
         TrainConfig.from_mapping({"init": "normal", "init_params": value})
     assert info.value.field == "init_params"
+
+
+# ------------------------------------------------------------------------------ one schema: a field flows
+@dataclass(frozen=True)
+class MomentumConfig(TrainConfig):
+    """A hypothetical new field, added the one way the README documents: one line in the dataclass."""
+
+    momentum: float = spec(0.0, positive(allow_zero=True), "heavy-ball momentum (hypothetical)")
+
+
+def test_a_new_field_flows_to_grid_records_and_store_schema(tmp_path):
+    import pyarrow.parquet as pq
+
+    from xorlab.engine import train_batch
+    from xorlab.grid import Grid
+    from xorlab.records import config_frame, curves_frame, run_dtypes, run_id, runs_frame
+    from xorlab.store import StoreWriter, run_schema
+
+    grid = Grid.from_mapping({"momentum": [0.0, 0.9], "seed": [0, 1], "max_steps": [5, 10]}, MomentumConfig)
+    assert grid.axes["momentum"] == [0.0, 0.9] and len(grid) == 8
+    cfgs = [c for runs in grid.trajectories() for c in runs]
+    assert {c.momentum for c in cfgs} == {0.0, 0.9} and all(isinstance(c, MomentumConfig) for c in cfgs)
+    assert len({c.trajectory_key() for c in cfgs}) == 4  # momentum is a trajectory axis, max_steps is not
+    assert len({run_id(c) for c in cfgs}) == 8
+    with pytest.raises(ConfigError, match=r"^grid\.momentum: must be a finite number >= 0"):
+        Grid.from_mapping({"momentum": -1}, MomentumConfig)
+    assert MomentumConfig.from_mapping({"momentum": 0.5, "init": {"name": "normal", "std": 0.1}}).momentum == 0.5
+
+    assert run_dtypes(MomentumConfig)["momentum"] == "float64"
+    assert config_frame(cfgs)["momentum"].tolist() == [c.momentum for c in cfgs]
+    schema = run_schema(run_dtypes(MomentumConfig))
+    batch = train_batch(cfgs)
+    with StoreWriter(tmp_path, schema=schema) as store:
+        store.write(runs_frame(batch), curves_frame(batch))
+    (written,) = (tmp_path / "runs").glob("*.parquet")
+    table = pq.read_table(written)
+    assert str(table.schema.field("momentum").type) == "double"
+    assert sorted(table.column("momentum").to_pylist()) == sorted(c.momentum for c in cfgs)
+
+
+def test_derived_lists_match_the_dataclass():
+    """Everything that names config fields is computed from TrainConfig (no list to keep in sync)."""
+    from xorlab.apps.schema import GridConf, RunFields, TrainAppConf
+    from xorlab.grid import AXES, TRAJECTORY_AXES
+    from xorlab.records import CONFIG_COLUMNS
+
+    names = [f.name for f in scalar_fields()]
+    assert list(AXES) == names and "max_steps" not in TRAJECTORY_AXES
+    assert CONFIG_COLUMNS == [*names, "init_gain", "init_std", "init_a", "init_path"]
+    assert [f.name for f in fields(GridConf)] == names
+    assert {f.name for f in fields(RunFields)} == set(names) - {"init"}
+    assert {f.name: f.default for f in fields(GridConf)} == field_defaults()
+    assert {"print_every", "log_every", "init"} <= {f.name for f in fields(TrainAppConf)}
+
+
+def test_config_error_carries_field_and_message():
+    err = assert_config_error("lr", lr=-1)
+    assert err.message == "must be a finite number > 0, got -1" and str(err) == f"lr: {err.message}"
+    assert str(err.under("grid")) == f"grid.lr: {err.message}"

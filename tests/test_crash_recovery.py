@@ -124,8 +124,7 @@ def slow_reference(tmp_path_factory) -> Path:
 
 
 def sweep_cmd(path: Path) -> list[str]:
-    hydra_dir = path.parent / "hydra"
-    return [sys.executable, "-m", "xorlab.sweep", *SLOW_ARGS, f"sweep.dir={path}", f"hydra.run.dir={hydra_dir}"]
+    return [sys.executable, "-m", "xorlab.apps.sweep", *SLOW_ARGS, f"sweep.dir={path}"]
 
 
 def start_and_signal(path: Path, sig: int, after_chunks: int) -> subprocess.CompletedProcess:

@@ -6,12 +6,22 @@ from __future__ import annotations
 import warnings
 from dataclasses import replace
 
-import naive_notebook as nb
 import numpy as np
 import pytest
 
+from tests import naive_notebook as nb
 from xorlab.config import ConfigError, TrainConfig
-from xorlab.engine import TrainResult, stack_params, start_params, train, train_batch, unstack_params
+from xorlab.engine import (
+    NO_STEP,
+    TAIL,
+    TrainResult,
+    simulate,
+    stack_params,
+    start_params,
+    train,
+    train_batch,
+    unstack_params,
+)
 from xorlab.inits import SCHEMES
 
 DIVERGING = TrainConfig(lr=1e306, max_steps=40, seed=0, init="normal", init_params={"std": 1e3})
@@ -322,3 +332,53 @@ def test_absurd_lr_diverges_quietly_without_touching_others():
         if before is not None:
             assert before.status != "diverged"
             assert all(np.isfinite(v).all() for v in before.params.values())
+
+
+# --------------------------------------------------------------------------------- the simulate contract
+def _lanes(configs):
+    start = stack_params([start_params(c) for c in configs])
+    lr = np.array([c.lr for c in configs])
+    thr = np.array([c.loss_threshold for c in configs])
+    return start, lr, thr, np.arange(len(configs))
+
+
+CONTINUED = [TrainConfig(lr=lr, seed=s, init=i) for lr in (0.1, 1.0, 5.0) for s in range(4)
+             for i in ("notebook", "orthogonal", "zeros")]  # fmt: skip
+
+
+def test_simulate_continues_from_a_recorded_state_bit_for_bit():
+    """Training 0 -> 80, then 80 -> 200 from the recorded state (and first solve), equals 0 -> 200."""
+    start, lr, thr, lanes = _lanes(CONTINUED)
+    full = simulate(start, lr, thr, lanes, np.full(len(lanes), 200), log_every=1)
+    half = simulate(start, lr, thr, lanes, np.full(len(lanes), 80), log_every=1)
+    rest = simulate(half.end_params, lr, thr, lanes, np.full(len(lanes), 200), log_every=1, t0=80,
+                    first_solved0=half.first_solved)  # fmt: skip
+    assert (full.diverged_step == NO_STEP).all()
+    assert rest.end_loss.tobytes() == full.end_loss.tobytes()
+    assert rest.end_yhat.tobytes() == full.end_yhat.tobytes()
+    for a, b in zip(rest.end_params.arrays(), full.end_params.arrays(), strict=True):
+        assert a.tobytes() == b.tobytes()
+    assert np.array_equal(rest.first_solved, full.first_solved)
+    assert (rest.loss_steps == np.arange(80, 200)).all()
+    assert rest.losses.tobytes() == full.losses[:, 80:].tobytes()
+    assert ((full.first_solved >= 0) & (full.first_solved < 80)).any()  # some solved before the restart
+
+
+def test_simulate_tail_holds_the_last_losses_before_each_end():
+    configs = CONTINUED[:6]
+    start, lr, thr, lanes = _lanes(configs)
+    ends = np.array([TAIL // 2, 150, 150, 300, 40, 300])  # one run ends before a full tail exists
+    run_lane = np.array([0, 1, 1, 2, 3, 5])
+    trace = simulate(start, lr, thr, run_lane, ends, log_every=1)
+    for r, (lane, end) in enumerate(zip(run_lane, ends, strict=True)):
+        kept = min(TAIL, end)
+        expected = trace.losses[lane, end - kept : end]
+        assert trace.end_tail[r, TAIL - kept :].tobytes() == expected.tobytes()
+        assert np.isnan(trace.end_tail[r, : TAIL - kept]).all()
+
+
+def test_train_batch_exposes_the_loss_tail():
+    batch = train_batch(CONTINUED[:3], log_every=7)  # the tail is per step, whatever the logging interval
+    full = train_batch(CONTINUED[:3], log_every=1)
+    assert batch.loss_tail.shape == (3, TAIL)
+    assert batch.loss_tail.tobytes() == full.loss_tail.tobytes() == full.losses[:, -TAIL:].tobytes()

@@ -7,17 +7,15 @@ import subprocess
 import sys
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
 from xorlab import figures, stats
 from xorlab.config import TrainConfig
-from xorlab.data import X, Y
-from xorlab.engine import stack_params, train_batch
-from xorlab.net import forward
-from xorlab.records import curves_frame, params_of, runs_frame
+from xorlab.engine import train_batch
+from xorlab.records import curves_frame, runs_frame
+from xorlab.surface import decision_surface, example_runs
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +36,7 @@ def all_figures(runs: pd.DataFrame, curves: pd.DataFrame) -> dict[str, Figure]:
         "failure_heatmap": figures.failure_heatmap(stats.summarize(runs, ["init_label", "lr"])),
         "km_curves": figures.km_curves(stats.km_curves(runs, ["init_label", "lr"])),
         "final_loss": figures.final_loss(runs, threshold=0.05),
-        "decision_surfaces": figures.decision_surfaces(runs),
+        "decision_surfaces": figures.decision_surfaces(ex := example_runs(runs), decision_surface(ex, n=41)),
     }
 
 
@@ -73,23 +71,6 @@ def test_headless_without_display(tmp_path):
     )
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
     assert (tmp_path / "h.png").stat().st_size > 0
-
-
-def test_surface_is_the_network_output(data):
-    runs = data[0]
-    row = runs[runs.status == "solved"].iloc[0]
-    z = figures.surface([row], n=5, lim=(0.0, 1.0))  # grid points include the four XOR inputs
-    direct = forward(stack_params([params_of(row)]), X, np.zeros(4)).yhat[:, 0]  # 00, 01, 10, 11
-    np.testing.assert_allclose([z[0, 0, 0], z[0, 4, 0], z[0, 0, 4], z[0, 4, 4]], direct, rtol=1e-12)
-    assert ((direct > 0.5) == (Y > 0.5)).all()  # a solved run separates XOR
-
-
-def test_example_runs_one_per_outcome(data):
-    runs = data[0]
-    names = [name for name, _ in figures._example_runs(runs)]
-    assert names[0] == "solved" and len(names) == len(set(names))
-    assert ("slow" in names) == (runs.status == "slow").any()
-    assert ("diverged" in names) == (runs.status == "diverged").any()
 
 
 def test_convergence_without_curves():

@@ -216,3 +216,29 @@ def test_init_statistics_over_many_seeds(kind):
                 assert np.abs(vals).max() > 0.99 * s
                 assert np.var(vals) == pytest.approx(s**2 / 3, rel=0.05), (scheme, name)
             assert abs(np.mean(vals)) < 0.1 * s
+
+
+def test_an_init_file_is_read_and_hashed_once_per_grid(tmp_path, monkeypatch):
+    """Validation, run ids and every run's init draw of a grid share one read of the file."""
+    from pathlib import Path
+
+    from xorlab import inits
+    from xorlab.engine import train_batch
+    from xorlab.grid import Grid
+    from xorlab.records import run_id
+
+    path = tmp_path / "start.npz"
+    np.savez(path, **{k: np.full(s, 0.25) for k, s in PARAM_SHAPES.items()})
+    reads = []
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: reads.append(self) or real(self))
+    inits._INIT_FILES.clear()
+    grid = Grid.from_mapping({"init": [{"name": "from_file", "path": str(path)}], "seed": "range(0,50)",
+                              "max_steps": [3, 5]})  # fmt: skip
+    configs = [c for runs in grid.trajectories() for c in runs]
+    ids = {run_id(c) for c in configs}
+    train_batch(configs)
+    assert len(ids) == 100 and reads == [path.resolve()]
+    np.savez(path, **{k: np.full(s, 0.5) for k, s in PARAM_SHAPES.items()})  # edited: read anew, new ids
+    edited = TrainConfig(init="from_file", init_params={"path": str(path)}, max_steps=3)
+    assert run_id(edited) not in ids and len(reads) == 2

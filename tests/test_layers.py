@@ -1,4 +1,5 @@
-"""Guards the architecture: layers import downward only, and nothing below the apps imports Hydra."""
+"""Guards the architecture: layers import downward only, apps live in ``xorlab.apps``, nothing below the apps
+imports Hydra, and the figures only draw frames (they never run the network)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,26 @@ PACKAGE = Path(xorlab.__file__).parent
 LAYERS = {  # data & math -> engine -> store -> analysis -> apps
     "data": 0, "rng": 0, "net": 0, "inits": 0, "config": 0, "outcome": 0,
     "engine": 1,
-    "records": 2, "store": 2, "provenance": 2, "grid": 2, "runner": 2,
-    "stats": 3, "figures": 3, "reporting": 3,
-    "cli": 4, "hydra_schema": 4, "train": 4, "sweep": 4, "report": 4,
+    "records": 2, "store": 2, "provenance": 2, "grid": 2, "options": 2, "runner": 2,
+    "stats": 3, "surface": 3, "figures": 3, "report": 3,
+    "apps": 4,
 }  # fmt: skip
 BELOW_APPS = sorted(m for m, layer in LAYERS.items() if layer < 4)
 
 
+def module_files() -> dict[str, Path]:
+    """Module name (``apps.train`` for the apps) -> file."""
+    out = {p.stem: p for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__")}
+    out |= {f"apps.{p.stem}": p for p in (PACKAGE / "apps").glob("*.py") if p.stem != "__init__"}
+    return out
+
+
+def layer(module: str) -> int:
+    return LAYERS[module.split(".")[0]]
+
+
 def xorlab_imports(path: Path) -> set[str]:
-    """Names of the xorlab modules a source file imports (at any depth of the file)."""
+    """Top-level names of the xorlab modules a source file imports (``apps`` for anything in xorlab.apps)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("xorlab"):
@@ -37,14 +49,29 @@ def xorlab_imports(path: Path) -> set[str]:
 
 
 def test_every_module_has_a_layer():
-    modules = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__", "__main__"}
-    assert modules == set(LAYERS), "add new modules to LAYERS in tests/test_layers.py"
+    unknown = {m for m in module_files() if m.split(".")[0] not in LAYERS}
+    assert not unknown, "add new modules to LAYERS in tests/test_layers.py"
 
 
-@pytest.mark.parametrize("module", sorted(LAYERS))
+@pytest.mark.parametrize("module", sorted(module_files()))
 def test_imports_point_downward(module):
-    for imported in xorlab_imports(PACKAGE / f"{module}.py"):
-        assert LAYERS[imported] <= LAYERS[module], f"{module} (layer {LAYERS[module]}) imports {imported}"
+    for imported in xorlab_imports(module_files()[module]):
+        assert LAYERS[imported] <= layer(module), f"{module} (layer {layer(module)}) imports {imported}"
+
+
+def test_apps_are_only_in_the_apps_package():
+    """Every Hydra or argparse entry point lives in xorlab.apps; the console scripts point there."""
+    for name, path in module_files().items():
+        text = path.read_text()
+        if not name.startswith("apps."):
+            assert "@hydra.main" not in text and "argparse" not in text, name
+    pyproject = (PACKAGE.parent / "pyproject.toml").read_text()
+    for script in ("xorlab-train", "xorlab-sweep", "xorlab-report"):
+        assert f'{script} = "xorlab.apps.' in pyproject, script
+
+
+def test_figures_only_draw_frames():
+    assert not xorlab_imports(module_files()["figures"]) & {"engine", "net", "records", "surface"}
 
 
 def test_nothing_below_the_apps_imports_hydra():
@@ -56,3 +83,13 @@ def test_nothing_below_the_apps_imports_hydra():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"hydra/omegaconf imported by a lower layer: {out.stdout}"
+
+
+def test_importing_xorlab_stays_light():
+    """``import xorlab`` (and the apps' schema) loads no pandas/pyarrow/scipy/matplotlib: fast ``--help``."""
+    code = (
+        "import sys, xorlab, xorlab.apps.schema, xorlab.apps.cli\n"
+        "print(','.join(m for m in ('pandas', 'pyarrow', 'scipy', 'matplotlib', 'seaborn') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", out.stdout

@@ -9,10 +9,10 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import naive_notebook as nb
 import numpy as np
 import pytest
 
+from tests import naive_notebook as nb
 from xorlab import net
 from xorlab.config import TrainConfig
 from xorlab.data import X, Y

@@ -6,10 +6,10 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-import naive_notebook as nb
 import numpy as np
 import pytest
 
+from tests import naive_notebook as nb
 from xorlab.config import TrainConfig
 from xorlab.engine import start_params, train, train_batch
 from xorlab.outcome import PLATEAUS, STATUSES, classify, correct_side, nearest_plateau

@@ -13,19 +13,20 @@ is detected explicitly with ``np.isfinite`` instead. Division by zero cannot occ
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from xorlab.config import ConfigError, TrainConfig, check_int
-from xorlab.data import X, Y
+from xorlab.data import N_POINTS, X, Y
 from xorlab.inits import PARAM_SHAPES, init_params
-from xorlab.net import Params, backward, forward, update
+from xorlab.net import Forward, Params, backward, forward, update
 from xorlab.outcome import classify, correct_side, nearest_plateau
 from xorlab.rng import make_rng
 
 NO_STEP = -1  # steps_to_solve / diverged_step of a run that never solved / never diverged
+TAIL = 64  # losses kept before each run's end: the window in which failure modes look for trends and cycles
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class BatchResult:
     steps_to_solve: np.ndarray  # (N,) int
     plateau: np.ndarray  # (N,) str or None
     diverged_step: np.ndarray  # (N,) int
+    loss_tail: np.ndarray = field(default_factory=lambda: np.empty((0, TAIL)))  # (N, TAIL) before each end
 
     def __len__(self) -> int:
         return len(self.configs)
@@ -134,9 +136,137 @@ def _params_finite(p: Params) -> np.ndarray:
     )
 
 
-def trajectory_key(cfg: TrainConfig) -> tuple:
-    """What determines a run's trajectory: every config field except ``max_steps``."""
-    return tuple((k, v) for k, v in cfg.canonical().items() if k != "max_steps")
+@dataclass
+class Trace:
+    """What ``simulate`` records of L lanes and R read-out runs (the contract every engine implements)."""
+
+    loss_steps: np.ndarray  # (S,) logged steps: t0 <= t < horizon with t % log_every == 0
+    losses: np.ndarray  # (L, S) mean BCE before the update of each logged step
+    first_solved: np.ndarray  # (L,) first step solved (NO_STEP: never)
+    diverged_step: np.ndarray  # (L,) first step with a non-finite loss or parameter (NO_STEP: never)
+    end_loss: np.ndarray  # (R,) loss at t = run_end
+    end_yhat: np.ndarray  # (4, R) predictions at t = run_end
+    end_params: Params  # R runs, run axis last: the state at t = run_end (the frozen state if diverged)
+    end_tail: np.ndarray  # (R, TAIL) losses at steps run_end-TAIL … run_end-1 (NaN before t0)
+
+
+class _Freezer:
+    """Divergence: a lane whose loss or parameters become non-finite is frozen as it was at that step.
+
+    Its working copy becomes a harmless zero net with lr 0 (so the array program goes on without producing
+    more non-finite values), and its recorded loss, predictions and parameters stay the frozen ones.
+    """
+
+    def __init__(self, lanes: int) -> None:
+        self.step = np.full(lanes, NO_STEP, dtype=np.int64)
+        self.state: Params | None = None  # snapshot of frozen lanes (valid where step >= 0)
+        self.loss = np.full(lanes, np.nan)
+        self.yhat = np.full((N_POINTS, lanes), np.nan)
+
+    def __call__(self, t: int, p: Params, f: Forward, lr: np.ndarray) -> None:
+        bad = ~(np.isfinite(f.loss) & _params_finite(p)) & (self.step == NO_STEP)
+        if bad.any():
+            if self.state is None:
+                self.state = Params(*(a.copy() for a in p.arrays()))
+            for dst, src in zip(self.state.arrays(), p.arrays(), strict=True):
+                dst[..., bad] = src[..., bad]
+                src[..., bad] = 0.0
+            self.loss[bad], self.yhat[:, bad], self.step[bad], lr[bad] = f.loss[bad], f.yhat[:, bad], t, 0.0
+        if self.state is not None:  # frozen lanes report their frozen forward pass
+            dead = self.step != NO_STEP
+            f.loss[dead], f.yhat[:, dead] = self.loss[dead], self.yhat[:, dead]
+
+    def params(self, p: Params) -> Params:
+        """The lanes' recorded state: the frozen one where diverged, else the live one."""
+        if self.state is None:
+            return p
+        dead = self.step != NO_STEP
+        return Params(*(np.where(dead, fz, a) for fz, a in zip(self.state.arrays(), p.arrays(), strict=True)))
+
+
+class _Recorder:
+    """Logged losses, the loss tail before each run's end, and the read-out of runs at their end step."""
+
+    def __init__(self, lanes: int, run_lane: np.ndarray, run_end: np.ndarray, log_every: int, t0: int) -> None:
+        horizon = int(run_end.max())
+        self.log_every, self.t0 = log_every, t0
+        self.loss_steps = np.arange(-(-t0 // log_every) * log_every, horizon, log_every)
+        self.losses = np.full((lanes, self.loss_steps.size), np.nan)
+        self.order = np.argsort(run_end, kind="stable")  # runs by end step
+        self.ends = run_end[self.order]
+        self.run_lane = run_lane
+        r = run_end.size
+        self.end_loss, self.end_yhat = np.empty(r), np.empty((N_POINTS, r))
+        self.end_state: list[tuple[np.ndarray, Params]] = []
+        self.tail = np.full((r, TAIL), np.nan)
+
+    def __call__(self, t: int, f: Forward, state: Callable[[], Params]) -> None:
+        if t % self.log_every == 0 and t < self.ends[-1]:
+            self.losses[:, (t - self.loss_steps[0]) // self.log_every] = f.loss
+        lo, hi = np.searchsorted(self.ends, (t, t + TAIL), side="right")
+        if lo < hi:  # runs ending within TAIL steps after t keep this loss in their tail
+            runs = self.order[lo:hi]
+            self.tail[runs, TAIL - (self.ends[lo:hi] - t)] = f.loss[self.run_lane[runs]]
+        at, _ = np.searchsorted(self.ends, (t, t + 1), side="left")
+        if at < lo:  # runs ending at t: read out
+            runs = self.order[at:lo]
+            lanes = self.run_lane[runs]
+            self.end_loss[runs], self.end_yhat[:, runs] = f.loss[lanes], f.yhat[:, lanes]
+            self.end_state.append((runs, Params(*(a[..., lanes].copy() for a in state().arrays()))))
+
+    def end_params(self, like: Params) -> Params:
+        out = Params(*(np.empty(a.shape[:-1] + (self.end_loss.size,)) for a in like.arrays()))
+        for runs, state in self.end_state:
+            for dst, src in zip(out.arrays(), state.arrays(), strict=True):
+                dst[..., runs] = src
+        return out
+
+
+def simulate(
+    start: Params,
+    lr: np.ndarray,
+    threshold: np.ndarray,
+    run_lane: np.ndarray,
+    run_end: np.ndarray,
+    log_every: int = 1,
+    t0: int = 0,
+    first_solved0: np.ndarray | None = None,
+) -> Trace:
+    """Train L lanes from ``start`` (at step ``t0``) to the last ``run_end``; read out run r at ``run_end[r]``.
+
+    The numpy reference engine. At each step t: the notebook's forward pass (the loss printed before the
+    update), freeze lanes that went non-finite, the solve check, logging and read-out, then — unless t is the
+    horizon — the notebook's backward pass and update. ``lr`` and ``threshold`` are per lane.
+    """
+    p = Params(*(a.copy() for a in start.arrays()))
+    lanes = p.b2.shape[0]
+    lr = np.array(lr, dtype=np.float64)
+    threshold = np.asarray(threshold, dtype=np.float64)
+    run_lane, run_end = np.asarray(run_lane, dtype=np.int64), np.asarray(run_end, dtype=np.int64)
+    horizon = int(run_end.max())
+    solved = np.full(lanes, NO_STEP, dtype=np.int64) if first_solved0 is None else first_solved0.copy()
+    freeze = _Freezer(lanes)
+    record = _Recorder(lanes, run_lane, run_end, log_every, t0)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is how divergence shows; see module doc
+        for t in range(t0, horizon + 1):
+            f = forward(p, X, Y)  # yhat and mean BCE before this step's update
+            freeze(t, p, f, lr)
+            newly = correct_side(f.yhat, Y) & (f.loss < threshold) & (solved == NO_STEP) & (freeze.step == NO_STEP)
+            solved[newly] = t
+            record(t, f, lambda: freeze.params(p))
+            if t == horizon:
+                break
+            update(p, backward(p, f, X, Y), lr)  # p -= lr * grad of the summed BCE
+    return Trace(
+        loss_steps=record.loss_steps,
+        losses=record.losses,
+        first_solved=solved,
+        diverged_step=freeze.step,
+        end_loss=record.end_loss,
+        end_yhat=record.end_yhat,
+        end_params=record.end_params(p),
+        end_tail=record.tail,
+    )
 
 
 def _lanes(configs: list[TrainConfig], shared: bool) -> tuple[list[int], np.ndarray]:
@@ -147,12 +277,39 @@ def _lanes(configs: list[TrainConfig], shared: bool) -> tuple[list[int], np.ndar
     reps: list[int] = []
     lane_of = np.empty(len(configs), dtype=np.int64)
     for i, cfg in enumerate(configs):
-        key = trajectory_key(cfg)
+        key = cfg.trajectory_key()
         if key not in lane_by_key:
             lane_by_key[key] = len(reps)
             reps.append(i)
         lane_of[i] = lane_by_key[key]
     return reps, lane_of
+
+
+def _outcomes(configs: list[TrainConfig], trace: Trace, lane_of: np.ndarray) -> BatchResult:
+    """Per-run results from a trace; events after a run's own end belong to longer runs sharing its lane."""
+    max_steps = np.array([c.max_steps for c in configs], dtype=np.int64)
+    losses = trace.losses[lane_of]
+    losses[trace.loss_steps[None, :] >= max_steps[:, None]] = np.nan
+    steps_to_solve = trace.first_solved[lane_of]
+    steps_to_solve[steps_to_solve > max_steps] = NO_STEP
+    diverged_at = trace.diverged_step[lane_of]
+    diverged_at[diverged_at > max_steps] = NO_STEP
+    thresholds = np.array([c.loss_threshold for c in configs], dtype=np.float64)
+    correct_end = correct_side(trace.end_yhat, Y)
+    status = classify(diverged_at != NO_STEP, correct_end, trace.end_loss, thresholds)
+    return BatchResult(
+        configs=configs,
+        loss_steps=trace.loss_steps,
+        losses=losses,
+        final_loss=trace.end_loss,
+        predictions=np.ascontiguousarray(trace.end_yhat.T),
+        params=unstack_params(trace.end_params),
+        status=status,
+        steps_to_solve=steps_to_solve,
+        plateau=np.where(status == "stuck", nearest_plateau(trace.end_loss), None),
+        diverged_step=diverged_at,
+        loss_tail=trace.end_tail,
+    )
 
 
 def train_batch(
@@ -173,98 +330,21 @@ def train_batch(
     log_every : record the loss every this many steps (outcomes are still computed at every step).
     """
     configs = list(configs)
-    n = len(configs)
-    if n == 0:
+    if not configs:
         raise ConfigError("configs", "need at least one run")
     check_int("log_every", log_every, 1)
-    if params is not None and len(params) != n:
-        raise ConfigError("params", f"got {len(params)} parameter sets for {n} runs")
+    if params is not None and len(params) != len(configs):
+        raise ConfigError("params", f"got {len(params)} parameter sets for {len(configs)} runs")
     reps, lane_of = _lanes(configs, shared=params is None)
     if params is None:
-        p = stack_params([start_params(configs[i]) for i in reps])
+        start = stack_params([start_params(configs[i]) for i in reps])
     else:
-        p = stack_params([_check_start(q) for q in params])
-    lanes = len(reps)
-
-    lr = np.array([configs[i].lr for i in reps], dtype=np.float64)  # per lane
+        start = stack_params([_check_start(q) for q in params])
+    lr = np.array([configs[i].lr for i in reps], dtype=np.float64)
     threshold = np.array([configs[i].loss_threshold for i in reps], dtype=np.float64)
-    max_steps = np.array([c.max_steps for c in configs], dtype=np.int64)  # per run
-    horizon = int(max_steps.max())
-    ends = {int(m): np.flatnonzero(max_steps == m) for m in np.unique(max_steps)}
-
-    loss_steps = np.arange(0, horizon, log_every)
-    lane_losses = np.full((lanes, loss_steps.size), np.nan)
-    first_solved = np.full(lanes, NO_STEP, dtype=np.int64)
-    diverged_step = np.full(lanes, NO_STEP, dtype=np.int64)
-    final_loss = np.empty(n)  # per run from here on
-    predictions = np.empty((n, 4))
-    correct_end = np.empty(n, dtype=bool)
-    final = Params(*(np.empty(a.shape[:-1] + (n,)) for a in p.arrays()))
-    frozen: Params | None = None  # snapshot of diverged lanes' states (valid where diverged_step >= 0)
-    frozen_loss = np.full(lanes, np.nan)
-    frozen_yhat = np.full((4, lanes), np.nan)
-
-    with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(horizon + 1):
-            f = forward(p, X, Y)
-            bad = ~(np.isfinite(f.loss) & _params_finite(p)) & (diverged_step == NO_STEP)
-            if bad.any():  # freeze newly diverged lanes; their working copy becomes a harmless zero net
-                if frozen is None:
-                    frozen = Params(*(a.copy() for a in p.arrays()))
-                for dst, src in zip(frozen.arrays(), p.arrays(), strict=True):
-                    dst[..., bad] = src[..., bad]
-                    src[..., bad] = 0.0
-                frozen_loss[bad] = f.loss[bad]
-                frozen_yhat[:, bad] = f.yhat[:, bad]
-                diverged_step[bad] = t
-                lr[bad] = 0.0
-            dead = diverged_step != NO_STEP
-            if frozen is not None:
-                f.loss[dead] = frozen_loss[dead]
-                f.yhat[:, dead] = frozen_yhat[:, dead]
-
-            correct = correct_side(f.yhat, Y)
-            newly = correct & (f.loss < threshold) & (first_solved == NO_STEP) & ~dead
-            if newly.any():
-                first_solved[newly] = t
-            if t < horizon and t % log_every == 0:
-                lane_losses[:, t // log_every] = f.loss
-            if t in ends:  # read out the runs that end here
-                idx = ends[t]
-                lane = lane_of[idx]
-                final_loss[idx] = f.loss[lane]
-                predictions[idx] = f.yhat[:, lane].T
-                correct_end[idx] = correct[lane]
-                state = p if frozen is None else Params(*(np.where(dead, fz, a) for fz, a in
-                                                          zip(frozen.arrays(), p.arrays(), strict=True)))  # fmt: skip
-                for dst, src in zip(final.arrays(), state.arrays(), strict=True):
-                    dst[..., idx] = src[..., lane]
-            if t == horizon:
-                break
-            update(p, backward(p, f, X, Y), lr)
-
-    # Per run; events after a run's own end belong to longer runs sharing its lane, not to it.
-    losses = lane_losses[lane_of]
-    losses[loss_steps[None, :] >= max_steps[:, None]] = np.nan
-    steps_to_solve = first_solved[lane_of]
-    steps_to_solve[steps_to_solve > max_steps] = NO_STEP
-    diverged_at = diverged_step[lane_of]
-    diverged_at[diverged_at > max_steps] = NO_STEP
-    thresholds = threshold[lane_of]
-    status = classify(diverged_at != NO_STEP, correct_end, final_loss, thresholds)
-    plateau = np.where(status == "stuck", nearest_plateau(final_loss), None)
-    return BatchResult(
-        configs=configs,
-        loss_steps=loss_steps,
-        losses=losses,
-        final_loss=final_loss,
-        predictions=predictions,
-        params=unstack_params(final),
-        status=status,
-        steps_to_solve=steps_to_solve,
-        plateau=plateau,
-        diverged_step=diverged_at,
-    )
+    max_steps = np.array([c.max_steps for c in configs], dtype=np.int64)
+    trace = simulate(start, lr, threshold, lane_of, max_steps, log_every)
+    return _outcomes(configs, trace, lane_of)
 
 
 def train(cfg: TrainConfig, params: Mapping[str, np.ndarray] | None = None) -> TrainResult:

@@ -19,12 +19,8 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from xorlab.data import X, Y
-from xorlab.engine import stack_params
-from xorlab.net import forward
-from xorlab.outcome import PLATEAU_LABELS, PLATEAUS
-from xorlab.records import params_of
+from xorlab.outcome import PLATEAUS
 
-PLATEAU_TEXT = {"ln2": "ln 2", "0.477": "0.477", "ln2/2": "ln 2 / 2", "other": "no plateau"}
 PLATEAU_NOTE = "dotted lines: plateau losses ln 2 / 2 ≈ 0.347, 0.477, ln 2 ≈ 0.693"
 STEP_LABEL = "step (gradient updates)"
 LOSS_LABEL = "mean BCE loss (nats, log scale)"
@@ -246,39 +242,15 @@ def final_loss(
     return fig
 
 
-def _example_runs(runs: pd.DataFrame) -> list[tuple[str, pd.Series]]:
-    """One run per outcome found: solved, slow, stuck on each plateau, diverged (the lowest run_id of each)."""
-    out = []
-    ordered = runs.sort_values("run_id", kind="stable")
-    for status in ("solved", "slow", "stuck", "diverged"):
-        sub = ordered[ordered["status"] == status]
-        if status == "stuck":
-            for name in PLATEAU_LABELS:
-                hit = sub[sub["plateau"].eq(name).fillna(False).to_numpy(dtype=bool)]
-                if len(hit):
-                    out.append((f"stuck ({PLATEAU_TEXT[name]})", hit.iloc[0]))
-        elif len(sub):
-            out.append((status, sub.iloc[0]))
-    return out
-
-
-def surface(rows: Sequence[pd.Series], n: int = 161, lim: tuple[float, float] = (-0.5, 1.5)) -> np.ndarray:
-    """Network output ŷ on an n × n grid over ``lim``² for each run-table row: (runs, n, n), NaN if non-finite."""
-    g = np.linspace(*lim, n)
-    xx, yy = np.meshgrid(g, g)
-    grid = np.column_stack([xx.ravel(), yy.ravel()])  # (n², 2)
-    p = stack_params([params_of(r) for r in rows])
-    with np.errstate(all="ignore"):  # diverged runs may hold huge or non-finite parameters
-        yhat = forward(p, grid, np.zeros(len(grid))).yhat  # (n², runs)
-    return yhat.T.reshape(len(rows), n, n)
-
-
 @_styled
-def decision_surfaces(runs: pd.DataFrame, caption: str = "") -> Figure:
-    """What a network learned: ŷ over [−0.5, 1.5]² for one run of each outcome found, XOR points overlaid."""
-    examples = _example_runs(runs)
-    n_grid, lim = 161, (-0.5, 1.5)
-    z = surface([row for _, row in examples], n_grid, lim)
+def decision_surfaces(examples: pd.DataFrame, grid: pd.DataFrame, caption: str = "") -> Figure:
+    """What a network learned: ŷ over the input plane for example runs (``surface.example_runs``: rows with an
+    ``example`` name), from their ``surface.decision_surface`` frame; XOR points overlaid."""
+    n_grid = int(np.sqrt((grid["run_id"] == examples["run_id"].iloc[0]).sum())) if len(examples) else 1
+    lim = (float(grid["x1"].min()), float(grid["x1"].max())) if len(grid) else (0.0, 1.0)
+    by_run = {rid: sub["yhat"].to_numpy() for rid, sub in grid.groupby("run_id", sort=False, observed=True)}
+    z = [by_run[rid].reshape(n_grid, n_grid) for rid in examples["run_id"]]
+    examples = [(row["example"], row) for _, row in examples.iterrows()]
     cols = min(len(examples), 3)
     rows = math.ceil(len(examples) / cols)
     fig = Figure(figsize=(3.6 * cols + 1.2, 3.5 * rows + 0.6), layout="constrained")

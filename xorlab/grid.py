@@ -23,13 +23,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from xorlab.config import ConfigError, TrainConfig
-from xorlab.engine import trajectory_key
+from xorlab.config import ConfigError, TrainConfig, budget_axes, field_defaults, grid_axes, int_axes
 from xorlab.inits import INIT_PARAM_NAMES
 
-TRAJECTORY_AXES = ("lr", "seed", "init", "rng", "rng_skip", "loss_threshold")
-AXES = ("lr", "max_steps", *TRAJECTORY_AXES[1:])
-_INT_AXES = {"max_steps", "seed", "rng_skip"}
+# Axes come from TrainConfig's fields: a new field is a new axis with no edit here.
+AXES = tuple(grid_axes())
+TRAJECTORY_AXES = tuple(a for a in AXES if a not in budget_axes())
 _RANGE = re.compile(r"^\s*range\(\s*(-?\d+)\s*,\s*(-?\d+)\s*(?:,\s*(-?\d+)\s*)?\)\s*$")
 InitSpec = tuple[str, tuple[tuple[str, Any], ...]]  # (scheme, sorted params)
 
@@ -49,8 +48,8 @@ def _range(field: str, value: Any) -> list[int] | None:
     return list(range(start, stop, step))
 
 
-def _values(field: str, value: Any) -> list[Any]:
-    if field in _INT_AXES and (r := _range(field, value)) is not None:
+def _values(field: str, value: Any, ints: frozenset[str] | set[str] = frozenset()) -> list[Any]:
+    if field in ints and (r := _range(field, value)) is not None:
         values = r
     elif isinstance(value, str | bytes) or not isinstance(value, Sequence):
         values = [value]
@@ -83,26 +82,34 @@ def _init_specs(value: Any) -> list[InitSpec]:
 
 @dataclass(frozen=True)
 class Grid:
-    """Validated axes. ``len(grid)`` runs = trajectories x max_steps values."""
+    """Validated axes. ``len(grid)`` runs = trajectories x budget values (``max_steps``)."""
 
-    axes: dict[str, list[Any]]  # TRAJECTORY_AXES -> values (init as InitSpec)
+    axes: dict[str, list[Any]]  # trajectory axes -> values (init as InitSpec)
     max_steps: list[int]
+    config_cls: type[TrainConfig] = TrainConfig
 
     @classmethod
-    def from_mapping(cls, grid: Mapping[str, Any]) -> Grid:
-        """Parse and validate every axis value (raises ``ConfigError`` naming ``grid.<field>``)."""
-        unknown = set(grid) - set(AXES)
+    def from_mapping(cls, grid: Mapping[str, Any], config_cls: type[TrainConfig] = TrainConfig) -> Grid:
+        """Parse and validate every axis value (raises ``ConfigError`` naming ``grid.<field>``).
+
+        The axes are ``config_cls``'s fields (``grid_axes``); an axis left out takes the field's default.
+        """
+        axes_all = tuple(grid_axes(config_cls))
+        unknown = set(grid) - set(axes_all)
         if unknown:
-            raise ConfigError(f"grid.{sorted(unknown)[0]}", f"unknown axis; allowed: {', '.join(AXES)}")
-        defaults = TrainConfig()
+            raise ConfigError(f"grid.{sorted(unknown)[0]}", f"unknown axis; allowed: {', '.join(axes_all)}")
+        (budget,) = budget_axes(config_cls)
+        defaults, ints = field_defaults(config_cls), int_axes(config_cls)
         axes = {}
-        for field in TRAJECTORY_AXES:
-            raw = grid.get(field, getattr(defaults, field))
-            axes[field] = _init_specs(raw) if field == "init" else _values(field, raw)
-        max_steps = _values("max_steps", grid.get("max_steps", defaults.max_steps))
-        cls(axes=axes, max_steps=max_steps)._validate()  # every value as given, before repeats are dropped
+        for field in axes_all:
+            if field == budget:
+                continue
+            raw = grid.get(field, defaults[field])
+            axes[field] = _init_specs(raw) if field == "init" else _values(field, raw, ints)
+        max_steps = _values(budget, grid.get(budget, defaults[budget]), ints)
+        cls(axes, max_steps, config_cls)._validate()  # every value as given, before repeats are dropped
         unique = {field: list(dict.fromkeys(values)) for field, values in axes.items()}
-        return cls(axes=unique, max_steps=list(dict.fromkeys(max_steps)))
+        return cls(unique, list(dict.fromkeys(max_steps)), config_cls)
 
     def _validate(self) -> None:
         """Build one config per axis value so every invalid value is reported before anything runs."""
@@ -117,13 +124,12 @@ class Grid:
         try:
             self._config(point, max_steps)
         except ConfigError as exc:
-            raise ConfigError(f"grid.{exc.field}", str(exc).split(": ", 1)[1]) from None
+            raise exc.under("grid") from None
 
-    @staticmethod
-    def _config(point: Mapping[str, Any], max_steps: int) -> TrainConfig:
+    def _config(self, point: Mapping[str, Any], max_steps: int) -> TrainConfig:
         name, params = point["init"]
         fields = {k: v for k, v in point.items() if k != "init"}
-        return TrainConfig(**fields, max_steps=max_steps, init=name, init_params=dict(params))
+        return self.config_cls(**fields, max_steps=max_steps, init=name, init_params=dict(params))
 
     def __len__(self) -> int:
         return self.n_trajectories * len(self.max_steps)
@@ -157,5 +163,5 @@ def shard_of(cfg: TrainConfig, num_shards: int) -> int:
     Depends only on the trajectory, not on the grid it sits in, so growing a grid never moves a run to another
     shard, and runs sharing a trajectory always land in the same shard.
     """
-    key = repr(trajectory_key(cfg))
+    key = repr(cfg.trajectory_key())
     return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % num_shards

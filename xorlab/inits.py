@@ -24,7 +24,10 @@ from_file             w1, b1, w2, b2 read from an ``.npz``                   pat
 
 from __future__ import annotations
 
+import hashlib
+import io
 import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,16 +123,16 @@ def _zeros(rng: Draws, p: Mapping[str, Any]) -> Params:
     return {k: np.zeros(s) for k, s in PARAM_SHAPES.items()}
 
 
-def load_params(path: str | Path) -> Params:
-    """Read w1, b1, w2, b2 from an ``.npz`` and check names, shapes and values.
+def load_params(path: str | Path, data: bytes | None = None) -> Params:
+    """Read w1, b1, w2, b2 from an ``.npz`` (or from its bytes ``data``) and check names, shapes and values.
 
     Raises ``InitFileError`` with a one-line reason for anything that is not a valid parameter file.
     """
     path = Path(path)
-    if not path.is_file():
+    if data is None and not path.is_file():
         raise InitFileError(f"no such file: {path}")
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with np.load(io.BytesIO(data) if data is not None else path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except Exception as exc:  # numpy raises several types for corrupt archives
         raise InitFileError(f"{path} is not a readable .npz file ({type(exc).__name__})") from None
@@ -150,8 +153,48 @@ def load_params(path: str | Path) -> Params:
     return out
 
 
+@dataclass(frozen=True)
+class InitFile:
+    """A validated ``from_file`` parameter file: its resolved path, the sha256 of its bytes, its arrays."""
+
+    path: Path
+    sha256: str
+    params: Params
+
+
+_INIT_FILES: dict[tuple, InitFile] = {}  # (resolved path, inode, size, mtime) -> InitFile
+
+
+def read_init_file(path: str | Path) -> InitFile:
+    """Read, check and hash an init file **once** per distinct file state in this process.
+
+    Validation, ``run_id`` and the init draw of every run of a grid that names the file share one read. The
+    cache key includes inode, size and mtime, so a file replaced or edited between two calls is read anew.
+    """
+    resolved = Path(path).expanduser().resolve()
+    try:
+        st = os.stat(resolved)
+    except OSError:
+        st = None
+    key = (str(resolved), st.st_ino, st.st_size, st.st_mtime_ns) if st else None
+    if key is not None and key in _INIT_FILES:
+        return _INIT_FILES[key]
+    if not resolved.is_file():
+        raise InitFileError(f"no such file: {path}")
+    try:
+        data = resolved.read_bytes()
+    except OSError as exc:
+        raise InitFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    file = InitFile(resolved, hashlib.sha256(data).hexdigest(), load_params(path, data))
+    if key is not None:
+        if len(_INIT_FILES) > 256:  # a bound, not a policy: grids name a handful of files
+            _INIT_FILES.clear()
+        _INIT_FILES[key] = file
+    return file
+
+
 def _from_file(rng: Draws, p: Mapping[str, Any]) -> Params:
-    return load_params(p["path"])
+    return {k: v.copy() for k, v in read_init_file(p["path"]).params.items()}
 
 
 def _gain(fn: Callable[[int, int], float]) -> Callable[[int, int, Mapping[str, Any]], float]:
@@ -178,7 +221,8 @@ SCHEMES: dict[str, Scheme] = {
     ]
 }
 
-INIT_PARAM_NAMES = ("gain", "std", "a", "path")  # every parameter any scheme takes
+INIT_PARAM_TYPES: dict[str, type] = {"gain": float, "std": float, "a": float, "path": str}
+INIT_PARAM_NAMES = tuple(INIT_PARAM_TYPES)  # every parameter any scheme takes
 
 
 def init_params(scheme: str, rng: Draws, params: Mapping[str, Any] | None = None) -> Params:

@@ -29,6 +29,7 @@ PLATEAUS: dict[str, float] = {
 #: network saturated by a too-large learning rate, with a loss far above ln 2.
 PLATEAU_TOLERANCE = 0.1
 PLATEAU_LABELS = (*PLATEAUS, "other")
+PLATEAU_TEXT = {"ln2": "ln 2", "0.477": "0.477", "ln2/2": "ln 2 / 2", "other": "no plateau"}  # for prose
 _PLATEAU_NAMES = np.array(list(PLATEAUS), dtype=object)
 _PLATEAU_LEVELS = np.array(list(PLATEAUS.values()))
 

@@ -17,19 +17,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from xorlab.config import TrainConfig
+from xorlab.config import TrainConfig, config_dtypes
 from xorlab.data import POINT_LABELS
 from xorlab.engine import BatchResult
+from xorlab.inits import INIT_PARAM_NAMES
 
-CONFIG_COLUMNS = [
-    "lr", "max_steps", "seed", "init", "rng", "rng_skip", "loss_threshold",
-    "init_gain", "init_std", "init_a", "init_path",
-]  # fmt: skip
+CONFIG_DTYPES = config_dtypes()  # derived from TrainConfig: one edit there adds a column here
+CONFIG_COLUMNS = list(CONFIG_DTYPES)
+INIT_COLUMNS = [f"init_{name}" for name in INIT_PARAM_NAMES]
 PRED_COLUMNS = [f"pred_{p}" for p in POINT_LABELS]
 PARAM_COLUMNS = (
     [f"w1_{i}{j}" for i in range(2) for j in range(4)]
@@ -37,9 +36,26 @@ PARAM_COLUMNS = (
     + [f"w2_{j}" for j in range(4)]
     + ["b2"]
 )
-OUTCOME_COLUMNS = ["status", "steps_to_solve", "diverged_step", "final_loss", "plateau"]
-RUN_COLUMNS = ["run_id", *CONFIG_COLUMNS, *OUTCOME_COLUMNS, *PRED_COLUMNS, *PARAM_COLUMNS]
+OUTCOME_DTYPES = {
+    "status": "string", "steps_to_solve": "Int64", "diverged_step": "Int64", "final_loss": "float64",
+    "plateau": "string",
+}  # fmt: skip
+OUTCOME_COLUMNS = list(OUTCOME_DTYPES)
 CURVE_COLUMNS = ["run_id", "step", "loss"]
+
+
+def run_dtypes(cls: type[TrainConfig] = TrainConfig) -> dict[str, str]:
+    """Column -> dtype of the run table of configs of class ``cls``: the store's run schema."""
+    return {
+        "run_id": "string",
+        **config_dtypes(cls),
+        **OUTCOME_DTYPES,
+        **{c: "float64" for c in PRED_COLUMNS + PARAM_COLUMNS},
+    }
+
+
+RUN_DTYPES = run_dtypes()
+RUN_COLUMNS = list(RUN_DTYPES)
 ID_LENGTH = 16
 
 
@@ -49,21 +65,16 @@ def run_id(cfg: TrainConfig) -> str:
     For ``from_file`` the file is part of the config: its resolved path and the sha256 of its bytes are hashed,
     so ``start.npz`` and ``./start.npz`` name the same run and editing the file makes a new one.
     """
-    fields = cfg.canonical()
-    if cfg.init == "from_file":
-        path = Path(fields["init_path"]).resolve()
-        fields.update(init_path=str(path), init_file_sha256=hashlib.sha256(path.read_bytes()).hexdigest())
-    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    text = json.dumps(cfg.identity(), sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()[:ID_LENGTH]
 
 
 def config_frame(configs: Sequence[TrainConfig]) -> pd.DataFrame:
     """One row per config: ``run_id`` plus the canonical config columns."""
-    rows = [cfg.canonical() for cfg in configs]
-    frame = pd.DataFrame(rows, columns=CONFIG_COLUMNS)
-    for col in ("init_gain", "init_std", "init_a"):
-        frame[col] = pd.to_numeric(frame[col], errors="raise").astype(np.float64)
-    frame["init_path"] = frame["init_path"].astype("string")
+    dtypes = config_dtypes(type(configs[0])) if configs else CONFIG_DTYPES
+    frame = pd.DataFrame([cfg.canonical() for cfg in configs], columns=list(dtypes))
+    for col in INIT_COLUMNS:  # all-None columns would otherwise be object; the rest keep inferred dtypes
+        frame[col] = frame[col].astype(dtypes[col])
     frame.insert(0, "run_id", [run_id(c) for c in configs])
     return frame
 
@@ -86,7 +97,7 @@ def runs_frame(batch: BatchResult, ids: Sequence[str] | None = None) -> pd.DataF
     n = len(batch)
     flat = np.concatenate([batch.params[k].reshape(n, -1) for k in ("w1", "b1", "w2", "b2")], axis=1)
     frame[PARAM_COLUMNS] = flat
-    return frame[RUN_COLUMNS]
+    return frame[list(run_dtypes(type(batch.configs[0])))]
 
 
 def curves_frame(batch: BatchResult, ids: Sequence[str] | None = None, every: int = 1) -> pd.DataFrame:

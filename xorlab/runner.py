@@ -15,40 +15,18 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from xorlab.config import ConfigError, TrainConfig, check_int
+from xorlab.config import TrainConfig
 from xorlab.engine import train_batch
 from xorlab.grid import Grid, shard_of
+from xorlab.options import SweepOptions
 from xorlab.records import curves_frame, run_id, runs_frame
 from xorlab.store import StoreWriter, check_writable, recorded_ids
 
 MAX_CELLS = 4_000_000  # cap on lanes x logged steps per chunk: ~32 MB per copy of the loss matrix
-
-
-@dataclass(frozen=True)
-class SweepOptions:
-    """Where and how to run a sweep (the ``sweep:`` section of ``conf/sweep.yaml``)."""
-
-    dir: str | Path
-    shard: int = 0
-    num_shards: int = 1
-    chunk_size: int = 4096
-    log_every: int = 10
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        for name, minimum in (("num_shards", 1), ("shard", 0), ("chunk_size", 1), ("log_every", 1)):
-            check_int(f"sweep.{name}", getattr(self, name), minimum)
-        if self.shard >= self.num_shards:
-            raise ConfigError("sweep.shard", f"must be in 0 … num_shards-1 = {self.num_shards - 1}, got {self.shard}")
-        if not isinstance(self.progress, bool):
-            raise ConfigError("sweep.progress", f"must be true or false, got {self.progress!r}")
-        if not isinstance(self.dir, str | Path) or not str(self.dir):
-            raise ConfigError("sweep.dir", f"must be a directory path, got {self.dir!r}")
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from xorlab import provenance
-from xorlab.records import CONFIG_COLUMNS, CURVE_COLUMNS, PARAM_COLUMNS, PRED_COLUMNS, RUN_COLUMNS
+from xorlab.records import CURVE_COLUMNS, RUN_DTYPES
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +38,18 @@ FORMAT = "xorlab-store"
 VERSION = 1
 MANIFEST = "xorlab-store.json"
 
-_STRINGS = {"run_id", "init", "rng", "init_path", "status", "plateau"}
-_INTS = {"max_steps", "seed", "rng_skip", "steps_to_solve", "diverged_step"}
-RUN_SCHEMA = pa.schema(
-    [(c, pa.string() if c in _STRINGS else pa.int64() if c in _INTS else pa.float64()) for c in RUN_COLUMNS]
-)
+_ARROW = {"string": pa.string(), "int64": pa.int64(), "Int64": pa.int64(), "float64": pa.float64()}
+
+
+def run_schema(dtypes: dict[str, str] = RUN_DTYPES) -> pa.Schema:
+    """Arrow schema of a runs file from the run table's dtypes (``records.run_dtypes``, derived from TrainConfig)."""
+    return pa.schema([(c, _ARROW[dtype]) for c, dtype in dtypes.items()])
+
+
+RUN_SCHEMA = run_schema()
 CURVE_SCHEMA = pa.schema(
     [("run_id", pa.dictionary(pa.int32(), pa.string())), ("step", pa.int64()), ("loss", pa.float64())]
 )
-assert set(CONFIG_COLUMNS + PRED_COLUMNS + PARAM_COLUMNS) <= set(RUN_SCHEMA.names)
 
 
 class StoreError(ValueError):
@@ -101,9 +104,14 @@ class StoreWriter:
     """Appends chunks of records to a store; use as a context manager around one writing session."""
 
     def __init__(
-        self, path: str | Path, config: dict[str, Any] | None = None, meta: dict[str, Any] | None = None
+        self,
+        path: str | Path,
+        config: dict[str, Any] | None = None,
+        meta: dict[str, Any] | None = None,
+        schema: pa.Schema = RUN_SCHEMA,
     ) -> None:
         self.path = check_writable(path)
+        self.schema = schema
         self.session = f"{provenance.now().replace(':', '').replace('-', '')[:15]}-{uuid.uuid4().hex[:8]}"
         self.info: dict[str, Any] = {"session": self.session, "config": config, **(meta or {})}
         self.chunks = 0
@@ -145,7 +153,7 @@ class StoreWriter:
     def write(self, runs: pd.DataFrame, curves: pd.DataFrame) -> None:
         """Record one chunk: curves first, then the runs file that commits it."""
         name = f"{self.session}-{self.chunks:05d}.parquet"
-        run_table = pa.Table.from_pandas(runs[RUN_COLUMNS], schema=RUN_SCHEMA, preserve_index=False)
+        run_table = pa.Table.from_pandas(runs[self.schema.names], schema=self.schema, preserve_index=False)
         curve_table = pa.Table.from_pandas(curves[CURVE_COLUMNS], schema=CURVE_SCHEMA, preserve_index=False)
         _atomic_write(self.path / "curves" / name, lambda fh: pq.write_table(curve_table, fh))
         _atomic_write(self.path / "runs" / name, lambda fh: pq.write_table(run_table, fh))

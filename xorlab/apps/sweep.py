@@ -1,48 +1,51 @@
 """``xorlab-sweep``: train a whole grid as one numpy program into a resumable run store.
 
     xorlab-sweep grid.lr=[0.01,0.1,1] grid.seed='range(0,500)' sweep.dir=runs/lr_seeds
-    xorlab-sweep experiment=init_comparison
+    xorlab-sweep experiment=init_comparison sweep.dir=runs/init_comparison
     xorlab-sweep -m sweep.shard='range(0,4)' sweep.num_shards=4 hydra/launcher=joblib   # 4 processes, one store
 
-Hydra composes the config and handles overrides and launchers; the training itself is ``xorlab.runner``.
-Re-running with the same ``sweep.dir`` trains only runs that are not recorded yet.
+Hydra composes the config and handles overrides and launchers; the training itself is ``xorlab.runner``
+(imported when the sweep starts, so ``--help`` and bad input answer fast). ``sweep.dir`` is the store and
+also Hydra's run/sweep dir (``conf/sweep/hydra/output/xorlab.yaml``); a relative one is relative to the
+directory the command was started in, even with ``hydra.job.chdir=true``. Re-running with the same
+``sweep.dir`` trains only runs that are not recorded yet.
 """
 
 from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from xorlab.cli import CONF_DIR, VERSION_BASE, reported, run_app, to_container
+from xorlab.apps.cli import VERSION_BASE, conf_dir, reported, run_app, to_container
+from xorlab.apps.schema import register
 from xorlab.grid import Grid
-from xorlab.hydra_schema import register
-from xorlab.runner import SweepOptions, run_sweep
-from xorlab.store import check_writable
+from xorlab.options import SweepOptions
 
 PROG = "xorlab-sweep"
 register()
 _GRID_RANGE = re.compile(r"^(grid\.\w+)=(range\(.*\))$")
 
 
-def options(cfg: DictConfig, default_dir: str | None = None) -> SweepOptions:
-    s = cfg.sweep
-    return SweepOptions(
-        dir=s.dir if s.dir is not None else default_dir or ".",
-        shard=s.shard,
-        num_shards=s.num_shards,
-        chunk_size=s.chunk_size,
-        log_every=s.log_every,
-        progress=s.progress,
-    )
+def options(cfg: DictConfig, default_dir: str | None = None, cwd: str | None = None) -> SweepOptions:
+    """The ``sweep:`` section as ``SweepOptions``; a relative ``sweep.dir`` is taken relative to ``cwd``."""
+    values = to_container(cfg.sweep)
+    if values["dir"] is None:
+        values["dir"] = default_dir or "."
+    elif isinstance(values["dir"], str) and cwd is not None:
+        values["dir"] = str(Path(cwd) / Path(values["dir"]).expanduser())
+    return SweepOptions(**values)
 
 
 def check(cfg: DictConfig) -> None:
     """Validate a composed config before anything is written: grid, options, and the store dir if given."""
+    from xorlab.store import check_writable
+
     Grid.from_mapping(to_container(cfg.grid))
     opts = options(cfg)
     if cfg.sweep.dir is not None:
@@ -54,11 +57,13 @@ def _store_dir() -> str:
     return hc.sweep.dir if hc.mode == RunMode.MULTIRUN else hc.runtime.output_dir
 
 
-@hydra.main(config_path=str(CONF_DIR), config_name="sweep", version_base=VERSION_BASE)
+@hydra.main(config_path=str(conf_dir("sweep")), config_name="sweep", version_base=VERSION_BASE)
 def hydra_main(cfg: DictConfig) -> int:
+    from xorlab.runner import run_sweep
+
     with reported(PROG):
         grid = Grid.from_mapping(to_container(cfg.grid))
-        opts = options(cfg, _store_dir())
+        opts = options(cfg, _store_dir(), HydraConfig.get().runtime.cwd)
         shard = f", shard {opts.shard} of {opts.num_shards}" if opts.num_shards > 1 else ""
         print(f"{PROG}: planning the grid{shard}; store {opts.dir}", flush=True)
         try:

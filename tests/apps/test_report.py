@@ -10,8 +10,8 @@ import pytest
 store = pytest.importorskip("xorlab.store")
 runner = pytest.importorskip("xorlab.runner")
 
+from xorlab.apps.report import main  # noqa: E402
 from xorlab.grid import Grid  # noqa: E402
-from xorlab.report import main  # noqa: E402
 
 PROMISED = ["report.md", "report.html", "stats.csv"] + [
     f"figures/{s}.{e}"

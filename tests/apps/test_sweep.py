@@ -1,4 +1,4 @@
-"""Tests for ``xorlab.sweep``, the ``xorlab-sweep`` app: composition of the grid and its presets, an end-to-end
+"""Tests for ``xorlab.apps.sweep``, the ``xorlab-sweep`` app: composition of the grid and its presets, an end-to-end
 sweep through the CLI, resuming, and one-line errors for bad input with nothing written."""
 
 from __future__ import annotations
@@ -6,22 +6,22 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import one_line_error
 from hydra import compose, initialize_config_dir
 
-import xorlab.sweep as sweep_app
+import xorlab.apps.sweep as sweep_app
+from tests.conftest import one_line_error
 from xorlab import train
-from xorlab.cli import CONF_DIR, VERSION_BASE, composed_jobs, to_container
+from xorlab.apps.cli import VERSION_BASE, composed_jobs, conf_dir, to_container
 from xorlab.grid import Grid
 from xorlab.inits import SCHEMES
 from xorlab.records import run_id
 from xorlab.store import load_curves, load_runs
 
-EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+EXPERIMENTS = sorted(p.stem for p in (conf_dir("sweep") / "experiment").glob("*.yaml"))
 
 
 def composed(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=VERSION_BASE):
+    with initialize_config_dir(config_dir=str(conf_dir("sweep")), version_base=VERSION_BASE):
         return compose("sweep", overrides=list(overrides))
 
 
@@ -39,9 +39,7 @@ def test_default_config():
     assert (opts.dir, opts.shard, opts.num_shards) == ("fallback", 0, 1)
 
 
-@pytest.mark.parametrize(
-    "name", EXPERIMENTS or [pytest.param(None, marks=pytest.mark.skip(reason="conf/experiment/ has no presets yet"))]
-)
+@pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_preset_is_a_valid_grid(name):
     cfg = composed(f"experiment={name}")
     grid = grid_of(cfg)
@@ -90,6 +88,26 @@ def test_cli_sweep_records_equal_train_and_resumes(tmp_path, cli, same_run, raw_
     assert len(ids) == len(set(ids)) == 48
 
 
+def test_cli_sweep_dir_is_also_the_run_dir(tmp_path, cli):
+    """``sweep.dir`` alone puts Hydra's files and the records in one place (conf/sweep/hydra/output)."""
+    out = cli("xorlab-sweep", "grid.seed=[0,1]", "grid.max_steps=5", "sweep.dir=S", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["S"]
+    assert (tmp_path / "S" / ".hydra" / "config.yaml").exists() and len(load_runs(tmp_path / "S")) == 2
+
+
+def test_cli_relative_store_resumes_under_chdir_and_runtime_cwd(tmp_path, cli):
+    """A relative sweep.dir means the launch directory even with hydra.job.chdir=true, so a re-run resumes;
+    ``${hydra:runtime.cwd}`` resolves (it once failed pre-validation)."""
+    args = ["grid.seed=[0,1,2]", "grid.max_steps=5", "hydra.job.chdir=true"]
+    first = cli("xorlab-sweep", *args, "sweep.dir=rel/store", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = cli("xorlab-sweep", *args, "sweep.dir=${hydra:runtime.cwd}/rel/store", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "trained 0 runs" in again.stdout and "(3 of the 3 distinct runs were already recorded)" in again.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rel"]
+
+
 def test_cli_store_defaults_to_hydra_output_dir(tmp_path, cli):
     out = cli("xorlab-sweep", "grid.seed=[0,1]", "grid.max_steps=5", "hydra.run.dir=out", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -114,6 +132,10 @@ BAD = [
     (["grid.lr=[[0.1]]"], "grid.lr"),  # unhashable: once a TypeError traceback
     (["grid.lr=${x}"], "grid.lr"),  # an interpolation that does not resolve
     (["grid.init=[{name:uniform,a:1e308}]"], "grid.init.a"),  # once failed mid-sweep after writing a store
+    (["+sweep.foo=1"], "sweep.foo"),  # a typo with + is an unknown key too
+    (["+grid.foo=1"], "grid.foo"),
+    (["+foo=1"], "foo"),
+    (["--config-name", "sweep", "-m", "grid.lr=0.1,-1"], "grid.lr"),  # extra Hydra flags: still checked first
 ]
 
 
@@ -136,3 +158,13 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, cli, args, field):
         assert all(name in line for name in SCHEMES)
     assert list(cwd.iterdir()) == []
     assert {p: p.read_bytes() for p in inputs.rglob("*") if p.is_file()} == before
+
+
+def test_each_app_help_lists_only_its_own_groups(tmp_path, cli):
+    sweep_help = cli("xorlab-sweep", "--help", cwd=tmp_path).stdout
+    train_help = cli("xorlab-train", "--help", cwd=tmp_path).stdout
+    assert "experiment: demo, init_comparison, lr_sensitivity, notebook_replay" in sweep_help
+    assert "init:" not in sweep_help.split("== Config ==")[0]
+    assert "experiment: notebook_replay\n" in train_help and "init: from_file, he_normal" in train_help
+    assert "demo" not in train_help
+    assert list(tmp_path.iterdir()) == []

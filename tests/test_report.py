@@ -1,4 +1,4 @@
-"""Tests for ``xorlab.reporting``: the report files from in-memory frames, and the text computed from numbers."""
+"""Tests for ``xorlab.report``: the report files from in-memory frames, and the text computed from numbers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import re
 import pandas as pd
 import pytest
 
-from xorlab import reporting, stats
+from xorlab import report as reporting
+from xorlab import stats
 from xorlab.config import TrainConfig
 from xorlab.engine import train_batch
 from xorlab.records import curves_frame, runs_frame

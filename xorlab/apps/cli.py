@@ -1,0 +1,179 @@
+"""What the Hydra apps share: config location, argv handling, and one-line errors before Hydra starts.
+
+Hydra creates its output directory (and ``.hydra/``, the log file) before the task function runs. To keep the
+promise "bad input → one line, non-zero exit, nothing written", each app first composes its config(s) with
+Hydra's Compose API from the same command line — every job of a ``-m`` sweep included, whatever other flags
+are given — checks that every key exists in the app's schema (``+typo=1`` too) and validates the values. Only
+if that passes is the real ``@hydra.main`` entry point run. Errors raised later inside a job (a file that
+vanished meanwhile, say) are reported the same way by ``reported``.
+
+Each app has its own config root (``conf/train``, ``conf/sweep``), so its ``--help`` lists only its groups.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+from omegaconf import DictConfig, OmegaConf
+
+from xorlab.config import ConfigError
+
+CONF_ROOT = Path(__file__).resolve().parent.parent.parent / "conf"
+VERSION_BASE = "1.3"
+_MULTIRUN = ("-m", "--multirun")
+_WITH_VALUE = {"-cn": "config_name", "--config-name": "config_name", "-cp": "config_path",
+               "--config-path": "config_path", "-cd": "config_dir", "--config-dir": "config_dir"}  # fmt: skip
+# Flags after which Hydra prints something and runs no job: nothing to validate.
+_NO_JOB = {"-h", "--help", "--hydra-help", "-c", "--cfg", "-i", "--info", "-sc", "--shell-completion",
+           "--version", "-p", "--package", "--resolve"}  # fmt: skip
+
+# `${xorlab.or:${sweep.dir},outputs/...}`: the first value that is set (conf/sweep/hydra/output/xorlab.yaml).
+if not OmegaConf.has_resolver("xorlab.or"):
+    OmegaConf.register_new_resolver("xorlab.or", lambda *values: next((v for v in values if v), None))
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """Errors that are the user's input, reported as one line: config errors, and store errors once the store
+    module is loaded (it is imported lazily: it pulls in pandas and pyarrow)."""
+    store = sys.modules.get("xorlab.store")
+    return (ConfigError,) if store is None else (ConfigError, store.StoreError)
+
+
+def conf_dir(app: str) -> Path:
+    """The config root of an app (``train`` or ``sweep``)."""
+    return CONF_ROOT / app
+
+
+def fail(prog: str, message: str) -> NoReturn:
+    """Print ``prog: error: message`` (one line) to stderr and exit with status 2."""
+    one_line = " ".join(str(message).split())
+    print(f"{prog}: error: {one_line}", file=sys.stderr)
+    sys.exit(2)
+
+
+@contextmanager
+def reported(prog: str) -> Iterator[None]:
+    """Turn the user errors raised inside a block into one-line failures (no traceback)."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        yield
+    except OmegaConfBaseException as exc:  # e.g. an interpolation that does not resolve: lr='${foo}'
+        key = getattr(exc, "full_key", None) or "config"
+        fail(prog, f"{key}: {str(exc).splitlines()[0]}")
+    except Exception as exc:
+        if not isinstance(exc, user_errors()):
+            raise
+        fail(prog, str(exc))
+
+
+def group_options(app: str, group: str) -> list[str]:
+    """Names of the options of a config group (``conf/<app>/<group>/*.yaml``)."""
+    return sorted(p.stem for p in (conf_dir(app) / group).glob("*.yaml"))
+
+
+def parse_argv(argv: list[str]) -> tuple[list[str], dict[str, str], bool, bool]:
+    """argv -> (overrides, {config_name/config_path/config_dir: value}, multirun?, runs a job?)."""
+    overrides: list[str] = []
+    options: dict[str, str] = {}
+    multirun, runs_job = False, True
+    args = iter(argv)
+    for arg in args:
+        flag, eq, value = arg.partition("=")
+        if flag in _WITH_VALUE:
+            options[_WITH_VALUE[flag]] = value if eq else next(args, "")
+        elif arg in _MULTIRUN:
+            multirun = True
+        elif arg.startswith("-"):
+            runs_job = runs_job and flag not in _NO_JOB
+        else:
+            overrides.append(arg)
+    return overrides, options, multirun, runs_job
+
+
+def _composition_error(app: str, exc: Exception) -> ConfigError:
+    from hydra.errors import MissingConfigException
+
+    if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and "/" in exc.missing_cfg_file:
+        group, _, name = exc.missing_cfg_file.rpartition("/")
+        return ConfigError(group, f"unknown option {name!r}; allowed: {', '.join(group_options(app, group))}")
+    lines = [ln for ln in str(exc).split("\n") if ln.strip()]
+    return ConfigError("overrides", " ".join(lines[:2]))
+
+
+def check_keys(cfg: Any, keys: Mapping[str, Any], prefix: str = "") -> None:
+    """Raise ``ConfigError`` for the first key of ``cfg`` that the schema (``schema.schema_keys``) lacks."""
+    for key in cfg:
+        name = f"{prefix}{key}"
+        if key not in keys:
+            allowed = ", ".join(f"{prefix}{k}" for k in keys)
+            raise ConfigError(name, f"unknown key; allowed: {allowed}")
+        if isinstance(keys[key], Mapping) and isinstance(cfg[key], Mapping | DictConfig):
+            check_keys(cfg[key], keys[key], f"{name}.")
+
+
+def composed_jobs(app: str, argv: list[str]) -> list[DictConfig]:
+    """Compose the config of every job the command line would run (none if it runs no job).
+
+    Raises ``ConfigError`` with a one-line message when Hydra cannot compose a job.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    overrides, options, multirun, runs_job = parse_argv(argv)
+    if not runs_job:
+        return []
+    if any(o.startswith("hydra/sweeper=") and o != "hydra/sweeper=basic" for o in overrides):
+        return []  # another sweeper (optuna …) draws the jobs itself; each job is checked when it runs
+    config_dir = options.get("config_dir") or options.get("config_path") or str(conf_dir(app))
+    config_name = options.get("config_name") or app
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(Path(config_dir).absolute()), version_base=VERSION_BASE):
+        try:
+            if multirun:
+                parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+                batches = BasicSweeper.split_arguments(parser.parse_overrides(overrides), None)
+                jobs = [job for batch in batches for job in batch] or [overrides]
+            else:
+                jobs = [overrides]
+            return [_with_runtime(compose(config_name, overrides=job, return_hydra_config=True)) for job in jobs]
+        except HydraException as exc:
+            raise _composition_error(app, exc) from None
+
+
+def _with_runtime(cfg: DictConfig) -> DictConfig:
+    """Let ``${hydra:runtime.cwd}`` resolve as it will in the job, then drop the hydra node."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict, read_write
+
+    with read_write(cfg.hydra), open_dict(cfg.hydra):
+        cfg.hydra.runtime.cwd = os.getcwd()
+    HydraConfig.instance().set_config(cfg)
+    with read_write(cfg), open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+def run_app(prog: str, app: str, hydra_main: Callable[[], Any], check: Callable[[DictConfig], Any]) -> None:
+    """Console-script body: check every job's composed config (keys and values), then run Hydra."""
+    from xorlab.apps.schema import SCHEMAS, schema_keys
+
+    keys = schema_keys(SCHEMAS[app])
+    with reported(prog):
+        for cfg in composed_jobs(app, sys.argv[1:]):
+            check_keys(cfg, keys)
+            check(cfg)
+    hydra_main()
+
+
+def to_container(cfg: DictConfig) -> dict[str, Any]:
+    """Resolved plain-dict copy of a config (for records and provenance)."""
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
