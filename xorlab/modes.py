@@ -27,14 +27,15 @@ from xorlab.net import Params
 from xorlab.outcome import PLATEAUS
 
 TAIL = 64  # per-step losses the engine keeps before each run's end (CONTRACT: Trace.end_tail)
-#: A point is *undecided* when |ŷ - 0.5| < MARGIN (strictly; exactly at the margin it is right or wrong).
-#: 0.1 keeps the 0.477 plateau's shared output 2/3 decided and all of 0.5 ± 0.05 (the saddles) undecided.
-MARGIN = 0.1
+#: A point is *undecided* when |ŷ - 0.5| < MARGIN (strictly; exactly at the margin it is right or wrong), i.e.
+#: ŷ in (0.375, 0.625), |logit| < 0.51. The 0.477 plateau's shared output 2/3 stays decided. Margins are dyadic
+#: so that "exactly at the margin" is exact in float64 (0.6 - 0.5 is not 0.1).
+MARGIN = 0.125
 #: Three outputs are *tied* when max - min ≤ TIE_TOL and each |ŷ - 0.5| < TIE_CAP. TIE_TOL ≤ 2·MARGIN makes a
 #: tie of points with both labels unable to be all right; the cap keeps saturated outputs (0.993 and 1.0 at the
 #: lr = 2 attractor) from counting as a tie: they are saturated, not held together by a plateau.
-TIE_TOL = 0.05
-TIE_CAP = 0.4
+TIE_TOL = 0.0625
+TIE_CAP = 0.375
 #: A hidden unit is saturated (dead) when |z1| ≥ SAT_Z on all four points: tanh'(4) = 1.3e-3, so it passes
 #: < 0.14 % of the gradient to w1 and b1 and acts as a fixed ±1 step feature.
 SAT_Z = 4.0
