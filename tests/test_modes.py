@@ -72,6 +72,9 @@ def cycle(values: list[float], n: int = WINDOW) -> np.ndarray:
         (net((-6, 6, 0, 0)), "half_undecided", "rruu"),
         (net((-6, math.log(2), math.log(2), math.log(2))), "three_tied", "rrrw"),
         (net((-5, 5, 5, 5)), "one_wrong", "rrrw"),  # OR instead of XOR: 11 confidently wrong at 0.993
+        (net((-2, 2, 2, 0.2)), "one_undecided", "rrru"),
+        (net((-2, 0.8, 0.4, 0.3)), "three_tied", "rruu"),  # 0.69 / 0.60 / 0.57: converging onto 0.477
+        (net((-6, 6, 0.45, 0)), "half_undecided", "rruu"),  # 0.61 / 0.5 beside a confident 1.0: no tie
         (net((-5, -5, 5, 5), dead4=True), "saturated", "rwrw"),
         (net((-5, -5, 5, 5)), "other", "rwrw"),  # same pattern, one live unit: no named mode
     ],
@@ -214,10 +217,10 @@ def test_point_margin_is_strict():
 
 
 def test_tie_tolerance_and_loss_threshold_edges():
-    base = [0.01, 0.75, 0.75, 0.75]
+    base = [0.01, 0.8125, 0.8125, 0.8125]
     ok, loose = list(base), list(base)
-    ok[3] = 0.75 - TIE_TOL  # spread exactly TIE_TOL (dyadic, exact): tied
-    loose[3] = np.nextafter(0.75 - TIE_TOL, 0.0)
+    ok[3] = 0.8125 - TIE_TOL  # spread exactly TIE_TOL (dyadic, exact): tied
+    loose[3] = np.nextafter(0.8125 - TIE_TOL, 0.0)
     yhat = np.array([ok, loose])
     loss = np.array([0.5, 0.5])
     cols = behaviour(yhat, unstack_params(stack_params([zero_net()] * 2)), loss, np.repeat(loss[:, None], TAIL, 1),
