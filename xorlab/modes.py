@@ -13,7 +13,9 @@ loss and the last ``TAIL`` per-step losses) and returns per-run columns:
   the final loss is from it (NaN if the loss is not finite);
 - ``mode``: the first name of ``MODES`` (in order: the precedence) whose definition the run meets.
 
-Everything is vectorised over the run axis; NaN/inf inputs (diverged runs) are expected and handled.
+Everything is vectorised over the run axis; NaN/inf inputs (diverged runs) are expected and handled. From the
+engine's ``Trace`` (CONTRACT): ``behaviour(t.end_yhat.T, t.end_params, t.end_loss, t.end_tail, threshold=...)``.
+Definitions, tolerances and measured figures: NOTES-issue10-modes.md.
 """
 
 from __future__ import annotations
@@ -66,9 +68,10 @@ TRENDS: dict[str, str] = {
     "erratic": "not flat, cycling or monotone: up and down without a period ≤ 8",
     "unknown": "fewer than MIN_VALID finite losses in the window",
 }
-#: Named modes in precedence order: a run gets the first whose definition it meets. "right"/"wrong"/
-#: "undecided" are the per-point states above; "oscillating window" = trend cycling or erratic with
-#: swing ≥ OSC_SWING.
+#: Named modes in precedence order (a run gets the first whose definition it meets), for reports. "right",
+#: "wrong", "undecided" are the per-point states above. Structural facts come first (non-finite, solved, a dead
+#: hidden layer, a large oscillation, whose end snapshot is only one phase); the prediction patterns after them
+#: never contradict the predictions, and "saturated" never takes a run whose four points are all right.
 MODES: dict[str, str] = {
     "diverged": "a loss, prediction or parameter became non-finite",
     "solved": "all four points on the correct side of 0.5 and final loss < loss_threshold (status solved)",
