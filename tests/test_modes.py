@@ -178,6 +178,12 @@ def test_trend(tail, trend):
     assert (cols["period"][0] > 0) == (trend == "cycling")
 
 
+def test_losses_near_the_float_limit_do_not_overflow_into_flat():
+    # Saturated runs at lr ≈ 5e307 cycle between losses of order 1e307..1e308.
+    cols = evaluate([net((-5, -5, 5, 5), dead4=True)] * 2, [cycle([1e308, 1e306]), cycle([1.7e308, 1e308, 1e307])])
+    assert list(cols["trend"]) == ["cycling", "cycling"] and list(cols["period"]) == [2, 3]
+
+
 def test_missing_leading_losses_are_ignored():
     # A continued run or one shorter than the window: NaN before its start.
     window = cycle([1.2380, 1.2337])

@@ -116,11 +116,12 @@ def _window_trend(window: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     filled = np.where(valid, window, 0.0)
     with np.errstate(over="ignore", invalid="ignore"):
         swing = np.where(valid, window, -np.inf).max(axis=1) - np.where(valid, window, np.inf).min(axis=1)
-        level = np.abs(filled).sum(axis=1) / np.maximum(n_valid, 1)
+        # Means as sums of terms already divided by the count: losses near 1e308 (lr ≈ 5e307) must not overflow.
+        level = (np.abs(filled) / np.maximum(n_valid, 1)[:, None]).sum(axis=1)
         pair1 = valid[:, 1:] & valid[:, :-1]
+        n_pairs = np.maximum(pair1.sum(axis=1), 1)
         step = np.where(pair1, np.abs(filled[:, 1:] - filled[:, :-1]), 0.0)
-        total_variation = step.sum(axis=1)
-        mean_step = total_variation / np.maximum(pair1.sum(axis=1), 1)
+        mean_step = (step / n_pairs[:, None]).sum(axis=1)
         period = np.zeros(r, dtype=np.int64)
         for p in PERIODS:  # smallest period first; a period-2 cycle also repeats at 4, 6, 8
             pairs = valid[:, p:] & valid[:, :-p]
@@ -132,7 +133,7 @@ def _window_trend(window: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
         last = np.where(valid, idx, -1).max(axis=1).clip(min=0)
         net = filled[np.arange(r), last] - filled[np.arange(r), first]
         flat = swing <= FLAT_RTOL * level + FLAT_ATOL
-        monotone = total_variation <= MONO_FACTOR * np.abs(net)
+        monotone = mean_step <= MONO_FACTOR * (np.abs(net) / n_pairs)  # total variation ≤ MONO_FACTOR·|net|
     trend = np.select(
         [n_valid < MIN_VALID, flat, period > 0, monotone & (net < 0), monotone],
         ["unknown", "flat", "cycling", "decreasing", "increasing"],
