@@ -63,22 +63,22 @@ def cycle(values: list[float], n: int = WINDOW) -> np.ndarray:
     return np.resize(np.asarray(values, dtype=np.float64), n)
 
 
-@pytest.mark.parametrize(
-    ("state", "mode", "points"),
-    [
-        (zero_net(), "saddle_ln2", "uuuu"),
-        (net((-6, 6, 6, -6)), "solved", "rrrr"),
-        (net((-1, 1, 1, -1)), "slow", "rrrr"),
-        (net((-6, 6, 0, 0)), "half_undecided", "rruu"),
-        (net((-6, math.log(2), math.log(2), math.log(2))), "three_tied", "rrrw"),
-        (net((-5, 5, 5, 5)), "one_wrong", "rrrw"),  # OR instead of XOR: 11 confidently wrong at 0.993
-        (net((-2, 2, 2, 0.2)), "one_undecided", "rrru"),
-        (net((-2, 0.8, 0.4, 0.3)), "three_tied", "rruu"),  # 0.69 / 0.60 / 0.57: converging onto 0.477
-        (net((-6, 6, 0.45, 0)), "half_undecided", "rruu"),  # 0.61 / 0.5 beside a confident 1.0: no tie
-        (net((-5, -5, 5, 5), dead4=True), "saturated", "rwrw"),
-        (net((-5, -5, 5, 5)), "other", "rwrw"),  # same pattern, one live unit: no named mode
-    ],
-)
+HAND_BUILT = [
+    (zero_net(), "saddle_ln2", "uuuu"),
+    (net((-6, 6, 6, -6)), "solved", "rrrr"),
+    (net((-1, 1, 1, -1)), "slow", "rrrr"),
+    (net((-6, 6, 0, 0)), "half_undecided", "rruu"),
+    (net((-6, math.log(2), math.log(2), math.log(2))), "three_tied", "rrrw"),
+    (net((-5, 5, 5, 5)), "one_wrong", "rrrw"),  # OR instead of XOR: 11 confidently wrong at 0.993
+    (net((-2, 2, 2, 0.2)), "one_undecided", "rrru"),
+    (net((-2, 0.8, 0.4, 0.3)), "three_tied", "rruu"),  # 0.69 / 0.60 / 0.57: converging onto 0.477
+    (net((-6, 6, 0.45, 0)), "half_undecided", "rruu"),  # 0.61 / 0.5 beside a confident 1.0: no tie
+    (net((-5, -5, 5, 5), dead4=True), "saturated", "rwrw"),
+    (net((-5, -5, 5, 5)), "other", "rwrw"),  # same pattern, one live unit: no named mode
+]
+
+
+@pytest.mark.parametrize(("state", "mode", "points"), HAND_BUILT)
 def test_hand_built_states_get_their_mode(state, mode, points):
     cols = evaluate([state])
     assert cols["mode"][0] == mode
@@ -281,6 +281,11 @@ def test_orthogonal_seed198_lr2_is_not_a_saddle():
     assert b.plateau[0] == "ln2"
     assert cols["mode"][0] == "oscillating" and cols["swing"][0] > 1
     assert "undecided" not in [cols[p][0] for p in POINTS]
+
+
+def test_every_mode_has_a_hand_built_or_synthetic_case():
+    # oscillating and diverged are built from loss windows / non-finite values in the tests below.
+    assert {m for _, m, _ in HAND_BUILT} | {"oscillating", "diverged"} == set(MODES)
 
 
 def test_modes_table_is_documented():

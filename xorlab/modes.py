@@ -231,7 +231,8 @@ def behaviour(
         "one_wrong": (n_right == 3) & (n_wrong == 1),
         "one_undecided": (n_right == 3) & (n_undecided == 1),
     }
-    mode = np.select(list(conditions.values()), list(conditions), "other").astype(object)
+    names = [m for m in MODES if m != "other"]  # MODES' order is the precedence
+    mode = np.select([conditions[m] for m in names], names, "other").astype(object)
 
     out = {f"point_{label}": states[:, i] for i, label in enumerate(POINT_LABELS)}
     out.update(trend=trend, period=period, swing=swing, saturated_units=saturated_units,
