@@ -169,6 +169,7 @@ def test_large_cycle_is_oscillating_whatever_the_end_snapshot():
         (0.693 + 1e-5 * np.random.default_rng(0).normal(size=WINDOW), "flat"),  # jitter < FLAT_RTOL of the level
         (np.random.default_rng(1).uniform(0.5, 3.0, WINDOW), "erratic"),
         (np.linspace(1.0, 0.5, WINDOW) + cycle([0.0, 0.2]), "cycling"),  # ripple dominating a slow drift
+        (3.0 - 0.03 * np.arange(WINDOW) + cycle([0.0, 0.2]), "erratic"),  # lag-2 gap 0.06 = 0.3·step: no cycle
         (np.full(WINDOW, np.nan), "unknown"),
     ],
 )
