@@ -11,9 +11,9 @@ import pytest
 
 from xorlab.config import TrainConfig
 from xorlab.data import POINT_LABELS, X, Y
-from xorlab.engine import stack_params, train_batch, unstack_params
+from xorlab.engine import train_batch
 from xorlab.modes import MARGIN, MODES, SAT_Z, TAIL, TIE_TOL, TRENDS, behaviour
-from xorlab.net import forward
+from xorlab.net import Params, forward
 from xorlab.outcome import PLATEAUS
 
 WINDOW = TAIL + 1  # the tail plus the final loss
@@ -36,6 +36,18 @@ def net(logits: tuple[float, float, float, float], dead4: bool = False) -> dict[
     coef = np.linalg.solve(np.column_stack([np.ones(4), feats]), np.asarray(logits, dtype=np.float64))
     w2 = np.array([[coef[1]], [coef[2]], [coef[3]], [0.0]])
     return {"w1": FEATURE_W1.copy(), "b1": b1, "w2": w2, "b2": np.array([[coef[0]]])}
+
+
+def stack_params(nets: list[dict[str, np.ndarray]]) -> Params:
+    """Notebook-shaped nets -> ``Params``, run axis last (kept local: the engine's helpers are being refactored)."""
+    return Params(w1=np.stack([n["w1"] for n in nets], axis=-1), b1=np.stack([n["b1"][0] for n in nets], axis=-1),
+                  w2=np.stack([n["w2"][:, 0] for n in nets], axis=-1), b2=np.array([n["b2"][0, 0] for n in nets]))
+
+
+def notebook_shapes(p: Params) -> dict[str, np.ndarray]:
+    """``Params`` -> notebook shapes with a leading run axis (``BatchResult.params``)."""
+    return {"w1": np.moveaxis(p.w1, -1, 0), "b1": p.b1.T[:, None, :], "w2": p.w2.T[:, :, None],
+            "b2": p.b2[:, None, None]}
 
 
 def zero_net() -> dict[str, np.ndarray]:
@@ -118,7 +130,7 @@ def test_params_run_axis_last_gives_the_same_columns():
     f = forward(p, X, Y)
     tail = np.repeat(f.loss[:, None], TAIL, axis=1)
     a = behaviour(f.yhat.T, p, f.loss, tail, threshold=0.05)
-    b = behaviour(f.yhat.T, unstack_params(p), f.loss, tail, threshold=0.05)
+    b = behaviour(f.yhat.T, notebook_shapes(p), f.loss, tail, threshold=0.05)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
 
@@ -216,7 +228,7 @@ def test_point_margin_is_strict():
     inside = np.nextafter(0.5 + MARGIN, 0.0)
     yhat = np.array([[0.5 - MARGIN, 0.5 + MARGIN, 0.5 - MARGIN, 0.5 + MARGIN], [0.5, inside, 0.5, 0.5]])
     loss = np.array([0.5, 0.6])
-    cols = behaviour(yhat, unstack_params(stack_params([zero_net()] * 2)), loss, np.repeat(loss[:, None], TAIL, 1),
+    cols = behaviour(yhat, notebook_shapes(stack_params([zero_net()] * 2)), loss, np.repeat(loss[:, None], TAIL, 1),
                      threshold=0.05)  # fmt: skip
     assert [cols[p][0] for p in POINTS] == ["right", "right", "wrong", "wrong"]
     assert [cols[p][1] for p in POINTS] == ["undecided"] * 4
@@ -230,7 +242,7 @@ def test_tie_tolerance_and_loss_threshold_edges():
     loose[3] = np.nextafter(0.8125 - TIE_TOL, 0.0)
     yhat = np.array([ok, loose])
     loss = np.array([0.5, 0.5])
-    cols = behaviour(yhat, unstack_params(stack_params([zero_net()] * 2)), loss, np.repeat(loss[:, None], TAIL, 1),
+    cols = behaviour(yhat, notebook_shapes(stack_params([zero_net()] * 2)), loss, np.repeat(loss[:, None], TAIL, 1),
                      threshold=0.05)  # fmt: skip
     assert list(cols["mode"]) == ["three_tied", "one_wrong"]
     # Loss exactly at the threshold is slow (solved needs loss < threshold), per run thresholds accepted.
