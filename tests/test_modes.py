@@ -40,14 +40,22 @@ def net(logits: tuple[float, float, float, float], dead4: bool = False) -> dict[
 
 def stack_params(nets: list[dict[str, np.ndarray]]) -> Params:
     """Notebook-shaped nets -> ``Params``, run axis last (kept local: the engine's helpers are being refactored)."""
-    return Params(w1=np.stack([n["w1"] for n in nets], axis=-1), b1=np.stack([n["b1"][0] for n in nets], axis=-1),
-                  w2=np.stack([n["w2"][:, 0] for n in nets], axis=-1), b2=np.array([n["b2"][0, 0] for n in nets]))
+    return Params(
+        w1=np.stack([n["w1"] for n in nets], axis=-1),
+        b1=np.stack([n["b1"][0] for n in nets], axis=-1),
+        w2=np.stack([n["w2"][:, 0] for n in nets], axis=-1),
+        b2=np.array([n["b2"][0, 0] for n in nets]),
+    )
 
 
 def notebook_shapes(p: Params) -> dict[str, np.ndarray]:
     """``Params`` -> notebook shapes with a leading run axis (``BatchResult.params``)."""
-    return {"w1": np.moveaxis(p.w1, -1, 0), "b1": p.b1.T[:, None, :], "w2": p.w2.T[:, :, None],
-            "b2": p.b2[:, None, None]}
+    return {
+        "w1": np.moveaxis(p.w1, -1, 0),
+        "b1": p.b1.T[:, None, :],
+        "w2": p.w2.T[:, :, None],
+        "b2": p.b2[:, None, None],
+    }
 
 
 def zero_net() -> dict[str, np.ndarray]:
