@@ -85,7 +85,7 @@ def test_runs_frame(batch):
     (config, outcome with nullable steps, predictions, row-major parameters)."""
     frame = runs_frame(batch)
     assert list(frame.columns) == RUN_COLUMNS and len(frame) == len(batch)
-    assert len(RUN_COLUMNS) == 1 + 11 + 5 + 4 + 17
+    assert len(RUN_COLUMNS) == 1 + 11 + 5 + 10 + 4 + 17  # id, config, outcome, behaviour, preds, params
     assert frame["run_id"].tolist() == [run_id(c) for c in batch.configs]
     assert frame["status"].tolist() == ["stuck", "solved", "stuck", "diverged"] == batch.status.tolist()
     assert frame["steps_to_solve"].dtype == "Int64" and frame["diverged_step"].dtype == "Int64"
@@ -105,8 +105,10 @@ def test_runs_frame(batch):
         for j in range(4):
             assert row[f"b1_{j}"] == r.params["b1"][0, j] and row[f"w2_{j}"] == r.params["w2"][j, 0]
         assert row["b2"] == r.params["b2"][0, 0]
+        assert row["mode"] == r.mode and row["trend"] == r.behaviour["trend"]
     assert frame["steps_to_solve"].notna().tolist() == [False, True, False, False]
     assert frame["diverged_step"].tolist()[3] == 1
+    assert frame["mode"].tolist()[1] == "solved" and frame["mode"].tolist()[3] == "diverged"
     custom = runs_frame(batch, ids=["a", "b", "c", "d"])
     assert custom["run_id"].tolist() == ["a", "b", "c", "d"]
 

@@ -349,3 +349,22 @@ def test_manifest_exists_before_any_subfolder(tmp_path, monkeypatch):
     with store.StoreWriter(tmp_path / "s"):
         pass
     assert seen == [[]]
+
+
+def test_runs_files_written_before_the_behaviour_columns_still_load(tmp_path):
+    """Stores from before the failure taxonomy: their rows load with null behaviour columns."""
+    import pyarrow.parquet as pq
+
+    from xorlab.config import TrainConfig
+    from xorlab.engine import train_batch
+    from xorlab.records import BEHAVIOUR_DTYPES, curves_frame, runs_frame
+
+    batch = train_batch([TrainConfig(max_steps=20, seed=s) for s in range(3)])
+    with store.StoreWriter(tmp_path) as w:
+        w.write(runs_frame(batch), curves_frame(batch))
+    (f,) = (tmp_path / "runs").glob("*.parquet")
+    old = pq.read_table(f)
+    pq.write_table(old.drop_columns(list(BEHAVIOUR_DTYPES)), f)  # as an older xorlab wrote it
+    runs = store.load_runs(tmp_path)
+    assert len(runs) == 3 and runs["mode"].isna().all() and runs["period"].dtype == "Int64"
+    assert runs["status"].tolist() == batch.status.tolist()

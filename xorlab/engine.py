@@ -21,12 +21,12 @@ import numpy as np
 from xorlab.config import ConfigError, TrainConfig, check_int
 from xorlab.data import N_POINTS, X, Y
 from xorlab.inits import PARAM_SHAPES, init_params
+from xorlab.modes import TAIL, behaviour
 from xorlab.net import Forward, Params, backward, forward, update
 from xorlab.outcome import classify, correct_side, nearest_plateau
 from xorlab.rng import make_rng
 
 NO_STEP = -1  # steps_to_solve / diverged_step of a run that never solved / never diverged
-TAIL = 64  # losses kept before each run's end: the window in which failure modes look for trends and cycles
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,8 @@ class TrainResult:
     steps_to_solve: int | None
     plateau: str | None  # nearest plateau of the final loss, for stuck runs
     diverged_step: int | None
+    mode: str = "other"  # failure mode from behaviour (xorlab.modes.MODES)
+    behaviour: dict[str, object] = field(default_factory=dict)  # xorlab.modes.behaviour columns of this run
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class BatchResult:
     plateau: np.ndarray  # (N,) str or None
     diverged_step: np.ndarray  # (N,) int
     loss_tail: np.ndarray = field(default_factory=lambda: np.empty((0, TAIL)))  # (N, TAIL) before each end
+    behaviour: dict[str, np.ndarray] = field(default_factory=dict)  # (N,) each: xorlab.modes.behaviour
 
     def __len__(self) -> int:
         return len(self.configs)
@@ -83,6 +86,8 @@ class BatchResult:
             steps_to_solve=_optional(self.steps_to_solve[i]),
             plateau=self.plateau[i],
             diverged_step=_optional(self.diverged_step[i]),
+            mode=str(self.behaviour["mode"][i]) if self.behaviour else "other",
+            behaviour={k: v[i] for k, v in self.behaviour.items()},
         )
 
 
@@ -297,18 +302,23 @@ def _outcomes(configs: list[TrainConfig], trace: Trace, lane_of: np.ndarray) -> 
     thresholds = np.array([c.loss_threshold for c in configs], dtype=np.float64)
     correct_end = correct_side(trace.end_yhat, Y)
     status = classify(diverged_at != NO_STEP, correct_end, trace.end_loss, thresholds)
+    predictions = np.ascontiguousarray(trace.end_yhat.T)
+    end_params = unstack_params(trace.end_params)
+    modes = behaviour(predictions, end_params, trace.end_loss, trace.end_tail, threshold=thresholds,
+                      diverged=diverged_at != NO_STEP)  # fmt: skip
     return BatchResult(
         configs=configs,
         loss_steps=trace.loss_steps,
         losses=losses,
         final_loss=trace.end_loss,
-        predictions=np.ascontiguousarray(trace.end_yhat.T),
-        params=unstack_params(trace.end_params),
+        predictions=predictions,
+        params=end_params,
         status=status,
         steps_to_solve=steps_to_solve,
         plateau=np.where(status == "stuck", nearest_plateau(trace.end_loss), None),
         diverged_step=diverged_at,
         loss_tail=trace.end_tail,
+        behaviour=modes,
     )
 
 

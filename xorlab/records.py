@@ -41,6 +41,12 @@ OUTCOME_DTYPES = {
     "plateau": "string",
 }  # fmt: skip
 OUTCOME_COLUMNS = list(OUTCOME_DTYPES)
+#: Failure taxonomy from behaviour (``xorlab.modes``); stores written before it read these as null.
+BEHAVIOUR_DTYPES = {
+    "mode": "string", **{f"point_{p}": "string" for p in POINT_LABELS}, "trend": "string", "period": "Int64",
+    "swing": "float64", "saturated_units": "Int64", "plateau_distance": "float64",
+}  # fmt: skip
+OPTIONAL_COLUMNS = set(BEHAVIOUR_DTYPES)  # may be missing from older runs files
 CURVE_COLUMNS = ["run_id", "step", "loss"]
 
 
@@ -50,6 +56,7 @@ def run_dtypes(cls: type[TrainConfig] = TrainConfig) -> dict[str, str]:
         "run_id": "string",
         **config_dtypes(cls),
         **OUTCOME_DTYPES,
+        **BEHAVIOUR_DTYPES,
         **{c: "float64" for c in PRED_COLUMNS + PARAM_COLUMNS},
     }
 
@@ -93,6 +100,9 @@ def runs_frame(batch: BatchResult, ids: Sequence[str] | None = None) -> pd.DataF
     frame["diverged_step"] = _nullable_steps(batch.diverged_step)
     frame["final_loss"] = batch.final_loss
     frame["plateau"] = pd.array(list(batch.plateau), dtype="string")
+    for col, dtype in BEHAVIOUR_DTYPES.items():
+        values = batch.behaviour[col]
+        frame[col] = pd.array(values.tolist() if dtype == "string" else values, dtype=dtype)
     frame[PRED_COLUMNS] = batch.predictions
     n = len(batch)
     flat = np.concatenate([batch.params[k].reshape(n, -1) for k in ("w1", "b1", "w2", "b2")], axis=1)

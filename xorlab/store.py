@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from xorlab import provenance
-from xorlab.records import CURVE_COLUMNS, RUN_DTYPES
+from xorlab.records import CURVE_COLUMNS, OPTIONAL_COLUMNS, RUN_DTYPES
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ def run_schema(dtypes: dict[str, str] = RUN_DTYPES) -> pa.Schema:
 
 
 RUN_SCHEMA = run_schema()
+_PLAIN_STRINGS = {"run_id", "init", "rng", "status"}  # never null: kept as object columns, as always
 CURVE_SCHEMA = pa.schema(
     [("run_id", pa.dictionary(pa.int32(), pa.string())), ("step", pa.int64()), ("loss", pa.float64())]
 )
@@ -219,6 +220,9 @@ def committed_chunks(store: Path) -> list[Path]:
 def _read(file: Path, schema: pa.Schema, on_corrupt: str, filters: Any = None) -> pa.Table | None:
     try:
         table = pq.read_table(file, filters=filters)
+        for f in schema:  # columns added to the format later: null in files written before them
+            if f.name in OPTIONAL_COLUMNS and f.name not in table.column_names:
+                table = table.append_column(f, pa.nulls(len(table), f.type))
         return table.select(schema.names).cast(schema)
     except (OSError, pa.ArrowException, KeyError, ValueError) as exc:
         msg = f"{file}: corrupt or truncated record file ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
@@ -250,10 +254,9 @@ def load_runs(paths: str | Path | Iterable[str | Path], on_corrupt: str = "raise
     tables = [t for f, _ in _chunk_files(paths) if (t := _read(f, RUN_SCHEMA, on_corrupt)) is not None]
     table = pa.concat_tables(tables) if tables else RUN_SCHEMA.empty_table()
     frame = table.to_pandas()
-    for col in ("steps_to_solve", "diverged_step"):
-        frame[col] = frame[col].astype("Int64")
-    for col in ("init_path", "plateau"):  # nullable strings with pd.NA, as records.runs_frame makes them
-        frame[col] = frame[col].astype("string")
+    for col, dtype in RUN_DTYPES.items():  # nullable ints and strings with pd.NA, as records.runs_frame makes them
+        if dtype == "Int64" or (dtype == "string" and col not in _PLAIN_STRINGS):
+            frame[col] = frame[col].astype(dtype)
     dup = frame["run_id"].duplicated()
     if dup.any():
         log.warning("%d runs are recorded more than once; keeping one record of each", int(dup.sum()))

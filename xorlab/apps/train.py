@@ -52,7 +52,7 @@ def notebook_table(res: engine.TrainResult, print_every: int) -> str:
     lines += [f"  yhat({p}) = {y:.8f}" for p, y in zip(POINT_LABELS, res.predictions, strict=True)]
     solved = "never" if res.steps_to_solve is None else f"step {res.steps_to_solve}"
     plateau = f", nearest plateau {res.plateau}" if res.plateau else ""
-    lines.append(f"status: {res.status} (first solved: {solved}{plateau})")
+    lines.append(f"status: {res.status}, failure mode {res.mode} (first solved: {solved}{plateau})")
     return "\n".join(lines)
 
 
