@@ -290,3 +290,23 @@ def test_config_error_carries_field_and_message():
     err = assert_config_error("lr", lr=-1)
     assert err.message == "must be a finite number > 0, got -1" and str(err) == f"lr: {err.message}"
     assert str(err.under("grid")) == f"grid.lr: {err.message}"
+
+
+def test_seed_limits_follow_the_generator():
+    from xorlab.rng import MAX_SEED
+
+    TrainConfig(seed=MAX_SEED["default"])
+    TrainConfig(seed=MAX_SEED["legacy"], rng="legacy")
+    assert "0 … 4294967295" in str(assert_config_error("seed", seed=2**32, rng="legacy"))
+    assert_config_error("seed", seed=2**63)
+    assert_config_error("rng_skip", rng_skip=10**8 + 1)
+
+
+def test_rng_skip_in_blocks_is_the_same_stream():
+    """A large skip is drawn in blocks (bounded memory) and leaves the generator where one big draw would."""
+    from xorlab.rng import SKIP_BLOCK, make_rng
+
+    skip = 2 * SKIP_BLOCK + 7
+    for kind, ref in (("legacy", np.random.RandomState(3)), ("default", np.random.default_rng(3))):
+        ref.standard_normal((skip,))
+        assert np.array_equal(make_rng(3, kind, skip).standard_normal((5,)), ref.standard_normal((5,)))

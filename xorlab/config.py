@@ -21,9 +21,10 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from xorlab.inits import INIT_PARAM_NAMES, INIT_PARAM_TYPES, SCHEMES, InitFileError, read_init_file
-from xorlab.rng import RNG_KINDS
+from xorlab.rng import MAX_SEED, RNG_KINDS
 
 MAX_STEPS = 100_000_000  # beyond this a run's per-step loss array alone would not fit in memory
+MAX_RNG_SKIP = 100_000_000  # discarded draws cost ~1 s per 10**8 (in 8 MB blocks); the notebook replay needs 144
 
 Check = Callable[[str, Any], None]
 
@@ -96,11 +97,11 @@ class TrainConfig:
 
     lr: float = spec(0.1, positive(), "learning rate of gradient descent on the summed BCE (the notebook's)")
     max_steps: int = spec(1000, integer(1, MAX_STEPS), "number of updates", budget=True)
-    seed: int = spec(0, integer(0), "seed of the run's own generator")
+    seed: int = spec(0, integer(0, MAX_SEED["default"]), "seed of the run's own generator")
     init: str = spec("notebook", one_of(tuple(SCHEMES), "scheme"), "init scheme, a key of xorlab.inits.SCHEMES")
     init_params: Mapping[str, Any] = field(default_factory=dict)  # the scheme's params; defaults fill the rest
     rng: str = spec("default", one_of(RNG_KINDS, "generator"), "default = default_rng(seed); legacy = RandomState")
-    rng_skip: int = spec(0, integer(0, MAX_STEPS), "standard-normal draws discarded before init (replay: 144)")
+    rng_skip: int = spec(0, integer(0, MAX_RNG_SKIP), "standard-normal draws discarded before init (replay: 144)")
     loss_threshold: float = spec(0.05, positive(), "solved = all four points right and loss below this")
 
     def __post_init__(self) -> None:
@@ -210,6 +211,8 @@ def validate(cfg: TrainConfig) -> None:
     """Raise ``ConfigError`` for the first invalid field of ``cfg`` (each field's ``check``, then init params)."""
     for f in scalar_fields(type(cfg)):
         f.metadata["check"](f.name, getattr(cfg, f.name))
+    if cfg.seed > MAX_SEED[cfg.rng]:
+        raise ConfigError("seed", f"rng {cfg.rng!r} takes seeds in 0 … {MAX_SEED[cfg.rng]}, got {cfg.seed!r}")
     if not isinstance(cfg.init_params, Mapping):
         raise ConfigError("init_params", f"must be a mapping, got {cfg.init_params!r}")
     scheme = SCHEMES[cfg.init]

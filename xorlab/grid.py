@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,9 @@ from typing import Any
 from xorlab.config import ConfigError, TrainConfig, budget_axes, field_defaults, grid_axes, int_axes
 from xorlab.inits import INIT_PARAM_NAMES
 
+#: A sweep plans at most this many runs: planning keeps every pending run id of its shard (~100 B each) and
+#: takes ~10 µs a run, so 2 million runs cost ~200 MB and ~20 s before the first chunk trains.
+MAX_GRID_RUNS = 2_000_000
 # Axes come from TrainConfig's fields: a new field is a new axis with no edit here.
 AXES = tuple(grid_axes())
 TRAJECTORY_AXES = tuple(a for a in AXES if a not in budget_axes())
@@ -33,7 +37,7 @@ _RANGE = re.compile(r"^\s*range\(\s*(-?\d+)\s*,\s*(-?\d+)\s*(?:,\s*(-?\d+)\s*)?\
 InitSpec = tuple[str, tuple[tuple[str, Any], ...]]  # (scheme, sorted params)
 
 
-def _range(field: str, value: Any) -> list[int] | None:
+def _range(field: str, value: Any) -> range | None:
     """A range given as ``"range(a,b[,s])"`` or ``{start, stop[, step]}``, else None."""
     if isinstance(value, str) and (m := _RANGE.match(value)):
         start, stop, step = int(m[1]), int(m[2]), int(m[3] or 1)
@@ -45,10 +49,10 @@ def _range(field: str, value: Any) -> list[int] | None:
         return None
     if step == 0:
         raise ConfigError(f"grid.{field}", "range step must not be 0")
-    return list(range(start, stop, step))
+    return range(start, stop, step)  # kept lazy: a huge range is refused by its length, not by MemoryError
 
 
-def _values(field: str, value: Any, ints: frozenset[str] | set[str] = frozenset()) -> list[Any]:
+def _values(field: str, value: Any, ints: frozenset[str] | set[str] = frozenset()) -> Sequence[Any]:
     if field in ints and (r := _range(field, value)) is not None:
         values = r
     elif isinstance(value, str | bytes) or not isinstance(value, Sequence):
@@ -80,6 +84,14 @@ def _init_specs(value: Any) -> list[InitSpec]:
     return specs
 
 
+def _unique(values: Sequence[Any]) -> list[Any]:
+    return list(values) if isinstance(values, range) else list(dict.fromkeys(values))  # a range has no repeats
+
+
+def _ends(values: Sequence[Any]) -> Sequence[Any]:
+    return [values[0], values[-1]] if isinstance(values, range) else values
+
+
 @dataclass(frozen=True)
 class Grid:
     """Validated axes. ``len(grid)`` runs = trajectories x budget values (``max_steps``)."""
@@ -107,17 +119,22 @@ class Grid:
             raw = grid.get(field, defaults[field])
             axes[field] = _init_specs(raw) if field == "init" else _values(field, raw, ints)
         max_steps = _values(budget, grid.get(budget, defaults[budget]), ints)
+        runs = math.prod(len(v) for v in axes.values()) * len(max_steps)
+        if runs > MAX_GRID_RUNS:
+            raise ConfigError("grid", f"{runs:,} runs is more than a sweep plans ({MAX_GRID_RUNS:,}); split the grid "
+                              "into several sweeps (e.g. seed ranges) into one store")  # fmt: skip
         cls(axes, max_steps, config_cls)._validate()  # every value as given, before repeats are dropped
-        unique = {field: list(dict.fromkeys(values)) for field, values in axes.items()}
-        return cls(unique, list(dict.fromkeys(max_steps)), config_cls)
+        unique = {field: _unique(values) for field, values in axes.items()}
+        return cls(unique, _unique(max_steps), config_cls)
 
     def _validate(self) -> None:
-        """Build one config per axis value so every invalid value is reported before anything runs."""
+        """Build one config per axis value so every invalid value is reported before anything runs (a range:
+        its first and last value; every check of an integer is a bound)."""
         base = {f: vals[0] for f, vals in self.axes.items()}
         for field, values in self.axes.items():
-            for v in values:
+            for v in _ends(values):
                 self._checked({**base, field: v}, self.max_steps[0])
-        for m in self.max_steps:
+        for m in _ends(self.max_steps):
             self._checked(base, m)
 
     def _checked(self, point: Mapping[str, Any], max_steps: Any) -> None:

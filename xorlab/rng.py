@@ -14,6 +14,10 @@ from typing import Protocol
 import numpy as np
 
 RNG_KINDS = ("default", "legacy")
+#: Largest seed per generator: RandomState takes 32-bit seeds; default_rng any, but the run store keeps seeds in
+#: an int64 column, so xorlab stops at 2**63 - 1 for both to fail before training, not after.
+MAX_SEED = {"default": 2**63 - 1, "legacy": 2**32 - 1}
+SKIP_BLOCK = 1 << 20  # skipped draws are made in blocks of this many, so a large rng_skip costs 8 MB, not 8·skip
 
 
 class Draws(Protocol):
@@ -36,6 +40,7 @@ def make_rng(seed: int, kind: str = "default", skip: int = 0) -> Draws:
         rng = np.random.RandomState(seed)
     else:  # validated earlier; this guards direct callers
         raise ValueError(f"rng: unknown generator {kind!r}; allowed: {', '.join(RNG_KINDS)}")
-    if skip:
-        rng.standard_normal((skip,))
+    while skip > 0:  # same stream as one call of `skip` draws, in bounded memory
+        rng.standard_normal((min(skip, SKIP_BLOCK),))
+        skip -= SKIP_BLOCK
     return rng

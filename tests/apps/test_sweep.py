@@ -132,6 +132,10 @@ BAD = [
     (["grid.lr=[[0.1]]"], "grid.lr"),  # unhashable: once a TypeError traceback
     (["grid.lr=${x}"], "grid.lr"),  # an interpolation that does not resolve
     (["grid.init=[{name:uniform,a:1e308}]"], "grid.init.a"),  # once failed mid-sweep after writing a store
+    (["grid.seed=9223372036854775808"], "grid.seed"),  # once a pyarrow error after training
+    (["grid.seed=[1,4294967296]", "grid.rng=legacy"], "grid.seed"),  # once failed after committing chunks
+    (["grid.seed=range(0,1000000000)"], "grid"),  # once a MemoryError
+    (["grid.seed=range(0,1000000)", "grid.rng_skip=range(0,1000)"], "grid"),  # once planned for hours
     (["+sweep.foo=1"], "sweep.foo"),  # a typo with + is an unknown key too
     (["+grid.foo=1"], "grid.foo"),
     (["+foo=1"], "foo"),

@@ -151,6 +151,9 @@ BAD = [
     (["max_steps=1000000000"], "max_steps"),  # would not fit in memory: once a MemoryError traceback
     (["init=uniform", "init.a=1e308"], "init.a"),  # U(±a) overflows: once an OverflowError traceback
     (["init=xavier_uniform", "init.gain=1e308"], "init.gain"),
+    (["seed=18446744073709551616"], "seed"),  # once trained, then crashed writing the record
+    (["rng=legacy", "seed=4294967296"], "seed"),  # RandomState takes 32-bit seeds
+    (["rng_skip=100000001"], "rng_skip"),
     (["+lrr=5"], "lrr"),  # a typo with + once trained the default run silently
     (["+init.foo=1"], "init.foo"),
     (["--config-name=train", "lr=-1"], "lr"),  # other Hydra flags no longer switch pre-validation off
