@@ -13,6 +13,7 @@ one through **``TrainConfig.from_mapping``**, the one boundary function the apps
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import numbers
@@ -137,9 +138,7 @@ class TrainConfig:
     def canonical(self) -> dict[str, Any]:
         """All fields as plain JSON-able values in field order, init params flattened to ``init_<name>`` (None
         where the scheme has no such parameter). ``run_id`` hashes this (see ``identity``)."""
-        out: dict[str, Any] = {}
-        for f in scalar_fields(type(self)):
-            out[f.name] = _PLAIN[_kind(f)](getattr(self, f.name))
+        out: dict[str, Any] = {name: cast(getattr(self, name)) for name, cast in _plain_casts(type(self))}
         for name in INIT_PARAM_NAMES:
             value = self.init_params.get(name)
             out[f"init_{name}"] = value if value is None or INIT_PARAM_TYPES[name] is str else float(value)
@@ -157,7 +156,7 @@ class TrainConfig:
 
     def trajectory_key(self) -> tuple:
         """What determines the run's trajectory: every canonical field except the budget (``max_steps``)."""
-        budget = {f.name for f in scalar_fields(type(self)) if f.metadata["budget"]}
+        budget = _budget(type(self))
         return tuple((k, v) for k, v in self.canonical().items() if k not in budget)
 
 
@@ -173,9 +172,20 @@ def _kind(f: Any) -> str:
     return kind
 
 
-def scalar_fields(cls: type[TrainConfig] = TrainConfig) -> list[Any]:
+@functools.cache
+def scalar_fields(cls: type[TrainConfig] = TrainConfig) -> tuple[Any, ...]:
     """The dataclass fields that are one value each (every field but ``init_params``), in order."""
-    return [f for f in fields(cls) if f.name != "init_params"]
+    return tuple(f for f in fields(cls) if f.name != "init_params")
+
+
+@functools.cache
+def _plain_casts(cls: type[TrainConfig]) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    return tuple((f.name, _PLAIN[_kind(f)]) for f in scalar_fields(cls))
+
+
+@functools.cache
+def _budget(cls: type[TrainConfig]) -> frozenset[str]:
+    return frozenset(f.name for f in scalar_fields(cls) if f.metadata["budget"])
 
 
 def config_dtypes(cls: type[TrainConfig] = TrainConfig) -> dict[str, str]:
