@@ -136,17 +136,24 @@ class Grid:
                 self._checked({**base, field: v}, self.max_steps[0])
         for m in _ends(self.max_steps):
             self._checked(base, m)
+        if "seed" in self.axes and "rng" in self.axes:  # the one check that couples two fields
+            for rng in self.axes["rng"]:
+                self._checked({**base, "rng": rng, "seed": max(_ends(self.axes["seed"]))}, self.max_steps[0])
 
     def _checked(self, point: Mapping[str, Any], max_steps: Any) -> None:
         try:
-            self._config(point, max_steps)
+            self._config(point, max_steps, checked=True)
         except ConfigError as exc:
             raise exc.under("grid") from None
 
-    def _config(self, point: Mapping[str, Any], max_steps: int) -> TrainConfig:
+    def _config(self, point: Mapping[str, Any], max_steps: int, checked: bool = False) -> TrainConfig:
+        """The config at a grid point. Every axis value was validated by ``from_mapping``, and no check couples
+        two fields except seed × rng (checked there for the extremes), so points are built unchecked."""
         name, params = point["init"]
         fields = {k: v for k, v in point.items() if k != "init"}
-        return self.config_cls(**fields, max_steps=max_steps, init=name, init_params=dict(params))
+        if checked:
+            return self.config_cls(**fields, max_steps=max_steps, init=name, init_params=dict(params))
+        return self.config_cls._prevalidated(dict(params), **fields, max_steps=max_steps, init=name)
 
     def __len__(self) -> int:
         return self.n_trajectories * len(self.max_steps)

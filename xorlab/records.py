@@ -72,17 +72,21 @@ def run_id(cfg: TrainConfig) -> str:
     For ``from_file`` the file is part of the config: its resolved path and the sha256 of its bytes are hashed,
     so ``start.npz`` and ``./start.npz`` name the same run and editing the file makes a new one.
     """
-    text = json.dumps(cfg.identity(), sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(text.encode()).hexdigest()[:ID_LENGTH]
+    cached = cfg.__dict__.get("_run_id")  # computed once per config object (planning, chunks, records)
+    if cached is None:
+        text = json.dumps(cfg.identity(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+        cached = hashlib.sha256(text.encode()).hexdigest()[:ID_LENGTH]
+        object.__setattr__(cfg, "_run_id", cached)
+    return cached
 
 
-def config_frame(configs: Sequence[TrainConfig]) -> pd.DataFrame:
-    """One row per config: ``run_id`` plus the canonical config columns."""
+def config_frame(configs: Sequence[TrainConfig], ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per config: ``run_id`` (``ids`` if given) plus the canonical config columns."""
     dtypes = config_dtypes(type(configs[0])) if configs else CONFIG_DTYPES
     frame = pd.DataFrame([cfg.canonical() for cfg in configs], columns=list(dtypes))
     for col in INIT_COLUMNS:  # all-None columns would otherwise be object; the rest keep inferred dtypes
         frame[col] = frame[col].astype(dtypes[col])
-    frame.insert(0, "run_id", [run_id(c) for c in configs])
+    frame.insert(0, "run_id", list(ids) if ids is not None else [run_id(c) for c in configs])
     return frame
 
 
@@ -92,9 +96,7 @@ def _nullable_steps(values: np.ndarray) -> pd.arrays.IntegerArray:
 
 def runs_frame(batch: BatchResult, ids: Sequence[str] | None = None) -> pd.DataFrame:
     """The run table of a trained batch (``ids`` defaults to ``run_id`` of each config)."""
-    frame = config_frame(batch.configs)
-    if ids is not None:
-        frame["run_id"] = list(ids)
+    frame = config_frame(batch.configs, ids)
     frame["status"] = batch.status.astype(str)
     frame["steps_to_solve"] = _nullable_steps(batch.steps_to_solve)
     frame["diverged_step"] = _nullable_steps(batch.diverged_step)
