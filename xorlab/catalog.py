@@ -398,7 +398,7 @@ def run_figure(row: pd.Series, curve: pd.DataFrame):
         ylabel=figures.LOSS_LABEL,
         title=f"run {row['run_id']}: {row['status']}, final loss {row['final_loss']:.3g}",
     )
-    ax_loss.legend(loc="lower left", fontsize=8, frameon=False)
+    ax_loss.legend(loc="best", fontsize=8, frameon=False)
     lim = (-0.5, 1.5)
     z = figures.surface([row], 161, lim)[0]
     if np.isfinite(z).all():
