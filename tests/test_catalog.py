@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from xorlab import catalog, provenance
@@ -177,3 +178,14 @@ def test_load_runs_by_store_never_merges(stores):
         catalog.load_runs_by_store([a], names=["x", "y"])
     with pytest.raises(catalog.CatalogError, match="holds 2 stores"):
         catalog.load_runs_by_store([stores], names=["x"])
+
+
+def test_load_curves_by_store(stores):
+    a, b = stores / "a", stores / "nested" / "b"
+    ids = sorted(load_runs(a)["run_id"])[:3]
+    curves = catalog.load_curves_by_store([a, b], names=["old", "new"], run_ids=ids)
+    assert list(curves.columns) == ["sweep", "run_id", "step", "loss"]
+    assert curves.groupby("sweep")["run_id"].nunique().to_dict() == {"new": 3, "old": 3}
+    old = curves[curves["sweep"] == "old"].drop(columns="sweep").reset_index(drop=True)
+    new = curves[curves["sweep"] == "new"].drop(columns="sweep").reset_index(drop=True)
+    pd.testing.assert_frame_equal(old, new)  # the same runs in both stores, never merged into one

@@ -330,6 +330,37 @@ def load_runs_by_store(
     return out[["sweep", *[c for c in out.columns if c != "sweep"]]]
 
 
+def load_curves_by_store(
+    paths: str | Path | Sequence[str | Path],
+    names: Sequence[str] | None = None,
+    run_ids: Iterable[str] | None = None,
+    on_corrupt: str = "raise",
+) -> pd.DataFrame:
+    """Curves of several stores (``sweep, run_id, step, loss``), each store loaded on its own, as
+    ``load_runs_by_store`` (same ``names`` rules); ``run_ids`` limits every store to those runs."""
+    paths = [paths] if isinstance(paths, str | Path) else list(paths)
+    if names is not None and len(names) != len(paths):
+        raise ValueError(f"names: {len(names)} names for {len(paths)} paths")
+    wanted = None if run_ids is None else sorted(set(run_ids))
+    frames = []
+    for i, raw in enumerate(paths):
+        stores = find_stores(raw)
+        if names is not None and len(stores) != 1:
+            raise CatalogError(f"{raw}: holds {len(stores)} stores; give each its own path to name it")
+        for s in stores:
+            try:
+                curves = store.load_curves(s, run_ids=wanted, on_corrupt=on_corrupt)
+            except store.StoreError as exc:
+                raise CatalogError(str(exc)) from None
+            curves["run_id"] = curves["run_id"].astype(str)  # categories differ per store: plain strings concat
+            frames.append(curves.assign(sweep=names[i] if names is not None else str(s)))
+    if not frames:
+        return pd.DataFrame({"sweep": pd.Series(dtype=str), "run_id": pd.Series(dtype=str),
+                             "step": pd.Series(dtype="int64"), "loss": pd.Series(dtype="float64")})  # fmt: skip
+    out = pd.concat(frames, ignore_index=True)
+    return out[["sweep", "run_id", "step", "loss"]]
+
+
 def resolve_run(path: str | Path, prefix: str) -> str:
     """The full ``run_id`` of the one recorded run starting with ``prefix``; like git, one line otherwise."""
     prefix = prefix.strip().lower()

@@ -325,6 +325,8 @@ def document(result: Comparison, figure: str | None) -> list[tuple]:
     blocks: list[tuple] = [("h1", "xorlab store comparison")]
     blocks.append(("p", f"A = `{na}` ({result.n_runs[0]:,} runs); B = `{nb}` ({result.n_runs[1]:,} runs)."))
     blocks += [("h2", "Summary"), ("ul", summary_lines(result))]
+    if figure:
+        blocks.append(("figure", figure, figure_caption(result)))
     fields = result.shown or ["init_label"]
     blocks.append(("h2", "Success rate per configuration"))
     c = result.cells
@@ -346,15 +348,6 @@ def document(result: Comparison, figure: str | None) -> list[tuple]:
         )
     else:
         blocks.append(("p", "No configuration cell is present in both stores."))
-    if figure:
-        blocks.append(
-            (
-                "figure",
-                figure,
-                "Success rate per configuration cell, B against A (Wilson 95 % intervals); "
-                "cells off the diagonal changed, filled markers significantly.",
-            )
-        )
     blocks.append(("h2", "Runs recorded in both stores"))
     s = result.same
     if len(s):
@@ -404,16 +397,44 @@ def document(result: Comparison, figure: str | None) -> list[tuple]:
     return blocks
 
 
+def _figure_points(result: Comparison) -> tuple[pd.DataFrame, np.ndarray, str] | None:
+    """What the figure plots: the common cells, else the seed-paired groups (Wilson intervals on the pairs)."""
+    if len(result.cells):
+        c = result.cells
+        return c, ((c["diff_lo"] > 0) | (c["diff_hi"] < 0)).to_numpy(), "configuration cell"
+    if len(result.paired):
+        p = result.paired.copy()
+        for s in SIDES:
+            k = np.rint(p[f"success_rate_{s}"] * p["n_pairs"]).to_numpy()
+            p[f"success_lo_{s}"], p[f"success_hi_{s}"] = _wilson(k, p["n_pairs"].to_numpy())
+        sig = (p["mcnemar_p_bh"] < SIGNIFICANCE).to_numpy()
+        return p, sig, f"seed-paired group ({_across_text(result).replace('`', '')})"
+    return None
+
+
+def figure_caption(result: Comparison) -> str:
+    if len(result.cells):
+        return (
+            "Success rate per configuration cell, B against A (Wilson 95 % intervals); cells off the diagonal "
+            "changed, filled markers significantly (the interval of B − A excludes 0)."
+        )
+    return (
+        "Success rate per seed-paired group, B against A (Wilson 95 % intervals on the pairs); filled markers: "
+        f"McNemar's exact test, Benjamini–Hochberg adjusted p < {SIGNIFICANCE}."
+    )
+
+
 def figure(result: Comparison):
-    """Success rate in B against A per cell (Wilson intervals as error bars), or None without common cells."""
+    """Success rate in B against A per cell (else per seed-paired group), Wilson intervals as error bars;
+    None when the stores have neither in common."""
     from matplotlib.figure import Figure
 
-    c = result.cells
-    if c.empty:
+    points = _figure_points(result)
+    if points is None:
         return None
+    c, sig, unit = points
     fig = Figure(figsize=(7.5, 6.4), layout="constrained")
     ax = fig.subplots()
-    sig = ((c["diff_lo"] > 0) | (c["diff_hi"] < 0)).to_numpy()
     for mask, face, label in ((~sig, "white", "difference not significant"), (sig, "C3", "significant")):
         sub = c[mask]
         if sub.empty:
@@ -439,7 +460,7 @@ def figure(result: Comparison):
         aspect="equal",
         xlabel=f"success rate in A ({_short(na)})",
         ylabel=f"success rate in B ({_short(nb)})",
-        title="Success rate per configuration cell",
+        title=f"Success rate per {unit}",
     )
     ax.grid(True, lw=0.4, color="0.85")
     ax.legend(loc="upper left", fontsize=8, frameon=False)
@@ -451,7 +472,7 @@ def _short(name: str, width: int = 40) -> str:
 
 
 def write(result: Comparison, out_dir: str | Path) -> dict[str, Path]:
-    """Write compare.csv, compare.png (if any common cell), compare.md and compare.html into ``out_dir``."""
+    """Write compare.csv, compare.png (unless nothing is comparable), compare.md and compare.html into ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out_dir / "compare.csv", "md": out_dir / "compare.md", "html": out_dir / "compare.html"}

@@ -214,7 +214,7 @@ def test_report_html(chromium, pages):
 @pytest.mark.parametrize("name", ["compare", "compare_paired"])
 def test_compare_html(chromium, pages, name):
     m, errors = measure(chromium, pages[name])
-    assert_page_ok(pages[name], m, errors, min_images=1 if name == "compare" else 0)
+    assert_page_ok(pages[name], m, errors, min_images=1)
     assert m["tables"], "no table on the comparison page"
 
 
