@@ -38,6 +38,7 @@ GRID = [
     "sweep.progress=false",
 ]  # 432 runs: every figure has several facets, the summary table is wide
 
+DEEP = "/".join(["a_rather_long_folder_name_as_clusters_have"] * 5) + "/b"  # a store path of ~220 characters
 MEASURE = """(async () => {
   const imgs = [...document.images];
   await Promise.all(imgs.map(i => i.decode().catch(() => null)));
@@ -190,25 +191,37 @@ def pages(tmp_path_factory) -> dict[str, Path]:
     """report.html and compare.html made by the console scripts from two small stores."""
     root = tmp_path_factory.mktemp("pages")
     env = {k: v for k, v in os.environ.items() if not k.startswith("HYDRA_")}
-    for name, extra in (("a", []), ("b", ["grid.loss_threshold=0.01"])):
+    for name, extra in (("a", []), (DEEP, ["grid.loss_threshold=0.01"])):
         d = root / name
         subprocess.run([BIN / "xorlab-sweep", *GRID, *extra, f"sweep.dir={d}", f"hydra.run.dir={d}"], cwd=root,
                        env=env, check=True, capture_output=True)  # fmt: skip
     subprocess.run([BIN / "xorlab-report", root / "a"], cwd=root, env=env, check=True, capture_output=True)
     subprocess.run([BIN / "xorlab-runs", "compare", root / "a", root / "a", "--out", root / "same"], cwd=root,
                    env=env, check=True, capture_output=True)  # fmt: skip
-    subprocess.run([BIN / "xorlab-runs", "compare", root / "a", root / "b", "--out", root / "threshold"],
+    subprocess.run([BIN / "xorlab-report", root / DEEP], cwd=root, env=env, check=True, capture_output=True)
+    subprocess.run([BIN / "xorlab-runs", "compare", root / "a", root / DEEP, "--out", root / "threshold"],
                    cwd=root, env=env, check=True, capture_output=True)  # fmt: skip
     return {
         "report": root / "a" / "report" / "report.html",
+        "report_long_path": root / DEEP / "report" / "report.html",
         "compare": root / "same" / "compare.html",
-        "compare_paired": root / "threshold" / "compare.html",
+        "compare_paired": root / "threshold" / "compare.html",  # a long store path, too
     }
 
 
 def test_report_html(chromium, pages):
     m, errors = measure(chromium, pages["report"])
     assert_page_ok(pages["report"], m, errors, min_images=5)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="report.html: a long store path in <code> cannot wrap and widens the page (scrollWidth ~1900 px); "
+    "fixed by the reporting CSS patch in NOTES-issue9.md; remove this mark with that patch",
+)
+def test_report_html_long_store_path(chromium, pages):
+    m, errors = measure(chromium, pages["report_long_path"])
+    assert_page_ok(pages["report_long_path"], m, errors, min_images=5)
 
 
 @pytest.mark.parametrize("name", ["compare", "compare_paired"])
