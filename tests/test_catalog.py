@@ -137,7 +137,7 @@ def test_grid_from_session_field_and_from_runs(tmp_path):
         info.pop("config")
         f.write_text(json.dumps(info))
     assert catalog.describe(store).grid == "init×2 lr×2 seed×5 max_steps×2"
-    add_session(store, "z-grid", status="finished", started=_ago(seconds=1), planned_runs=60,
+    add_session(store, "z-grid", status="finished", started=_ago(seconds=-60), planned_runs=60,  # the latest
                 grid={"lr": [0.5, 3.0, 1.0], "seed": list(range(5)), "init": ["notebook", "zeros"],
                       "max_steps": [40, 80]})  # fmt: skip
     info = catalog.describe(store)
