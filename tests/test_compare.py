@@ -84,8 +84,10 @@ def test_seed_pairs_across_a_changed_threshold(runs):
     row = p[(p["init_label"] == "notebook") & (p["lr"] == 2.0) & (p["max_steps"] == 60)].iloc[0]
     key = (a["init"] == "notebook") & (a["lr"] == 2.0) & (a["max_steps"] == 60)
     sa = a[key].set_index("seed")["status"].eq("solved")
-    sb = b[(b["init"] == "notebook") & (b["lr"] == 2.0) & (b["max_steps"] == 60)].set_index("seed")["status"].eq(
-        "solved"
+    sb = (
+        b[(b["init"] == "notebook") & (b["lr"] == 2.0) & (b["max_steps"] == 60)]
+        .set_index("seed")["status"]
+        .eq("solved")
     )
     sb = sb.reindex(sa.index)
     only_a, only_b = int((sa & ~sb).sum()), int((sb & ~sa).sum())
