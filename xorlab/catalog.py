@@ -115,7 +115,8 @@ def read_sessions(path: str | Path) -> list[dict[str, Any]]:
     """Session infos of the store at ``path``, oldest first (by ``started``)."""
     if _store_read_sessions is not None:
         got = _store_read_sessions(path)
-        sessions = [dict(s) for s in (got.values() if isinstance(got, Mapping) else got)]
+        pairs = got.items() if isinstance(got, Mapping) else ((s.get("session"), s) for s in got)
+        sessions = [{"session": key, **info} if key is not None else dict(info) for key, info in pairs]
     else:
         sessions = _read_sessions_fallback(path)
     return sorted(sessions, key=lambda s: (str(s.get("started") or ""), str(s.get("session") or "")))

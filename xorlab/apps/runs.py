@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 PROG = "xorlab-runs"
-STATUS_ORDER = ("solved", "slow", "stuck", "diverged")
 
 
 class RunsError(Exception):
@@ -67,7 +66,8 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument(
         "--where",
         metavar="QUERY",
-        help="pandas query over the run table, e.g. \"lr == 1 and status == 'stuck'\"; lists the matching runs",
+        help='pandas query over the run table (its columns, plus init_label), e.g. "lr == 1 and status == '
+        "'stuck'\"; lists the matching runs",
     )
     show.add_argument("--limit", type=int, default=20, metavar="N", help="rows --where lists (default 20)")
 
