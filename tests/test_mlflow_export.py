@@ -118,8 +118,10 @@ def test_default_tracking_uri(tmp_path, monkeypatch):
 
 
 def test_bad_store_and_uri_are_export_errors(tmp_path):
-    with pytest.raises(mlflow_export.ExportError, match="no xorlab records"):
+    with pytest.raises(mlflow_export.ExportError, match="not an xorlab store"):
         mlflow_export.export_store(tmp_path)
     store = sweep(tmp_path / "s", seed=0, lr=0.5, init="notebook", max_steps=20)
+    with pytest.raises(mlflow_export.ExportError, match="not an xorlab store"):
+        mlflow_export.export_store(tmp_path)  # a folder holding a store is not one
     with pytest.raises(mlflow_export.ExportError, match="tracking URI nosuch://x"):
         mlflow_export.export_store(store, tracking_uri="nosuch://x")

@@ -204,6 +204,7 @@ def export_store(
     """Export the store at ``path`` (see the module docstring); returns the ids written."""
     path = Path(path)
     try:
+        store.read_manifest(path)  # one store: load_runs would also read a folder of stores, as one
         runs = store.load_runs(path)
     except store.StoreError as exc:
         raise ExportError(str(exc)) from None
