@@ -21,7 +21,7 @@ demo: setup  ## the notebook replayed, then a small init comparison end to end w
 	$(BIN)/xorlab-report $(RUNS)/demo/sweep --out $(RUNS)/demo/report
 	@echo "demo report: $(RUNS)/demo/report/report.md (and report.html)"
 
-test: setup  ## the default test suite (fast; excludes tests marked slow)
+test: setup  ## the default test suite (fast; excludes tests marked slow or browser)
 	$(BIN)/pytest
 
 test-slow: setup  ## only the slow tests (multi-process launchers, kill -9 recovery)
