@@ -5,15 +5,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 RUNS   := runs
 
-.PHONY: setup demo test test-slow test-all lint replay experiments bench clean
+.PHONY: setup demo test test-slow test-browser test-all lint replay experiments bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,launchers]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,launchers,mlflow,browser]'
 	touch $(STAMP)
 
-setup: $(STAMP)  ## create .venv and install xorlab with its dev and launcher extras
+setup: $(STAMP)  ## create .venv and install xorlab with its dev, launcher, mlflow and browser extras
 
 demo: setup  ## the notebook replayed, then a small init comparison end to end with its report
 	$(BIN)/xorlab-train experiment=notebook_replay hydra.run.dir=$(RUNS)/demo/notebook_replay
@@ -21,11 +21,15 @@ demo: setup  ## the notebook replayed, then a small init comparison end to end w
 	$(BIN)/xorlab-report $(RUNS)/demo/sweep --out $(RUNS)/demo/report
 	@echo "demo report: $(RUNS)/demo/report/report.md (and report.html)"
 
-test: setup  ## the default test suite (fast; excludes tests marked slow)
+test: setup  ## the default test suite (fast; excludes tests marked slow or browser)
 	$(BIN)/pytest
 
 test-slow: setup  ## only the slow tests (multi-process launchers, kill -9 recovery)
 	$(BIN)/pytest -m slow
+
+test-browser: setup  ## report.html and compare.html checked in headless Chromium (installs Debian's chromium if missing)
+	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
+	$(BIN)/pytest -m browser tests/browser
 
 test-all: setup
 	$(BIN)/pytest -m 'slow or not slow'

@@ -17,7 +17,7 @@ LAYERS = {  # data & math -> engine -> store -> analysis -> apps
     "data": 0, "rng": 0, "net": 0, "inits": 0, "config": 0, "outcome": 0, "modes": 0,
     "engine": 1,
     "records": 2, "store": 2, "provenance": 2, "grid": 2, "options": 2, "runner": 2,
-    "stats": 3, "surface": 3, "figures": 3, "report": 3,
+    "stats": 3, "surface": 3, "figures": 3, "report": 3, "pages": 3, "catalog": 3, "compare": 3, "mlflow_export": 3,
     "apps": 4,
 }  # fmt: skip
 BELOW_APPS = sorted(m for m, layer in LAYERS.items() if layer < 4)
@@ -40,7 +40,7 @@ def xorlab_imports(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("xorlab"):
             if node.module == "xorlab":
-                found |= {alias.name for alias in node.names}
+                found |= {alias.name for alias in node.names if not alias.name.startswith("__")}
             else:
                 found.add(node.module.split(".")[1])
         elif isinstance(node, ast.Import):

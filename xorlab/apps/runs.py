@@ -1,0 +1,352 @@
+"""``xorlab-runs``: what the run stores hold, one run in detail, two stores compared, an export to MLflow.
+
+    xorlab-runs list [ROOT ...] [--json]                    # every store under runs/ (or the ROOTs)
+    xorlab-runs show STORE RUN [--plot FILE.png]            # RUN: a run_id or a unique prefix of one
+    xorlab-runs show STORE --where "lr == 1 and status == 'stuck'" [--limit N]
+    xorlab-runs compare STORE_A STORE_B [--out DIR]         # compare.md, compare.html, compare.csv
+    xorlab-runs export-mlflow STORE [--tracking-uri URI] [--experiment NAME]
+
+Bad input (a missing store, an unknown or ambiguous run id, a bad query) prints one line
+``xorlab-runs: error: …`` and exits with status 2. pandas, pyarrow, matplotlib and MLflow are imported only
+by the command that needs them, so ``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+PROG = "xorlab-runs"
+
+
+class RunsError(Exception):
+    """A user error; ``str`` is the one-line message."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's one-line errors (the usage is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise RunsError(f"{message} (see {self.prog} --help)")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description="What the run stores hold; one run; two stores compared; MLflow export.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ls = sub.add_parser(
+        "list",
+        help="one row per store: size, grid, code version, state",
+        description=(
+            "One row per store found under each ROOT: path, created, last written, runs recorded / planned, grid, "
+            "code version (git commit, +dirty), state (complete, partial, running, crashed)."
+        ),
+    )
+    ls.add_argument("roots", nargs="*", default=["runs"], metavar="ROOT", help="folders to search (default: runs)")
+    ls.add_argument("--json", action="store_true", help="print a JSON list, one object per store")
+
+    show = sub.add_parser(
+        "show",
+        help="one run in detail, or the runs matching a query",
+        description=(
+            "Config, outcome, failure mode, final predictions and parameters, and provenance of one run; or, with "
+            "--where, the runs matching a pandas query."
+        ),
+    )
+    show.add_argument("store", metavar="STORE")
+    show.add_argument("run", nargs="?", metavar="RUN", help="a run_id or a unique prefix of one")
+    show.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the loss curve and decision surface")
+    show.add_argument(
+        "--where",
+        metavar="QUERY",
+        help='pandas query over the run table (its columns, plus init_label), e.g. "lr == 1 and status == '
+        "'stuck'\"; lists the matching runs",
+    )
+    show.add_argument("--limit", type=int, default=20, metavar="N", help="rows --where lists (default 20)")
+
+    cmp = sub.add_parser(
+        "compare",
+        help="two stores: success rates, identical runs, seed pairs",
+        description=(
+            "Per configuration cell in both stores: success rates with Wilson intervals and their difference; runs "
+            "recorded in both: identical or changed outcomes; seed-paired comparison across the fields that differ. "
+            "Writes compare.md, compare.html and compare.csv."
+        ),
+    )
+    cmp.add_argument("store_a", metavar="STORE_A")
+    cmp.add_argument("store_b", metavar="STORE_B")
+    cmp.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: STORE_B/compare)")
+
+    exp = sub.add_parser(
+        "export-mlflow",
+        help="per-cell statistics to MLflow (pip install 'xorlab[mlflow]')",
+        description="One parent MLflow run per store, one child run per configuration cell; re-exporting updates them.",
+    )
+    exp.add_argument("store", metavar="STORE")
+    exp.add_argument(
+        "--tracking-uri", metavar="URI", help="default: MLFLOW_TRACKING_URI, else sqlite:///<store's parent>/mlflow.db"
+    )
+    exp.add_argument("--experiment", default="xorlab", metavar="NAME", help="experiment name (default: xorlab)")
+    return p
+
+
+# ----------------------------------------------------------------------------------------------- list
+def _when(iso: str | None) -> str:
+    return "–" if not iso else iso.replace("T", " ")[:16]
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    from xorlab import catalog
+
+    infos = [catalog.describe(path) for path in catalog.find_stores(args.roots)]
+    if args.json:
+        print(json.dumps([i.to_json() for i in infos], indent=2))
+        return
+    rows = [("path", "created", "last written", "runs", "grid", "code", "state")]
+    for i in infos:
+        planned = "?" if i.planned is None else f"{i.planned:,}"
+        rows.append(
+            (str(i.path), _when(i.created), _when(i.last_written), f"{i.runs:,}/{planned}", i.grid, i.code, i.state)
+        )
+    widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+
+
+# ----------------------------------------------------------------------------------------------- show
+def _fmt(value: Any) -> str:
+    import pandas as pd
+
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return "–"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _config_text(row: Any, columns: Sequence[str]) -> str:
+    return " ".join(f"{'init' if c == 'init_label' else c}={_fmt(row[c])}" for c in columns)
+
+
+def _failure_mode(row: Any) -> str:
+    """The ``mode`` column when the store has one (issue 10), else status and plateau."""
+    from xorlab.outcome import PLATEAU_TEXT
+
+    if "mode" in row.index and _fmt(row["mode"]) != "–":
+        return str(row["mode"])
+    if row["status"] == "solved":
+        return "none (solved)"
+    if row["status"] == "stuck":
+        plateau = _fmt(row["plateau"])
+        return (
+            f"stuck on the {PLATEAU_TEXT.get(plateau, plateau)} plateau"
+            if plateau != "other"
+            else ("stuck far from every plateau (typically saturated)")
+        )
+    if row["status"] == "slow":
+        return "slow: all four points right, loss above the threshold"
+    return f"diverged at step {_fmt(row['diverged_step'])}"
+
+
+def _show_run(path: Path, run_id: str, plot: Path | None) -> None:
+    import numpy as np
+
+    from xorlab import catalog, stats, store
+    from xorlab.records import CONFIG_COLUMNS, PRED_COLUMNS, params_of
+
+    runs = stats.with_init_label(store.load_runs(path))
+    row = runs.loc[runs["run_id"] == run_id].iloc[0]
+    config = [c for c in CONFIG_COLUMNS if c == "init" or _fmt(row[c]) != "–"]
+    solved = _fmt(row["steps_to_solve"])
+    lines = [
+        f"run {run_id} in {path}",
+        f"config:      {_config_text(row, config)}",
+        f"outcome:     {row['status']} after {row['max_steps']:,} steps; final loss {row['final_loss']:.6g}",
+        f"solved at:   {'step ' + solved if solved != '–' else 'never within max_steps'}",
+        f"failure:     {_failure_mode(row)}",
+        "predictions: " + "  ".join(f"{c[5:]} {row[c]:.6f}" for c in PRED_COLUMNS) + "   (XOR targets 0 1 1 0)",
+        "parameters:",
+    ]
+    with np.printoptions(precision=6, suppress=False, floatmode="maxprec"):
+        for name, value in params_of(row).items():
+            text = np.array2string(value, separator=", ", prefix=f"  {name} = ")
+            lines.append(f"  {name} = {text}")
+    session = catalog.run_session(path, run_id) or {}
+    code = session.get("git_commit") or "unknown"
+    if session.get("git_dirty"):
+        code += " (uncommitted changes)"
+    lines += [
+        "provenance:",
+        f"  session {session.get('session', 'unknown')} ({session.get('app', 'unknown app')}), host "
+        f"{session.get('host', '?')}, started {session.get('started', '?')}, status {session.get('status', '?')}",
+        f"  code {code}",
+    ]
+    packages = session.get("packages")
+    if isinstance(packages, dict):
+        lines.append("  " + " ".join(f"{k} {v}" for k, v in packages.items() if v))
+    command = session.get("command")
+    if isinstance(command, list):
+        lines.append("  command: " + " ".join(map(str, command)))
+    print("\n".join(lines))
+    if plot is not None:
+        curve = store.load_curves(path, run_ids=[run_id])
+        fig = catalog.run_figure(row, curve)
+        try:
+            fig.savefig(plot, dpi=110, metadata={"Software": None})
+        except (OSError, ValueError) as exc:
+            raise RunsError(f"--plot: cannot write {plot} ({getattr(exc, 'strerror', None) or exc})") from None
+        print(f"plot: {plot}")
+
+
+def _show_where(path: Path, query: str, limit: int) -> None:
+    from xorlab import stats, store
+
+    runs = stats.with_init_label(store.load_runs(path))
+    try:
+        hit = runs.query(query)
+    except Exception as exc:  # pandas raises SyntaxError, NameError, TypeError, ValueError … for a bad query
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunsError(f"--where: {text}") from None
+    if not hasattr(hit, "columns"):
+        raise RunsError(f"--where: {query!r} is not a condition on the runs")
+    swept = [c for c in stats.swept_axes(runs) if c not in stats.INIT_COLUMNS[1:]]
+    shown = ["init_label" if c == "init" else c for c in swept] or ["init_label"]
+    hit = hit.sort_values([*shown, "run_id"], kind="stable")
+    for _, r in hit.head(limit).iterrows():
+        solved = _fmt(r["steps_to_solve"])
+        print(
+            f"{r['run_id']}  {_config_text(r, shown)}  {r['status']}"
+            f"{' at ' + solved if solved != '–' else ''}  final loss {r['final_loss']:.4g}"
+        )
+    more = len(hit) - limit
+    tail = f"; {more:,} more not shown (--limit)" if more > 0 else ""
+    print(f"{len(hit):,} of {len(runs):,} runs match{tail}")
+
+
+def cmd_show(args: argparse.Namespace) -> None:
+    from xorlab import catalog
+
+    path = Path(args.store)
+    if not (path / "xorlab-store.json").is_file():
+        raise RunsError(f"{path}: not an xorlab store (no xorlab-store.json)")
+    if args.where is not None:
+        if args.run is not None or args.plot is not None:
+            raise RunsError("--where lists runs; give either RUN or --where, and --plot only with RUN")
+        if args.limit < 1:
+            raise RunsError(f"--limit: must be ≥ 1, got {args.limit}")
+        _show_where(path, args.where, args.limit)
+        return
+    if args.run is None:
+        raise RunsError("show: give a RUN (run_id or prefix) or --where QUERY")
+    _show_run(path, catalog.resolve_run(path, args.run), args.plot)
+
+
+# ----------------------------------------------------------------------------------------------- compare
+def publish(build: Callable[[Path], object], out: Path) -> None:
+    """Run ``build(tmp)`` in a hidden temp folder beside ``out``, then move it (or its files) into place.
+
+    A new ``out`` appears whole (one rename); into an existing one each file is renamed over its old version,
+    so a reader never sees a half-written file and a failed build leaves ``out`` as it was.
+    """
+    if out.exists() and not out.is_dir():
+        raise RunsError(f"--out: {out} exists and is not a directory")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:12]}"
+        tmp.mkdir()  # not mkdtemp: its 0700 mode would become the output folder's
+    except OSError as exc:
+        raise RunsError(f"--out: cannot create {out} ({exc.strerror or exc})") from None
+    try:
+        build(tmp)
+        if not out.exists():
+            os.replace(tmp, out)
+            return
+        for src in sorted(p for p in tmp.rglob("*") if p.is_file()):
+            dst = out / src.relative_to(tmp)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
+    except OSError as exc:
+        raise RunsError(f"--out: cannot write {out} ({exc.strerror or exc})") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from xorlab import compare, store
+
+    names = (str(args.store_a), str(args.store_b))
+    frames = []
+    for name in names:
+        if not (Path(name) / "xorlab-store.json").is_file():
+            raise RunsError(f"{name}: not an xorlab store (no xorlab-store.json)")
+        frames.append(store.load_runs(name))  # each store alone: runs of different stores never merge
+    try:
+        result = compare.compare(*frames, names=names)
+    except ValueError as exc:  # a store without runs
+        raise RunsError(str(exc)) from None
+    out = args.out if args.out is not None else Path(args.store_b) / "compare"
+    publish(lambda d: compare.write(result, d), out)
+    print("\n".join(compare.summary_lines(result)))
+    print(f"wrote {out / 'compare.md'} (and compare.html, compare.csv)")
+
+
+# ----------------------------------------------------------------------------------------------- export
+def cmd_export(args: argparse.Namespace) -> None:
+    from xorlab import mlflow_export
+
+    path = Path(args.store)
+    if not (path / "xorlab-store.json").is_file():
+        raise RunsError(f"{path}: not an xorlab store (no xorlab-store.json)")
+    done = mlflow_export.export_store(path, args.tracking_uri, args.experiment)
+    how = "replaced (grid changed)" if done.replaced else "updated" if done.updated else "created"
+    print(
+        f"exported {path} to MLflow {done.tracking_uri}, experiment {args.experiment!r} (id {done.experiment_id}): "
+        f"parent run {done.parent_run_id} {how}, {len(done.cell_run_ids)} cell runs"
+    )
+
+
+COMMANDS = {"list": cmd_list, "show": cmd_show, "compare": cmd_compare, "export-mlflow": cmd_export}
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that mean bad input, from the modules already imported (nothing is imported here)."""
+    found: list[type[BaseException]] = [RunsError]
+    for module, name in (
+        ("xorlab.store", "StoreError"),
+        ("xorlab.catalog", "CatalogError"),
+        ("xorlab.mlflow_export", "ExportError"),
+    ):
+        if module in sys.modules:
+            found.append(getattr(sys.modules[module], name))
+    return tuple(found)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``xorlab-runs`` and ``python -m xorlab.apps.runs``; returns the exit status."""
+    try:
+        args = parser().parse_args(argv)
+        COMMANDS[args.command](args)
+    except RunsError as exc:
+        return _fail(exc)
+    except BrokenPipeError:  # output piped into head & co.: stop quietly, as other CLI tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:
+        if isinstance(exc, _user_errors()):
+            return _fail(exc)
+        raise
+    return 0
+
+
+def _fail(exc: BaseException) -> int:
+    print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,460 @@
+"""What is in the run stores: find them, tell their state, summarise their grid, look runs up by id prefix.
+
+    infos = [describe(p) for p in find_stores("runs")]     # one ``StoreInfo`` per store
+    run_id = resolve_run("runs/ic", "3fa9")                  # a unique prefix, like git
+    runs = load_runs_by_store(["runs/a", "runs/b"])          # a ``sweep`` column; stores never merged
+
+A store's **state** is read from its session files (one per writing process):
+
+- ``running``: some writer is alive (same host: its pid exists; any host: heartbeat younger than 60 s);
+- ``complete``: no live writer and at least the planned number of runs recorded;
+- ``crashed``: no live writer, runs missing, and the last writer of some shard died (killed, or its session
+  says ``failed``) instead of finishing or being interrupted;
+- ``partial``: anything else short of the plan (an interrupted sweep, a shard not run yet).
+
+The session fields ``pid``, ``heartbeat``, ``planned_runs`` and ``grid`` come with heartbeats (issue 8). Older
+stores lack them, so every field has a fallback: the planned size from ``grid_runs``, the grid from the
+composed config or else from the recorded runs, and liveness from the start time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import socket
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from xorlab import store
+from xorlab.records import CONFIG_COLUMNS
+
+log = logging.getLogger(__name__)
+
+STATES = ("complete", "partial", "running", "crashed")
+HEARTBEAT_TIMEOUT = dt.timedelta(seconds=60)  # heartbeats are refreshed at least every 10 s (issue 8)
+LEGACY_TIMEOUT = dt.timedelta(days=1)  # a pre-heartbeat session still "running" after a day is dead
+AXIS_ORDER = ("init", "lr", "seed", "max_steps", "rng", "rng_skip", "loss_threshold")
+
+
+class CatalogError(ValueError):
+    """A store or run that cannot be found or named; ``str`` is one line."""
+
+
+# ----------------------------------------------------------------------------------------------- sessions
+def _parse_time(text: Any) -> dt.datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        t = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except (OSError, OverflowError, ValueError):
+        return False
+    return True
+
+
+def _session_state_fallback(info: Mapping[str, Any], now: dt.datetime | None = None) -> str:
+    """``running | crashed | finished | interrupted | failed`` of one session file (see module docstring)."""
+    status = info.get("status")
+    if status != "running":
+        return status if status in ("finished", "interrupted", "failed") else "failed"
+    now = now or dt.datetime.now(dt.UTC)
+    pid, beat = info.get("pid"), _parse_time(info.get("heartbeat"))
+    if pid is None and beat is None:  # written before heartbeats existed
+        started = _parse_time(info.get("started"))
+        return "crashed" if started is None or now - started > LEGACY_TIMEOUT else "running"
+    if beat is not None and now - beat > HEARTBEAT_TIMEOUT:
+        return "crashed"
+    if isinstance(pid, int) and info.get("host") == socket.gethostname() and not _pid_alive(pid):
+        return "crashed"
+    return "running"
+
+
+def _read_sessions_fallback(path: str | Path) -> list[dict[str, Any]]:
+    """Every readable session file of a store (temp files skipped; an unreadable one is logged, not fatal)."""
+    out = []
+    for f in sorted((Path(path) / "sessions").glob("*.json")):
+        if f.name.startswith("."):
+            continue
+        try:
+            info = json.loads(f.read_text())
+        except (OSError, ValueError) as exc:
+            log.warning("skipping unreadable session file %s (%s)", f, exc)
+            continue
+        if isinstance(info, dict):
+            out.append({"session": f.stem, **info})
+    return out
+
+
+# Issue 8 adds these to xorlab.store; until it lands (and for any store it cannot read) the fallbacks above
+# implement the same rules, so this module works on both sides of that merge.
+try:
+    from xorlab.store import read_sessions as _store_read_sessions  # type: ignore[attr-defined]
+    from xorlab.store import session_state as _store_session_state  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - depends on the store version
+    _store_read_sessions = _store_session_state = None
+
+
+def read_sessions(path: str | Path) -> list[dict[str, Any]]:
+    """Session infos of the store at ``path``, oldest first (by ``started``)."""
+    if _store_read_sessions is not None:
+        got = _store_read_sessions(path)
+        pairs = got.items() if isinstance(got, Mapping) else ((s.get("session"), s) for s in got)
+        sessions = [{"session": key, **info} if key is not None else dict(info) for key, info in pairs]
+    else:
+        sessions = _read_sessions_fallback(path)
+    return sorted(sessions, key=lambda s: (str(s.get("started") or ""), str(s.get("session") or "")))
+
+
+def session_state(info: Mapping[str, Any]) -> str:
+    """``running | crashed | finished | interrupted | failed`` of one session."""
+    if _store_session_state is not None:
+        return _store_session_state(info)
+    return _session_state_fallback(info)
+
+
+def store_state(recorded: int, planned: int | None, session_states: Sequence[tuple[Any, str]]) -> str:
+    """``complete | partial | running | crashed`` from the run count and ``(shard key, session state)`` pairs.
+
+    ``session_states`` is in start order; the last session of each shard key speaks for that shard, so a
+    crash that a later session of the same shard resumed from does not count.
+    """
+    states = [s for _, s in session_states]
+    if "running" in states:
+        return "running"
+    if planned is not None and recorded >= planned:
+        return "complete"
+    last = {key: s for key, s in session_states}
+    if any(s in ("crashed", "failed") for s in last.values()):
+        return "crashed"
+    return "partial" if planned is not None else "complete"  # no plan known: whatever finished is the plan
+
+
+# ----------------------------------------------------------------------------------------------- stores
+@dataclass(frozen=True)
+class StoreInfo:
+    """One store as ``xorlab-runs list`` shows it."""
+
+    path: Path
+    created: str | None
+    last_written: str | None
+    runs: int
+    planned: int | None
+    axes: dict[str, int]  # axis -> number of values, in ``AXIS_ORDER``
+    commit: str | None
+    dirty: bool | None
+    state: str
+    commits: list[str] = field(default_factory=list)  # every commit that wrote to the store, oldest first
+
+    @property
+    def grid(self) -> str:
+        """``init×11 lr×7 seed×200 max_steps×2``: the axes with more than one value (``single config``)."""
+        return grid_summary(self.axes)
+
+    @property
+    def code(self) -> str:
+        """``0a89e7d``, ``0a89e7d+dirty``, ``0a89e7d (+1 other)``, or ``unknown``."""
+        if not self.commit:
+            return "unknown"
+        text = self.commit[:7] + ("+dirty" if self.dirty else "")
+        others = len(self.commits) - 1
+        return text + (f" (+{others} other)" if others > 0 else "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "runs": self.runs,
+            "planned": self.planned,
+            "state": self.state,
+            "created": self.created,
+            "last_written": self.last_written,
+            "commit": self.commit,
+            "dirty": self.dirty,
+            "commits": self.commits,
+            "axes": self.axes,
+        }
+
+
+def grid_summary(axes: Mapping[str, int]) -> str:
+    swept = [f"{a}×{n}" for a, n in axes.items() if n > 1]
+    return " ".join(swept) if swept else "single config"
+
+
+def find_stores(roots: str | Path | Iterable[str | Path]) -> list[Path]:
+    """Every store under ``roots`` (each a store or a folder containing stores), in path order."""
+    try:
+        return store.find_stores(roots)
+    except store.StoreError as exc:
+        raise CatalogError(str(exc)) from None
+
+
+def _ordered(axes: Mapping[str, int]) -> dict[str, int]:
+    known = [a for a in AXIS_ORDER if a in axes]
+    return {a: int(axes[a]) for a in [*known, *sorted(set(axes) - set(known))]}
+
+
+def _grid_axes(session: Mapping[str, Any]) -> dict[str, int] | None:
+    """Values per axis of the grid a session planned: its ``grid`` field, else its composed config's grid."""
+    grid = session.get("grid")
+    if isinstance(grid, Mapping) and grid:
+        return _ordered({k: len(v) if isinstance(v, list | tuple) else 1 for k, v in grid.items()})
+    config = session.get("config")
+    spec = config.get("grid") if isinstance(config, Mapping) else None
+    if isinstance(spec, Mapping) and spec:
+        from xorlab.config import ConfigError
+        from xorlab.grid import Grid
+
+        try:
+            g = Grid.from_mapping(spec)
+        except (ConfigError, TypeError, ValueError):  # a grid this version no longer reads: use the runs
+            return None
+        return _ordered({**{k: len(v) for k, v in g.axes.items()}, "max_steps": len(g.max_steps)})
+    return None
+
+
+def _recorded_axes(path: Path) -> dict[str, int]:
+    """Values per axis among the recorded runs (init: distinct scheme and parameters)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = store.committed_chunks(path)
+    if not files:
+        return {}
+    frame = pa.concat_tables([pq.read_table(f, columns=CONFIG_COLUMNS) for f in files]).to_pandas()
+    init_cols = [c for c in CONFIG_COLUMNS if c == "init" or c.startswith("init_")]
+    axes = {c: int(frame[c].nunique(dropna=False)) for c in CONFIG_COLUMNS if c not in init_cols}
+    axes["init"] = len(frame[init_cols].drop_duplicates())
+    return _ordered(axes)
+
+
+def _planned(session: Mapping[str, Any]) -> int | None:
+    for key in ("planned_runs", "grid_runs"):
+        value = session.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def _mtime(path: Path) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+    except OSError:
+        return None
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    return None if t is None else t.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+def describe(path: str | Path) -> StoreInfo:
+    """Everything ``xorlab-runs list`` shows about the store at ``path``.
+
+    Planned size, grid and code version come from the most recently started session (a grown grid replaces
+    the old one); the run count is of distinct recorded ``run_id``.
+    """
+    path = Path(path)
+    try:
+        manifest = store.read_manifest(path) or {}
+        recorded = len(store.recorded_ids(path))
+    except store.StoreError as exc:
+        raise CatalogError(str(exc)) from None
+    sessions = read_sessions(path)
+    latest = sessions[-1] if sessions else {}
+    axes = _grid_axes(latest) if latest else None
+    if axes is None:
+        axes = _recorded_axes(path)
+    states = [((s.get("shard", 0), s.get("num_shards", 1)), session_state(s)) for s in sessions]
+    planned = _planned(latest) if latest else None
+    written = [_mtime(f) for f in store.committed_chunks(path)]
+    written += [_parse_time(s.get(k)) for s in sessions for k in ("ended", "heartbeat")]
+    written = [t for t in written if t is not None]
+    commits = list(dict.fromkeys(s["git_commit"] for s in sessions if s.get("git_commit")))
+    return StoreInfo(
+        path=path,
+        created=manifest.get("created"),
+        last_written=_iso(max(written)) if written else None,
+        runs=recorded,
+        planned=planned,
+        axes=axes,
+        commit=latest.get("git_commit"),
+        dirty=latest.get("git_dirty"),
+        state=store_state(recorded, planned, states),
+        commits=commits,
+    )
+
+
+# ----------------------------------------------------------------------------------------------- runs
+def load_runs_by_store(
+    paths: str | Path | Sequence[str | Path], names: Sequence[str] | None = None, on_corrupt: str = "raise"
+) -> pd.DataFrame:
+    """Run tables of several stores, one after another, with a ``sweep`` column naming each row's store.
+
+    Each store is loaded on its own (``xorlab.store.load_runs``), so a run recorded in two stores stays two
+    rows, one per ``sweep``: the key of the result is ``(sweep, run_id)``. A path that is a folder of stores
+    contributes each store under its own path. ``names`` (one per path, each path a single store) replaces
+    the paths as ``sweep`` values.
+    """
+    paths = [paths] if isinstance(paths, str | Path) else list(paths)
+    if names is not None and len(names) != len(paths):
+        raise ValueError(f"names: {len(names)} names for {len(paths)} paths")
+    frames = []
+    for i, raw in enumerate(paths):
+        stores = find_stores(raw)
+        if names is not None and len(stores) != 1:
+            raise CatalogError(f"{raw}: holds {len(stores)} stores; give each its own path to name it")
+        for s in stores:
+            name = names[i] if names is not None else str(s)
+            try:
+                frames.append(store.load_runs(s, on_corrupt=on_corrupt).assign(sweep=name))
+            except store.StoreError as exc:
+                raise CatalogError(str(exc)) from None
+    if not frames:
+        return store.load_runs([]).assign(sweep=pd.Series(dtype=str))
+    out = pd.concat(frames, ignore_index=True)
+    out["sweep"] = out["sweep"].astype(str)
+    return out[["sweep", *[c for c in out.columns if c != "sweep"]]]
+
+
+def load_curves_by_store(
+    paths: str | Path | Sequence[str | Path],
+    names: Sequence[str] | None = None,
+    run_ids: Iterable[str] | None = None,
+    on_corrupt: str = "raise",
+) -> pd.DataFrame:
+    """Curves of several stores (``sweep, run_id, step, loss``), each store loaded on its own, as
+    ``load_runs_by_store`` (same ``names`` rules); ``run_ids`` limits every store to those runs."""
+    paths = [paths] if isinstance(paths, str | Path) else list(paths)
+    if names is not None and len(names) != len(paths):
+        raise ValueError(f"names: {len(names)} names for {len(paths)} paths")
+    wanted = None if run_ids is None else sorted(set(run_ids))
+    frames = []
+    for i, raw in enumerate(paths):
+        stores = find_stores(raw)
+        if names is not None and len(stores) != 1:
+            raise CatalogError(f"{raw}: holds {len(stores)} stores; give each its own path to name it")
+        for s in stores:
+            try:
+                curves = store.load_curves(s, run_ids=wanted, on_corrupt=on_corrupt)
+            except store.StoreError as exc:
+                raise CatalogError(str(exc)) from None
+            curves["run_id"] = curves["run_id"].astype(str)  # categories differ per store: plain strings concat
+            frames.append(curves.assign(sweep=names[i] if names is not None else str(s)))
+    if not frames:
+        return pd.DataFrame({"sweep": pd.Series(dtype=str), "run_id": pd.Series(dtype=str),
+                             "step": pd.Series(dtype="int64"), "loss": pd.Series(dtype="float64")})  # fmt: skip
+    out = pd.concat(frames, ignore_index=True)
+    return out[["sweep", "run_id", "step", "loss"]]
+
+
+def resolve_run(path: str | Path, prefix: str) -> str:
+    """The full ``run_id`` of the one recorded run starting with ``prefix``; like git, one line otherwise."""
+    prefix = prefix.strip().lower()
+    if not prefix:
+        raise CatalogError("run id: empty")
+    try:
+        ids = store.recorded_ids(path)
+    except store.StoreError as exc:
+        raise CatalogError(str(exc)) from None
+    hits = sorted(i for i in ids if i.startswith(prefix))
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        raise CatalogError(f"run id {prefix!r}: no run in {path} starts with it ({len(ids):,} runs recorded)")
+    shown = ", ".join(hits[:8]) + (f", … ({len(hits)} in all)" if len(hits) > 8 else "")
+    raise CatalogError(f"run id {prefix!r} is ambiguous; candidates: {shown}")
+
+
+def run_session(path: str | Path, run_id: str) -> dict[str, Any] | None:
+    """The session that recorded ``run_id`` (chunk files are named ``<session>-<seq>.parquet``), if known."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    for f in store.committed_chunks(path):
+        if run_id in set(pq.read_table(f, columns=["run_id"]).column("run_id").to_pylist()):
+            session = f.stem.rsplit("-", 1)[0]
+            for s in read_sessions(path):
+                if s.get("session") == session:
+                    return s
+            return {"session": session}
+    return None
+
+
+def run_figure(row: pd.Series, curve: pd.DataFrame):
+    """One run side by side: its loss curve (log y, plateaus dotted, solve threshold dashed, solve step marked)
+    and its decision surface over [−0.5, 1.5]² with the XOR points. Returns a ``matplotlib.figure.Figure``."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from xorlab import figures
+    from xorlab.data import X, Y
+    from xorlab.outcome import PLATEAU_TEXT, PLATEAUS
+    from xorlab.surface import SURFACE_BOUNDS, SURFACE_RESOLUTION, decision_surface
+
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    ax_loss, ax_surf = fig.subplots(1, 2, width_ratios=[1.5, 1])
+    curve = curve.sort_values("step")
+    loss = curve["loss"].to_numpy(dtype=float)
+    ax_loss.plot(curve["step"], np.where(np.isfinite(loss), loss, np.nan), color="C0", lw=1.6, label="loss")
+    for name, level in PLATEAUS.items():
+        ax_loss.axhline(level, color="0.45", lw=0.8, ls=":", zorder=0)
+        ax_loss.annotate(
+            PLATEAU_TEXT[name],
+            (1, level),
+            xycoords=("axes fraction", "data"),
+            fontsize=7,
+            ha="right",
+            va="bottom",
+            color="0.35",
+        )
+    ax_loss.axhline(row["loss_threshold"], color="0.3", lw=0.9, ls="--", label=f"threshold {row['loss_threshold']:g}")
+    if pd.notna(row["steps_to_solve"]):
+        ax_loss.axvline(int(row["steps_to_solve"]), color="C2", lw=1, label=f"solved at step {row['steps_to_solve']}")
+    ax_loss.set(
+        yscale="log",
+        xlabel=figures.STEP_LABEL,
+        ylabel=figures.LOSS_LABEL,
+        title=f"run {row['run_id']}: {row['status']}, final loss {row['final_loss']:.3g}",
+    )
+    ax_loss.legend(loc="best", fontsize=8, frameon=False)
+    lim, n = SURFACE_BOUNDS, SURFACE_RESOLUTION
+    z = decision_surface(pd.DataFrame([row]), n, lim)["yhat"].to_numpy().reshape(n, n)
+    if np.isfinite(z).all():
+        image = ax_surf.imshow(z, origin="lower", extent=(*lim, *lim), vmin=0, vmax=1, cmap="RdBu_r")
+        if np.ptp(z) > 0.01:
+            g = np.linspace(*lim, n)
+            ax_surf.contour(g, g, z, levels=[0.5], colors="k", linewidths=1)
+        fig.colorbar(image, ax=ax_surf, shrink=0.85, label="network output ŷ")
+    else:
+        ax_surf.text(
+            0.5, 0.5, "parameters not finite:\nno surface", ha="center", va="center", transform=ax_surf.transAxes
+        )
+    for label, marker in ((0, "o"), (1, "^")):
+        pts = X[Y == label]
+        ax_surf.scatter(
+            pts[:, 0],
+            pts[:, 1],
+            marker=marker,
+            s=70,
+            c="white" if label == 0 else "black",
+            edgecolors="black",
+            linewidths=1.2,
+            zorder=3,
+        )
+    ax_surf.set(xlim=lim, ylim=lim, aspect="equal", xlabel="input x₁", ylabel="input x₂", title="decision surface")
+    return fig
