@@ -63,8 +63,8 @@ def _compiled():
         if _kernel is None:
             if not available():
                 raise RuntimeError("engine 'compiled' needs numba (pip install numba); use engine 'numpy'")
-            notice = threading.Timer(_NOTICE_AFTER, lambda: print(
-                f"xorlab: compiling the engine (once, ~{COMPILE_SECONDS} s)...", file=sys.stderr, flush=True))  # fmt: skip
+            message = f"xorlab: compiling the engine (once, ~{COMPILE_SECONDS} s)..."
+            notice = threading.Timer(_NOTICE_AFTER, lambda: print(message, file=sys.stderr, flush=True))
             notice.start()
             try:
                 from xorlab import kernel_math
