@@ -16,7 +16,6 @@ later processes load it from numba's on-disk cache (``__pycache__``, or ``NUMBA_
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import threading
 from dataclasses import dataclass
@@ -53,7 +52,11 @@ _lock = threading.Lock()
 
 def available() -> bool:
     """True if numba can be imported, i.e. ``engine="compiled"`` can run."""
-    return importlib.util.find_spec("numba") is not None
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _compiled():
