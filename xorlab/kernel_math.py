@@ -27,7 +27,7 @@ import numba as nb
 import numpy as np
 from llvmlite import ir
 from numba import prange
-from numba.core import types
+from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 TAIL = 64  # losses kept before each run's end (contract)
@@ -79,7 +79,9 @@ def _fma(typingctx, a, b, c):
     sig = types.float64(types.float64, types.float64, types.float64)
 
     def codegen(context, builder, signature, args):
-        return builder.fma(*args)
+        d = ir.DoubleType()
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(d, [d, d, d]), "llvm.fma.f64")
+        return builder.call(fn, args)
 
     return sig, codegen
 
