@@ -48,6 +48,7 @@ except ImportError:
 
 _kernel = None
 _lock = threading.Lock()
+_run_lock = threading.Lock()  # numba's default (workqueue) threading layer must not be entered by two threads at once
 
 
 def available() -> bool:
@@ -147,9 +148,10 @@ def simulate_compiled(
     end_tail = np.full((n_runs, TAIL), np.nan)
     with np.errstate(over="ignore", invalid="ignore"):
         cthr = np.expm1(4.0 * threshold)  # loss < thr ⇔ ∏(1 + e_p) - 1 < expm1(4·thr) when all points are correct
-    km.simulate_kernel(P, lr, cthr, fs0, t0, horizon, log_every, run_lane[order], run_end[order],
-                       order.astype(np.int64), blk_ptr, losses, first_solved, diverged_step, end_loss, end_yhat,
-                       end_P, end_tail)  # fmt: skip
+    with _run_lock:
+        km.simulate_kernel(P, lr, cthr, fs0, t0, horizon, log_every, run_lane[order], run_end[order],
+                           order.astype(np.int64), blk_ptr, losses, first_solved, diverged_step, end_loss,
+                           end_yhat, end_P, end_tail)  # fmt: skip
     end_params = Params(w1=end_P[0:8].reshape(2, 4, n_runs), b1=end_P[8:12], w2=end_P[12:16], b2=end_P[16])
     return Trace(loss_steps=loss_steps, losses=losses, first_solved=first_solved, diverged_step=diverged_step,
                  end_loss=end_loss, end_yhat=end_yhat, end_params=end_params, end_tail=end_tail)  # fmt: skip
