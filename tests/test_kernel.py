@@ -50,10 +50,12 @@ def simulate(configs, starts=None, log_every=1, run_lane=None, run_end=None, **k
 
 
 def outcomes(configs, tr: kernel.Trace) -> tuple[np.ndarray, np.ndarray]:
-    """(status, steps_to_solve) per run, by the numpy engine's rules (one lane per run)."""
+    """(status, steps_to_solve) per run, by the numpy engine's rules (one lane per run, read out at max_steps)."""
     thr = np.array([c.loss_threshold for c in configs])
-    status = classify(tr.diverged_step >= 0, correct_side(tr.end_yhat, Y), tr.end_loss, thr)
-    return status, tr.first_solved
+    ends = np.array([c.max_steps for c in configs])
+    diverged = (tr.diverged_step >= 0) & (tr.diverged_step <= ends)
+    status = classify(diverged, correct_side(tr.end_yhat, Y), tr.end_loss, thr)
+    return status, np.where(tr.first_solved <= ends, tr.first_solved, -1)
 
 
 def bits(a) -> bytes:
