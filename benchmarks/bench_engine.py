@@ -7,7 +7,8 @@ What it measures, in one run, on the same starts (notebook init, lr cycling 0.1 
   the numpy engine (``xorlab.engine.simulate`` if present, else ``train_batch`` with explicit starts; up to
   10k runs only), the compiled engine with ``numba.set_num_threads(1)`` and ``(2)``, and a JAX peer of the same
   network (vmap + jit + lax.scan, float64, CPU; skipped if jax is not importable; its compile is excluded);
-- the compiled engine's process CPU time per run-step at 1 thread (steady on a busy machine, unlike wall time);
+- the compiled engine's process CPU time per run-step (all threads; steady on a busy machine, unlike wall
+  time: on a quiet machine wall ≈ CPU / threads, so 2-thread CPU ≈ 1-thread CPU means no parallel overhead);
 - the ratios JAX / compiled (throughput of the compiled engine in units of JAX's) and numpy / compiled;
 - the compiled engine's first-use compile (a subprocess with an empty ``NUMBA_CACHE_DIR``) and a warm start
   (a second subprocess on that cache), each as seconds inside ``kernel._compiled()`` and as whole-process time.
@@ -171,24 +172,25 @@ def main() -> None:
         for threads in (1, 2):
             numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
             ns[f"compiled {threads}t"] = best_of(reps, compiled_engine(p, lr))
-            if threads == 1:  # process CPU time: what one core costs, whatever else the machine runs
-                ns["compiled cpu"] = best_of(reps, compiled_engine(p, lr), time.process_time)
+            # process CPU time (all threads): steady whatever else the machine runs; wall ≈ CPU / threads when quiet
+            ns[f"compiled {threads}t cpu"] = best_of(reps, compiled_engine(p, lr), time.process_time)
         if have_jax:
             ns["jax"] = best_of(reps, jax_peer(p, lr))
         rows.append((n, {k: v / (n * STEPS) * 1e9 for k, v in ns.items()}))
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
 
     print("\nns per run-step (best of repeats; lower is better)\n")
-    print("| runs | numpy | compiled 1 thread | (its CPU time) | compiled 2 threads | JAX | JAX / compiled 2t "
+    print("| runs | numpy | compiled 1 thread (CPU) | compiled 2 threads (CPU, both) | JAX | JAX / compiled 2t "
           "| numpy / compiled 2t |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     fmt = lambda v: "–" if v is None else f"{v:.1f}"  # noqa: E731
     for n, r in rows:
         c2, jx, npy = r["compiled 2t"], r.get("jax"), r.get("numpy")
         jx_ratio = "–" if jx is None else f"{jx / c2:.1f}×"
         np_ratio = "–" if npy is None else f"{npy / c2:.0f}×"
-        print(f"| {n:,} | {fmt(npy)} | {fmt(r['compiled 1t'])} | {fmt(r['compiled cpu'])} | {fmt(c2)} | {fmt(jx)} "
-              f"| {jx_ratio} | {np_ratio} |")
+        c1 = f"{fmt(r['compiled 1t'])} ({fmt(r['compiled 1t cpu'])})"
+        c2s = f"{fmt(c2)} ({fmt(r['compiled 2t cpu'])})"
+        print(f"| {n:,} | {fmt(npy)} | {c1} | {c2s} | {fmt(jx)} | {jx_ratio} | {np_ratio} |")
     print(f"\ncompile: cold {cold:.1f} s (process {cold_proc:.1f} s), warm load {warm:.2f} s "
           f"(process {warm_proc:.2f} s); load avg {os.getloadavg()[0]:.2f} at the end")  # fmt: skip
     last_n, last = rows[-1]
