@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -23,6 +24,9 @@ from xorlab.inits import SCHEMES
 from xorlab.net import Params
 from xorlab.outcome import classify, correct_side
 
+if TYPE_CHECKING:
+    from xorlab.engine import Trace  # or, until the engine defines it, the kernel's stand-in
+
 pytestmark = pytest.mark.skipif(not kernel.available(), reason="numba is not installed")
 
 GRID_SCHEMES = [s for s in SCHEMES if s != "from_file"]  # from_file: same start for every seed, tested below
@@ -34,7 +38,7 @@ def grid(seeds: int, max_steps: int = 1000) -> list[TrainConfig]:
             for init in GRID_SCHEMES for lr in GRID_LRS for seed in range(seeds)]  # fmt: skip
 
 
-def simulate(configs, starts=None, log_every=1, run_lane=None, run_end=None, **kw) -> kernel.Trace:
+def simulate(configs, starts=None, log_every=1, run_lane=None, run_end=None, **kw) -> Trace:
     """``simulate_compiled`` with one lane per config (runs read out at their own max_steps by default)."""
     p = stack_params(starts if starts is not None else [start_params(c) for c in configs])
     n = len(configs)
@@ -49,7 +53,7 @@ def simulate(configs, starts=None, log_every=1, run_lane=None, run_end=None, **k
     )
 
 
-def outcomes(configs, tr: kernel.Trace) -> tuple[np.ndarray, np.ndarray]:
+def outcomes(configs, tr: Trace) -> tuple[np.ndarray, np.ndarray]:
     """(status, steps_to_solve) per run, by the numpy engine's rules (one lane per run, read out at max_steps)."""
     thr = np.array([c.loss_threshold for c in configs])
     ends = np.array([c.max_steps for c in configs])
@@ -62,14 +66,14 @@ def bits(a) -> bytes:
     return np.ascontiguousarray(a, dtype=np.float64).tobytes()
 
 
-def end_bits(tr: kernel.Trace, r: int) -> tuple:
+def end_bits(tr: Trace, r: int) -> tuple:
     """Run r's read-out (loss, predictions, parameters) as bytes."""
     p = tr.end_params
     return (bits(tr.end_loss[r]), bits(tr.end_yhat[:, r]), bits(p.w1[..., r]), bits(p.b1[:, r]), bits(p.w2[:, r]),
             bits(p.b2[r]))  # fmt: skip
 
 
-def run_bits(tr: kernel.Trace, r: int, lane: int) -> tuple:
+def run_bits(tr: Trace, r: int, lane: int) -> tuple:
     """Everything the trace says about run r on lane ``lane``, as bytes: lane curve and events, read-out, tail."""
     lane_part = (bits(tr.losses[lane]), int(tr.first_solved[lane]), int(tr.diverged_step[lane]))
     return lane_part + end_bits(tr, r) + (bits(tr.end_tail[r]),)

@@ -19,31 +19,40 @@ from __future__ import annotations
 import sys
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from xorlab.net import Params
 
+if TYPE_CHECKING:
+    from xorlab.engine import Trace  # the contract's result type (see _trace_class)
+
 TAIL = 64  # = kernel_math.TAIL (this module imports without numba, so it cannot ask kernel_math)
 COMPILE_SECONDS = 15  # measured cold compile on a 2-core machine (11-18 s), quoted in the notice
 _NOTICE_AFTER = 2.5  # s: a cache load takes ~0.5 s (even on a busy machine, < 2 s); a compile over 10 s
 
-try:  # the contract's dataclass once the lead's engine refactor lands; a field-for-field stand-in until then
-    from xorlab.engine import Trace  # type: ignore[attr-defined]
-except ImportError:
+@dataclass
+class _StandInTrace:
+    """Result of ``simulate``: the fields of ``xorlab.engine.Trace`` (contract of issue 7), used only while the
+    engine does not define ``Trace`` yet."""
 
-    @dataclass
-    class Trace:
-        """Result of ``simulate`` (fields of ``xorlab.engine.Trace``, contract of issue 7)."""
+    loss_steps: np.ndarray  # (S,) logged steps t0 <= t < horizon, t % log_every == 0
+    losses: np.ndarray  # (L, S) loss before the update of each logged step, per lane
+    first_solved: np.ndarray  # (L,) int64, -1 = never
+    diverged_step: np.ndarray  # (L,) int64, -1 = never
+    end_loss: np.ndarray  # (R,)
+    end_yhat: np.ndarray  # (4, R)
+    end_params: Params  # R runs, run axis last
+    end_tail: np.ndarray  # (R, TAIL), NaN for steps < t0
 
-        loss_steps: np.ndarray  # (S,) logged steps t0 <= t < horizon, t % log_every == 0
-        losses: np.ndarray  # (L, S) loss before the update of each logged step, per lane
-        first_solved: np.ndarray  # (L,) int64, -1 = never
-        diverged_step: np.ndarray  # (L,) int64, -1 = never
-        end_loss: np.ndarray  # (R,)
-        end_yhat: np.ndarray  # (4, R)
-        end_params: Params  # R runs, run axis last
-        end_tail: np.ndarray  # (R, TAIL), NaN for steps < t0
+
+def _trace_class() -> type:
+    """``xorlab.engine.Trace`` if the engine defines it, else the stand-in. Looked up at call time, so the engine
+    may import this module at its top without a circular import."""
+    from xorlab import engine
+
+    return getattr(engine, "Trace", _StandInTrace)
 
 
 _kernel = None
@@ -153,5 +162,5 @@ def simulate_compiled(
                            order.astype(np.int64), blk_ptr, losses, first_solved, diverged_step, end_loss,
                            end_yhat, end_P, end_tail)  # fmt: skip
     end_params = Params(w1=end_P[0:8].reshape(2, 4, n_runs), b1=end_P[8:12], w2=end_P[12:16], b2=end_P[16])
-    return Trace(loss_steps=loss_steps, losses=losses, first_solved=first_solved, diverged_step=diverged_step,
+    return _trace_class()(loss_steps=loss_steps, losses=losses, first_solved=first_solved, diverged_step=diverged_step,
                  end_loss=end_loss, end_yhat=end_yhat, end_params=end_params, end_tail=end_tail)  # fmt: skip
