@@ -164,6 +164,18 @@ def test_diverging_runs_frozen_and_marked():
     assert len({end_bits(multi, r) for r in range(ends.size)}) == 1
 
 
+def test_overflowing_logit_with_finite_params_diverges():
+    """Guards the divergence check's blind spot: finite parameters whose logit overflows to -inf at a y = 0 point
+    (max(z, 0) alone would be finite there) give the numpy engine a NaN loss, so both engines mark step 0."""
+    start = {"w1": np.array([[-100.0, 0, 0, 0], [0, -100.0, 0, 0]]), "b1": np.array([[100.0, 100.0, 0, 0]]),
+             "w2": np.array([[-0.9e308], [-0.9e308], [0], [0]]), "b2": np.array([[0.5e308]])}  # fmt: skip
+    cfg = TrainConfig(lr=0.1, max_steps=5)
+    ref = train_batch([cfg], params=[start])
+    tr = simulate([cfg], starts=[start])
+    assert ref.diverged_step[0] == tr.diverged_step[0] == 0
+    assert bits(tr.end_loss) == bits(ref.final_loss) and bits(tr.end_yhat.T) == bits(ref.predictions)
+
+
 # --- batch invariance and the contract ------------------------------------------------------------------------
 
 

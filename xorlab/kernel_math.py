@@ -179,11 +179,17 @@ def log1p01(e):
 
 
 @nb.njit(**_JIT)
-def _bce(z, y, e):
-    """One point's BCE from its logit, the numpy engine's order: (max(z, 0) - y·z) + log1p(e), NaN kept as in
-    np.maximum."""
+def _bce_big(z, y):
+    """max(z, 0) - y·z: the BCE without its log1p(e) term, as the numpy engine computes it (NaN kept as in
+    np.maximum; y·z with y = 0 kept, it is NaN for z = ±inf)."""
     mx = z if not z < 0.0 else 0.0
-    return (mx - y * z) + log1p01(e)
+    return mx - y * z
+
+
+@nb.njit(**_JIT)
+def _bce(z, y, e):
+    """One point's BCE from its logit, the numpy engine's order: (max(z, 0) - y·z) + log1p(e)."""
+    return _bce_big(z, y) + log1p01(e)
 
 
 @nb.njit(**_JIT)
@@ -242,8 +248,7 @@ def _step(loc, i, t, with_loss):
     a_2, z_2, e_2, y_2 = _point(1.0, 0.0, w, b1, v, b2)
     a_3, z_3, e_3, y_3 = _point(1.0, 1.0, w, b1, v, b2)
 
-    big = _psum(z_0 if not z_0 < 0.0 else 0.0, (z_1 if not z_1 < 0.0 else 0.0) - z_1,
-                (z_2 if not z_2 < 0.0 else 0.0) - z_2, z_3 if not z_3 < 0.0 else 0.0)  # fmt: skip
+    big = _psum(_bce_big(z_0, 0.0), _bce_big(z_1, 1.0), _bce_big(z_2, 1.0), _bce_big(z_3, 0.0))
     finite = (big - big == 0.0) & (b1[0] - b1[0] == 0.0) & (b1[1] - b1[1] == 0.0) & (b1[2] - b1[2] == 0.0) & (
         b1[3] - b1[3] == 0.0)  # fmt: skip
     ds = t if (ds < 0.0) & (not finite) else ds
