@@ -1,0 +1,206 @@
+"""Speed of the engines side by side: numpy engine, compiled engine (1 and 2 threads), and a JAX peer.
+
+What it measures, in one run, on the same starts (notebook init, lr cycling 0.1 / 0.3 / 1.0, threshold 0.01,
+1,000 steps, losses logged every 10 steps as sweeps do):
+
+- ns per run-step (wall time / (runs × steps), best of ``--repeats``) at 1k, 10k and 100k runs for
+  the numpy engine (``xorlab.engine.simulate`` if present, else ``train_batch`` with explicit starts; up to
+  10k runs only), the compiled engine with ``numba.set_num_threads(1)`` and ``(2)``, and a JAX peer of the same
+  network (vmap + jit + lax.scan, float64, CPU; skipped if jax is not importable; its compile is excluded);
+- the compiled engine's process CPU time per run-step (all threads; steady on a busy machine, unlike wall
+  time: on a quiet machine wall ≈ CPU / threads, so 2-thread CPU ≈ 1-thread CPU means no parallel overhead);
+- the ratios JAX / compiled (throughput of the compiled engine in units of JAX's) and numpy / compiled;
+- the compiled engine's first-use compile (a subprocess with an empty ``NUMBA_CACHE_DIR``) and a warm start
+  (a second subprocess on that cache), each as seconds inside ``kernel._compiled()`` and as whole-process time.
+
+Timings on shared machines drift 2-4×: compare within one run (ratios), run it a few times. Always exits 0 and
+marks missed targets (compiled ≥ 5× JAX and ≤ 40 ns/run-step at 100k runs, 2 threads; compile ≤ 30 s cold,
+≤ 2 s warm) with MISS.
+
+    .venv/bin/python benchmarks/bench_engine.py                 # the full run, ~1-2 min on 2 cores
+    .venv/bin/python benchmarks/bench_engine.py --sizes 1000 10000 --repeats 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from xorlab import engine, kernel
+from xorlab.config import TrainConfig
+from xorlab.data import X, Y
+from xorlab.net import Params
+
+STEPS = 1000
+LOG_EVERY = 10
+THRESHOLD = 0.01
+NUMPY_MAX_RUNS = 10_000
+
+
+def starts(n: int) -> tuple[Params, np.ndarray]:
+    """Notebook-init starting parameters (run axis last) and learning rates of n runs."""
+    rng = np.random.default_rng(0)
+    p = Params(w1=rng.standard_normal((2, 4, n)) / np.sqrt(2), b1=np.zeros((4, n)),
+               w2=rng.standard_normal((4, n)) * 0.5, b2=np.zeros(n))  # fmt: skip
+    return p, np.resize([0.1, 0.3, 1.0], n)
+
+
+def best_of(repeats: int, fn, clock=time.perf_counter) -> float:
+    best = np.inf
+    for _ in range(repeats):
+        t = clock()
+        fn()
+        best = min(best, clock() - t)
+    return best
+
+
+def numpy_engine(p: Params, lr: np.ndarray):
+    n = lr.size
+    if hasattr(engine, "simulate"):  # the pure core, once the engine refactor is merged
+        args = (p, lr, np.full(n, THRESHOLD), np.arange(n), np.full(n, STEPS), LOG_EVERY)
+        return lambda: engine.simulate(*args)
+    configs = [TrainConfig(lr=float(v), max_steps=STEPS, loss_threshold=THRESHOLD) for v in lr]
+    dicts = engine.unstack_params(p)
+    params = [{k: v[i] for k, v in dicts.items()} for i in range(n)]
+    return lambda: engine.train_batch(configs, params=params, log_every=LOG_EVERY)
+
+
+def compiled_engine(p: Params, lr: np.ndarray):
+    n = lr.size
+    args = (p, lr, np.full(n, THRESHOLD), np.arange(n), np.full(n, STEPS), LOG_EVERY)
+    return lambda: kernel.simulate_compiled(*args)
+
+
+def jax_peer(p: Params, lr: np.ndarray):
+    """The same network, step loop and outcome bookkeeping (solve check every step, divergence freeze, loss
+    logged every LOG_EVERY steps) in JAX: one run's simulation, vmapped over runs, jitted; lax.scan over steps."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    x, y = jnp.asarray(X), jnp.asarray(Y)
+
+    def forward(w1, b1, w2, b2):
+        a1 = jnp.tanh(x @ w1 + b1)  # (4, 4)
+        z2 = a1 @ w2 + b2  # (4,)
+        e = jnp.exp(-jnp.abs(z2))
+        yhat = jnp.where(z2 >= 0, 1.0, e) / (1.0 + e)
+        loss = jnp.mean(jnp.maximum(z2, 0.0) - y * z2 + jnp.log1p(e))
+        return a1, yhat, loss
+
+    def step(state, t, lr, thr):
+        w1, b1, w2, b2, fs, ds = state
+        a1, yhat, loss = forward(w1, b1, w2, b2)
+        finite = jnp.isfinite(loss) & jnp.all(jnp.isfinite(w1)) & jnp.all(jnp.isfinite(b1)) & jnp.all(
+            jnp.isfinite(w2)) & jnp.isfinite(b2)  # fmt: skip
+        ds = jnp.where((ds < 0) & ~finite, t, ds)
+        alive = ds < 0
+        correct = jnp.all(jnp.where(y > 0.5, yhat > 0.5, yhat < 0.5))
+        fs = jnp.where((fs < 0) & alive & correct & (loss < thr), t, fs)
+        dz2 = yhat - y
+        dz1 = dz2[:, None] * w2[None, :] * (1 - a1**2)
+        grads = (x.T @ dz1, dz1.sum(0), a1.T @ dz2, dz2.sum())
+        new = tuple(jnp.where(alive, q - lr * g, q) for q, g in zip((w1, b1, w2, b2), grads, strict=True))
+        return (*new, fs, ds), loss
+
+    def one_run(w1, b1, w2, b2, lr, thr):
+        def chunk(state, t_first):  # LOG_EVERY steps; the loss of the first one is logged
+            state, losses = jax.lax.scan(lambda s, t: step(s, t, lr, thr), state, t_first + jnp.arange(LOG_EVERY))
+            return state, losses[0]
+
+        state0 = (w1, b1, w2, b2, jnp.int64(-1), jnp.int64(-1))
+        state, logged = jax.lax.scan(chunk, state0, jnp.arange(0, STEPS, LOG_EVERY))
+        state, _ = step(state, STEPS, 0.0, thr)  # the final step: outcomes at t = STEPS, no update that counts
+        return logged, state[4], state[5]
+
+    run = jax.jit(jax.vmap(one_run))
+    args = tuple(jnp.asarray(a) for a in (np.moveaxis(p.w1, -1, 0), p.b1.T, p.w2.T, p.b2, lr,
+                                          np.full(lr.size, THRESHOLD)))  # fmt: skip
+    jax.block_until_ready(run(*args))  # compile (excluded from the timing)
+    return lambda: jax.block_until_ready(run(*args))
+
+
+def compile_times() -> tuple[float, float, float, float]:
+    """(cold s in _compiled, cold process s, warm s in _compiled, warm process s) with a fresh NUMBA_CACHE_DIR;
+    the process times include Python, numpy, numba and xorlab imports."""
+    code = ("import time; from xorlab import kernel; t = time.perf_counter(); kernel._compiled(); "
+            "print(time.perf_counter() - t)")
+    out = []
+    with tempfile.TemporaryDirectory() as cache:
+        for _ in range(2):
+            t = time.perf_counter()
+            res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                 env={**os.environ, "NUMBA_CACHE_DIR": cache})  # fmt: skip
+            out += [float(res.stdout), time.perf_counter() - t]
+    return tuple(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    if not kernel.available():
+        print("numba is not installed: nothing to compare")
+        return
+    import numba
+
+    try:
+        import jax  # noqa: F401
+
+        have_jax = True
+    except ImportError:
+        have_jax = False
+    print(f"load avg {os.getloadavg()[0]:.2f} at start; {os.cpu_count()} cores; numba {numba.__version__}"
+          f"{'; jax ' + jax.__version__ if have_jax else '; jax not installed'}")  # fmt: skip
+    cold, cold_proc, warm, warm_proc = compile_times()
+    kernel._compiled()
+    rows = []
+    for n in args.sizes:
+        p, lr = starts(n)
+        ns = {}
+        reps = max(1, args.repeats - (n >= 100_000))
+        if n <= NUMPY_MAX_RUNS:
+            ns["numpy"] = best_of(max(1, reps - 1), numpy_engine(p, lr))
+        for threads in (1, 2):
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+            ns[f"compiled {threads}t"] = best_of(reps, compiled_engine(p, lr))
+            # process CPU time (all threads): steady whatever else the machine runs; wall ≈ CPU / threads when quiet
+            ns[f"compiled {threads}t cpu"] = best_of(reps, compiled_engine(p, lr), time.process_time)
+        if have_jax:
+            ns["jax"] = best_of(reps, jax_peer(p, lr))
+        rows.append((n, {k: v / (n * STEPS) * 1e9 for k, v in ns.items()}))
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+    print("\nns per run-step (best of repeats; lower is better)\n")
+    print("| runs | numpy | compiled 1 thread (CPU) | compiled 2 threads (CPU, both) | JAX | JAX / compiled 2t "
+          "| numpy / compiled 2t |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    fmt = lambda v: "–" if v is None else f"{v:.1f}"  # noqa: E731
+    for n, r in rows:
+        c2, jx, npy = r["compiled 2t"], r.get("jax"), r.get("numpy")
+        jx_ratio = "–" if jx is None else f"{jx / c2:.1f}×"
+        np_ratio = "–" if npy is None else f"{npy / c2:.0f}×"
+        c1 = f"{fmt(r['compiled 1t'])} ({fmt(r['compiled 1t cpu'])})"
+        c2s = f"{fmt(c2)} ({fmt(r['compiled 2t cpu'])})"
+        print(f"| {n:,} | {fmt(npy)} | {c1} | {c2s} | {fmt(jx)} | {jx_ratio} | {np_ratio} |")
+    print(f"\ncompile: cold {cold:.1f} s (process {cold_proc:.1f} s), warm load {warm:.2f} s "
+          f"(process {warm_proc:.2f} s); load avg {os.getloadavg()[0]:.2f} at the end")  # fmt: skip
+    last_n, last = rows[-1]
+    checks = [(f"compiled 2t ≤ 40 ns/run-step at {last_n:,} runs", last["compiled 2t"] <= 40),
+              ("cold compile ≤ 30 s", cold <= 30), ("warm load ≤ 2 s", warm_proc <= 2)]  # fmt: skip
+    if "jax" in last:
+        checks.append((f"compiled 2t ≥ 5× JAX throughput at {last_n:,} runs", last["jax"] / last["compiled 2t"] >= 5))
+    for name, ok in checks:
+        print(f"{'ok  ' if ok else 'MISS'} {name}")
+
+
+if __name__ == "__main__":
+    main()
