@@ -13,6 +13,7 @@ is detected explicitly with ``np.isfinite`` instead. Division by zero cannot occ
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -27,6 +28,11 @@ from xorlab.outcome import classify, correct_side, nearest_plateau
 from xorlab.rng import make_rng
 
 NO_STEP = -1  # steps_to_solve / diverged_step of a run that never solved / never diverged
+#: ``numpy``: this module's ``simulate``, the bit-exact reference (notebook replay, batch invariance).
+#: ``compiled``: ``xorlab.kernel`` (numba), the same semantics ~10x faster; exp/tanh differ by a few ulps, so
+#: outcomes agree for ≥ 99.9 % of runs and losses to ~1e-12 relative (tests/test_kernel.py).
+ENGINES = ("numpy", "compiled")
+_notified: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ class BatchResult:
     plateau: np.ndarray  # (N,) str or None
     diverged_step: np.ndarray  # (N,) int
     loss_tail: np.ndarray = field(default_factory=lambda: np.empty((0, TAIL)))  # (N, TAIL) before each end
+    engine: str = "numpy"  # the engine that trained the batch (ENGINES)
     behaviour: dict[str, np.ndarray] = field(default_factory=dict)  # (N,) each: xorlab.modes.behaviour
 
     def __len__(self) -> int:
@@ -290,6 +297,23 @@ def _lanes(configs: list[TrainConfig], shared: bool) -> tuple[list[int], np.ndar
     return reps, lane_of
 
 
+def simulator(engine: str) -> tuple[str, Callable[..., Trace]]:
+    """(engine actually used, its ``simulate``): ``compiled`` falls back to ``numpy`` with a one-line notice on
+    stderr (once per process) when numba is not installed."""
+    if engine not in ENGINES:
+        raise ConfigError("engine", f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
+    if engine == "compiled":
+        from xorlab import kernel
+
+        if kernel.available():
+            return "compiled", kernel.simulate_compiled
+        if "fallback" not in _notified:
+            _notified.add("fallback")
+            print("xorlab: numba is not installed; engine 'compiled' falls back to 'numpy' (pip install numba)",
+                  file=sys.stderr, flush=True)  # fmt: skip
+    return "numpy", simulate
+
+
 def _outcomes(configs: list[TrainConfig], trace: Trace, lane_of: np.ndarray) -> BatchResult:
     """Per-run results from a trace; events after a run's own end belong to longer runs sharing its lane."""
     max_steps = np.array([c.max_steps for c in configs], dtype=np.int64)
@@ -326,6 +350,7 @@ def train_batch(
     configs: Sequence[TrainConfig],
     params: Sequence[Mapping[str, np.ndarray]] | None = None,
     log_every: int = 1,
+    engine: str = "numpy",
 ) -> BatchResult:
     """Train every configuration in ``configs`` together; see the module docstring.
 
@@ -338,7 +363,9 @@ def train_batch(
     params : optional explicit starting parameters per run (notebook shapes); replaces the init draw, and
         then every run gets its own lane.
     log_every : record the loss every this many steps (outcomes are still computed at every step).
+    engine : ``"numpy"`` (the bit-exact reference) or ``"compiled"`` (numba; see ``ENGINES``).
     """
+    used, run = simulator(engine)
     configs = list(configs)
     if not configs:
         raise ConfigError("configs", "need at least one run")
@@ -353,8 +380,10 @@ def train_batch(
     lr = np.array([configs[i].lr for i in reps], dtype=np.float64)
     threshold = np.array([configs[i].loss_threshold for i in reps], dtype=np.float64)
     max_steps = np.array([c.max_steps for c in configs], dtype=np.int64)
-    trace = simulate(start, lr, threshold, lane_of, max_steps, log_every)
-    return _outcomes(configs, trace, lane_of)
+    trace = run(start, lr, threshold, lane_of, max_steps, log_every)
+    result = _outcomes(configs, trace, lane_of)
+    object.__setattr__(result, "engine", used)
+    return result
 
 
 def train(cfg: TrainConfig, params: Mapping[str, np.ndarray] | None = None) -> TrainResult:

@@ -22,6 +22,7 @@ class SweepOptions:
     chunk_size: int = 4096  # runs per chunk: each chunk is one array program and one atomic store commit
     log_every: int = 10  # loss-curve sampling; outcomes are computed at every step regardless
     progress: bool = True  # tqdm progress bar (runs done, runs/s, ETA)
+    engine: str = "compiled"  # numba kernel (falls back to numpy with a notice); "numpy" = the bit-exact reference
 
     def __post_init__(self) -> None:
         for name, minimum in (("num_shards", 1), ("shard", 0), ("chunk_size", 1), ("log_every", 1)):
@@ -30,5 +31,7 @@ class SweepOptions:
             raise ConfigError("sweep.shard", f"must be in 0 … num_shards-1 = {self.num_shards - 1}, got {self.shard}")
         if not isinstance(self.progress, bool):
             raise ConfigError("sweep.progress", f"must be true or false, got {self.progress!r}")
+        if self.engine not in ("numpy", "compiled"):
+            raise ConfigError("sweep.engine", f"unknown engine {self.engine!r}; allowed: numpy, compiled")
         if not isinstance(self.dir, str | Path) or not str(self.dir):
             raise ConfigError("sweep.dir", f"must be a directory path, got {self.dir!r}")

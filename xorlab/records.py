@@ -46,7 +46,8 @@ BEHAVIOUR_DTYPES = {
     "mode": "string", **{f"point_{p}": "string" for p in POINT_LABELS}, "trend": "string", "period": "Int64",
     "swing": "float64", "saturated_units": "Int64", "plateau_distance": "float64",
 }  # fmt: skip
-OPTIONAL_COLUMNS = set(BEHAVIOUR_DTYPES)  # may be missing from older runs files
+PROVENANCE_DTYPES = {"engine": "string"}  # which engine trained the run (xorlab.engine.ENGINES)
+OPTIONAL_COLUMNS = set(BEHAVIOUR_DTYPES) | set(PROVENANCE_DTYPES)  # may be missing from older runs files
 CURVE_COLUMNS = ["run_id", "step", "loss"]
 
 
@@ -57,6 +58,7 @@ def run_dtypes(cls: type[TrainConfig] = TrainConfig) -> dict[str, str]:
         **config_dtypes(cls),
         **OUTCOME_DTYPES,
         **BEHAVIOUR_DTYPES,
+        **PROVENANCE_DTYPES,
         **{c: "float64" for c in PRED_COLUMNS + PARAM_COLUMNS},
     }
 
@@ -102,6 +104,7 @@ def runs_frame(batch: BatchResult, ids: Sequence[str] | None = None) -> pd.DataF
     frame["diverged_step"] = _nullable_steps(batch.diverged_step)
     frame["final_loss"] = batch.final_loss
     frame["plateau"] = pd.array(list(batch.plateau), dtype="string")
+    frame["engine"] = pd.array([batch.engine] * len(frame), dtype="string")
     for col, dtype in BEHAVIOUR_DTYPES.items():
         values = batch.behaviour[col]
         frame[col] = pd.array(values.tolist() if dtype == "string" else values, dtype=dtype)

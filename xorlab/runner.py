@@ -112,7 +112,7 @@ def run_sweep(grid: Grid, opts: SweepOptions, config: dict | None = None) -> Swe
         tqdm(total=p.pending, unit="run", disable=not opts.progress, desc="xorlab-sweep", smoothing=0.1) as bar,
     ):
         for configs in chunks(p, opts.chunk_size, opts.log_every):
-            batch = train_batch(configs, log_every=opts.log_every)
+            batch = train_batch(configs, log_every=opts.log_every, engine=opts.engine)
             ids = [run_id(c) for c in configs]
             store.write(runs_frame(batch, ids), curves_frame(batch, ids))
             trained += len(configs)

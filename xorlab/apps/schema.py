@@ -42,6 +42,7 @@ class TrainOptions:
 
     print_every: Any = 20  # print the loss every this many steps, like the notebook
     log_every: Any = 1  # record the loss curve every this many steps
+    engine: Any = "numpy"  # the bit-exact reference; "compiled" = the numba kernel
 
 
 TRAIN_OPTIONS = tuple(f.name for f in fields(TrainOptions))

@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 from xorlab import engine
 from xorlab.apps.cli import VERSION_BASE, conf_dir, reported, run_app, to_container
 from xorlab.apps.schema import register, train_config
-from xorlab.config import TrainConfig, check_int
+from xorlab.config import ConfigError, TrainConfig, check_int
 from xorlab.data import POINT_LABELS
 
 PROG = "xorlab-train"
@@ -35,6 +35,8 @@ def check(cfg: DictConfig) -> TrainConfig:
     """Validate a composed config; returns the typed run config."""
     check_int("print_every", cfg.print_every, 1)
     check_int("log_every", cfg.log_every, 1)
+    if cfg.engine not in engine.ENGINES:
+        raise ConfigError("engine", f"unknown engine {cfg.engine!r}; allowed: {', '.join(engine.ENGINES)}")
     return train_config(cfg)
 
 
@@ -62,7 +64,7 @@ def run(cfg: DictConfig, out_dir: str) -> float:
     from xorlab.store import StoreWriter
 
     train_cfg = check(cfg)
-    batch = engine.train_batch([train_cfg], log_every=1)
+    batch = engine.train_batch([train_cfg], log_every=1, engine=cfg.engine)
     res = batch[0]
     print(notebook_table(res, cfg.print_every), flush=True)
     ids = [run_id(train_cfg)]
