@@ -16,8 +16,17 @@ import pytest
 from xorlab import store
 from xorlab.config import TrainConfig
 from xorlab.engine import train_batch
-from xorlab.records import RUN_COLUMNS, curves_frame, run_id, runs_frame
-from xorlab.store import StoreError, StoreWriter, check_writable, load_curves, load_runs, recorded_ids
+from xorlab.records import curves_frame, run_id, runs_frame
+from xorlab.store import (
+    RUN_COLUMNS,
+    StoreError,
+    StoreWriter,
+    check_writable,
+    load_curves,
+    load_runs,
+    recorded_ids,
+    with_file_hashes,
+)
 
 CONFIGS = [
     TrainConfig(max_steps=30, init="zeros"),  # stuck on the ln2 plateau
@@ -52,7 +61,7 @@ def by_id(frame: pd.DataFrame) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------- round trip
 def test_runs_round_trip_values_and_dtypes(tmp_path, batch):
     assert {*batch.status} == {"stuck", "solved", "diverged"}
-    expected = runs_frame(batch)
+    expected = with_file_hashes(runs_frame(batch))
     got = load_runs(write_store(tmp_path / "s", batch))
     assert list(got.columns) == RUN_COLUMNS
     pd.testing.assert_frame_equal(by_id(got), by_id(expected), check_dtype=False)
@@ -61,7 +70,7 @@ def test_runs_round_trip_values_and_dtypes(tmp_path, batch):
         assert got[col].dtype == np.int64
     for col in ("lr", "final_loss", "init_std", "pred_00", "w1_00", "b2"):
         assert got[col].dtype == np.float64
-    for col in ("run_id", "init", "rng", "status", "plateau", "init_path"):
+    for col in ("run_id", "init", "rng", "status", "plateau", "init_path", "init_file_sha256"):
         assert pd.api.types.is_string_dtype(got[col]), col
     row = got.set_index("run_id")
     stuck, solved, diverged = (row.loc[run_id(c)] for c in CONFIGS)
@@ -74,7 +83,7 @@ def test_runs_round_trip_values_and_dtypes(tmp_path, batch):
 def test_round_trip_is_exact(tmp_path, batch):
     """Loaded frames equal the in-memory frames, dtypes included (nullable strings stay pd.NA-backed)."""
     path = write_store(tmp_path / "s", batch)
-    pd.testing.assert_frame_equal(by_id(load_runs(path)), by_id(runs_frame(batch)))
+    pd.testing.assert_frame_equal(by_id(load_runs(path)), by_id(with_file_hashes(runs_frame(batch))[RUN_COLUMNS]))
     got, expected = load_curves(path), curves_frame(batch)
     pd.testing.assert_frame_equal(got.sort_values(["run_id", "step"], ignore_index=True),
                                   expected.sort_values(["run_id", "step"], ignore_index=True))  # fmt: skip
