@@ -267,7 +267,8 @@ class StoreWriter:
             self.info["heartbeat"] = self.info["started"]
             self._save_session()
         except OSError as exc:
-            raise StoreError(f"{self.path}: cannot create the store ({_oserror_text(exc)}); nothing was recorded")
+            reason = _oserror_text(exc)
+            raise StoreError(f"{self.path}: cannot create the store ({reason}); nothing was recorded") from None
         if self._heartbeat:
             self._thread = threading.Thread(target=self._beat, name="xorlab-heartbeat", daemon=True)
             self._thread.start()
@@ -353,7 +354,7 @@ class StoreWriter:
         except OSError as exc:
             (self.path / "curves" / name).unlink(missing_ok=True)  # an orphan either way; tidy it if we can
             raise StoreError(
-                f"{self.path}: cannot write chunk {name} ({_oserror_text(exc)}: {exc}); {SAFE}: "
+                f"{self.path}: cannot write chunk {name} ({_oserror_text(exc)}); {SAFE}: "
                 f"{self.chunks} chunks ({self.runs_written} runs) of this session are recorded; "
                 "fix the cause and re-run the same command to train the rest"
             ) from None
