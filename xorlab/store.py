@@ -153,17 +153,28 @@ def _name_max(folder: Path) -> int:
         return 255
 
 
+def _check_names(path: Path, field: str) -> None:
+    """Names longer than the filesystem allows fail at mkdir time; say so before anything is written."""
+    existing = path
+    while not os.path.exists(existing) and existing != existing.parent:
+        existing = existing.parent
+    limit = _name_max(existing)
+    for part in path.parts:
+        if len(os.fsencode(part)) > limit:
+            raise StoreError(
+                f"{field}: cannot use {path}: the name {part[:24]!r}… is {len(os.fsencode(part))} bytes; "
+                f"this filesystem allows at most {limit} bytes per path component"
+            )
+
+
 def check_writable(path: str | Path, field: str = "dir") -> Path:
     """Raise ``StoreError`` unless ``path`` is (or can be created as) a writable, compatible store folder.
 
     Writes nothing: the check is done on the folder if it exists, else on its nearest existing parent.
     """
     path = store_path(path)
-    try:
-        exists = path.exists()
-    except OSError as exc:  # e.g. ENAMETOOLONG from stat
-        raise StoreError(f"{field}: {path}: {_oserror_text(exc)}") from None
-    if exists:
+    _check_names(path, field)
+    if path.exists():
         if not path.is_dir():
             raise StoreError(f"{field}: {path} exists and is not a directory")
         try:
@@ -177,13 +188,6 @@ def check_writable(path: str | Path, field: str = "dir") -> Path:
             probe = probe.parent
         if not probe.is_dir():
             raise StoreError(f"{field}: cannot create {path}: {probe} is not a directory")
-        limit = _name_max(probe)
-        for part in path.relative_to(probe).parts:
-            if len(os.fsencode(part)) > limit:
-                raise StoreError(
-                    f"{field}: cannot create {path}: the name {part[:24]!r}… is {len(os.fsencode(part))} bytes; "
-                    f"this filesystem allows at most {limit} bytes per path component"
-                )
     if not os.access(probe, os.W_OK | os.X_OK):
         raise StoreError(f"{field}: {path} is not writable (no write permission on {probe})")
     return path
