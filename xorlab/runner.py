@@ -167,10 +167,10 @@ class _ClaimedWork:
         index: RecordedIndex,
         own_files: set[str],
         opts: SweepOptions,
-        sleep: Callable[[float], Any] = time.sleep,
+        sleep: Callable[[float], Any] | None = None,
     ) -> None:
         self.p, self.claims, self.index, self.own_files, self.opts = p, claims, index, own_files, opts
-        self.sleep = sleep
+        self.sleep = sleep or time.sleep
         self.rows: dict[int, list[int]] = defaultdict(list)
         for row, bucket in enumerate(p.buckets if p.buckets is not None else np.zeros(len(p.trajectories), int)):
             self.rows[int(bucket)].append(row)
