@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from xorlab import provenance
-from xorlab.store import read_session, session_state
+from xorlab.store import SAFE, StoreError, read_session, session_state
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,10 @@ class Claims:
         self.session = session
         self.held: dict[int, str] = {}  # bucket -> token of our claim
         self.taken_over = 0
-        (self.store / CLAIMS).mkdir(exist_ok=True)
+        try:
+            (self.store / CLAIMS).mkdir(exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{self.store / CLAIMS}: cannot create ({exc.strerror or exc}); {SAFE}") from None
 
     def __enter__(self) -> Claims:
         return self
@@ -98,8 +101,12 @@ class Claims:
             return False
         body = {"session": self.session, "token": token, "pid": os.getpid(), "host": socket.gethostname(),
                 "created": provenance.now()}  # fmt: skip
-        with os.fdopen(fd, "w") as fh:
-            json.dump(body, fh)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(body, fh)
+        except OSError as exc:  # e.g. the disk filled up: leave no empty claim behind
+            path.unlink(missing_ok=True)
+            raise StoreError(f"{path}: cannot write a claim ({exc.strerror or exc}); {SAFE}") from None
         self.held[bucket] = token
         return True
 

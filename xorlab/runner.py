@@ -40,6 +40,7 @@ from xorlab.store import (
     StoreWriter,
     check_writable,
     file_sha256,
+    oserror_text,
     recorded_ids,
 )
 
@@ -300,23 +301,26 @@ def run_sweep(
             "shard_runs": p.in_shard, "already_recorded": p.recorded,
             "planned_runs": len(grid), "grid": grid_record(grid)}  # fmt: skip
     trained = 0
-    with (
-        stop_on_signals(watch_parent) as stopper,
-        StoreWriter(path, config=config, meta=meta) as store,
-        Claims(path, store.session) as claims,
-        tqdm(total=p.pending, unit="run", disable=not opts.progress, desc="xorlab-sweep", smoothing=0.1) as bar,
-    ):
-        work = _ClaimedWork(p, claims, index, store.written_files, opts)
-        for configs, done in work:
-            files.verify()
-            ids = [run_id(c) for c in configs]
-            batch = train_batch(configs, log_every=opts.log_every)
-            files.verify()
-            runs, curves = runs_frame(batch, ids), curves_frame(batch, ids)
-            with stopper.deferred():  # a signal waits until the chunk is committed and its claims released
-                store.write(runs, curves, file_hashes=files.hashes)
-                claims.release(done)
-            trained += len(configs)
-            bar.update(len(configs))
-        store.update(trained=trained, recorded_by_others=work.by_others, claims_taken_over=claims.taken_over)
+    try:
+        with (
+            stop_on_signals(watch_parent) as stopper,
+            StoreWriter(path, config=config, meta=meta) as store,
+            Claims(path, store.session) as claims,
+            tqdm(total=p.pending, unit="run", disable=not opts.progress, desc="xorlab-sweep", smoothing=0.1) as bar,
+        ):
+            work = _ClaimedWork(p, claims, index, store.written_files, opts)
+            for configs, done in work:
+                files.verify()
+                ids = [run_id(c) for c in configs]
+                batch = train_batch(configs, log_every=opts.log_every)
+                files.verify()
+                runs, curves = runs_frame(batch, ids), curves_frame(batch, ids)
+                with stopper.deferred():  # a signal waits until the chunk is committed and its claims released
+                    store.write(runs, curves, file_hashes=files.hashes)
+                    claims.release(done)
+                trained += len(configs)
+                bar.update(len(configs))
+            store.update(trained=trained, recorded_by_others=work.by_others, claims_taken_over=claims.taken_over)
+    except OSError as exc:  # anything the writer did not already turn into a StoreError: no traceback
+        raise StoreError(f"{path}: {oserror_text(exc)}; {SAFE}; fix the cause and re-run the same command") from None
     return SweepSummary(len(grid), p.in_shard, p.recorded, trained, time.perf_counter() - start, work.by_others)

@@ -104,7 +104,7 @@ def store_path(path: str | Path, base: str | Path | None = None) -> Path:
     return p.absolute()
 
 
-def _oserror_text(exc: OSError) -> str:
+def oserror_text(exc: OSError) -> str:
     reason = exc.strerror or str(exc) or type(exc).__name__
     if exc.errno == errno.ENOSPC:
         reason = "no space left on the device"
@@ -271,7 +271,7 @@ class StoreWriter:
             self.info["heartbeat"] = self.info["started"]
             self._save_session()
         except OSError as exc:
-            reason = _oserror_text(exc)
+            reason = oserror_text(exc)
             raise StoreError(f"{self.path}: cannot create the store ({reason}); nothing was recorded") from None
         if self._heartbeat:
             self._thread = threading.Thread(target=self._beat, name="xorlab-heartbeat", daemon=True)
@@ -293,10 +293,11 @@ class StoreWriter:
         try:
             self._save_session()
         except OSError as err:
-            if exc_type is not None:  # already failing (e.g. the disk is full): keep the first error
-                log.warning("could not mark session %s %s: %s", self.session, status, err)
+            if exc_type is not None:  # already failing (e.g. the disk is full): the first error is the one to report;
+                # the session then reads as crashed (old heartbeat), which is what it is
+                log.debug("could not mark session %s %s: %s", self.session, status, err)
                 return
-            raise StoreError(f"{self.session_file}: cannot record the end of the session ({_oserror_text(err)}); "
+            raise StoreError(f"{self.session_file}: cannot record the end of the session ({oserror_text(err)}); "
                              f"{SAFE}") from None  # fmt: skip
 
     def _beat(self) -> None:
@@ -306,7 +307,7 @@ class StoreWriter:
                     self.info["heartbeat"] = provenance.now()
                     _write_json(self.session_file, self.info)
             except OSError as err:  # a full disk must not kill the thread; readers then see an old heartbeat
-                log.warning("heartbeat of session %s not written: %s", self.session, err)
+                log.debug("heartbeat of session %s not written: %s", self.session, err)
 
     def _create_manifest(self) -> None:
         manifest = self.path / MANIFEST
@@ -358,7 +359,7 @@ class StoreWriter:
         except OSError as exc:
             (self.path / "curves" / name).unlink(missing_ok=True)  # an orphan either way; tidy it if we can
             raise StoreError(
-                f"{self.path}: cannot write chunk {name} ({_oserror_text(exc)}); {SAFE}: "
+                f"{self.path}: cannot write chunk {name} ({oserror_text(exc)}); {SAFE}: "
                 f"{self.chunks} chunks ({self.runs_written} runs) of this session are recorded; "
                 "fix the cause and re-run the same command to train the rest"
             ) from None
