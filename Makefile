@@ -27,6 +27,10 @@ test: setup  ## the default test suite (fast; excludes tests marked slow)
 test-slow: setup  ## only the slow tests (multi-process launchers, kill -9 recovery)
 	$(BIN)/pytest -m slow
 
+.PHONY: test-chaos
+test-chaos: setup  ## the chaos suite: kill -9, concurrent writers, joblib kill, disk full, corrupt files (~2 min)
+	$(BIN)/pytest -m chaos -p no:cacheprovider
+
 test-all: setup
 	$(BIN)/pytest -m 'slow or not slow'
 

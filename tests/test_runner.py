@@ -322,3 +322,16 @@ def test_tilde_sweep_dir_resumes(tmp_path, monkeypatch):
     grid = Grid.from_mapping({"seed": [0, 1], "max_steps": 5})
     assert run_sweep(grid, opts("~/s")).trained == 2
     assert run_sweep(grid, opts("~/s")).trained == 0 and (tmp_path / "s").is_dir()
+
+
+def test_interrupt_guard_is_one_line(capsys):
+    import signal
+
+    from xorlab.signals import StopRequested, interrupt_guard
+
+    for exc, code in ((KeyboardInterrupt(), 130), (StopRequested(signal.SIGTERM), 143)):
+        with pytest.raises(SystemExit) as out, interrupt_guard("xorlab-sweep"):
+            raise exc
+        assert out.value.code == code
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("xorlab-sweep: interrupted (SIG")

@@ -7,7 +7,8 @@ is held until the block ends, so a stop never leaves a half-committed chunk or a
 
 SLURM sends SIGTERM at the time limit (then SIGKILL after ``KillWait``, 30 s by default): a sweep stops within
 one numpy step and keeps everything it finished. A worker of a process pool (joblib's loky launcher) also stops
-when its parent process dies (``watch_parent``), instead of training on unattended.
+when its parent process dies (``watch_parent``), instead of training on unattended, and then exits, instead of
+lingering as an orphan waiting for tasks.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 PARENT_POLL = 1.0  # seconds between checks that the parent process is alive
+ORPHAN_GRACE = 60.0  # seconds an orphaned worker gets to stop cleanly before it exits regardless
 
 
 class StopRequested(KeyboardInterrupt):
@@ -42,6 +45,7 @@ class Stopper:
 
     def __init__(self) -> None:
         self.pending: int | None = None
+        self.orphaned = False  # set when the parent process died: the process must end, not go back to a pool
         self._depth = 0
 
     def handle(self, signum: int, frame: Any) -> None:
@@ -69,11 +73,40 @@ def in_pool_worker() -> bool:
     return "Loky" in type(proc).__name__ or "Loky" in proc.name or multiprocessing.parent_process() is not None
 
 
-def _watch_parent(parent: int, done: threading.Event) -> None:
-    while not done.wait(PARENT_POLL):
-        if os.getppid() != parent:  # re-parented: our parent is gone
-            os.kill(os.getpid(), signal.SIGTERM)
+_active: list[Stopper] = []  # the stopper of the sweep running in this process, if any
+_watching = threading.Lock()
+_watcher_started = False
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(PARENT_POLL)
+        if os.getppid() == parent:
+            continue
+        # Re-parented: our parent is gone. A running sweep stops cleanly (session marked, claims released) and
+        # the process then exits; an idle pool worker exits at once instead of waiting for tasks nobody sends.
+        if not _active:
+            os._exit(128 + signal.SIGTERM)
+        _active[-1].orphaned = True
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(ORPHAN_GRACE)  # the main thread could not stop in time: do not linger anyway
+        os._exit(128 + signal.SIGTERM)
+
+
+def watch_parent_process() -> None:
+    """Start (once per process) the thread that ends this pool worker when its parent process dies.
+
+    The parent is the pool's creator (``multiprocessing.parent_process()``), so a worker that starts a sweep
+    after its parent already died notices too.
+    """
+    global _watcher_started
+    with _watching:
+        if _watcher_started:
             return
+        origin = multiprocessing.parent_process()
+        parent = origin.pid if origin is not None and origin.pid else os.getppid()
+        threading.Thread(target=_watch_parent, args=(parent,), name="xorlab-parent-watch", daemon=True).start()
+        _watcher_started = True
 
 
 @contextmanager
@@ -89,16 +122,41 @@ def stop_on_signals(watch_parent: bool | None = None) -> Iterator[Stopper]:
         yield stopper
         return
     previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
-    done = threading.Event()
     for s in STOP_SIGNALS:
         signal.signal(s, stopper.handle)
+    _active.append(stopper)
     if watch_parent is None:
         watch_parent = in_pool_worker()
     if watch_parent:
-        threading.Thread(target=_watch_parent, args=(os.getppid(), done), daemon=True).start()
+        watch_parent_process()
     try:
         yield stopper
     finally:
-        done.set()
+        _active.remove(stopper)
         for s, handler in previous.items():
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+        if stopper.orphaned:
+            # A pool worker whose parent died would go back to waiting for tasks nobody will send (loky workers
+            # do not notice): end the process once the store is left consistent.
+            os._exit(128 + signal.SIGTERM)
+
+
+@contextmanager
+def interrupt_guard(prog: str, what: str = "finished chunks are kept") -> Iterator[None]:
+    """For an app's ``main()``: Ctrl-C or SIGTERM anywhere (imports, Hydra start-up, a sweep) ends with one line on
+    stderr and exit status 128 + signal (130 for Ctrl-C, 143 for SIGTERM), never a traceback."""
+    import sys
+
+    previous = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, Stopper().handle)  # before a sweep installs its own: start-up too
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, StopRequested) else signal.SIGINT
+        name = signal.Signals(signum).name
+        print(f"\n{prog}: interrupted ({name}); {what}. Re-run the same command to do the rest.", file=sys.stderr)
+        sys.exit(128 + signum)
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
