@@ -16,6 +16,7 @@ LAYERS = {  # data & math -> engine -> store -> analysis -> apps
     "data": 0, "rng": 0, "net": 0, "inits": 0, "config": 0, "outcome": 0,
     "engine": 1,
     "records": 2, "store": 2, "provenance": 2, "grid": 2, "runner": 2,
+    "claims": 2, "signals": 2, "limits": 2, "maintenance": 2,
     "stats": 3, "figures": 3, "reporting": 3,
     "cli": 4, "hydra_schema": 4, "train": 4, "sweep": 4, "report": 4,
 }  # fmt: skip
