@@ -253,10 +253,15 @@ def test_disk_full_then_resume(tmp_path, reference, monkeypatch):
             partial = load_runs(path)  # whatever was committed is whole
             assert 0 < len(partial) < len(expected_ids(GRID))
             assert check_store(path).ok
-            subprocess.run(["mount", "-o", "remount,size=64m", str(mnt)], check=True)
+            # The same store on a read-only filesystem: refused before anything is attempted, one line.
+            subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+            ro = run(sweep_cmd(path))
+            assert ro.returncode != 0 and "Traceback" not in ro.stdout + ro.stderr, ro.stderr
+            assert "not writable" in ro.stderr and len(ro.stderr.strip().splitlines()) == 1, ro.stderr
+            subprocess.run(["mount", "-o", "remount,rw,size=64m", str(mnt)], check=True)
             done = run(sweep_cmd(path))
             assert done.returncode == 0, done.stderr
-            assert_recovered(path, reference, "disk full (tmpfs 600 KB)", 1)
+            assert_recovered(path, reference, "disk full (tmpfs 600 KB), then read-only", 2)
         finally:
             subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
         return

@@ -124,9 +124,16 @@ def slow_reference(tmp_path_factory) -> Path:
     return path
 
 
+def sweep_module() -> str:
+    """The sweep app's module (it moves to ``xorlab.apps.sweep`` in the issue-7 refactor): one place to change."""
+    import importlib.util
+
+    return "xorlab.apps.sweep" if importlib.util.find_spec("xorlab.apps.sweep") else "xorlab.sweep"
+
+
 def sweep_cmd(path: Path) -> list[str]:
     hydra_dir = path.parent / "hydra"
-    return [sys.executable, "-m", "xorlab.sweep", *SLOW_ARGS, f"sweep.dir={path}", f"hydra.run.dir={hydra_dir}"]
+    return [sys.executable, "-m", sweep_module(), *SLOW_ARGS, f"sweep.dir={path}", f"hydra.run.dir={hydra_dir}"]
 
 
 def start_and_signal(path: Path, sig: int, after_chunks: int) -> subprocess.CompletedProcess:
@@ -165,7 +172,8 @@ def test_kill_9_then_resume(tmp_path, slow_reference, raw_run_ids, after_chunks)
     assert after_chunks * 8 <= len(partial) < n
     assert len(raw_run_ids(path)) == len(partial)
     assert set(load_curves(path)["run_id"]) == set(partial["run_id"])
-    assert [s["status"] for s in sessions(path)] == ["running"]  # what a killed session looks like
+    assert [s["status"] for s in sessions(path)] == ["running"]  # what a killed session looks like …
+    assert [store.session_state(s) for s in sessions(path)] == ["crashed"]  # … and what it is
 
     done = resume(path)
     assert done.returncode == 0, done.stderr
@@ -191,3 +199,21 @@ def test_ctrl_c_then_resume(tmp_path, slow_reference, raw_run_ids):
     assert_complete(path, slow_reference, n, raw_run_ids)
     ids = {run_id(c) for runs in Grid.from_mapping(SLOW_GRID).trajectories() for c in runs}
     assert set(load_runs(path)["run_id"]) == ids
+
+
+@pytest.mark.slow
+def test_sigterm_then_resume(tmp_path, slow_reference, raw_run_ids):
+    """SLURM's time limit: SIGTERM stops the sweep cleanly (no traceback, session interrupted, chunks kept)."""
+    n = len(Grid.from_mapping(SLOW_GRID))
+    path = tmp_path / "store"
+    stopped = start_and_signal(path, signal.SIGTERM, 2)
+    assert stopped.returncode != 0 and stopped.returncode != -signal.SIGTERM, stopped.stderr
+    assert "Traceback" not in stopped.stdout + stopped.stderr
+    assert "interrupted" in stopped.stderr and len(stopped.stderr.strip().splitlines()) == 1, stopped.stderr
+    (info,) = sessions(path)
+    assert info["status"] == "interrupted" and store.session_state(info) == "interrupted"
+    assert info["runs_written"] == len(load_runs(path)) >= 16
+    assert not list((path / "claims").iterdir())
+    done = resume(path)
+    assert done.returncode == 0, done.stderr
+    assert_complete(path, slow_reference, n, raw_run_ids)
