@@ -188,8 +188,14 @@ def check_writable(path: str | Path, field: str = "dir") -> Path:
             probe = probe.parent
         if not probe.is_dir():
             raise StoreError(f"{field}: cannot create {path}: {probe} is not a directory")
+    try:
+        read_only = bool(os.statvfs(probe).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    if read_only:
+        raise StoreError(f"{field}: {path} is not writable ({probe} is on a read-only filesystem); nothing was written")
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise StoreError(f"{field}: {path} is not writable (no write permission on {probe})")
+        raise StoreError(f"{field}: {path} is not writable (no write permission on {probe}); nothing was written")
     return path
 
 
