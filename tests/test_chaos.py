@@ -95,6 +95,24 @@ def sorted_frames(path: Path, ids: set[str] | None = None) -> tuple[pd.DataFrame
             curves.sort_values(["run_id", "step"], ignore_index=True))  # fmt: skip
 
 
+def emit(line: str) -> None:
+    """Print a figure past pytest's capture (``make test-chaos`` shows them; CI can grep ``CHAOS``)."""
+    capture = _CONFIG[0].pluginmanager.getplugin("capturemanager") if _CONFIG else None
+    if capture is None:
+        print(line, flush=True)
+        return
+    with capture.global_and_fixture_disabled():
+        print(line, flush=True)
+
+
+_CONFIG: list = []
+
+
+@pytest.fixture(autouse=True)
+def _remember_config(pytestconfig):
+    _CONFIG[:] = [pytestconfig]
+
+
 def assert_recovered(path: Path, reference: Path, attack: str, attacks: int, max_dup: float = 0.0) -> dict:
     """Exactly the expected ids, records equal to the reference, store clean; print and return the figures."""
     want = expected_ids(GRID)
@@ -103,7 +121,7 @@ def assert_recovered(path: Path, reference: Path, attack: str, attacks: int, max
     lost, extra, dups = len(want - got), len(got - want), len(raw) - len(got)
     figures = {"attack": attack, "attacks": attacks, "runs_checked": len(want), "duplicates": dups,
                "lost": lost, "foreign": extra}  # fmt: skip
-    print(f"\nCHAOS {json.dumps(figures)}", file=sys.__stdout__, flush=True)
+    emit(f"\nCHAOS {json.dumps(figures)}")
     assert lost == 0 and extra == 0, figures
     assert dups <= max_dup * len(want), figures
     for a, b in zip(sorted_frames(path), sorted_frames(reference), strict=True):
@@ -162,8 +180,7 @@ def test_concurrent_writers_with_overlapping_grids(tmp_path, reference):
     assert [p.returncode for p in procs] == [0, 0, 0], outs
     trained = [json.loads(p.read_text()).get("trained") for p in (path / "sessions").glob("*.json")]
     figures = assert_recovered(path, reference, "3 concurrent writers, overlapping grids", 3, max_dup=0.05)
-    print(f"CHAOS trained per writer {sorted(trained)}; sum {sum(trained)} for {figures['runs_checked']} runs",
-          file=sys.__stdout__, flush=True)  # fmt: skip
+    emit(f"CHAOS trained per writer {sorted(trained)}; sum {sum(trained)} for {figures['runs_checked']} runs")
     assert sum(trained) == figures["runs_checked"] + figures["duplicates"]
 
 
@@ -186,8 +203,7 @@ def test_joblib_parent_killed(tmp_path, reference):
     proc.wait()
     t0 = time.monotonic()
     gone, alive = psutil.wait_procs(workers, timeout=30)
-    print(f"CHAOS joblib workers stopped {time.monotonic() - t0:.1f} s after their parent was killed",
-          file=sys.__stdout__, flush=True)  # fmt: skip
+    emit(f"CHAOS joblib workers stopped {time.monotonic() - t0:.1f} s after their parent was killed")
     for p in alive + [c for c in children if c.is_running()]:  # leave nothing behind (loky's trackers too)
         p.kill()
     assert not alive, f"{len(alive)} loky workers kept running after their parent was killed"
@@ -196,7 +212,7 @@ def test_joblib_parent_killed(tmp_path, reference):
     partial = len(load_runs(path))
     t0 = time.monotonic()
     done = run(sweep_cmd(path))
-    print(f"CHAOS joblib resume took {time.monotonic() - t0:.1f} s", file=sys.__stdout__, flush=True)
+    emit(f"CHAOS joblib resume took {time.monotonic() - t0:.1f} s")
     assert done.returncode == 0, done.stderr
     assert f"({partial} of the" in done.stdout
     assert_recovered(path, reference, "joblib parent kill -9", 1)
@@ -222,8 +238,7 @@ def test_joblib_ctrl_c(tmp_path, reference):
         gone, alive = psutil.wait_procs(workers, timeout=30)
         for p in [proc, *alive, *[c for c in children if c.is_running()]]:
             p.kill()
-    print(f"CHAOS joblib Ctrl-C: parent and workers gone in {time.monotonic() - t0:.1f} s",
-          file=sys.__stdout__, flush=True)  # fmt: skip
+    emit(f"CHAOS joblib Ctrl-C: parent and workers gone in {time.monotonic() - t0:.1f} s")
     assert not alive, f"{len(alive)} loky workers kept running after Ctrl-C"
     statuses = [s["status"] for s in read_sessions(path)]
     assert "interrupted" in statuses and set(statuses) <= {"interrupted", "finished"}, statuses
@@ -361,4 +376,4 @@ def test_corrupted_files_of_each_kind(tmp_path, reference):
         checked += len(expected_ids(GRID))
     figures = {"attack": "corrupted files", "attacks": len(CORRUPTIONS), "runs_checked": checked,
                "duplicates": 0, "lost": 0, "kinds": list(CORRUPTIONS)}  # fmt: skip
-    print(f"\nCHAOS {json.dumps(figures)}", file=sys.__stdout__, flush=True)
+    emit(f"\nCHAOS {json.dumps(figures)}")

@@ -29,7 +29,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from xorlab import provenance
+from xorlab import provenance, signals
 from xorlab.store import SAFE, StoreError, read_session, session_state
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,8 @@ class Claims:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.release_all()
+        with signals.shield():
+            self.release_all()
 
     def _create(self, bucket: int) -> bool:
         path = claim_file(self.store, bucket)

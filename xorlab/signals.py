@@ -45,13 +45,17 @@ class Stopper:
 
     def __init__(self) -> None:
         self.pending: int | None = None
+        self.stopping = False  # a stop is under way: further signals (a second Ctrl-C, a pool's terminate) wait
         self.orphaned = False  # set when the parent process died: the process must end, not go back to a pool
         self._depth = 0
 
     def handle(self, signum: int, frame: Any) -> None:
+        if self.stopping:
+            return  # let the cleanup the first signal started finish: session marked, claims released
         if self._depth:
             self.pending = self.pending or signum
             return
+        self.stopping = True
         raise StopRequested(signum)
 
     @contextmanager
@@ -62,9 +66,23 @@ class Stopper:
             yield
         finally:
             self._depth -= 1
-        if not self._depth and self.pending is not None:
+        if not self._depth and self.pending is not None and not self.stopping:
             signum, self.pending = self.pending, None
+            self.stopping = True
             raise StopRequested(signum)
+
+
+@contextmanager
+def shield() -> Iterator[None]:
+    """Hold stop signals during the block if a sweep in this process handles them (else do nothing).
+
+    For the store's own bookkeeping (marking a session, releasing claims), which a signal must not cut short.
+    """
+    if _active:
+        with _active[-1].deferred():
+            yield
+    else:
+        yield
 
 
 def in_pool_worker() -> bool:

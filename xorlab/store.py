@@ -42,7 +42,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from xorlab import provenance
+from xorlab import provenance, signals
 from xorlab.records import CONFIG_COLUMNS, CURVE_COLUMNS, PARAM_COLUMNS, PRED_COLUMNS
 from xorlab.records import RUN_COLUMNS as RECORD_COLUMNS
 
@@ -285,6 +285,10 @@ class StoreWriter:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        with signals.shield():  # a stop signal now must not leave the session marked running
+            self._close(exc_type)
+
+    def _close(self, exc_type: Any) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
