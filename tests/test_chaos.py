@@ -240,8 +240,10 @@ def test_joblib_ctrl_c(tmp_path, reference):
             p.kill()
     emit(f"CHAOS joblib Ctrl-C: parent and workers gone in {time.monotonic() - t0:.1f} s")
     assert not alive, f"{len(alive)} loky workers kept running after Ctrl-C"
-    statuses = [s["status"] for s in read_sessions(path)]
-    assert "interrupted" in statuses and set(statuses) <= {"interrupted", "finished"}, statuses
+    # joblib answers Ctrl-C by SIGKILLing its workers: one that had not finished marking its session reads as
+    # crashed (its claims are taken over at once); none may read as running.
+    states = [session_state(s) for s in read_sessions(path)]
+    assert states and set(states) <= {"interrupted", "finished", "crashed"}, states
     done = run(sweep_cmd(path))
     assert done.returncode == 0, done.stderr
     assert_recovered(path, reference, "joblib Ctrl-C", 1)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from xorlab import provenance, signals
-from xorlab.store import SAFE, StoreError, read_session, session_state
+from xorlab.store import SAFE, TEMP_PREFIX, StoreError, read_session, session_state
 
 log = logging.getLogger(__name__)
 
@@ -94,20 +94,32 @@ class Claims:
             self.release_all()
 
     def _create(self, bucket: int) -> bool:
+        """Create our claim file, complete or not at all: written to a temp file, then hard-linked into place
+        (``link`` fails if the name exists, like ``O_EXCL``), so a writer killed mid-claim leaves no empty claim
+        that would look alive until the heartbeat timeout. Falls back to ``O_EXCL`` where links are unsupported."""
         path = claim_file(self.store, bucket)
         token = uuid.uuid4().hex
+        body = json.dumps({"session": self.session, "token": token, "pid": os.getpid(), "host": socket.gethostname(),
+                           "created": provenance.now()})  # fmt: skip
+        tmp = path.with_name(f"{TEMP_PREFIX}{token[:12]}.claim")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            return False
-        body = {"session": self.session, "token": token, "pid": os.getpid(), "host": socket.gethostname(),
-                "created": provenance.now()}  # fmt: skip
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(body, fh)
-        except OSError as exc:  # e.g. the disk filled up: leave no empty claim behind
-            path.unlink(missing_ok=True)
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w") as fh:
+                fh.write(body)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            except OSError:  # no hard links here (some FUSE filesystems): exclusive create, then write
+                try:
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                except FileExistsError:
+                    return False
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(body)
+        except OSError as exc:  # e.g. the disk filled up
             raise StoreError(f"{path}: cannot write a claim ({exc.strerror or exc}); {SAFE}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
         self.held[bucket] = token
         return True
 
