@@ -10,6 +10,7 @@ writers. Committed chunks and session files are never touched.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -172,16 +173,20 @@ def clean_store(path: str | Path, grace: float = TEMP_GRACE, dry_run: bool = Fal
                 if p.name.startswith((store.TEMP_PREFIX, ".stale-")) and _older_than(p, grace, now):
                     gone.append(p)
     committed = {p.name for p in store.committed_chunks(path)}
-    states: dict[str, str | None] = {}
+    states: dict[str, tuple[str | None, bool]] = {}
+    host = socket.gethostname()
     for curves in sorted((path / "curves").glob("[!.]*.parquet")):
         if curves.name in committed:
             continue
         session = _session_of_chunk(curves.stem)
         if session not in states:
             info = read_session(path, session)
-            states[session] = None if info is None else session_state(info)
-        state = states[session]
-        if (state is None and _older_than(curves, grace, now)) or (state is not None and state != "running"):
+            states[session] = (None, False) if info is None else (session_state(info), info.get("host") == host)
+        state, here = states[session]
+        # Certain death (ended, or a dead pid on this host) frees the file at once; a writer only presumed dead
+        # (no session file, or a stale heartbeat from another host) also needs the file to be older than grace.
+        certain = state in ("finished", "interrupted", "failed") or (state == "crashed" and here)
+        if certain or (state in (None, "crashed") and _older_than(curves, grace, now)):
             gone.append(curves)
     if (path / CLAIMS).is_dir():
         for claim in sorted((path / CLAIMS).glob("[!.]*.claim")):
