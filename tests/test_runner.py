@@ -335,3 +335,34 @@ def test_interrupt_guard_is_one_line(capsys):
         assert out.value.code == code
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and err.startswith("xorlab-sweep: interrupted (SIG")
+
+
+def test_a_second_signal_does_not_cut_the_cleanup_short():
+    import os
+    import signal
+
+    from xorlab.signals import StopRequested, shield, stop_on_signals
+
+    cleaned = []
+    with pytest.raises(StopRequested) as err, stop_on_signals(watch_parent=False):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)  # e.g. a pool terminating its workers: ignored, stop under way
+            with shield():
+                cleaned.append(True)
+    assert err.value.signum == signal.SIGINT and cleaned == [True]
+
+
+def test_shield_defers_a_signal_to_the_end_of_the_block():
+    import os
+    import signal
+
+    from xorlab.signals import StopRequested, shield, stop_on_signals
+
+    done = []
+    with pytest.raises(StopRequested), stop_on_signals(watch_parent=False):
+        with shield():
+            os.kill(os.getpid(), signal.SIGTERM)
+            done.append("after the signal, inside the block")
+    assert done == ["after the signal, inside the block"]
