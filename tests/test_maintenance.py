@@ -149,6 +149,8 @@ def test_cli_check_and_clean(swept, capsys):
     first.write_bytes(b"garbage")
     assert store_app.main(["check", str(swept)]) == 1
     assert f"problem: {first}" in capsys.readouterr().out
+    assert store_app.main(["check", str(swept.parent)]) == 1  # a folder of stores: each is checked
+    assert f"problem: {first}" in capsys.readouterr().out
     assert store_app.main(["check", str(swept.parent / "nothing")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("xorlab-store: error: ") and len(err.splitlines()) == 1

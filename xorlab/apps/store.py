@@ -21,9 +21,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Check or clean an xorlab run store.")
     sub = p.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="read every record file and report problems (changes nothing)")
-    check.add_argument("dirs", nargs="+", metavar="DIR", help="store directories")
+    check.add_argument("dirs", nargs="+", metavar="DIR", help="store directories, or folders containing stores")
     clean = sub.add_parser("clean", help="remove leftovers of killed writers")
-    clean.add_argument("dirs", nargs="+", metavar="DIR", help="store directories")
+    clean.add_argument("dirs", nargs="+", metavar="DIR", help="store directories, or folders containing stores")
     clean.add_argument("--grace", type=float, default=None, metavar="SECONDS",
                        help="only remove temp files older than this (default: 600)")  # fmt: skip
     clean.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
@@ -34,11 +34,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``xorlab-store`` and ``python -m xorlab.apps.store``; returns the exit status."""
     args = parser().parse_args(argv)
     from xorlab import maintenance  # heavy (pyarrow, pandas): only once the arguments are fine
-    from xorlab.store import StoreError
+    from xorlab.store import StoreError, find_stores
 
     status = 0
     try:
-        for d in args.dirs:
+        for d in find_stores(args.dirs):  # a store, or a folder of stores (a multirun dir, runs/)
             if args.command == "check":
                 report = maintenance.check_store(d)
                 print("\n".join(report.lines()))
