@@ -31,6 +31,10 @@ test-browser: setup  ## report.html and compare.html checked in headless Chromiu
 	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
 	$(BIN)/pytest -m browser tests/browser
 
+.PHONY: test-chaos
+test-chaos: setup  ## the chaos suite: kill -9, concurrent writers, joblib kill, disk full, corrupt files (~2 min)
+	$(BIN)/pytest -m chaos -p no:cacheprovider
+
 test-all: setup
 	$(BIN)/pytest -m 'slow or not slow'
 

@@ -196,3 +196,173 @@ def test_sweep_into_unwritable_dir_fails_before_training(tmp_path, monkeypatch):
     with pytest.raises(StoreError, match="sweep.dir"):
         run_sweep(Grid.from_mapping({"seed": 0}), opts(tmp_path / "afile" / "sub"))
     assert [p.name for p in tmp_path.iterdir()] == ["afile"]
+
+
+# ----------------------------------------------------------------------------------------------- issue 8
+@pytest.mark.parametrize(
+    ("grid", "field"),
+    [
+        ({"seed": [0, 2**63]}, "grid.seed"),
+        ({"seed": [2**64]}, "grid.seed"),
+        ({"seed": [0, 1, 2**32], "rng": "legacy"}, "grid.seed"),
+        ({"rng_skip": [0, 10**8]}, "grid.rng_skip"),
+        ({"seed": "range(0,2000)", "lr": [0.1 + i / 1e4 for i in range(1500)]}, "grid"),  # 3,000,000 runs
+    ],
+)
+def test_limits_stop_before_anything_is_written(tmp_path, monkeypatch, grid, field):
+    monkeypatch.setattr(runner, "train_batch", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(ConfigError) as err:
+        run_sweep(Grid.from_mapping(grid), opts(tmp_path / "s"))
+    assert err.value.field == field and "\n" not in str(err.value)
+    assert not (tmp_path / "s").exists()
+
+
+def test_largest_allowed_seeds_are_recorded(tmp_path):
+    grid = Grid.from_mapping({"seed": [2**32 - 1], "rng": ["legacy"], "max_steps": 3})
+    run_sweep(grid, opts(tmp_path / "s"))
+    grid = Grid.from_mapping({"seed": [2**63 - 1], "max_steps": 3})
+    run_sweep(grid, opts(tmp_path / "s"))
+    assert sorted(load_runs(tmp_path / "s")["seed"]) == [2**32 - 1, 2**63 - 1]
+
+
+def write_npz(path, scale: float) -> str:
+    import numpy as np
+
+    np.savez(path, w1=np.full((2, 4), scale), b1=np.zeros((1, 4)), w2=np.full((4, 1), -scale), b2=np.zeros((1, 1)))
+    return str(path)
+
+
+def test_init_file_hash_is_recorded_and_edits_make_new_runs(tmp_path):
+    from xorlab.store import file_sha256
+
+    npz = write_npz(tmp_path / "start.npz", 0.5)
+    grid = Grid.from_mapping({"init": [{"name": "from_file", "path": npz}, "notebook"], "seed": [0, 1], "max_steps": 5})
+    run_sweep(grid, opts(tmp_path / "s"))
+    first = file_sha256(npz)
+    write_npz(npz, 0.7)
+    assert run_sweep(grid, opts(tmp_path / "s")).trained == 2  # the from_file runs of the new content only
+    runs = load_runs(tmp_path / "s")
+    from_file = runs[runs["init"] == "from_file"]
+    assert sorted(from_file["init_file_sha256"]) == sorted([first, first, file_sha256(npz), file_sha256(npz)])
+    assert runs.loc[runs["init"] == "notebook", "init_file_sha256"].isna().all()
+
+
+def test_init_file_changed_mid_sweep_stops_cleanly(tmp_path, monkeypatch):
+    npz = write_npz(tmp_path / "start.npz", 0.5)
+    grid = Grid.from_mapping({"init": [{"name": "from_file", "path": npz}], "seed": "range(0,12)", "max_steps": 5})
+    real, calls = runner.train_batch, []
+
+    def edit_then_train(configs, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            write_npz(npz, 0.9)  # edited while chunk 2 trains
+        return real(configs, **kw)
+
+    monkeypatch.setattr(runner, "train_batch", edit_then_train)
+    with pytest.raises(StoreError) as err:
+        run_sweep(grid, opts(tmp_path / "s", chunk_size=4))
+    assert "changed during the sweep" in str(err.value) and "\n" not in str(err.value)
+    runs = load_runs(tmp_path / "s")
+    assert len(runs) == 4 and runs["init_file_sha256"].nunique() == 1  # chunk 1 only, one content
+    assert not list((tmp_path / "s" / "claims").iterdir())
+
+
+def test_sigterm_stops_the_sweep_cleanly(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from xorlab.signals import StopRequested
+    from xorlab.store import read_sessions
+
+    grid = Grid.from_mapping({"seed": "range(0,20)", "max_steps": 5})
+    real, calls = runner.train_batch, []
+
+    def terminated(configs, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # as SLURM does at the time limit
+        return real(configs, **kw)
+
+    monkeypatch.setattr(runner, "train_batch", terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(StopRequested) as err:
+        run_sweep(grid, opts(tmp_path / "s", chunk_size=4))
+    assert err.value.signum == signal.SIGTERM and err.value.exit_code == 143
+    assert isinstance(err.value, KeyboardInterrupt)
+    assert signal.getsignal(signal.SIGTERM) == before  # handlers restored
+    (info,) = read_sessions(tmp_path / "s")
+    assert info["status"] == "interrupted" and info["runs_written"] == len(load_runs(tmp_path / "s")) == 8
+    assert not list((tmp_path / "s" / "claims").iterdir())
+
+
+def test_a_signal_during_a_commit_waits_for_it(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from xorlab import store as store_mod
+    from xorlab.signals import StopRequested
+
+    real = store_mod._atomic_write
+
+    def signalled(target, write):
+        if target.parent.name == "curves":
+            os.kill(os.getpid(), signal.SIGINT)  # between the curves file and the runs file that commits it
+        real(target, write)
+
+    monkeypatch.setattr(store_mod, "_atomic_write", signalled)
+    with pytest.raises(StopRequested):
+        run_sweep(Grid.from_mapping({"seed": "range(0,8)", "max_steps": 5}), opts(tmp_path / "s", chunk_size=4))
+    monkeypatch.undo()
+    assert len(load_runs(tmp_path / "s")) == 4  # the chunk being committed was committed whole
+    assert len(list((tmp_path / "s" / "curves").glob("*.parquet"))) == 1
+
+
+def test_tilde_sweep_dir_resumes(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    grid = Grid.from_mapping({"seed": [0, 1], "max_steps": 5})
+    assert run_sweep(grid, opts("~/s")).trained == 2
+    assert run_sweep(grid, opts("~/s")).trained == 0 and (tmp_path / "s").is_dir()
+
+
+def test_interrupt_guard_is_one_line(capsys):
+    import signal
+
+    from xorlab.signals import StopRequested, interrupt_guard
+
+    for exc, code in ((KeyboardInterrupt(), 130), (StopRequested(signal.SIGTERM), 143)):
+        with pytest.raises(SystemExit) as out, interrupt_guard("xorlab-sweep"):
+            raise exc
+        assert out.value.code == code
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("xorlab-sweep: interrupted (SIG")
+
+
+def test_a_second_signal_does_not_cut_the_cleanup_short():
+    import os
+    import signal
+
+    from xorlab.signals import StopRequested, shield, stop_on_signals
+
+    cleaned = []
+    with pytest.raises(StopRequested) as err, stop_on_signals(watch_parent=False):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)  # e.g. a pool terminating its workers: ignored, stop under way
+            with shield():
+                cleaned.append(True)
+    assert err.value.signum == signal.SIGINT and cleaned == [True]
+
+
+def test_shield_defers_a_signal_to_the_end_of_the_block():
+    import os
+    import signal
+
+    from xorlab.signals import StopRequested, shield, stop_on_signals
+
+    done = []
+    with pytest.raises(StopRequested), stop_on_signals(watch_parent=False):
+        with shield():
+            os.kill(os.getpid(), signal.SIGTERM)
+            done.append("after the signal, inside the block")
+    assert done == ["after the signal, inside the block"]

@@ -16,8 +16,17 @@ import pytest
 from xorlab import store
 from xorlab.config import TrainConfig
 from xorlab.engine import train_batch
-from xorlab.records import RUN_COLUMNS, curves_frame, run_id, runs_frame
-from xorlab.store import StoreError, StoreWriter, check_writable, load_curves, load_runs, recorded_ids
+from xorlab.records import curves_frame, run_id, runs_frame
+from xorlab.store import (
+    RUN_COLUMNS,
+    StoreError,
+    StoreWriter,
+    check_writable,
+    load_curves,
+    load_runs,
+    recorded_ids,
+    with_file_hashes,
+)
 
 CONFIGS = [
     TrainConfig(max_steps=30, init="zeros"),  # stuck on the ln2 plateau
@@ -52,7 +61,7 @@ def by_id(frame: pd.DataFrame) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------- round trip
 def test_runs_round_trip_values_and_dtypes(tmp_path, batch):
     assert {*batch.status} == {"stuck", "solved", "diverged"}
-    expected = runs_frame(batch)
+    expected = with_file_hashes(runs_frame(batch))
     got = load_runs(write_store(tmp_path / "s", batch))
     assert list(got.columns) == RUN_COLUMNS
     pd.testing.assert_frame_equal(by_id(got), by_id(expected), check_dtype=False)
@@ -61,7 +70,7 @@ def test_runs_round_trip_values_and_dtypes(tmp_path, batch):
         assert got[col].dtype == np.int64
     for col in ("lr", "final_loss", "init_std", "pred_00", "w1_00", "b2"):
         assert got[col].dtype == np.float64
-    for col in ("run_id", "init", "rng", "status", "plateau", "init_path"):
+    for col in ("run_id", "init", "rng", "status", "plateau", "init_path", "init_file_sha256"):
         assert pd.api.types.is_string_dtype(got[col]), col
     row = got.set_index("run_id")
     stuck, solved, diverged = (row.loc[run_id(c)] for c in CONFIGS)
@@ -74,7 +83,7 @@ def test_runs_round_trip_values_and_dtypes(tmp_path, batch):
 def test_round_trip_is_exact(tmp_path, batch):
     """Loaded frames equal the in-memory frames, dtypes included (nullable strings stay pd.NA-backed)."""
     path = write_store(tmp_path / "s", batch)
-    pd.testing.assert_frame_equal(by_id(load_runs(path)), by_id(runs_frame(batch)))
+    pd.testing.assert_frame_equal(by_id(load_runs(path)), by_id(with_file_hashes(runs_frame(batch))[RUN_COLUMNS]))
     got, expected = load_curves(path), curves_frame(batch)
     pd.testing.assert_frame_equal(got.sort_values(["run_id", "step"], ignore_index=True),
                                   expected.sort_values(["run_id", "step"], ignore_index=True))  # fmt: skip
@@ -368,3 +377,167 @@ def test_runs_files_written_before_the_behaviour_columns_still_load(tmp_path):
     runs = store.load_runs(tmp_path)
     assert len(runs) == 3 and runs["mode"].isna().all() and runs["period"].dtype == "Int64"
     assert runs["status"].tolist() == batch.status.tolist()
+
+
+# ----------------------------------------------------------------------------------------------- issue 8
+def test_files_honour_the_umask(tmp_path, batch):
+    old = os.umask(0o022)
+    try:
+        path = write_store(tmp_path / "s", batch)
+    finally:
+        os.umask(old)
+    for f in [path / store.MANIFEST, *path.rglob("*.parquet"), *path.rglob("*.json")]:
+        assert f.stat().st_mode & 0o777 == 0o644, f
+
+
+def test_session_liveness_fields_and_state(tmp_path, batch):
+    path = write_store(tmp_path / "s", batch, meta={"planned_runs": 3, "grid": {"seed": [0, 1, 2]}})
+    (info,) = store.read_sessions(path)
+    assert info["pid"] == os.getpid() and info["host"] and info["status"] == "finished"
+    assert pd.Timestamp(info["heartbeat"]).tzinfo is not None
+    assert info["planned_runs"] == 3 and info["grid"] == {"seed": [0, 1, 2]}
+    assert store.session_state(info) == "finished"
+
+
+def test_session_state_running_and_crashed():
+    import socket
+
+    now = pd.Timestamp("2026-11-25T12:00:00Z").to_pydatetime()
+    beat = "2026-11-25T11:59:50+00:00"
+    live = {"status": "running", "pid": os.getpid(), "host": socket.gethostname(), "heartbeat": beat}
+    assert store.session_state(live, now=now) == "running"
+    assert store.session_state(live, now="2026-11-25T12:00:00+00:00") == "running"
+    stale = {**live, "heartbeat": "2026-11-25T11:58:00+00:00"}  # older than HEARTBEAT_TIMEOUT
+    assert store.session_state(stale, now=now) == "crashed"
+    other_host = {**live, "host": "elsewhere", "pid": 999_999_999}  # a pid on another host is not checked here
+    assert store.session_state(other_host, now=now) == "running"
+    dead = {**live, "pid": _dead_pid()}
+    assert store.session_state(dead, now=now) == "crashed"
+    for status in ("finished", "interrupted", "failed"):
+        assert store.session_state({**stale, "status": status}, now=now) == status
+    assert store.session_state({"status": "running", "started": "2020-01-01T00:00:00+00:00"}) == "crashed"
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_heartbeat_is_refreshed_while_writing(tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(store, "HEARTBEAT_EVERY", 0.01)
+    beats = threading.Event()
+    real = store._write_json
+
+    def counting(path, obj):
+        real(path, obj)
+        if obj.get("status") == "running" and obj["heartbeat"] != obj["started"]:
+            beats.set()
+
+    monkeypatch.setattr(store, "_write_json", counting)
+    with StoreWriter(tmp_path / "s"):
+        assert beats.wait(30)  # an event, not a timing assertion
+
+
+def test_store_without_manifest_is_not_silently_left_out(tmp_path, batch):
+    write_store(tmp_path / "par" / "a", batch)
+    b = write_store(tmp_path / "par" / "b", batch)
+    (b / store.MANIFEST).unlink()
+    for load in (load_runs, load_curves):
+        with pytest.raises(StoreError) as err:
+            load(tmp_path / "par")
+        one_line(err, b, store.MANIFEST)
+
+
+def test_foreign_curves_file_is_detected(tmp_path, caplog):
+    path, files = split_store(tmp_path)
+    other, other_files = split_store(tmp_path / "other")
+    target = path / "curves" / files[0].name
+    shutil.copy(other / "curves" / other_files[1].name, target)  # valid Parquet, another run's curves
+    with pytest.raises(StoreError) as err:
+        load_curves(path)
+    one_line(err, target, "foreign")
+    with caplog.at_level(logging.WARNING, logger="xorlab.store"):
+        curves = load_curves(path, on_corrupt="skip")
+    assert set(curves["run_id"]) == {run_id(CONFIGS[1]), run_id(CONFIGS[2])}  # nothing foreign added
+
+
+def test_foreign_runs_file_is_detected(tmp_path):
+    path, files = split_store(tmp_path)
+    other, other_files = split_store(tmp_path / "other")
+    shutil.copy(other / "runs" / other_files[0].name, path / "runs" / "copied.parquet")
+    with pytest.raises(StoreError) as err:
+        load_runs(path)
+    one_line(err, "copied.parquet")
+
+
+def test_old_chunk_without_metadata_is_checked_by_run_ids(tmp_path):
+    """Chunks written before the curves hash existed: a foreign curves file is caught by its run_id set."""
+    import pyarrow.parquet as pq
+
+    path, files = split_store(tmp_path)
+    for f in files:  # strip the xorlab metadata, as an older writer left it
+        t = pq.read_table(f)
+        meta = {k: v for k, v in t.schema.metadata.items() if not k.startswith(b"xorlab.")}
+        pq.write_table(t.drop(["init_file_sha256"]).replace_schema_metadata(meta), f)
+    runs = load_runs(path)
+    assert runs["init_file_sha256"].isna().all() and len(runs) == 3  # older stores stay readable
+    assert len(load_curves(path)) == sum(c.max_steps + 1 for c in CONFIGS)
+    shutil.copy(path / "curves" / files[1].name, path / "curves" / files[0].name)
+    with pytest.raises(StoreError) as err:
+        load_curves(path)
+    one_line(err, files[0].name, "run_ids differ")
+
+
+def test_null_run_ids_are_an_error(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path, files = split_store(tmp_path)
+    t = pq.read_table(files[0])
+    i = t.schema.get_field_index("run_id")
+    pq.write_table(t.set_column(i, "run_id", pa.nulls(len(t), pa.string())), files[0])
+    with pytest.raises(StoreError) as err:
+        load_runs(path)
+    one_line(err, files[0], "run_id is null")
+
+
+def test_tilde_is_expanded_when_checking_what_is_recorded(tmp_path, batch, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    write_store(tmp_path / "s", batch)
+    assert recorded_ids("~/s") == {run_id(c) for c in CONFIGS}
+    assert store.store_path("s", base=tmp_path) == tmp_path / "s"
+    assert store.store_path("~/s", base="/elsewhere") == tmp_path / "s"
+
+
+def test_too_long_path_component(tmp_path):
+    with pytest.raises(StoreError) as err:
+        check_writable(tmp_path / ("x" * 300) / "s", "sweep.dir")
+    one_line(err, "sweep.dir", "255")
+
+
+def test_disk_full_is_one_line_and_keeps_the_store_consistent(tmp_path, batch, monkeypatch):
+    import errno
+
+    path = tmp_path / "s"
+    with StoreWriter(path) as w:
+        w.write(runs_frame(batch), curves_frame(batch))
+        real = store._atomic_write
+
+        def full(target, write):
+            if target.parent.name == "runs":
+                raise OSError(errno.ENOSPC, "No space left on device")
+            real(target, write)
+
+        monkeypatch.setattr(store, "_atomic_write", full)
+        with pytest.raises(StoreError) as err:
+            w.write(runs_frame(batch), curves_frame(batch))
+        monkeypatch.undo()
+    one_line(err, path, "no space left", "consistent", "1 chunks")
+    assert len(store.committed_chunks(path)) == 1 and len(list((path / "curves").glob("*"))) == 1
+    assert len(load_runs(path)) == len(CONFIGS) and not list(path.rglob(".tmp-*"))

@@ -47,7 +47,9 @@ BEHAVIOUR_DTYPES = {
     "swing": "float64", "saturated_units": "Int64", "plateau_distance": "float64",
 }  # fmt: skip
 PROVENANCE_DTYPES = {"engine": "string"}  # which engine trained the run (xorlab.engine.ENGINES)
-OPTIONAL_COLUMNS = set(BEHAVIOUR_DTYPES) | set(PROVENANCE_DTYPES)  # may be missing from older runs files
+#: What else determines a run's result beyond its config: a from_file run's init file content (sha256).
+IDENTITY_DTYPES = {"init_file_sha256": "string"}
+OPTIONAL_COLUMNS = set(IDENTITY_DTYPES) | set(BEHAVIOUR_DTYPES) | set(PROVENANCE_DTYPES)  # newer than format v1
 CURVE_COLUMNS = ["run_id", "step", "loss"]
 
 
@@ -56,6 +58,7 @@ def run_dtypes(cls: type[TrainConfig] = TrainConfig) -> dict[str, str]:
     return {
         "run_id": "string",
         **config_dtypes(cls),
+        **IDENTITY_DTYPES,
         **OUTCOME_DTYPES,
         **BEHAVIOUR_DTYPES,
         **PROVENANCE_DTYPES,
@@ -89,6 +92,7 @@ def config_frame(configs: Sequence[TrainConfig], ids: Sequence[str] | None = Non
     for col in INIT_COLUMNS:  # all-None columns would otherwise be object; the rest keep inferred dtypes
         frame[col] = frame[col].astype(dtypes[col])
     frame.insert(0, "run_id", list(ids) if ids is not None else [run_id(c) for c in configs])
+    frame["init_file_sha256"] = pd.array([c.identity().get("init_file_sha256") for c in configs], dtype="string")
     return frame
 
 

@@ -1,32 +1,51 @@
-"""Run a sweep: plan what is left to train, train it in memory-bounded chunks, record each chunk.
+"""Run a sweep: plan what is left to train, claim it, train it in memory-bounded chunks, record each chunk.
 
     grid = Grid.from_mapping({...})
     summary = run_sweep(grid, SweepOptions(dir="runs/my_sweep"))
 
-Planning expands the grid once, keeping for each pending trajectory only its index and which of its
-``max_steps`` runs are not yet recorded (so memory stays flat in the number of runs). Runs already in the store
-(same ``run_id``) and runs of other shards are skipped. Each chunk trains as one ``train_batch`` call and is
-committed atomically to the store; an interrupted sweep loses at most the chunk in flight, and re-running the
-same command trains only what is missing.
+Planning expands the grid once, keeping for each pending trajectory only its index, its claim bucket and which
+of its ``max_steps`` runs are not yet recorded (so memory stays flat in the number of runs). Runs already in
+the store (same ``run_id``) and runs of other shards are skipped. Work is claimed bucket by bucket
+(``xorlab.claims``), so concurrent writers of one store train each run about once. Each chunk trains as one
+``train_batch`` call and is committed atomically to the store; an interrupted sweep (an exception, Ctrl-C,
+SIGTERM, ``kill -9``) loses at most the chunk in flight, and re-running the same command trains only what is
+missing. Limits that would fail only after writing (``xorlab.limits``) and init files edited mid-sweep are
+checked so that bad input stops with one line and nothing half-written.
 """
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Iterator
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from xorlab.config import TrainConfig
+from xorlab import limits
+from xorlab.claims import N_BUCKETS, Claims
+from xorlab.config import ConfigError, TrainConfig
 from xorlab.engine import train_batch
 from xorlab.grid import Grid, shard_of
 from xorlab.options import SweepOptions
 from xorlab.records import curves_frame, run_id, runs_frame
-from xorlab.store import StoreWriter, check_writable, recorded_ids
+from xorlab.signals import stop_on_signals
+from xorlab.store import (
+    SAFE,
+    RecordedIndex,
+    StoreError,
+    StoreWriter,
+    check_writable,
+    file_sha256,
+    oserror_text,
+    recorded_ids,
+)
 
 MAX_CELLS = 4_000_000  # cap on lanes x logged steps per chunk: ~32 MB per copy of the loss matrix
+WAIT_POLL = 0.5  # seconds between looks at buckets other live writers hold, once nothing else is left
 
 
 @dataclass(frozen=True)
@@ -38,6 +57,7 @@ class Plan:
     needed: np.ndarray  # (T, len(grid.max_steps)) bool: run not yet recorded
     in_shard: int  # runs of the grid in this shard
     recorded: int  # of those, already in the store
+    buckets: np.ndarray | None = None  # (T,) claim bucket of each pending trajectory (xorlab.claims)
 
     @property
     def pending(self) -> int:
@@ -51,13 +71,18 @@ class SweepSummary:
     already_recorded: int
     trained: int
     seconds: float
+    recorded_by_others: int = 0  # pending at planning, then recorded by a concurrent writer of the store
 
 
-def plan(grid: Grid, opts: SweepOptions) -> Plan:
-    """Expand the grid once; keep the trajectories of this shard that have unrecorded runs."""
-    done = recorded_ids(opts.dir)
+def plan(grid: Grid, opts: SweepOptions, done: set[str] | None = None) -> Plan:
+    """Expand the grid once; keep the trajectories of this shard that have unrecorded runs.
+
+    ``done`` is the set of recorded run ids (default: read from the store at ``opts.dir``).
+    """
+    done = recorded_ids(opts.dir) if done is None else done
     seen: set[str] = set()
     pending: list[int] = []
+    buckets: list[int] = []
     needed: list[list[bool]] = []
     in_shard = recorded = 0
     for index, runs in enumerate(grid.trajectories()):
@@ -71,6 +96,7 @@ def plan(grid: Grid, opts: SweepOptions) -> Plan:
         recorded += sum(f and i in done for f, i in zip(fresh, ids, strict=True))
         if any(todo):
             pending.append(index)
+            buckets.append(shard_of(runs[0], N_BUCKETS))
             needed.append(todo)
     width = len(grid.max_steps)
     return Plan(
@@ -79,13 +105,18 @@ def plan(grid: Grid, opts: SweepOptions) -> Plan:
         needed=np.array(needed, dtype=bool).reshape(-1, width),
         in_shard=in_shard,
         recorded=recorded,
+        buckets=np.array(buckets, dtype=np.int64),
     )
+
+
+def _max_lanes(p: Plan, log_every: int) -> int:
+    logged = max(p.grid.max_steps) // log_every + 1
+    return max(1, MAX_CELLS // logged)
 
 
 def chunks(p: Plan, chunk_size: int, log_every: int) -> Iterator[list[TrainConfig]]:
     """Pending runs in chunks of about ``chunk_size`` runs (whole trajectories), memory-capped."""
-    logged = max(p.grid.max_steps) // log_every + 1
-    max_lanes = max(1, MAX_CELLS // logged)
+    max_lanes = _max_lanes(p, log_every)
     chunk: list[TrainConfig] = []
     lanes = 0
     for index, todo in zip(p.trajectories, p.needed, strict=True):
@@ -99,22 +130,175 @@ def chunks(p: Plan, chunk_size: int, log_every: int) -> Iterator[list[TrainConfi
         yield chunk
 
 
-def run_sweep(grid: Grid, opts: SweepOptions, config: dict | None = None) -> SweepSummary:
-    """Train every unrecorded run of ``grid`` in this shard into the store at ``opts.dir``."""
+class _ClaimedWork:
+    """Pending runs of a plan, handed out in chunks of claimed buckets only.
+
+    Buckets are visited from a random starting point (so concurrent writers start apart); a bucket a live
+    writer holds is retried later; once only such buckets are left, the writer waits for them, so that when a
+    sweep returns its grid (shard) is completely recorded. After each claim the runs files committed by others
+    since planning are read and their runs dropped.
+    """
+
+    def __init__(
+        self,
+        p: Plan,
+        claims: Claims,
+        index: RecordedIndex,
+        own_files: set[str],
+        opts: SweepOptions,
+        sleep: Callable[[float], Any] | None = None,
+    ) -> None:
+        self.p, self.claims, self.index, self.own_files, self.opts = p, claims, index, own_files, opts
+        self.sleep = sleep or time.sleep
+        self.rows: dict[int, list[int]] = defaultdict(list)
+        for row, bucket in enumerate(p.buckets if p.buckets is not None else np.zeros(len(p.trajectories), int)):
+            self.rows[int(bucket)].append(row)
+        order = sorted(self.rows)
+        shift = random.randrange(len(order)) if order else 0
+        self.queue = deque(order[shift:] + order[:shift])
+        self.others: set[str] = set()  # ids recorded by other writers since planning
+        self.by_others = 0
+
+    def _runs(self, row: int) -> list[TrainConfig]:
+        todo = self.p.needed[row]
+        runs = [c for c, t in zip(self.p.grid.trajectory(int(self.p.trajectories[row])), todo, strict=True) if t]
+        if self.others:
+            kept = [c for c in runs if run_id(c) not in self.others]
+            self.by_others += len(runs) - len(kept)
+            runs = kept
+        return runs
+
+    def __iter__(self) -> Iterator[tuple[list[TrainConfig], list[int]]]:
+        """Yield (configs of one chunk, buckets whose last runs are in it: release them after the commit)."""
+        size, max_lanes = self.opts.chunk_size, _max_lanes(self.p, self.opts.log_every)
+        buffer: deque[tuple[int, list[TrainConfig]]] = deque()
+        left: dict[int, int] = {}
+        buffered = 0
+        while self.queue or buffer:
+            claimed, tried = [], 0
+            while self.queue and buffered < size and tried < len(self.queue):
+                bucket = self.queue.popleft()
+                if self.claims.try_claim(bucket):
+                    claimed.append(bucket)
+                    buffered += int(self.p.needed[self.rows[bucket]].sum())
+                else:
+                    self.queue.append(bucket)
+                    tried += 1
+            if claimed:
+                self.others |= self.index.refresh(skip=self.own_files)
+                for bucket in claimed:
+                    runs = [r for row in self.rows[bucket] if (r := self._runs(row))]
+                    if not runs:
+                        self.claims.release([bucket])
+                        continue
+                    buffer.extend((bucket, r) for r in runs)
+                    left[bucket] = len(runs)
+                buffered = sum(len(r) for _, r in buffer)
+            if not buffer:
+                if self.queue:  # everything left is being trained by live writers: wait for them
+                    self.sleep(WAIT_POLL)
+                continue
+            chunk: list[TrainConfig] = []
+            done: list[int] = []
+            lanes = 0
+            while buffer:
+                bucket, runs = buffer[0]
+                if chunk and (len(chunk) + len(runs) > size or lanes + 1 > max_lanes):
+                    break
+                buffer.popleft()
+                chunk.extend(runs)
+                lanes += 1
+                left[bucket] -= 1
+                if not left[bucket]:
+                    done.append(bucket)
+            buffered -= len(chunk)
+            yield chunk, done
+
+
+class InitFiles:
+    """The init files of a grid's ``from_file`` runs and the sha256 they had when the sweep started.
+
+    A run's result depends on its file's content: the rows record it (``init_file_sha256``), and ``verify``
+    (before and after each chunk) stops the sweep if a file changed meanwhile, so no chunk mixes contents.
+    """
+
+    def __init__(self, grid: Grid) -> None:
+        self.hashes: dict[str, str] = {}
+        for name, params in grid.axes["init"]:
+            path = dict(params).get("path")
+            if name == "from_file" and path is not None and path not in self.hashes:
+                self.hashes[path] = self._hash(path)
+
+    @staticmethod
+    def _hash(path: str) -> str:
+        try:
+            return file_sha256(path)
+        except OSError as exc:
+            raise ConfigError("grid.init.path", f"{path}: cannot read ({exc.strerror or exc})") from None
+
+    def verify(self) -> None:
+        for path, sha in self.hashes.items():
+            now = self._hash(path)
+            if now != sha:
+                raise StoreError(
+                    f"grid.init.path: {path} changed during the sweep (sha256 {sha[:12]}… -> {now[:12]}…); {SAFE}, "
+                    "each run recorded with the file content it started from (init_file_sha256); "
+                    "re-run to train the new content as new runs"
+                )
+
+
+def grid_record(grid: Grid) -> dict[str, list[Any]]:
+    """The grid as JSON (axis -> list of values; init entries as a name or ``{name, param: value}``)."""
+    out: dict[str, list[Any]] = {}
+    for field, values in grid.axes.items():
+        if field == "init":
+            out[field] = [name if not params else {"name": name, **dict(params)} for name, params in values]
+        else:
+            out[field] = [v.item() if isinstance(v, np.generic) else v for v in values]
+    out["max_steps"] = list(grid.max_steps)
+    return out
+
+
+def run_sweep(
+    grid: Grid, opts: SweepOptions, config: dict | None = None, watch_parent: bool | None = None
+) -> SweepSummary:
+    """Train every unrecorded run of ``grid`` in this shard into the store at ``opts.dir``.
+
+    Checks limits and the store folder before writing anything; SIGINT/SIGTERM stop it cleanly (raising
+    ``xorlab.signals.StopRequested``, a ``KeyboardInterrupt``) with the session marked ``interrupted``.
+    ``watch_parent`` stops it when the parent process dies (default: in pool workers only).
+    """
     start = time.perf_counter()
-    check_writable(opts.dir, "sweep.dir")
-    p = plan(grid, opts)
+    limits.check_grid(grid)
+    path = check_writable(opts.dir, "sweep.dir")
+    files = InitFiles(grid)
+    index = RecordedIndex(path)
+    index.refresh()
+    p = plan(grid, opts, done=index.ids)
     meta = {"app": "xorlab-sweep", "shard": opts.shard, "num_shards": opts.num_shards, "grid_runs": len(grid),
-            "shard_runs": p.in_shard, "already_recorded": p.recorded}  # fmt: skip
+            "shard_runs": p.in_shard, "already_recorded": p.recorded,
+            "planned_runs": len(grid), "grid": grid_record(grid)}  # fmt: skip
     trained = 0
-    with (
-        StoreWriter(opts.dir, config=config, meta=meta) as store,
-        tqdm(total=p.pending, unit="run", disable=not opts.progress, desc="xorlab-sweep", smoothing=0.1) as bar,
-    ):
-        for configs in chunks(p, opts.chunk_size, opts.log_every):
-            batch = train_batch(configs, log_every=opts.log_every, engine=opts.engine)
-            ids = [run_id(c) for c in configs]
-            store.write(runs_frame(batch, ids), curves_frame(batch, ids))
-            trained += len(configs)
-            bar.update(len(configs))
-    return SweepSummary(len(grid), p.in_shard, p.recorded, trained, time.perf_counter() - start)
+    try:
+        with (
+            stop_on_signals(watch_parent) as stopper,
+            StoreWriter(path, config=config, meta=meta) as store,
+            Claims(path, store.session) as claims,
+            tqdm(total=p.pending, unit="run", disable=not opts.progress, desc="xorlab-sweep", smoothing=0.1) as bar,
+        ):
+            work = _ClaimedWork(p, claims, index, store.written_files, opts)
+            for configs, done in work:
+                files.verify()
+                ids = [run_id(c) for c in configs]
+                batch = train_batch(configs, log_every=opts.log_every, engine=opts.engine)
+                files.verify()
+                runs, curves = runs_frame(batch, ids), curves_frame(batch, ids)
+                with stopper.deferred():  # a signal waits until the chunk is committed and its claims released
+                    store.write(runs, curves, file_hashes=files.hashes)
+                    claims.release(done)
+                trained += len(configs)
+                bar.update(len(configs))
+            store.update(trained=trained, recorded_by_others=work.by_others, claims_taken_over=claims.taken_over)
+    except OSError as exc:  # anything the writer did not already turn into a StoreError: no traceback
+        raise StoreError(f"{path}: {oserror_text(exc)}; {SAFE}; fix the cause and re-run the same command") from None
+    return SweepSummary(len(grid), p.in_shard, p.recorded, trained, time.perf_counter() - start, work.by_others)

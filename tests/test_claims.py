@@ -1,0 +1,114 @@
+"""Tests for ``xorlab.claims`` and the runner's use of them: one writer per bucket, crashed writers' claims taken
+over, concurrent writers of one store training each run once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from xorlab import claims as claims_mod
+from xorlab import runner
+from xorlab.claims import Claims, claim_file
+from xorlab.grid import Grid
+from xorlab.records import run_id
+from xorlab.runner import SweepOptions, run_sweep
+from xorlab.store import StoreWriter, load_runs, read_sessions
+
+GRID = {"lr": [0.5], "seed": "range(0,40)", "max_steps": [20, 30]}
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.fixture
+def writer(tmp_path):
+    with StoreWriter(tmp_path / "s", heartbeat=False) as w:
+        (w.path / "claims").mkdir()
+        yield w
+
+
+def test_one_claim_per_bucket(writer):
+    a, b = Claims(writer.path, writer.session), Claims(writer.path, "other-session")
+    assert a.try_claim(7) and a.try_claim(7)
+    assert not b.try_claim(7)  # a's session is running (this process, fresh heartbeat)
+    a.release([7])
+    assert not claim_file(writer.path, 7).exists()
+    assert b.try_claim(7)
+    a.release([7])  # not a's claim any more: left alone
+    assert claim_file(writer.path, 7).exists()
+
+
+def test_claim_of_a_crashed_writer_is_taken_over(writer):
+    path = claim_file(writer.path, 3)
+    path.write_text(json.dumps({"session": "gone", "token": "t", "pid": dead_pid(), "host": writer.info["host"],
+                                "created": writer.info["started"]}))  # fmt: skip
+    c = Claims(writer.path, writer.session)
+    assert c.try_claim(3) and c.taken_over == 1
+    assert json.loads(path.read_text())["session"] == writer.session
+    assert not list((writer.path / "claims").glob(".stale-*"))
+
+
+def test_claim_with_an_old_heartbeat_is_taken_over(writer):
+    (writer.path / "sessions" / "far.json").write_text(json.dumps(
+        {"session": "far", "status": "running", "host": "another-host", "pid": 1,
+         "heartbeat": "2020-01-01T00:00:00+00:00"}))  # fmt: skip
+    claim_file(writer.path, 4).write_text(json.dumps({"session": "far", "token": "t"}))
+    assert Claims(writer.path, writer.session).try_claim(4)
+
+
+def test_claim_of_a_live_writer_on_another_host_is_respected(writer):
+    (writer.path / "sessions" / "far.json").write_text(json.dumps(
+        {"session": "far", "status": "running", "host": "another-host", "pid": 1,
+         "heartbeat": writer.info["started"]}))  # fmt: skip
+    claim_file(writer.path, 4).write_text(json.dumps({"session": "far", "token": "t"}))
+    assert not Claims(writer.path, writer.session).try_claim(4)
+
+
+def test_sweep_waits_for_a_live_writers_bucket_and_skips_what_it_recorded(tmp_path, monkeypatch):
+    """Another live writer holds one bucket; when it finishes (records its runs, releases), the sweep skips them."""
+    grid = Grid.from_mapping(GRID)
+    path = tmp_path / "s"
+    other_bucket_runs = {}
+
+    with StoreWriter(path, heartbeat=False) as other:
+        held = Claims(path, other.session)
+        first = next(iter(grid.trajectories()))
+        bucket = runner.shard_of(first[0], claims_mod.N_BUCKETS)
+        assert held.try_claim(bucket)
+        waits = []
+
+        def fake_sleep(seconds):  # the other writer finishes while we wait
+            waits.append(seconds)
+            if not other_bucket_runs:
+                from xorlab.engine import train_batch
+                from xorlab.records import curves_frame, runs_frame
+
+                mine = [c for runs in grid.trajectories() for c in runs
+                        if runner.shard_of(c, claims_mod.N_BUCKETS) == bucket]  # fmt: skip
+                b = train_batch(mine)
+                other.write(runs_frame(b), curves_frame(b))
+                other_bucket_runs.update({run_id(c): c for c in mine})
+                held.release([bucket])
+
+        monkeypatch.setattr(runner.time, "sleep", fake_sleep)
+        summary = run_sweep(grid, SweepOptions(dir=path, chunk_size=8, progress=False))
+    assert waits and summary.recorded_by_others == len(other_bucket_runs) > 0
+    assert summary.trained == len(grid) - len(other_bucket_runs)
+    assert sorted(load_runs(path)["run_id"]) == sorted(run_id(c) for runs in grid.trajectories() for c in runs)
+
+
+def test_sweep_records_its_grid_and_leaves_no_claims(tmp_path):
+    grid = Grid.from_mapping({**GRID, "init": ["notebook", {"name": "normal", "std": [0.5]}]})
+    run_sweep(grid, SweepOptions(dir=tmp_path / "s", progress=False))
+    (info,) = read_sessions(tmp_path / "s")
+    assert info["planned_runs"] == len(grid) == 160
+    assert info["grid"]["seed"] == list(range(40)) and info["grid"]["max_steps"] == [20, 30]
+    assert info["grid"]["init"] == ["notebook", {"name": "normal", "std": 0.5}]
+    assert Grid.from_mapping(info["grid"]).n_trajectories == grid.n_trajectories
+    assert not list((tmp_path / "s" / "claims").iterdir())
