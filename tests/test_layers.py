@@ -14,10 +14,10 @@ import xorlab
 
 PACKAGE = Path(xorlab.__file__).parent
 LAYERS = {  # data & math -> engine -> store -> analysis -> apps
-    "data": 0, "rng": 0, "net": 0, "inits": 0, "config": 0, "outcome": 0,
+    "data": 0, "rng": 0, "net": 0, "inits": 0, "config": 0, "outcome": 0, "modes": 0,
     "engine": 1,
     "records": 2, "store": 2, "provenance": 2, "grid": 2, "options": 2, "runner": 2,
-    "stats": 3, "surface": 3, "figures": 3, "report": 3,
+    "stats": 3, "surface": 3, "figures": 3, "findings": 3, "report": 3,
     "apps": 4,
 }  # fmt: skip
 BELOW_APPS = sorted(m for m, layer in LAYERS.items() if layer < 4)

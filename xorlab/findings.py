@@ -155,14 +155,14 @@ def key_findings(table: pd.DataFrame, by: Sequence[str], budget_of: dict | None 
     lines = ["lr"] if "lr" in by else []
     members = [b for b in by if b not in sections and b not in lines]
     blocks: list[tuple] = []
-    for key, section in (table.groupby(sections, sort=True) if sections else [((), table)]):
+    for key, section in table.groupby(sections, sort=True) if sections else [((), table)]:
         key = dict(zip(sections, key if isinstance(key, tuple) else (key,), strict=True))
         budget = key.get("max_steps", (budget_of or {}).get("max_steps"))
         title = f"After {budget:,} steps" if budget is not None else "All runs"
         if stats.SWEEP in key:
             title += f", store `{key[stats.SWEEP]}`"
         items = []
-        for lkey, rows in (section.groupby(lines, sort=True) if lines else [((), section)]):
+        for lkey, rows in section.groupby(lines, sort=True) if lines else [((), section)]:
             head = f"lr = {value(lkey[0] if isinstance(lkey, tuple) else lkey)}" if lines else "all groups"
             items.append(stratum_line(rows, head, members))
         items.append(_total_line(section))

@@ -166,11 +166,21 @@ def to_html(blocks: Sequence[tuple], figure_dir: Path) -> str:
     )
 
 
+def store_names(paths: Sequence[str]) -> dict[str, str]:
+    """Short names of stores for figure legends: the last path component if those are unique, else ``#1``…"""
+    short = {p: str(p).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] for p in paths}
+    if len(set(short.values())) == len(short):
+        return short
+    return {p: f"#{i + 1}" for i, p in enumerate(paths)}
+
+
 def _figure_frame(runs: pd.DataFrame, reference: str | None) -> tuple[pd.DataFrame, str | None]:
     """Runs as the figures draw them: with several stores, each init label names its store too (never merged)."""
     if not stats.several_sweeps(runs):
         return runs, reference
-    return runs.assign(init_label=runs["init_label"].astype(str) + " · " + runs[stats.SWEEP].astype(str)), None
+    names = store_names(sorted(runs[stats.SWEEP].astype(str).unique()))
+    sweep = runs[stats.SWEEP].astype(str).map(names)
+    return runs.assign(init_label=runs["init_label"].astype(str) + " · " + sweep), None
 
 
 def draw_figures(
@@ -200,8 +210,9 @@ def draw_figures(
 
     drawn = {
         "convergence": lambda: figures.convergence(stats.curve_bands(curves, runs), budget, reference, log_steps),
-        "km_curves": lambda: figures.km_curves(stats.km_curves(runs, ["init_label", "lr"]), budget, reference,
-                                               log_steps),  # fmt: skip
+        "km_curves": lambda: figures.km_curves(
+            stats.km_curves(runs, ["init_label", "lr"]), budget, reference, log_steps
+        ),  # fmt: skip
         "failure_heatmap": lambda: figures.failure_heatmap(summary, budget),
         "failure_modes": lambda: figures.failure_modes(summary, budget, reference),
         "final_loss": lambda: figures.final_loss(runs, threshold, budget, reference),
@@ -263,6 +274,11 @@ def build_report(
         + (" (`--budget`)" if budget is not None else " (shorter runs are prefixes of these)")
         + (f", pooled over {', '.join(f'`{a}`' for a in pooled)}." if pooled else "."),
     ]
+    if stats.several_sweeps(runs):
+        names = store_names(sorted(runs[stats.SWEEP].astype(str).unique()))
+        if any(k != v for k, v in names.items()):
+            named = ", ".join(f"{v} = `{k}`" for k, v in names.items())
+            notes.append(f"In the figures, stores are named {named}.")
     if len(runs) < n_all:
         notes.append(f"{n_all - len(runs):,} duplicate runs (same run_id in one store) counted once.")
     curves = curves.drop_duplicates(["run_id", "step"])  # a run recorded in several stores has one curve
