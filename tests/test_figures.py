@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from xorlab import figures, stats
+from xorlab import figures, mode_figures, stats
 from xorlab.config import TrainConfig
 from xorlab.engine import train_batch
 from xorlab.records import curves_frame, runs_frame
@@ -38,11 +38,11 @@ def all_figures(runs: pd.DataFrame, curves: pd.DataFrame) -> dict[str, Figure]:
     return {
         "convergence": figures.convergence(stats.curve_bands(curves, runs), reference="notebook", log_steps=True),
         "failure_heatmap": figures.failure_heatmap(summary, " after 300 steps"),
-        "failure_modes": figures.failure_modes(summary, " after 300 steps", reference="notebook"),
+        "failure_modes": mode_figures.failure_modes(summary, " after 300 steps", reference="notebook"),
         "km_curves": figures.km_curves(stats.km_curves(runs, ["init_label", "lr"]), reference="notebook"),
         "final_loss": figures.final_loss(runs, threshold=0.05, reference="notebook"),
-        "decision_surfaces": figures.decision_surfaces(ex := typical_runs(runs), decision_surface(ex, n=41)),
-        "mode_curves": figures.mode_curves(stats.curve_bands(curves, runs, by=["mode"]), samples),
+        "decision_surfaces": mode_figures.decision_surfaces(ex := typical_runs(runs), decision_surface(ex, n=41)),
+        "mode_curves": mode_figures.mode_curves(stats.curve_bands(curves, runs, by=["mode"]), samples),
     }
 
 

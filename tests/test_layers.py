@@ -17,7 +17,7 @@ LAYERS = {  # data & math -> engine -> store -> analysis -> apps
     "data": 0, "rng": 0, "net": 0, "inits": 0, "config": 0, "outcome": 0, "modes": 0,
     "engine": 1,
     "records": 2, "store": 2, "provenance": 2, "grid": 2, "options": 2, "runner": 2,
-    "stats": 3, "surface": 3, "figures": 3, "findings": 3, "report": 3,
+    "survival": 3, "stats": 3, "surface": 3, "figures": 3, "mode_figures": 3, "findings": 3, "report": 3,
     "apps": 4,
 }  # fmt: skip
 BELOW_APPS = sorted(m for m, layer in LAYERS.items() if layer < 4)
@@ -70,8 +70,9 @@ def test_apps_are_only_in_the_apps_package():
         assert f'{script} = "xorlab.apps.' in pyproject, script
 
 
-def test_figures_only_draw_frames():
-    assert not xorlab_imports(module_files()["figures"]) & {"engine", "net", "records", "surface"}
+@pytest.mark.parametrize("module", ["figures", "mode_figures"])
+def test_figures_only_draw_frames(module):
+    assert not xorlab_imports(module_files()[module]) & {"engine", "net", "records", "surface"}
 
 
 def test_nothing_below_the_apps_imports_hydra():

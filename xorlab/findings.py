@@ -163,7 +163,7 @@ def key_findings(table: pd.DataFrame, by: Sequence[str], budget_of: dict | None 
             title += f", store `{key[stats.SWEEP]}`"
         items = []
         for lkey, rows in section.groupby(lines, sort=True) if lines else [((), section)]:
-            head = f"lr = {value(lkey[0] if isinstance(lkey, tuple) else lkey)}" if lines else "all groups"
+            head = f"lr = {value(lkey[0] if isinstance(lkey, tuple) else lkey)}" if lines else "This budget"
             items.append(stratum_line(rows, head, members))
         items.append(_total_line(section))
         blocks += [("h3", title), ("ul", items)]

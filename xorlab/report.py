@@ -1,14 +1,15 @@
 """Build a sweep report from the run and curve tables: ``stats.csv``, figures, ``report.md`` and ``report.html``.
 
-``build_report`` computes ``stats.stats_table``, draws the five figures of ``xorlab.figures`` and writes one
-document twice: as Markdown (renders on a git host; figures as relative PNG links) and as a self-contained
-HTML page (figures embedded as base64 PNG, inline CSS, no network). Nothing in it depends on the clock or on
-the output path, so the same tables give byte-identical files.
+``build_report`` computes ``stats.stats_table``, draws the figures of ``FIGURES`` (``xorlab.figures``), and
+writes one document twice: as Markdown (renders on a git host; figures as relative PNG links) and as a
+self-contained HTML page (figures embedded as base64 PNG, inline CSS, no network). The prose comes from
+``xorlab.findings``. Nothing depends on the clock or on the output path, and every sample is seeded, so the same
+tables give byte-identical files.
 
-Figures that plot against the step (and, so every cell of a figure means the same thing, all five) use the
-runs with the largest ``max_steps``: a shorter run of the same config is a prefix of that trajectory, so mixing
-lengths would only mix horizons. Axes other than init and lr are pooled in the figures; ``stats.csv`` keeps
-every group apart.
+Figures show one budget: by default each configuration's longest run (a shorter run of the same config is a
+prefix of that trajectory, so mixing lengths would only mix horizons), or ``budget`` (``--budget``); the
+report states which. Axes other than init and lr are pooled in the figures; ``stats.csv`` keeps every group
+apart. Runs of several stores (a ``sweep`` column) are never merged: ``sweep`` becomes the first grouping axis.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xorlab import figures, findings, stats, surface
+from xorlab import figures, findings, mode_figures, stats, surface
 from xorlab.records import CONFIG_COLUMNS
 
 FIGURES = {  # stem -> caption; {budget} names the runs the figure shows
@@ -202,11 +203,11 @@ def draw_figures(
         bands = stats.curve_bands(curves, runs, by=["mode"])
         order = {m: i for i, m in enumerate(sampled["mode"].drop_duplicates())}
         bands = bands.sort_values("mode", key=lambda m: m.map(order), kind="stable")
-        return figures.mode_curves(bands, lines, budget, log_steps, counts)
+        return mode_figures.mode_curves(bands, lines, budget, log_steps, counts)
 
     def surfaces() -> figures.Figure:
         typical = surface.typical_runs(runs)
-        return figures.decision_surfaces(typical, surface.decision_surface(typical), budget)
+        return mode_figures.decision_surfaces(typical, surface.decision_surface(typical), budget)
 
     drawn = {
         "convergence": lambda: figures.convergence(stats.curve_bands(curves, runs), budget, reference, log_steps),
@@ -214,7 +215,7 @@ def draw_figures(
             stats.km_curves(runs, ["init_label", "lr"]), budget, reference, log_steps
         ),  # fmt: skip
         "failure_heatmap": lambda: figures.failure_heatmap(summary, budget),
-        "failure_modes": lambda: figures.failure_modes(summary, budget, reference),
+        "failure_modes": lambda: mode_figures.failure_modes(summary, budget, reference),
         "final_loss": lambda: figures.final_loss(runs, threshold, budget, reference),
         "decision_surfaces": surfaces,
         "mode_curves": mode_curves,
