@@ -93,15 +93,15 @@ def _extreme(rows: pd.DataFrame, axes: Sequence[str], rate: float, word: str, no
 
 def _speed(rows: pd.DataFrame, axes: Sequence[str], noun: str) -> str:
     """KM median of the fastest groups among those solving ≥ FAST_ENOUGH (ties named); '' if none qualifies."""
+    label = "KM median steps to first solve"
+    if len(rows) == 1:  # nothing to compare: the median itself (n.r. when fewer than half ever solved)
+        r = rows.iloc[0]
+        return f"{label} {ci(steps(r.km_median), steps(r.km_median_lo), steps(r.km_median_hi))}"
     ok = rows[(rows["success_rate"] >= FAST_ENOUGH) & rows["km_median"].notna()]
     if ok.empty:
         return f"no {noun} solves ≥ {pct(FAST_ENOUGH)} % of its runs, so none is called fastest"
     best = ok["km_median"].min()
     hit = ok[ok["km_median"] == best]
-    label = "KM median steps to first solve"
-    if len(rows) == 1:
-        r = hit.iloc[0]
-        return f"{label} {ci(steps(best), steps(r.km_median_lo), steps(r.km_median_hi))}"
     if len(hit) == 1:
         r = hit.iloc[0]
         return (
