@@ -38,7 +38,7 @@ MODE_TEXT: dict[str, str] = {
     "one_wrong": "three points right, one confidently wrong",
     "one_undecided": "three points right, one undecided",
     "other": "none of the named patterns",
-    stats.UNKNOWN_MODE: "recorded before the failure taxonomy",
+    stats.UNKNOWN_MODE: "recorded before the failure taxonomy; see the status columns",
 }
 FAILURE_MODES = [m for m in stats.MODE_NAMES if m != "solved"]
 
@@ -188,7 +188,7 @@ def family_text(table: pd.DataFrame, by: Sequence[str]) -> str:
     sizes = comp.groupby("family")["family_size"].first() if len(comp) else pd.Series(dtype=int)
     within = " × ".join(f"`{s}`" for s in strata) or "the whole report"
     size = (
-        f"{int(sizes.iloc[0])} comparisons each"
+        f"{count(int(sizes.iloc[0]), 'comparison')} each"
         if sizes.nunique() == 1
         else f"{int(sizes.min())}–{int(sizes.max())} comparisons"
     )

@@ -172,11 +172,12 @@ def _groups(runs: pd.DataFrame, by: Sequence[str]):
 
 
 def run_modes(runs: pd.DataFrame) -> np.ndarray:
-    """Failure mode per run (object array of ``MODE_NAMES``): ``mode``, or ``unknown`` where it is null."""
-    if "mode" not in runs.columns:
-        return np.full(len(runs), UNKNOWN_MODE, dtype=object)
-    mode = runs["mode"].astype(object)
-    return mode.where(mode.notna(), UNKNOWN_MODE).to_numpy(dtype=object)
+    """Failure mode per run (object array of ``MODE_NAMES``): ``mode``; where it is null (a store written before
+    the taxonomy) the status when it names the mode exactly (``solved``, ``diverged``), else ``unknown``."""
+    mode = runs["mode"].astype(object) if "mode" in runs.columns else pd.Series(None, index=runs.index, dtype=object)
+    status = runs["status"].astype(object)
+    exact = status.where(status.isin(["solved", "diverged"]), UNKNOWN_MODE)
+    return mode.where(mode.notna(), exact).to_numpy(dtype=object)
 
 
 def _summary_row(sub: pd.DataFrame) -> dict[str, float]:
