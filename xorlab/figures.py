@@ -10,6 +10,7 @@ y-limits come from the data, so no curve leaves the frame.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
@@ -132,8 +133,14 @@ def _no_data(title: str, message: str) -> Figure:
     ax = fig.subplots()
     ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
     ax.set_axis_off()
-    fig.suptitle(title)
+    suptitle(fig, title)
     return fig
+
+
+def suptitle(fig: Figure, text: str) -> None:
+    """The figure's title, each line wrapped to the figure's width (a one-panel figure is narrow)."""
+    width = max(40, int(fig.get_figwidth() * 10.5))  # characters per line at the suptitle's font size
+    fig.suptitle("\n".join(textwrap.fill(line, width) for line in text.split("\n")))
 
 
 def _lr_title(lr: float) -> str:
@@ -180,7 +187,7 @@ def convergence(
         step_axis(ax, float(bands["step"].max()), log_steps)
     _label_outer(axes)
     _legend(fig, axes)
-    fig.suptitle(f"Training loss: median over runs (line), 95 % CI of the median (band){caption}\n{PLATEAU_NOTE}")
+    suptitle(fig, f"Training loss: median over runs (line), 95 % CI of the median (band){caption}\n{PLATEAU_NOTE}")
     return fig
 
 
@@ -236,7 +243,7 @@ def km_curves(km: pd.DataFrame, caption: str = "", reference: str | None = None,
         step_axis(ax, end, log_steps)
     _label_outer(axes)
     _legend(fig, axes)
-    fig.suptitle(f"Steps to first solve (Kaplan–Meier, unsolved runs censored at max_steps; 95 % band){caption}")
+    suptitle(fig, f"Steps to first solve (Kaplan–Meier, unsolved runs censored at max_steps; 95 % band){caption}")
     return fig
 
 
@@ -296,9 +303,10 @@ def final_loss(
                ylabel="init scheme")  # fmt: skip
     _label_outer(axes)
     note = "" if threshold is None else f"; dashed: solve threshold {threshold:g}"
-    fig.suptitle(
+    suptitle(
+        fig,
         f"Final loss{caption}: dots are log bins, area ∝ runs in the bin, number = runs (bins ≥ 10 % of a row)\n"
-        f"{PLATEAU_NOTE}{note}"
+        f"{PLATEAU_NOTE}{note}",
     )
     return fig
 

@@ -24,6 +24,7 @@ from xorlab.figures import (
     _no_data,
     _styled,
     step_axis,
+    suptitle,
 )
 from xorlab.outcome import PLATEAUS
 
@@ -60,7 +61,7 @@ def failure_modes(summary: pd.DataFrame, caption: str = "", reference: str | Non
         ax.grid(False, axis="x")
     _label_outer(axes)
     _legend(fig, axes, title="mode")
-    fig.suptitle(f"Failure modes per learning rate and init{caption} (share of runs; grey: solved)")
+    suptitle(fig, f"Failure modes per learning rate and init{caption} (share of runs; grey: solved)")
     return fig
 
 
@@ -96,7 +97,8 @@ def decision_surfaces(examples: pd.DataFrame, grid: pd.DataFrame, caption: str =
             ax.scatter(pts[:, 0], pts[:, 1], marker=marker, s=70, c="white" if label == 0 else "black",
                        edgecolors="black", linewidths=1.2, label=f"XOR target {label}", zorder=3)  # fmt: skip
         ax.set(xlim=lim, ylim=lim, aspect="equal", xlabel="input x₁", ylabel="input x₂")
-        share = f"{row['n_mode']:,} of {row['n_runs']:,} runs ({100 * row['n_mode'] / row['n_runs']:.1f} %)"
+        runs = "run" if row["n_runs"] == 1 else "runs"
+        share = f"{row['n_mode']:,} of {row['n_runs']:,} {runs} ({100 * row['n_mode'] / row['n_runs']:.1f} %)"
         ax.set_title(
             f"{row['example']}: {share}\ntypical run: {row['init_label']}, lr={row['lr']:g}, seed={row['seed']}, "
             f"loss {row['final_loss']:.3g}",
@@ -109,7 +111,7 @@ def decision_surfaces(examples: pd.DataFrame, grid: pd.DataFrame, caption: str =
         fig.colorbar(image, ax=list(axes[: len(rows_)]), shrink=0.8, label="network output ŷ (black line: ŷ = 0.5)")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False)
-    fig.suptitle(f"Decision surface of the typical run of each mode (medoid of its final predictions){caption}")
+    suptitle(fig, f"Decision surface of the typical run of each mode (medoid of its final predictions){caption}")
     return fig
 
 
@@ -146,8 +148,9 @@ def mode_curves(
         ax.set(yscale="log", ylim=ylim, title=f"{mode}{n}", ylabel=LOSS_LABEL)
         step_axis(ax, end, log_steps)
     _label_outer(axes)
-    fig.suptitle(
+    suptitle(
+        fig,
         f"Loss curves per mode{caption}: median of all runs in the mode (black, 95 % CI band) and "
-        f"runs sampled with a fixed seed (thin)\n{PLATEAU_NOTE}"
+        f"runs sampled with a fixed seed (thin)\n{PLATEAU_NOTE}",
     )
     return fig
