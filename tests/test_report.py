@@ -202,3 +202,11 @@ def test_group_by_without_init_has_no_comparisons(data):
 def test_empty_runs_are_rejected(data, tmp_path):
     with pytest.raises(ValueError, match="no runs"):
         reporting.build_report(data[0].iloc[:0], data[1], tmp_path)
+
+
+def test_groups_that_pool_axes_say_so(data):
+    """``--by init`` pools lr and both budgets: the findings must not call that "this budget"."""
+    md = markdown(data[0], by="init")
+    assert "### All budgets (groups pooled over `lr`, `max_steps`)" in md
+    assert "Failures over all budgets together, each run counted once: " in md and "this budget" not in md
+    assert "one family of 2 comparisons: every init against the reference" in md

@@ -148,50 +148,57 @@ def stratum_line(rows: pd.DataFrame, head: str, axes: Sequence[str]) -> str:
     return f"{text}; {_speed(rows, axes, noun)}; {_failures(rows)}."
 
 
-def key_findings(table: pd.DataFrame, by: Sequence[str], budget_of: dict | None = None) -> list[tuple]:
+def key_findings(
+    table: pd.DataFrame, by: Sequence[str], budget_of: dict | None = None, pooled: Sequence[str] = ()
+) -> list[tuple]:
     """Blocks (``h3``/``ul``): per budget (and store), one bullet per lr, then the failure totals of that budget,
-    then the paired comparisons. ``budget_of`` gives the max_steps of the runs when it is not a grouping axis."""
+    then the paired comparisons. ``budget_of`` gives the max_steps of the runs when it is not a grouping axis;
+    ``pooled`` names the swept axes the groups pool (``--by`` left them out), which the text then says."""
     sections = [a for a in (stats.SWEEP, "max_steps") if a in by]
     lines = ["lr"] if "lr" in by else []
     members = [b for b in by if b not in sections and b not in lines]
+    note = f" (groups pooled over {', '.join(f'`{a}`' for a in pooled)})" if pooled else ""
     blocks: list[tuple] = []
     for key, section in table.groupby(sections, sort=True) if sections else [((), table)]:
         key = dict(zip(sections, key if isinstance(key, tuple) else (key,), strict=True))
         budget = key.get("max_steps", (budget_of or {}).get("max_steps"))
-        title = f"After {budget:,} steps" if budget is not None else "All runs"
+        title = (f"After {budget:,} steps" if budget is not None else "All budgets") + note
         if stats.SWEEP in key:
             title += f", store `{key[stats.SWEEP]}`"
         items = []
         for lkey, rows in section.groupby(lines, sort=True) if lines else [((), section)]:
-            head = f"lr = {value(lkey[0] if isinstance(lkey, tuple) else lkey)}" if lines else "This budget"
+            head = f"lr = {value(lkey[0] if isinstance(lkey, tuple) else lkey)}" if lines else "Every group"
             items.append(stratum_line(rows, head, members))
-        items.append(_total_line(section))
+        items.append(_total_line(section, budget is not None))
         blocks += [("h3", title), ("ul", items)]
     if "diff_vs_ref" in table:
         blocks += [("h3", "Paired comparisons with the reference init"), ("ul", [comparison_sentence(table, by)])]
     return blocks
 
 
-def _total_line(section: pd.DataFrame) -> str:
-    """Failures of one budget, every run counted once, by mode."""
+def _total_line(section: pd.DataFrame, one_budget: bool = True) -> str:
+    """Failures of one budget, every run counted once, by mode (or of all budgets, when groups pool them)."""
     n, failed = int(section["n"].sum()), int(section["n"].sum() - section["solved"].sum())
+    where = "at this budget" if one_budget else "over all budgets together"
     if not failed:
-        return f"No run of the {n:,} at this budget failed."
+        return f"No run of the {n:,} {where} failed."
     counts = failure_counts(section)
     parts = "; ".join(mode_phrase(m, counts[m]) for m in sorted(counts, key=lambda m: (-counts[m], m)))
-    return f"Failures at this budget, each run counted once: {failed:,} of {count(n, 'run')}: {parts}."
+    return f"Failures {where}, each run counted once: {failed:,} of {count(n, 'run')}: {parts}."
 
 
 def family_text(table: pd.DataFrame, by: Sequence[str]) -> str:
     strata = [b for b in by if b != "init_label"]
     comp = table.dropna(subset=["diff_vs_ref"])
     sizes = comp.groupby("family")["family_size"].first() if len(comp) else pd.Series(dtype=int)
-    within = " × ".join(f"`{s}`" for s in strata) or "the whole report"
+    if not strata:
+        return f"one family of {count(len(comp), 'comparison')}: every init against the reference, Benjamini–Hochberg"
     size = (
         f"{count(int(sizes.iloc[0]), 'comparison')} each"
         if sizes.nunique() == 1
         else f"{int(sizes.min())}–{int(sizes.max())} comparisons"
     )
+    within = " × ".join(f"`{s}`" for s in strata)
     return (
         f"one family per value of {within} ({count(len(sizes), 'family')}, {size}): every init against the "
         "reference within it; Benjamini–Hochberg adjusts within each family only, so runs of other strata or "

@@ -83,7 +83,9 @@ def document(
     )
     single = runs["max_steps"].unique()
     budget_of = {"max_steps": int(single[0])} if len(single) == 1 else None
-    blocks += [("h2", "Key findings"), *findings.key_findings(table, by, budget_of)]
+    pooled = [a for a in swept if a != "seed" and a not in by and not (a in stats.INIT_COLUMNS and "init_label" in by)]
+    pooled = ["init" if a in stats.INIT_COLUMNS else a for a in dict.fromkeys(pooled)]
+    blocks += [("h2", "Key findings"), *findings.key_findings(table, by, budget_of, list(dict.fromkeys(pooled)))]
     blocks += [("h2", "Summary"), ("table", findings.summary_table(table, by))]
     blocks.append(
         ("p", "Rates in %; n.r. = not reached within max_steps; p adj. = Benjamini–Hochberg within the family "
