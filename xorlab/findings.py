@@ -167,7 +167,9 @@ def key_findings(
             title += f", store `{key[stats.SWEEP]}`"
         items = []
         for lkey, rows in section.groupby(lines, sort=True) if lines else [((), section)]:
-            head = f"lr = {value(lkey[0] if isinstance(lkey, tuple) else lkey)}" if lines else "Every group"
+            alone = "This budget" if budget is not None else "All budgets"
+            head = f"lr = {value(lkey[0] if isinstance(lkey, tuple) else lkey)}" if lines else alone
+            head = "Every group" if not lines and len(rows) > 1 else head
             items.append(stratum_line(rows, head, members))
         items.append(_total_line(section, budget is not None))
         blocks += [("h3", title), ("ul", items)]
