@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
-for study in notebook_replay lr_sensitivity init_comparison; do
+for study in notebook_replay lr_sensitivity init_comparison failure_modes; do
   echo "== $study"
   "$BIN/xorlab-sweep" experiment="$study" sweep.dir="runs/$study"
   "$BIN/xorlab-report" "runs/$study" --out "experiments/$study/report"

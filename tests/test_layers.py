@@ -18,7 +18,8 @@ LAYERS = {  # data & math -> engine -> store -> analysis -> apps
     "engine": 1, "kernel": 1, "kernel_math": 1,
     "records": 2, "store": 2, "provenance": 2, "grid": 2, "options": 2, "runner": 2,
     "claims": 2, "signals": 2, "limits": 2, "maintenance": 2,
-    "stats": 3, "surface": 3, "figures": 3, "report": 3, "pages": 3, "catalog": 3, "compare": 3, "mlflow_export": 3,
+    "survival": 3, "stats": 3, "surface": 3, "figures": 3, "mode_figures": 3, "findings": 3, "report": 3,
+    "pages": 3, "catalog": 3, "compare": 3, "mlflow_export": 3,
     "apps": 4,
 }  # fmt: skip
 BELOW_APPS = sorted(m for m, layer in LAYERS.items() if layer < 4)
@@ -71,8 +72,9 @@ def test_apps_are_only_in_the_apps_package():
         assert f'{script} = "xorlab.apps.' in pyproject, script
 
 
-def test_figures_only_draw_frames():
-    assert not xorlab_imports(module_files()["figures"]) & {"engine", "net", "records", "surface"}
+@pytest.mark.parametrize("module", ["figures", "mode_figures"])
+def test_figures_only_draw_frames(module):
+    assert not xorlab_imports(module_files()[module]) & {"engine", "net", "records", "surface"}
 
 
 def test_nothing_below_the_apps_imports_hydra():

@@ -7,8 +7,9 @@ import re
 import pandas as pd
 import pytest
 
+from tests.test_stats import fake_runs
+from xorlab import findings, stats
 from xorlab import report as reporting
-from xorlab import stats
 from xorlab.config import TrainConfig
 from xorlab.engine import train_batch
 from xorlab.records import curves_frame, runs_frame
@@ -32,6 +33,17 @@ def markdown(runs: pd.DataFrame, by=None) -> str:
     runs = stats.with_init_label(runs.sort_values("run_id", ignore_index=True))
     by = stats.resolve_by(runs, by)
     return reporting.to_markdown(reporting.document(stats.stats_table(runs, by), runs, by, ["in-memory"], []))
+
+
+def bullets(blocks: list[tuple]) -> dict[str, list[str]]:
+    """Key-findings blocks as {section title: bullets}."""
+    out, title = {}, None
+    for kind, content in blocks:
+        if kind == "h3":
+            title = content
+        elif kind == "ul":
+            out[title] = content
+    return out
 
 
 def test_build_report_writes_every_promised_file(data, tmp_path):
@@ -63,9 +75,20 @@ def test_markdown_is_deterministic_and_row_order_free(data):
     assert markdown(runs) == markdown(runs) == markdown(runs.sample(frac=1, random_state=3))
 
 
-def test_figures_use_the_longest_runs(data):
+def test_figures_use_the_longest_runs_or_the_budget_asked_for(data):
     runs = data[0]
     assert set(reporting.figure_runs(runs)["max_steps"]) == {300}
+    assert set(reporting.figure_runs(runs, 100)["max_steps"]) == {100}
+    with pytest.raises(ValueError, match=r"--budget: no runs with max_steps = 7; found: 100, 300"):
+        reporting.figure_runs(runs, 7)
+
+
+def test_report_names_the_budget_its_figures_show(data, tmp_path):
+    runs, curves = data
+    reporting.build_report(runs, curves, tmp_path, budget=100)
+    md = (tmp_path / "report.md").read_text()
+    assert "Figures show 72 runs after 100 steps (`--budget`)." in md
+    assert "per init and learning rate after 100 steps;" in md  # the heatmap's caption
 
 
 def test_figures_keep_each_configurations_own_longest_run(data):
@@ -80,18 +103,95 @@ def test_figures_keep_each_configurations_own_longest_run(data):
     assert len(shown) == len(runs) // 2  # one run per trajectory (each has a 100- and a 300-step run)
 
 
-def test_key_findings_are_computed_from_the_numbers(data):
+def test_headlines_are_per_budget_and_lr_never_pooled(data):
+    """Guards issue 10: "After 1,000 steps: 54.4 %" pooled every init and lr, zeros and lr = 10 included."""
     runs = stats.with_init_label(data[0])
-    table = stats.stats_table(runs)
     by = stats.default_by(runs)
-    findings = reporting.key_findings(table, runs, by)
-    for line, (steps, group) in zip(findings, runs.groupby("max_steps"), strict=False):  # one line per length
-        k, n = int((group.status == "solved").sum()), len(group)
-        assert line.startswith(f"After {steps:,} steps: {k:,} of {n:,} runs solved")
-    # zeros never learns (symmetric start) while notebook does at lr = 1: a significant, negative difference
-    comparison = findings[-1]
+    table = stats.stats_table(runs, by)
+    sections = bullets(findings.key_findings(table, by))
+    assert list(sections)[:2] == ["After 100 steps", "After 300 steps"]
+    for steps in (100, 300):
+        lines = sections[f"After {steps} steps"]
+        assert [ln.split(":")[0].split(" (")[0] for ln in lines[:-1]] == ["lr = 0.05", "lr = 1"]
+        n = int((runs["max_steps"] == steps).sum())
+        assert lines[-1].startswith("Failures at this budget, each run counted once: ")
+        assert f" of {n:,} runs: " in lines[-1]  # each run once per budget, never both budgets added up
+    text = str(sections)
+    assert "runs solved XOR" not in text and "all runs" not in text
+
+
+def test_zeros_is_significantly_worse_and_the_family_is_stated(data):
+    runs = stats.with_init_label(data[0])
+    by = stats.default_by(runs)
+    comparison = bullets(findings.key_findings(stats.stats_table(runs, by), by))[
+        "Paired comparisons with the reference init"
+    ][0]
     assert "reference init **notebook**" in comparison
+    assert "one family per value of `lr` × `max_steps` (4 families, 2 comparisons each)" in comparison
     assert "lr=1, max_steps=300, init_label=zeros (-100.0 pts" in comparison
+
+
+def stratum(rates: dict[str, int], n: int = 100, **extra) -> pd.DataFrame:
+    """A stats table of one lr: init -> solved runs out of n (solved at step 10, the others stuck)."""
+    parts = []
+    for init, k in rates.items():
+        runs = fake_runs(["solved"] * k + ["stuck"] * (n - k), steps=[10] * k + [None] * (n - k), init=init,
+                         init_gain=1.0 if init != "notebook" else float("nan"), **extra)  # fmt: skip
+        runs["run_id"] = runs["run_id"] + init
+        runs["mode"] = pd.array(["solved"] * k + ["one_wrong"] * (n - k), dtype="string")
+        parts.append(runs)
+    return stats.summarize(pd.concat(parts, ignore_index=True), "lr,init")
+
+
+def test_ties_are_reported_as_ties():
+    """Guards issue 10: "Highest success rate: lr=1 … he_normal" picked one of 24 groups tied at 100 %."""
+    line = findings.stratum_line(stratum({"notebook": 100, "he_normal": 100, "orthogonal": 100}), "lr = 1",
+                                 ["init_label"])  # fmt: skip
+    assert line.startswith("lr = 1: all 3 inits solve 100.0 % (n = 100 each)")
+    line = findings.stratum_line(stratum({"notebook": 100, "he_normal": 100, "xavier_normal": 90}), "lr = 1",
+                                 ["init_label"])  # fmt: skip
+    assert "highest: 2 inits tie at 100.0 % (**he_normal**, **notebook**)" in line
+    assert "lowest: **xavier_normal** 90.0 [" in line
+    assert "fastest of those solving ≥ 50.0 %: 3 inits tie at a KM median steps to first solve of 10" in line
+
+
+def test_no_fastest_claim_below_half_solved():
+    line = findings.stratum_line(stratum({"notebook": 40, "he_normal": 30}), "lr = 3", ["init_label"])
+    assert "fastest" not in line.replace("none is called fastest", "")
+    single = findings.stratum_line(stratum({"notebook": 80}), "lr = 3", ["init_label"])
+    assert "KM median steps to first solve 10 [" in single and "**all runs**" not in single
+
+
+def test_failures_are_named_by_what_the_network_does():
+    line = findings.stratum_line(stratum({"notebook": 60}), "lr = 2", ["init_label"])
+    assert "`one_wrong` (three points right, one confidently wrong) 40" in line
+    assert "typically saturated" not in line and "far from every plateau" not in line
+    assert set(findings.MODE_TEXT) == set(stats.MODE_NAMES)
+
+
+def test_summary_table_labels_and_p_values(data):
+    runs = stats.with_init_label(data[0])
+    by = stats.default_by(runs)
+    cols = list(findings.summary_table(stats.stats_table(runs, by), by).columns)
+    for col in ("KM median steps to first solve [95% CI]", "final loss median [Q1, Q3]", "McNemar p",
+                "p adj. (BH in family)", "most common failure mode, % of runs"):  # fmt: skip
+        assert col in cols, col
+    assert not any("IQR" in c or c.startswith("median steps") for c in cols)
+
+
+def test_unrelated_store_changes_nothing_of_this_one(data):
+    """Guards issue 10: an unrelated 300-run store changed the BH family and flipped the headline."""
+    runs = stats.with_init_label(data[0]).assign(sweep="a")
+    cfgs = [TrainConfig(lr=2.0, max_steps=200, seed=s, init=i) for i in ("notebook", "he_normal") for s in range(150)]
+    other = stats.with_init_label(runs_frame(train_batch(cfgs))).assign(sweep="b")
+    both = pd.concat([runs, other], ignore_index=True)
+    by = stats.default_by(both)
+    assert by[0] == "sweep"
+    alone = stats.stats_table(runs, stats.default_by(runs))
+    mixed = stats.stats_table(both, by)
+    mine = mixed[mixed["sweep"] == "a"].drop(columns="sweep").reset_index(drop=True)
+    mine["family"] = mine["family"].str.replace("sweep=a, ", "")
+    pd.testing.assert_frame_equal(alone, mine, check_dtype=False)
 
 
 def test_group_by_without_init_has_no_comparisons(data):
@@ -102,3 +202,11 @@ def test_group_by_without_init_has_no_comparisons(data):
 def test_empty_runs_are_rejected(data, tmp_path):
     with pytest.raises(ValueError, match="no runs"):
         reporting.build_report(data[0].iloc[:0], data[1], tmp_path)
+
+
+def test_groups_that_pool_axes_say_so(data):
+    """``--by init`` pools lr and both budgets: the findings must not call that "this budget"."""
+    md = markdown(data[0], by="init")
+    assert "### All budgets (groups pooled over `lr`, `max_steps`)" in md
+    assert "Failures over all budgets together, each run counted once: " in md and "this budget" not in md
+    assert "one family of 2 comparisons: every init against the reference" in md

@@ -303,3 +303,53 @@ def test_paired_bootstrap_interval_matches_explicit_resampling_of_pairs():
     assert mean == pytest.approx(0.05)
     np.testing.assert_allclose([lo, hi], by_hand, atol=0.006)
     assert stats._paired_diff(np.zeros(50), 1000, seed=1) == (0.0, 0.0, 0.0)
+
+
+def test_mode_counts_and_rates_per_group():
+    runs = fake_runs(["solved"] * 3 + ["stuck"] * 2, steps=[1, 2, 3, None, None])
+    row = stats.summarize(runs).iloc[0]
+    assert (row.mode_solved, row.mode_unknown) == (3, 2)  # no mode column (older store): status where exact
+    runs["mode"] = pd.array(["solved"] * 3 + ["one_wrong", None], dtype="string")
+    row = stats.summarize(runs).iloc[0]
+    assert (row.mode_solved, row.mode_one_wrong, row.mode_unknown, row.mode_saturated) == (3, 1, 1, 0)
+    assert row.mode_one_wrong_rate == pytest.approx(0.2)
+    assert sum(row[c] for c in stats.MODE_COLUMNS) == row.n  # every run in exactly one mode
+    assert stats.MODE_COLUMNS == [f"mode_{m}" for m in [*stats.MODES, "unknown"]]
+
+
+def paired(lr: float, ref_solved: int, other_solved: int, n: int = 100) -> pd.DataFrame:
+    a = two_inits(n, ref_solved, other_solved)
+    a["lr"] = lr
+    a["run_id"] = a["run_id"] + f"-{lr}"
+    return a
+
+
+def test_bh_family_is_one_stratum_and_unchanged_by_unrelated_runs():
+    """Guards issue 10: adding an unrelated store grew the BH family from 12 to 13 and flipped the headline."""
+    mine = pd.concat([paired(0.1, 70, 55), paired(1.0, 90, 80)], ignore_index=True)
+    other = paired(2.0, 50, 49)  # another lr: its own family
+    alone = stats.compare_inits(mine, by="lr,init")
+    both = stats.compare_inits(pd.concat([mine, other], ignore_index=True), by="lr,init")
+    pd.testing.assert_frame_equal(alone, both[both["lr"] != 2.0].reset_index(drop=True))
+    assert list(alone["family"]) == ["lr=0.1", "lr=1"] and (alone["family_size"] == 1).all()
+    np.testing.assert_allclose(alone["mcnemar_p_bh"], alone["mcnemar_p"])  # a family of one needs no adjustment
+    # the old global family would have changed the adjusted p of these very rows
+    global_bh = sps.false_discovery_control(both["mcnemar_p"].to_numpy(), method="bh")[: len(alone)]
+    assert not np.allclose(global_bh, alone["mcnemar_p_bh"])
+
+
+def test_bh_within_a_family_matches_scipy():
+    he = fake_runs(["solved"] * 80 + ["stuck"] * 20, steps=[5] * 100, init="he_normal", init_gain=1.0)
+    runs = pd.concat([two_inits(100, 70, 55), he], ignore_index=True)
+    comp = stats.compare_inits(runs)
+    assert (comp["family_size"] == 2).all() and (comp["family"] == "all").all()
+    np.testing.assert_allclose(comp["mcnemar_p_bh"], sps.false_discovery_control(comp["mcnemar_p"], method="bh"))
+
+
+def test_sweep_is_a_grouping_axis_only_when_present():
+    runs = fake_runs(["solved"] * 4, steps=[1, 2, 3, 4])
+    with pytest.raises(ValueError, match="unknown grouping axis 'sweep'"):
+        stats.resolve_by(runs, "sweep")
+    two = pd.concat([runs.assign(sweep="a"), runs.assign(sweep="b")], ignore_index=True)
+    assert stats.default_by(two) == ["sweep"]
+    assert stats.summarize(two)["n"].tolist() == [4, 4]  # the same run_ids in two stores are never merged

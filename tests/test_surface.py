@@ -12,7 +12,7 @@ from xorlab.data import X, Y
 from xorlab.engine import stack_params, train_batch
 from xorlab.net import forward
 from xorlab.records import params_of, runs_frame
-from xorlab.surface import SURFACE_BOUNDS, decision_surface, example_runs
+from xorlab.surface import SURFACE_BOUNDS, decision_surface, medoid, mode_labels, sample_runs, typical_runs
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +40,42 @@ def test_surface_default_grid_spans_the_bounds(runs):
     assert 0.5 in set(frame.x1) and 0.0 in set(frame.x2)  # odd resolution: the XOR coordinates lie on it
 
 
-def test_example_runs_one_per_outcome(runs):
-    ex = example_runs(runs)
-    names = list(ex["example"])
-    assert names[0] == "solved" and len(names) == len(set(names))
-    assert ("slow" in names) == (runs.status == "slow").any()
-    assert any(n.startswith("stuck") for n in names)  # zeros never solves
+def test_medoid_by_hand():
+    # the middle of three collinear points; a far outlier does not move it; a NaN row is never chosen
+    pts = np.array([[0.0, 0, 0, 0], [np.nan, 0, 0, 0], [1.0, 0, 0, 0], [2.0, 0, 0, 0], [100.0, 0, 0, 0]])
+    assert medoid(pts) == 2
+    brute = [np.nansum(np.linalg.norm(pts[[0, 2, 3, 4]] - p, axis=1)) for p in pts[[0, 2, 3, 4]]]
+    assert [0, 2, 3, 4][int(np.argmin(brute))] == medoid(pts)
+    assert medoid(np.full((3, 4), np.nan)) == 0
+
+
+def test_medoid_of_a_large_mode_is_seeded():
+    pts = np.random.default_rng(1).random((3000, 4))
+    assert medoid(pts, max_n=500) == medoid(pts, max_n=500)
+    assert np.isfinite(pts[medoid(pts, max_n=500)]).all()
+
+
+def test_typical_run_per_mode_with_counts(runs):
+    ex = typical_runs(runs)
+    labels = mode_labels(runs)
+    assert list(ex["example"]) == [m for m in stats.MODE_NAMES if m in set(labels)]  # precedence order
+    for row in ex.itertuples():
+        sub = runs[(labels == row.example).to_numpy()].sort_values("run_id")
+        preds = sub[["pred_00", "pred_01", "pred_10", "pred_11"]].to_numpy()
+        assert row.n_mode == len(sub) and row.n_runs == len(runs)
+        assert row.run_id == sub["run_id"].iloc[medoid(preds)]  # the medoid of the mode's predictions
+    assert "saddle_ln2" in set(ex["example"])  # zeros never leaves the symmetric saddle
+
+
+def test_old_stores_fall_back_to_status_and_plateau(runs):
+    old = runs.assign(mode=pd.array([None] * len(runs), dtype="string"))
+    labels = set(mode_labels(old))
+    assert "solved" in labels and "stuck (ln 2)" in labels and "unknown" not in labels
+
+
+def test_sampled_runs_are_seeded_and_order_free(runs):
+    a = sample_runs(runs, 3)
+    b = sample_runs(runs.sample(frac=1, random_state=5), 3)
+    pd.testing.assert_frame_equal(a, b)
+    assert a.groupby("mode").size().max() <= 3
+    assert set(a["run_id"]) != set(sample_runs(runs, 3, seed=1)["run_id"]) or len(a) == len(runs)

@@ -2,12 +2,15 @@
 
 Every function returns a ``matplotlib.figure.Figure`` built without pyplot, so nothing needs a display and no
 global figure state leaks; ``save`` writes it as PNG and SVG with no timestamps, byte-identical across runs.
-Colours come from seaborn's colour-blind palette, one fixed colour per init (``init_palette``).
+Colours: one fixed colour per init (``init_palette``), distinct for up to 12 inits, the reference init drawn
+last, near-black and thicker. Step axes become symlog when the first solves happen early (``early_steps``);
+y-limits come from the data, so no curve leaves the frame.
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
@@ -18,7 +21,6 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from xorlab.data import X, Y
 from xorlab.outcome import PLATEAUS
 
 PLATEAU_NOTE = "dotted lines: plateau losses ln 2 / 2 ≈ 0.347, 0.477, ln 2 ≈ 0.693"
@@ -39,15 +41,59 @@ def _styled(fn: Callable[..., Figure]) -> Callable[..., Figure]:
     return inner
 
 
-def init_palette(labels: Sequence[str]) -> dict[str, tuple]:
-    """One colour per init label (sorted), from seaborn's colour-blind palette (cycles past 10)."""
+#: 12 colours, pairwise ΔE*ab ≥ 20 (checked in tests): near-black for the reference init, then seaborn's
+#: colour-blind palette and two of Paul Tol's (wine, indigo) so that 12 inits never share a colour.
+REFERENCE_COLOUR = "#1a1a1a"
+COLOURS = ["#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#fbafe4", "#949494", "#ece133",
+           "#56b4e9", "#882255", "#332288"]  # fmt: skip
+REF_LW, LW = 2.6, 1.4
+
+
+def init_palette(labels: Sequence[str], reference: str | None = None) -> dict[str, str]:
+    """One colour per init label: the reference near-black, the others in sorted order from ``COLOURS``
+    (distinct for up to 12 labels with a reference, 12 without; cycles beyond, where ``_dashes`` dashes)."""
+    others = [lab for lab in sorted(set(labels)) if lab != reference]
+    out = {lab: COLOURS[i % len(COLOURS)] for i, lab in enumerate(others)}
+    if reference in set(labels):
+        out[reference] = REFERENCE_COLOUR
+    return dict(sorted(out.items()))
+
+
+def _dashes(labels: Sequence[str], reference: str | None = None) -> dict[str, str]:
+    """Solid lines while colours are distinct; dashed past ``len(COLOURS)`` labels."""
+    others = [lab for lab in sorted(set(labels)) if lab != reference]
+    out = {lab: ("-" if i < len(COLOURS) else "--") for i, lab in enumerate(others)}
+    return out | ({reference: "-"} if reference in set(labels) else {})
+
+
+def _draw_order(labels: Sequence[str], reference: str | None) -> list[str]:
+    """Sorted labels with the reference last, so it is drawn on top of the others."""
     labels = sorted(set(labels))
-    return dict(zip(labels, sns.color_palette("colorblind", len(labels)), strict=True))
+    return [lab for lab in labels if lab != reference] + ([reference] if reference in labels else [])
 
 
-def _dashes(labels: Sequence[str]) -> dict[str, str]:
-    """Solid lines for the first 10 labels; dashed after, where the colour-blind palette repeats colours."""
-    return {lab: ("-" if i < 10 else "--") for i, lab in enumerate(sorted(set(labels)))}
+def _line_style(label: str, reference: str | None, colours: dict, dashes: dict) -> dict:
+    ref = label == reference
+    return {"color": colours[label], "ls": dashes[label], "lw": REF_LW if ref else LW, "zorder": 4 if ref else 2}
+
+
+def early_steps(medians: Sequence[float], max_step: float) -> bool:
+    """Whether the interesting steps are early: some panel's median first-solve step (``medians``, one per lr;
+    NaN = none solved) lies in the first 5 % of the step axis. A linear axis would squeeze those solves into
+    one vertical jump, so ``step_axis`` then uses symlog (log spacing keeps late steps readable too)."""
+    m = np.asarray(medians, dtype=float)
+    m = m[np.isfinite(m)]
+    return bool(m.size) and max_step > 0 and bool((m < 0.05 * max_step).any())
+
+
+def step_axis(ax, max_step: float, log: bool) -> None:
+    """Step axis from 0 to ``max_step``: symlog (linear below 10 steps, log above) when ``log``, else linear."""
+    if log:
+        ax.set_xscale("symlog", linthresh=10, linscale=0.4)
+        ax.set_xlabel(STEP_LABEL.replace(")", ", symlog scale)"))
+    else:
+        ax.set_xlabel(STEP_LABEL)
+    ax.set_xlim(0, max_step)
 
 
 def _facets(values: Sequence, width: float, height: float, ncols: int = 3) -> tuple[Figure, list]:
@@ -61,10 +107,12 @@ def _facets(values: Sequence, width: float, height: float, ncols: int = 3) -> tu
     return fig, list(axes[:n])
 
 
-def _log_limits(values: np.ndarray, floor: float = 1e-8, ceiling: float = 10.0) -> tuple[float, float]:
-    """Log-axis limits around the finite values, kept within [floor, ceiling] (ceiling ≈ 14 x ln 2)."""
-    v = values[np.isfinite(values)]
-    v = np.clip(v, floor, ceiling) if v.size else np.array([floor, ceiling])
+def _log_limits(values: np.ndarray, floor: float = 1e-300) -> tuple[float, float]:
+    """Log-axis limits around the finite positive values (a margin of ×1.5 each side), so nothing leaves the
+    frame; ``floor`` only guards a loss of exactly 0."""
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v)]
+    v = np.maximum(v, floor) if v.size else np.array([1e-3, 1.0])
     return float(v.min()) / 1.5, float(v.max()) * 1.5
 
 
@@ -85,8 +133,14 @@ def _no_data(title: str, message: str) -> Figure:
     ax = fig.subplots()
     ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
     ax.set_axis_off()
-    fig.suptitle(title)
+    suptitle(fig, title)
     return fig
+
+
+def suptitle(fig: Figure, text: str) -> None:
+    """The figure's title, each line wrapped to the figure's width (a one-panel figure is narrow)."""
+    width = max(40, int(fig.get_figwidth() * 10.5))  # characters per line at the suptitle's font size
+    fig.suptitle("\n".join(textwrap.fill(line, width) for line in text.split("\n")))
 
 
 def _lr_title(lr: float) -> str:
@@ -104,30 +158,36 @@ def _legend(fig: Figure, ax_list: list, title: str = "init") -> None:
 
 
 @_styled
-def convergence(bands: pd.DataFrame, caption: str = "") -> Figure:
+def convergence(
+    bands: pd.DataFrame, caption: str = "", reference: str | None = None, log_steps: bool = False
+) -> Figure:
     """Loss vs step per init (median line, 95 % interval of the median as a band), one facet per lr.
 
-    ``bands`` is ``stats.curve_bands`` output: ``init_label, lr, step, n, loss_median, loss_lo, loss_hi``.
+    ``bands`` is ``stats.curve_bands`` output: ``init_label, lr, step, n, loss_median, loss_lo, loss_hi``. The
+    y-limits come from the data (every finite band value is inside the frame); ``log_steps`` gives a symlog
+    step axis (``early_steps``). The reference init is drawn last, near-black and thicker.
     """
     if bands.empty:
         return _no_data("Training loss", "no loss curves recorded for these runs")
     lrs = sorted(bands["lr"].unique())
-    colours, dashes = init_palette(bands["init_label"]), _dashes(bands["init_label"])
+    colours, dashes = init_palette(bands["init_label"], reference), _dashes(bands["init_label"], reference)
     fig, axes = _facets(lrs, 4.3, 3.2)
     ylim = _log_limits(bands[["loss_median", "loss_lo", "loss_hi"]].to_numpy(dtype=float))
     for ax, lr in zip(axes, lrs, strict=True):
-        ax.set(yscale="log", ylim=ylim)
-        ax.autoscale(False, axis="y")  # fixed limits: huge losses of unstable runs leave the top of the axes
-        for label, g in bands[bands["lr"] == lr].groupby("init_label", sort=True):
+        facet = bands[bands["lr"] == lr]
+        for label in _draw_order(facet["init_label"], reference):
+            g = facet[facet["init_label"] == label]
             y = g[["loss_median", "loss_lo", "loss_hi"]].replace(np.inf, np.nan)
-            ax.fill_between(g["step"], y["loss_lo"], y["loss_hi"], color=colours[label], alpha=0.2, lw=0)
-            ax.plot(g["step"], y["loss_median"], color=colours[label], ls=dashes[label], lw=1.6, label=label)
+            style = _line_style(label, reference, colours, dashes)
+            ax.fill_between(g["step"], y["loss_lo"], y["loss_hi"], color=style["color"], alpha=0.15, lw=0)
+            ax.plot(g["step"], y["loss_median"], label=label, **style)
         for level in PLATEAUS.values():
             ax.axhline(level, color="0.45", lw=0.8, ls=":", zorder=0)
-        ax.set(title=_lr_title(lr), xlabel=STEP_LABEL, ylabel=LOSS_LABEL)
+        ax.set(yscale="log", ylim=ylim, title=_lr_title(lr), ylabel=LOSS_LABEL)
+        step_axis(ax, float(bands["step"].max()), log_steps)
     _label_outer(axes)
     _legend(fig, axes)
-    fig.suptitle(f"Training loss: median over runs (line), 95 % CI of the median (band)\n{PLATEAU_NOTE}{caption}")
+    suptitle(fig, f"Training loss: median over runs (line), 95 % CI of the median (band){caption}\n{PLATEAU_NOTE}")
     return fig
 
 
@@ -135,7 +195,7 @@ def convergence(bands: pd.DataFrame, caption: str = "") -> Figure:
 def failure_heatmap(summary: pd.DataFrame, caption: str = "") -> Figure:
     """Failure rate (1 − solved fraction) per init × lr, each cell annotated with the rate and n.
 
-    ``summary`` is ``stats.summarize(runs, by=["init_label", "lr"])``.
+    ``summary`` is ``stats.summarize(runs, by=["init_label", "lr"])``; ``caption`` names the budget shown.
     """
     rate = summary.pivot(index="init_label", columns="lr", values="success_rate").sort_index()
     n = summary.pivot(index="init_label", columns="lr", values="n").reindex_like(rate)
@@ -144,157 +204,110 @@ def failure_heatmap(summary: pd.DataFrame, caption: str = "") -> Figure:
         [f"{100 * a:.1f} %\n{round(a * b)}/{b:.0f}" if b == b else "" for a, b in zip(fr, nr, strict=True)]
         for fr, nr in zip(fail.to_numpy(), n.to_numpy(), strict=True)
     ]
-    fig = Figure(figsize=(1.1 * fail.shape[1] + 3.6, 0.5 * fail.shape[0] + 1.6), layout="constrained")
+    fig = Figure(figsize=(1.1 * fail.shape[1] + 3.6, max(3.4, 0.5 * fail.shape[0] + 1.6)), layout="constrained")
     ax = fig.subplots()
     sns.heatmap(
-        fail,
-        ax=ax,
-        vmin=0,
-        vmax=1,
-        cmap="cividis",
-        annot=np.array(annot),
-        fmt="",
-        linewidths=0.5,
-        annot_kws={"fontsize": 7.5},
-        cbar_kws={"label": "failure rate (fraction of runs not solved)"},
-    )
+        fail, ax=ax, vmin=0, vmax=1, cmap="cividis", annot=np.array(annot), fmt="", linewidths=0.5,
+        annot_kws={"fontsize": 7.5}, cbar_kws={"label": "failure rate (fraction of runs not solved)"},
+    )  # fmt: skip
     ax.set_xticklabels([f"{v:g}" for v in fail.columns])
     ax.set(
         xlabel="learning rate lr",
         ylabel="init scheme",
-        title="Failure rate by init and learning rate\n(cell: % not solved, failed/n runs)" + caption,
+        title=f"Failure rate by init and learning rate{caption}\n(cell: % not solved, failed/n runs)",
     )
     ax.tick_params(axis="y", rotation=0)
     return fig
 
 
 @_styled
-def km_curves(km: pd.DataFrame, caption: str = "") -> Figure:
+def km_curves(km: pd.DataFrame, caption: str = "", reference: str | None = None, log_steps: bool = False) -> Figure:
     """Kaplan–Meier fraction of runs solved by step t per init (95 % log-log band), one facet per lr.
 
-    ``km`` is ``stats.km_curves(runs, ["init_label", "lr"])``.
+    ``km`` is ``stats.km_curves(runs, ["init_label", "lr"])``; ``log_steps`` gives a symlog step axis.
     """
     lrs = sorted(km["lr"].unique())
-    colours, dashes = init_palette(km["init_label"]), _dashes(km["init_label"])
+    colours, dashes = init_palette(km["init_label"], reference), _dashes(km["init_label"], reference)
     fig, axes = _facets(lrs, 4.3, 3.2)
+    end = float(km["step"].max())
     for ax, lr in zip(axes, lrs, strict=True):
         facet = km[km["lr"] == lr]
-        end = facet["step"].max()
-        for label, g in facet.groupby("init_label", sort=True):
-            g = pd.concat([g, g.iloc[[-1]].assign(step=end)])  # carry the last value to the facet's last step
-            ax.fill_between(
-                g["step"], g["solved_lo"], g["solved_hi"], step="post", color=colours[label], alpha=0.2, lw=0
-            )
-            ax.step(g["step"], g["solved"], where="post", color=colours[label], ls=dashes[label], lw=1.6, label=label)
-        ax.set(ylim=(-0.02, 1.02), title=_lr_title(lr), xlabel=STEP_LABEL, ylabel="fraction of runs solved")
+        for label in _draw_order(facet["init_label"], reference):
+            g = facet[facet["init_label"] == label]
+            g = pd.concat([g, g.iloc[[-1]].assign(step=end)])  # carry the last value to the last step
+            style = _line_style(label, reference, colours, dashes)
+            ax.fill_between(g["step"], g["solved_lo"], g["solved_hi"], step="post", color=style["color"], alpha=0.15,
+                            lw=0)  # fmt: skip
+            ax.step(g["step"], g["solved"], where="post", label=label, **style)
+        ax.set(ylim=(-0.02, 1.02), title=_lr_title(lr), ylabel="fraction of runs solved")
+        step_axis(ax, end, log_steps)
     _label_outer(axes)
     _legend(fig, axes)
-    fig.suptitle("Steps to solve (Kaplan–Meier, unsolved runs censored at max_steps; 95 % band)" + caption)
+    suptitle(fig, f"Steps to first solve (Kaplan–Meier, unsolved runs censored at max_steps; 95 % band){caption}")
     return fig
+
+
+def loss_histogram(runs: pd.DataFrame, per_decade: int = 3) -> tuple[pd.DataFrame, np.ndarray]:
+    """Final losses binned per (lr, init) on a log grid spanning the data (``per_decade`` bins a decade):
+    ``lr, init_label, bin, count`` for non-empty bins and the bin edges. Non-finite losses are not binned
+    (the figure counts them)."""
+    loss = runs["final_loss"].to_numpy(dtype=float)
+    ok = np.isfinite(loss) & (loss > 0)
+    lo, hi = _log_limits(loss[ok]) if ok.any() else (1e-3, 1.0)
+    bins = max(1, int(np.ceil(per_decade * np.log10(hi / lo))))
+    edges = np.geomspace(lo, hi, bins + 1)
+    b = np.clip(np.searchsorted(edges, loss, side="right") - 1, 0, bins - 1)
+    frame = runs.loc[ok, ["lr", "init_label"]].assign(bin=b[ok])
+    counts = frame.groupby(["lr", "init_label", "bin"], sort=True).size().rename("count").reset_index()
+    return counts, edges
 
 
 @_styled
 def final_loss(
-    runs: pd.DataFrame, threshold: float | None = None, caption: str = "", clip: tuple[float, float] = (1e-8, 10.0)
+    runs: pd.DataFrame, threshold: float | None = None, caption: str = "", reference: str | None = None
 ) -> Figure:
-    """Final loss of every run per init (one dot per run, seeded jitter, log x), plateau levels marked, facets by lr.
+    """Final loss per init as a dot histogram: one dot per non-empty log bin, its area ∝ the runs in it and the
+    count printed beside bins holding ≥ 10 % of the row, so stacked runs are never invisible. Facets by lr.
 
-    ``runs`` needs ``init_label, lr, final_loss``; non-finite losses (diverged runs) are counted, not drawn;
-    losses outside ``clip`` are drawn at its edge.
+    ``runs`` needs ``init_label, lr, final_loss``; non-finite losses (diverged runs) are counted per facet.
     """
     lrs = sorted(runs["lr"].unique())
     order = sorted(runs["init_label"].unique())
-    colours = init_palette(order)
-    fig, axes = _facets(lrs, 4.3, 0.32 * len(order) + 1.2)
-    runs = runs.sort_values("run_id", kind="stable")  # jitter is drawn in run_id order
-    rng = np.random.default_rng(0)
-    loss = runs["final_loss"].to_numpy(dtype=float)
-    xlim = _log_limits(np.append(loss, [threshold or np.nan, *PLATEAUS.values()]), *clip)
+    colours = init_palette(order, reference)
+    counts, edges = loss_histogram(runs)
+    centres = np.sqrt(edges[:-1] * edges[1:])
+    fig, axes = _facets(lrs, 4.6, 0.45 * len(order) + 1.3)
     for ax, lr in zip(axes, lrs, strict=True):
         sub = runs[runs["lr"] == lr]
-        finite = np.isfinite(sub["final_loss"].to_numpy(dtype=float))
-        data = sub[finite].assign(final_loss=lambda d: d["final_loss"].clip(*clip))
+        n_row = sub.groupby("init_label").size()
         for i, label in enumerate(order):
-            x = data.loc[data["init_label"] == label, "final_loss"].to_numpy(dtype=float)
-            y = i + rng.uniform(-0.3, 0.3, x.size)  # seeded jitter: the same runs give the same picture
-            ax.scatter(x, y, s=5, color=colours[label], alpha=0.45, lw=0, rasterized=True)
-        ax.set(xscale="log", yticks=range(len(order)), yticklabels=order, ylim=(len(order) - 0.5, -0.5))
+            c = counts[(counts["lr"] == lr) & (counts["init_label"] == label)]
+            if c.empty:
+                continue
+            share = c["count"].to_numpy() / n_row[label]
+            x = centres[c["bin"].to_numpy()]
+            ax.scatter(x, np.full(len(c), i), s=8 + 160 * share, color=colours[label], alpha=0.75, lw=0)
+            for xx, k, sh, b in zip(x, c["count"], share, c["bin"], strict=True):
+                if sh >= 0.1:  # labels of neighbouring bins alternate above / below the row
+                    ax.annotate(f"{k}", (xx, i), xytext=(0, 6 if b % 2 else -12), textcoords="offset points",
+                                ha="center", fontsize=6.5, color="0.15")  # fmt: skip
+        ax.set(xscale="log", yticks=range(len(order)), yticklabels=order, ylim=(len(order) - 0.4, -0.7))
         for level in PLATEAUS.values():
             ax.axvline(level, color="0.3", lw=0.9, ls=":")
         if threshold is not None:
             ax.axvline(threshold, color="0.3", lw=0.9, ls="--")
-        if (~finite).any():
-            ax.text(0.02, 0.01, f"{(~finite).sum()} diverged runs not shown", transform=ax.transAxes, fontsize=7)
-        kept = sub["final_loss"][finite]
-        outside = int(((kept < clip[0]) | (kept > clip[1])).sum())
-        if outside > 0:
-            ax.text(
-                0.02,
-                0.06,
-                f"{outside} runs outside [{clip[0]:g}, {clip[1]:g}] drawn at the edge",
-                transform=ax.transAxes,
-                fontsize=7,
-            )
-        ax.set(xlim=xlim, title=_lr_title(lr), xlabel="final loss (nats, log scale)", ylabel="init scheme")
+        bad = int((~np.isfinite(sub["final_loss"].to_numpy(dtype=float))).sum())
+        if bad:
+            ax.text(0.02, 0.01, f"{bad} diverged runs (non-finite loss) not shown", transform=ax.transAxes, fontsize=7)
+        ax.set(xlim=(edges[0], edges[-1]), title=_lr_title(lr), xlabel="final loss (nats, log scale)",
+               ylabel="init scheme")  # fmt: skip
     _label_outer(axes)
     note = "" if threshold is None else f"; dashed: solve threshold {threshold:g}"
-    fig.suptitle(f"Final loss, one dot per run\n{PLATEAU_NOTE}{note}{caption}")
-    return fig
-
-
-@_styled
-def decision_surfaces(examples: pd.DataFrame, grid: pd.DataFrame, caption: str = "") -> Figure:
-    """What a network learned: ŷ over the input plane for example runs (``surface.example_runs``: rows with an
-    ``example`` name), from their ``surface.decision_surface`` frame; XOR points overlaid."""
-    n_grid = int(np.sqrt((grid["run_id"] == examples["run_id"].iloc[0]).sum())) if len(examples) else 1
-    lim = (float(grid["x1"].min()), float(grid["x1"].max())) if len(grid) else (0.0, 1.0)
-    by_run = {rid: sub["yhat"].to_numpy() for rid, sub in grid.groupby("run_id", sort=False, observed=True)}
-    z = [by_run[rid].reshape(n_grid, n_grid) for rid in examples["run_id"]]
-    examples = [(row["example"], row) for _, row in examples.iterrows()]
-    cols = min(len(examples), 3)
-    rows = math.ceil(len(examples) / cols)
-    fig = Figure(figsize=(3.6 * cols + 1.2, 3.5 * rows + 0.6), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
-    cmap = sns.color_palette("vlag", as_cmap=True)
-    image = None
-    for ax, (name, row), zz in zip(axes, examples, z, strict=False):
-        if np.isfinite(zz).all():
-            image = ax.imshow(
-                zz, origin="lower", extent=(*lim, *lim), vmin=0, vmax=1, cmap=cmap, interpolation="nearest"
-            )
-            if np.ptp(zz) > 0.01:  # a flat surface has no meaningful ŷ = 0.5 line
-                g = np.linspace(*lim, n_grid)
-                ax.contour(g, g, zz, levels=[0.5], colors="k", linewidths=1)
-            else:
-                ax.text(0.5, 0.62, f"ŷ ≈ {zz.mean():.2f} everywhere", ha="center", transform=ax.transAxes, fontsize=9)
-        else:
-            ax.text(0.5, 0.5, "parameters not finite:\nno surface", ha="center", va="center", transform=ax.transAxes)
-        for label, marker in ((0, "o"), (1, "^")):
-            pts = X[Y == label]
-            ax.scatter(
-                pts[:, 0],
-                pts[:, 1],
-                marker=marker,
-                s=70,
-                c="white" if label == 0 else "black",
-                edgecolors="black",
-                linewidths=1.2,
-                label=f"XOR target {label}",
-                zorder=3,
-            )
-        ax.set(xlim=lim, ylim=lim, aspect="equal", xlabel="input x₁", ylabel="input x₂")
-        ax.set_title(
-            f"{name}, final loss {row['final_loss']:.3g}\n{row['init_label']}, lr={row['lr']:g}, seed={row['seed']}",
-            fontsize=9,
-        )
-        ax.grid(False)
-    for ax in axes[len(examples) :]:
-        ax.set_visible(False)
-    if image is not None:
-        fig.colorbar(image, ax=list(axes[: len(examples)]), shrink=0.8, label="network output ŷ (black line: ŷ = 0.5)")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False)
-    fig.suptitle("Decision surfaces learned by one run of each outcome" + caption)
+    suptitle(
+        fig,
+        f"Final loss{caption}: dots are log bins, area ∝ runs in the bin, number = runs (bins ≥ 10 % of a row)\n"
+        f"{PLATEAU_NOTE}{note}",
+    )
     return fig
 
 

@@ -6,7 +6,9 @@ init scheme and its parameters are one axis, ``init_label`` (``normal(std=0.01)`
 Per group (``summarize``):
 
 - ``n``; ``solved`` and ``success_rate`` with a Wilson 95 % interval (``binomtest(...).proportion_ci``);
-- counts and rates of each failure mode: ``diverged``, ``slow``, ``stuck`` and ``stuck_<plateau>``;
+- counts and rates of each final status: ``diverged``, ``slow``, ``stuck`` and ``stuck_<plateau>`` (the nearest
+  loss plateau, kept for older stores), and of each failure mode of ``xorlab.modes.MODES``: ``mode_<name>`` and
+  ``mode_<name>_rate`` (``mode_unknown``: runs from stores written before the taxonomy);
 - steps to solve as survival data: event = run solved at ``steps_to_solve``, every other run right-censored at
   its ``max_steps``. Kaplan–Meier via ``scipy.stats.ecdf(CensoredData)``, pointwise log-log 95 % band. The
   median is the first step where S(t) ≤ 0.5; its interval is read off the band the same way (``km_median``).
@@ -15,12 +17,15 @@ Per group (``summarize``):
 
 ``compare_inits`` pairs each init with a reference init run for run on the same seed and every other config
 field, and gives the paired difference in success rate with a seeded bootstrap interval and McNemar's exact p.
+The multiple-comparison *family* is fixed by the design: every init against the reference within one stratum
+(one value of every grouping axis but the init, e.g. one lr × max_steps, and one store when several are
+reported). Benjamini–Hochberg adjusts within each family, so adding runs of other strata (another store,
+another lr) never changes an adjusted p.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -28,14 +33,19 @@ import pandas as pd
 from scipy import stats
 
 from xorlab.inits import INIT_PARAM_NAMES, SCHEMES
+from xorlab.modes import MODES
 from xorlab.outcome import PLATEAU_LABELS
 from xorlab.records import CONFIG_COLUMNS
+from xorlab.survival import CONFIDENCE, kaplan_meier, km_median, survival_data
 
 INIT_COLUMNS = ["init", *(f"init_{p}" for p in INIT_PARAM_NAMES)]
 PAIR_COLUMNS = [c for c in CONFIG_COLUMNS if c not in INIT_COLUMNS]  # what a paired comparison holds fixed
-AXES = [*PAIR_COLUMNS, "init_label"]  # what ``by`` may name
+SWEEP = "sweep"  # the store a run was loaded from, when a report reads several (never merged across stores)
+AXES = [SWEEP, *PAIR_COLUMNS, "init_label"]  # what ``by`` may name
 FAILURES = ["diverged", "slow", "stuck", *(f"stuck_{p}" for p in PLATEAU_LABELS)]
-CONFIDENCE = 0.95
+UNKNOWN_MODE = "unknown"  # a null ``mode``: the run was recorded before the failure taxonomy existed
+MODE_NAMES = [*MODES, UNKNOWN_MODE]
+MODE_COLUMNS = [f"mode_{m}" for m in MODE_NAMES]
 N_BOOT = 4000
 BOOT_SEED = 20240531
 
@@ -97,9 +107,16 @@ def with_init_label(runs: pd.DataFrame) -> pd.DataFrame:
     return runs.assign(init_label=init_labels(runs))
 
 
+def several_sweeps(runs: pd.DataFrame) -> bool:
+    """Whether ``runs`` come from more than one store (a ``sweep`` column with several values)."""
+    return SWEEP in runs.columns and runs[SWEEP].nunique() > 1
+
+
 def default_by(runs: pd.DataFrame) -> list[str]:
-    """Every swept axis except ``seed``, with ``init`` and its parameters as the one axis ``init_label``."""
-    return resolve_by(runs, [c for c in swept_axes(runs) if c != "seed"])
+    """Every swept axis except ``seed``, with ``init`` and its parameters as the one axis ``init_label``; first
+    ``sweep`` when the runs come from several stores."""
+    first = [SWEEP] if several_sweeps(runs) else []
+    return resolve_by(runs, first + [c for c in swept_axes(runs) if c != "seed"])
 
 
 def resolve_by(runs: pd.DataFrame, by: str | Sequence[str] | None) -> list[str]:
@@ -113,8 +130,9 @@ def resolve_by(runs: pd.DataFrame, by: str | Sequence[str] | None) -> list[str]:
     out: list[str] = []
     for name in names:
         name = "init_label" if name in INIT_COLUMNS else name
-        if name not in AXES:
-            raise ValueError(f"unknown grouping axis {name!r}; allowed: {', '.join(['init', *PAIR_COLUMNS])}")
+        if name not in AXES or (name == SWEEP and SWEEP not in runs.columns):
+            allowed = [*([SWEEP] if SWEEP in runs.columns else []), "init", *PAIR_COLUMNS]
+            raise ValueError(f"unknown grouping axis {name!r}; allowed: {', '.join(allowed)}")
         if name not in out:
             out.append(name)
     return out
@@ -126,59 +144,6 @@ def wilson_interval(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[flo
         return math.nan, math.nan
     ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
     return float(ci.low), float(ci.high)
-
-
-def survival_data(runs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(time, event): time to the *first* solve, ``steps_to_solve``, for runs that ever solved (event); runs
-    that never did are right-censored at ``max_steps`` (they were observed unsolved until then; a diverged run is
-    frozen, so it too stays unsolved to the end)."""
-    solved_at = runs["steps_to_solve"].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
-    event = ~np.isnan(solved_at)
-    time = np.where(event, solved_at, runs["max_steps"].to_numpy(dtype=np.float64))
-    return time, event
-
-
-def kaplan_meier(time: np.ndarray, event: np.ndarray, confidence: float = CONFIDENCE) -> pd.DataFrame:
-    """Kaplan–Meier survival S(t) = P(not solved after t steps) with its pointwise log-log band.
-
-    Returns one row per distinct observed time, starting with ``step = 0`` (S = 1): ``step, surv, surv_lo,
-    surv_hi``. Where the log-log band is undefined (S = 1 before any event: the band is [1, 1]; S = 0 after the
-    last run solved: lower 0, upper NaN, i.e. unbounded) it is filled as stated.
-    """
-    time = np.asarray(time, dtype=np.float64)
-    event = np.asarray(event, dtype=bool)
-    data = stats.CensoredData(uncensored=time[event], right=time[~event])
-    sf = stats.ecdf(data).sf
-    with warnings.catch_warnings():  # scipy warns where the log-log band is undefined; filled below
-        warnings.simplefilter("ignore", RuntimeWarning)
-        ci = sf.confidence_interval(confidence, method="log-log")
-    surv = sf.probabilities
-    lo = np.where(surv >= 1, 1.0, np.where(surv <= 0, 0.0, ci.low.probabilities))
-    hi = np.where(surv >= 1, 1.0, ci.high.probabilities)
-    out = pd.DataFrame({"step": sf.quantiles, "surv": surv, "surv_lo": lo, "surv_hi": hi})
-    if out.empty or out["step"].iloc[0] > 0:
-        out = pd.concat([pd.DataFrame({"step": [0.0], "surv": [1.0], "surv_lo": [1.0], "surv_hi": [1.0]}), out])
-    return out.reset_index(drop=True)
-
-
-def _first_below_half(step: pd.Series, surv: pd.Series) -> float:
-    hit = step[surv.fillna(np.inf).to_numpy() <= 0.5]
-    return float(hit.iloc[0]) if len(hit) else math.nan
-
-
-def km_median(km: pd.DataFrame) -> tuple[float, float, float]:
-    """Median steps to solve and its 95 % interval from a ``kaplan_meier`` frame.
-
-    median = first step with S(t) ≤ 0.5. The interval is read off the pointwise band the same way (the
-    Brookmeyer–Crowley-style read-off R's ``survfit`` uses): lower = first step where the band's lower edge
-    is ≤ 0.5, upper = first step where its upper edge is. NaN = not reached within the observed steps
-    (for the upper bound: too few events to bound the median).
-    """
-    return (
-        _first_below_half(km["step"], km["surv"]),
-        _first_below_half(km["step"], km["surv_lo"]),
-        _first_below_half(km["step"], km["surv_hi"]),
-    )
 
 
 def km_curves(runs: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
@@ -206,6 +171,15 @@ def _groups(runs: pd.DataFrame, by: Sequence[str]):
     yield from runs.groupby(list(by), sort=True, dropna=False)
 
 
+def run_modes(runs: pd.DataFrame) -> np.ndarray:
+    """Failure mode per run (object array of ``MODE_NAMES``): ``mode``; where it is null (a store written before
+    the taxonomy) the status when it names the mode exactly (``solved``, ``diverged``), else ``unknown``."""
+    mode = runs["mode"].astype(object) if "mode" in runs.columns else pd.Series(None, index=runs.index, dtype=object)
+    status = runs["status"].astype(object)
+    exact = status.where(status.isin(["solved", "diverged"]), UNKNOWN_MODE)
+    return mode.where(mode.notna(), exact).to_numpy(dtype=object)
+
+
 def _summary_row(sub: pd.DataFrame) -> dict[str, float]:
     n = len(sub)
     status = sub["status"].to_numpy(dtype=object)
@@ -221,6 +195,10 @@ def _summary_row(sub: pd.DataFrame) -> dict[str, float]:
     for mode in FAILURES:
         row[mode] = counts[mode]
         row[f"{mode}_rate"] = counts[mode] / n
+    mode = run_modes(sub)
+    for m in MODE_NAMES:
+        k = int((mode == m).sum())
+        row |= {f"mode_{m}": k, f"mode_{m}_rate": k / n}
     med, med_lo, med_hi = km_median(kaplan_meier(*survival_data(sub)))
     row |= {"km_median": med, "km_median_lo": med_lo, "km_median_hi": med_hi}
     loss = sub["final_loss"].to_numpy(dtype=np.float64)
@@ -269,8 +247,9 @@ def compare_inits(
     Columns: ``by`` + ``ref_init, n_pairs, diff_vs_ref`` (success rate of this init minus the reference's on
     the same pairs), ``diff_lo, diff_hi`` (percentile bootstrap over pairs, ``n_boot`` resamples from a
     generator seeded with ``seed`` afresh for every comparison), ``only_this_solved, only_ref_solved``
-    (discordant pairs), ``mcnemar_p`` (exact: binomial test of the discordant split) and ``mcnemar_p_bh``
-    (Benjamini–Hochberg over every comparison in the table). Empty if ``by`` does not contain ``init_label``.
+    (discordant pairs), ``mcnemar_p`` (exact: binomial test of the discordant split), ``family`` (the stratum:
+    every grouping axis but the init, e.g. ``lr=0.1, max_steps=1000``), ``family_size`` (comparisons in it) and
+    ``mcnemar_p_bh`` (Benjamini–Hochberg within the family). Empty if ``by`` does not contain ``init_label``.
     """
     runs = with_init_label(runs)
     by = resolve_by(runs, by)
@@ -284,6 +263,8 @@ def compare_inits(
         "only_this_solved",
         "only_ref_solved",
         "mcnemar_p",
+        "family",
+        "family_size",
         "mcnemar_p_bh",
     ]
     if "init_label" not in by or runs["init_label"].nunique() < 2:
@@ -317,12 +298,22 @@ def compare_inits(
                     "only_this_solved": b,
                     "only_ref_solved": c,
                     "mcnemar_p": float(p),
+                    "family": family_name(dict(zip(strata, key, strict=True))),
                 }
             )
     out = pd.DataFrame(rows, columns=cols)
     if len(out):
-        out["mcnemar_p_bh"] = stats.false_discovery_control(out["mcnemar_p"].to_numpy(dtype=float), method="bh")
+        fam = out.groupby("family", sort=False)["mcnemar_p"]
+        out["family_size"] = fam.transform("size").astype(np.int64)
+        out["mcnemar_p_bh"] = fam.transform(
+            lambda p: stats.false_discovery_control(p.to_numpy(dtype=float), method="bh")
+        )
     return out
+
+
+def family_name(stratum: dict) -> str:
+    """``lr=0.1, max_steps=1000``: one multiple-comparison family (``all`` when there is one stratum)."""
+    return ", ".join(f"{k}={_fmt(v)}" for k, v in stratum.items()) or "all"
 
 
 def stats_table(
@@ -336,7 +327,7 @@ def stats_table(
     if comp.empty:
         return summary
     out = summary.merge(comp, on=by, how="left", sort=False)
-    for col in ("n_pairs", "only_this_solved", "only_ref_solved"):
+    for col in ("n_pairs", "only_this_solved", "only_ref_solved", "family_size"):
         out[col] = out[col].astype("Int64")
     return out
 
@@ -373,16 +364,29 @@ def curve_bands(
     runs = with_init_label(runs)
     keep = thin_steps(curves["step"].to_numpy(), max_points)
     df = curves.loc[curves["step"].isin(keep), ["run_id", "step", "loss"]]
-    df = df.merge(runs[["run_id", *by]], on="run_id", how="inner", validate="many_to_one")
-    loss = df["loss"].to_numpy(dtype=np.float64)
-    df = df.assign(loss=np.where(np.isfinite(loss), loss, np.inf))
-    df = df.sort_values([*by, "step", "loss"], kind="stable", ignore_index=True)
-    code = df.groupby([*by, "step"], sort=False, dropna=False).ngroup().to_numpy()  # contiguous after sorting
-    n = np.bincount(code)
-    start = np.concatenate([[0], np.cumsum(n)[:-1]])
-    v = df["loss"].to_numpy()
+    # Group code per run (groups in sorted order), then one numpy sort by (group, step, loss): no string sorts.
+    meta = runs[["run_id", *by]].drop_duplicates()
+    groups = meta[by].drop_duplicates().sort_values(by, kind="stable", ignore_index=True)
+    meta = meta.merge(groups.reset_index(names="_g"), on=by, how="left")[["run_id", "_g"]]
+    if meta["run_id"].is_unique:  # map through the categories: no per-row string work on millions of rows
+        ids = df["run_id"].astype("category")
+        per_cat = meta.set_index("run_id")["_g"].reindex(ids.cat.categories.astype(str)).to_numpy(dtype=float)
+        g = np.append(per_cat, np.nan)[ids.cat.codes.to_numpy()]  # code -1 (missing id) -> NaN
+        df, g = df[~np.isnan(g)], g[~np.isnan(g)].astype(np.int64)
+    else:  # a run in several stores belongs to one group per store
+        df = df.astype({"run_id": str}).merge(meta.astype({"run_id": str}), on="run_id")
+        g = df["_g"].to_numpy(dtype=np.int64)
+    step = df["step"].to_numpy(dtype=np.int64)
+    v = df["loss"].to_numpy(dtype=np.float64)
+    v = np.where(np.isfinite(v), v, np.inf)
+    order = np.lexsort((v, step, g))
+    g, step, v = g[order], step[order], v[order]
+    new = np.r_[True, (g[1:] != g[:-1]) | (step[1:] != step[:-1])]
+    start = np.flatnonzero(new)
+    n = np.diff(np.r_[start, len(v)])
     rank = np.maximum(stats.binom.ppf((1 - confidence) / 2, n, 0.5).astype(np.int64), 1)  # l, 1-based
-    out = df.iloc[start][[*by, "step"]].reset_index(drop=True)
+    out = groups.iloc[g[start]].reset_index(drop=True)
+    out["step"] = step[start]
     out["n"] = n
     with np.errstate(invalid="ignore"):  # inf + inf is inf; no NaN can arise (losses are >= 0)
         out["loss_median"] = (v[start + (n - 1) // 2] + v[start + n // 2]) / 2

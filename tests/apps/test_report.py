@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import filecmp
+import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 store = pytest.importorskip("xorlab.store")
@@ -15,16 +17,26 @@ from xorlab.grid import Grid  # noqa: E402
 
 PROMISED = ["report.md", "report.html", "stats.csv"] + [
     f"figures/{s}.{e}"
-    for s in ("convergence", "failure_heatmap", "km_curves", "final_loss", "decision_surfaces")
+    for s in (
+        "convergence",
+        "km_curves",
+        "failure_heatmap",
+        "failure_modes",
+        "final_loss",
+        "decision_surfaces",
+        "mode_curves",
+    )
     for e in ("png", "svg")
 ]
 
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory) -> Path:
-    """A real store written by the sweep runner: 2 lr × 2 inits × 10 seeds × 200 steps."""
+    """A real store written by the sweep runner: 2 lr × 2 inits × 10 seeds × budgets 100 and 200."""
     path = tmp_path_factory.mktemp("sweep") / "lr_init"
-    grid = Grid.from_mapping({"lr": [0.1, 1.0], "init": ["notebook", "zeros"], "seed": "range(0,10)", "max_steps": 200})
+    grid = Grid.from_mapping(
+        {"lr": [0.1, 1.0], "init": ["notebook", "zeros"], "seed": "range(0,10)", "max_steps": [100, 200]}
+    )
     runner.run_sweep(grid, runner.SweepOptions(dir=path, progress=False))
     return path
 
@@ -39,7 +51,7 @@ def test_report_from_sweep_dir_is_complete_and_byte_identical(sweep, tmp_path, c
     assert f"wrote {out / 'report.md'}" in capsys.readouterr().out
     for name in PROMISED:
         assert (out / name).stat().st_size > 0, name
-    assert "40 runs" in (out / "report.md").read_text()
+    assert "80 runs" in (out / "report.md").read_text()
 
     assert main([str(sweep), "--out", str(tmp_path / "again")]) == 0
     assert tree(out) == tree(tmp_path / "again") == sorted(PROMISED)
@@ -102,3 +114,42 @@ def test_output_path_is_a_file(sweep, tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     assert main([str(sweep), "--out", str(tmp_path / "file")]) == 2
     assert str(tmp_path / "file") in one_error_line(capsys)
+
+
+def test_where_filters_runs_and_says_so(sweep, tmp_path):
+    assert main([str(sweep), "--out", str(tmp_path / "w"), "--where", 'lr == 1 and init_label != "zeros"']) == 0
+    md = (tmp_path / "w" / "report.md").read_text()
+    assert 'Filter `--where lr == 1 and init_label != "zeros"`: 20 of 80 runs kept.' in md
+    table = pd.read_csv(tmp_path / "w" / "stats.csv")  # lr and init no longer vary: grouped by max_steps only
+    assert table["max_steps"].tolist() == [100, 200] and set(table["n"]) == {10}
+
+
+@pytest.mark.parametrize("expr", ["lr >", "colour == 1", "lr > 100"])
+def test_bad_where_is_one_line(sweep, tmp_path, capsys, expr):
+    assert main([str(sweep), "--out", str(tmp_path / "o"), "--where", expr]) == 2
+    assert one_error_line(capsys).startswith("xorlab-report: error: --where: ")
+    assert not (tmp_path / "o").exists()
+
+
+def test_budget_chooses_the_figures_runs(sweep, tmp_path, capsys):
+    assert main([str(sweep), "--out", str(tmp_path / "b"), "--budget", "100"]) == 0
+    assert "Figures show 40 runs after 100 steps (`--budget`)." in (tmp_path / "b" / "report.md").read_text()
+    assert main([str(sweep), "--out", str(tmp_path / "c")]) == 0  # default: the longest
+    assert "Figures show 40 runs after 200 steps" in (tmp_path / "c" / "report.md").read_text()
+    assert main([str(sweep), "--out", str(tmp_path / "x"), "--budget", "150"]) == 2
+    assert "--budget: no runs with max_steps = 150; found: 100, 200" in one_error_line(capsys)
+
+
+def test_several_stores_are_grouped_by_sweep_never_merged(sweep, tmp_path):
+    """The same store twice: every run_id appears in both, yet each store keeps its own rows and families."""
+    copy = tmp_path / "copy"
+    shutil.copytree(sweep, copy, ignore=shutil.ignore_patterns("report*"))
+    assert main([str(sweep), str(copy), "--out", str(tmp_path / "s")]) == 0
+    table = pd.read_csv(tmp_path / "s" / "stats.csv")
+    assert list(table.columns[:4]) == ["sweep", "lr", "max_steps", "init_label"]
+    assert set(table["sweep"]) == {str(sweep), str(copy)} and set(table["n"]) == {10}
+    one = table[table["sweep"] == str(sweep)].drop(columns="sweep").reset_index(drop=True)
+    two = table[table["sweep"] == str(copy)].drop(columns="sweep").reset_index(drop=True)
+    one["family"] = one["family"].str.replace(f"sweep={sweep}, ", "")
+    two["family"] = two["family"].str.replace(f"sweep={copy}, ", "")
+    pd.testing.assert_frame_equal(one, two)  # adding a store changes nothing of the other

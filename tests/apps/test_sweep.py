@@ -167,7 +167,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, cli, args, field):
 def test_each_app_help_lists_only_its_own_groups(tmp_path, cli):
     sweep_help = cli("xorlab-sweep", "--help", cwd=tmp_path).stdout
     train_help = cli("xorlab-train", "--help", cwd=tmp_path).stdout
-    assert "experiment: demo, init_comparison, lr_sensitivity, notebook_replay" in sweep_help
+    assert "experiment: demo, failure_modes, init_comparison, lr_sensitivity, notebook_replay" in sweep_help
     assert "init:" not in sweep_help.split("== Config ==")[0]
     assert "experiment: notebook_replay\n" in train_help and "init: from_file, he_normal" in train_help
     assert "demo" not in train_help

@@ -1,13 +1,18 @@
 """``xorlab-report``: statistics, figures and a Markdown/HTML report of one or more recorded sweeps.
 
     xorlab-report runs/init_comparison                       # -> runs/init_comparison/report/
-    xorlab-report runs/a runs/b --out reports/ab --by lr,init
+    xorlab-report runs/a runs/b --out reports/ab --by lr,init    # grouped by store (`sweep`) first
+    xorlab-report runs/a --where 'lr >= 0.1 and init != "zeros"' --budget 1000
     python -m xorlab.apps.report runs/a
 
 Writes ``report.md`` (renders on a git host), a self-contained ``report.html``, ``stats.csv`` and
 ``figures/*.png|svg`` (built by ``xorlab.report``). The report is built in a hidden temporary folder next to the
 output and moved into place only when complete, so a failure leaves nothing half-written. Bad input (a missing,
-empty or corrupt store, an unknown axis) prints one line ``xorlab-report: error: …`` and exits with status 2.
+empty or corrupt store, an unknown axis, a bad ``--where`` query, a ``--budget`` no run has) prints one line
+``xorlab-report: error: …`` and exits with status 2.
+
+Several stores are loaded one by one, each run tagged with a ``sweep`` column (the path as given); the report
+groups by ``sweep`` first, so runs of different stores are never merged, even when they share a ``run_id``.
 """
 
 from __future__ import annotations
@@ -37,7 +42,42 @@ def parser() -> argparse.ArgumentParser:
         help="comma-separated grouping axes, e.g. lr,init (default: every swept axis except seed)",
     )
     p.add_argument("--reference", metavar="INIT", help="init label the comparisons are against (default: notebook)")
+    p.add_argument(
+        "--where",
+        metavar="EXPR",
+        help="keep only runs matching this pandas query over run columns, e.g. 'lr >= 0.1 and init != \"zeros\"' "
+        "(columns: every config field, init_label, sweep, status, mode, final_loss, steps_to_solve, …)",
+    )
+    p.add_argument(
+        "--budget", type=int, metavar="N", help="max_steps the figures show (default: each configuration's longest)"
+    )
     return p
+
+
+def load(paths: Sequence[str]):
+    """Each store loaded on its own, tagged ``sweep`` = its path as given, then stacked (never merged)."""
+    import pandas as pd
+
+    from xorlab.store import load_runs
+
+    frames = []
+    for path in paths:
+        runs = load_runs(path)
+        if runs.empty:
+            raise ReportError(f"{path}: no runs recorded")
+        frames.append(runs.assign(sweep=path))
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def where(runs, expr: str):
+    """``runs.query(expr)``; any failure is a one-line ``--where`` error."""
+    try:
+        kept = runs.query(expr, engine="python")
+    except Exception as exc:  # noqa: BLE001 - pandas raises many kinds for a bad query; all are user errors
+        raise ReportError(f"--where: {type(exc).__name__}: {exc}") from None
+    if kept.empty:
+        raise ReportError(f"--where: no run matches {expr!r}")
+    return kept
 
 
 def publish(build: Callable[[Path], object], out: Path) -> None:
@@ -68,23 +108,30 @@ def publish(build: Callable[[Path], object], out: Path) -> None:
 def run(args: argparse.Namespace) -> Path:
     """Load the stores, build the report into ``args.out``; return the path of ``report.md``."""
     from xorlab import report, stats
-    from xorlab.store import StoreError, load_curves, load_runs
+    from xorlab.store import StoreError, load_curves
 
-    paths = list(args.sweep_dirs)
+    paths = list(dict.fromkeys(str(p) for p in args.sweep_dirs))
+    notes = []
     try:
-        runs = load_runs(paths)
-        if runs.empty:
-            raise ReportError(f"{', '.join(paths)}: no runs recorded")
-        runs = stats.with_init_label(runs)
+        runs = stats.with_init_label(load(paths))
+        if args.where is not None:
+            n = len(runs)
+            runs = where(runs, args.where)
+            notes.append(f"Filter `--where {args.where}`: {len(runs):,} of {n:,} runs kept.")
         by = stats.resolve_by(runs, args.by)
         if args.reference is not None and args.reference not in set(runs["init_label"]):
             labels = ", ".join(sorted(set(runs["init_label"])))
             raise ReportError(f"--reference: no init {args.reference!r} in the runs; found: {labels}")
-        curves = load_curves(paths, run_ids=report.figure_runs(runs)["run_id"])
+        curves = load_curves(paths, run_ids=report.figure_runs(runs, args.budget)["run_id"])
     except (StoreError, ValueError) as exc:
         raise ReportError(str(exc)) from None
     out = args.out if args.out is not None else Path(paths[0]) / "report"
-    publish(lambda d: report.build_report(runs, curves, d, inputs=paths, by=by, reference=args.reference), out)
+    publish(
+        lambda d: report.build_report(
+            runs, curves, d, inputs=paths, by=by, reference=args.reference, budget=args.budget, notes=notes
+        ),
+        out,
+    )
     return out / "report.md"
 
 
