@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 RUNS   := runs
 
-.PHONY: setup demo test test-slow test-browser test-all lint replay experiments bench clean
+.PHONY: setup demo test test-slow test-browser test-chaos test-all lint replay experiments bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,11 +29,10 @@ test-slow: setup  ## only the slow tests (multi-process launchers, kill -9 recov
 
 test-browser: setup  ## report.html and compare.html checked in headless Chromium (installs Debian's chromium if missing)
 	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
-	$(BIN)/pytest -m browser tests/browser
+	$(BIN)/pytest -m browser -n 0 tests/browser
 
-.PHONY: test-chaos
 test-chaos: setup  ## the chaos suite: kill -9, concurrent writers, joblib kill, disk full, corrupt files (~2 min)
-	$(BIN)/pytest -m chaos -p no:cacheprovider
+	$(BIN)/pytest -m chaos -p no:cacheprovider -n 0
 
 test-all: setup
 	$(BIN)/pytest -m 'slow or not slow'

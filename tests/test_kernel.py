@@ -127,7 +127,7 @@ def test_from_file_start_and_losses_agree(tmp_path):
 
 def test_notebook_replay_exact():
     """Guards the replay with the compiled engine: the 43 printed losses (3 dp) and 4 predictions (8 dp)."""
-    import test_notebook_replay as replay
+    from tests import test_notebook_replay as replay
 
     text = replay.NOTEBOOK.read_text()
     printed = [(int(s), v) for s, v in replay.LOSS_LINE.findall(text)]

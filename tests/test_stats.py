@@ -353,3 +353,25 @@ def test_sweep_is_a_grouping_axis_only_when_present():
     two = pd.concat([runs.assign(sweep="a"), runs.assign(sweep="b")], ignore_index=True)
     assert stats.default_by(two) == ["sweep"]
     assert stats.summarize(two)["n"].tolist() == [4, 4]  # the same run_ids in two stores are never merged
+
+
+def test_an_edited_init_file_never_pools_two_experiments(tmp_path):
+    """Same path, two contents (edited between sweeps): two groups, each with its own success rate."""
+    import numpy as np
+
+    from xorlab.engine import train_batch
+    from xorlab.records import runs_frame
+
+    path = tmp_path / "start.npz"
+    frames = []
+    for scale in (1.0, 0.0):  # a good start, then all zeros (never solves)
+        rng = np.random.default_rng(1)
+        np.savez(path, w1=rng.standard_normal((2, 4)) * scale, b1=np.zeros((1, 4)),
+                 w2=rng.standard_normal((4, 1)) * scale, b2=np.zeros((1, 1)))  # fmt: skip
+        cfgs = [TrainConfig(lr=1.0, max_steps=300, seed=s, init="from_file", init_params={"path": str(path)})
+                for s in range(3)]  # fmt: skip
+        frames.append(runs_frame(train_batch(cfgs)))
+    runs = stats.with_init_label(pd.concat(frames, ignore_index=True))
+    assert runs["init_label"].nunique() == 2 and all("@" in lab for lab in runs["init_label"])
+    table = stats.summarize(runs, ["init_label"])
+    assert sorted(table["n"]) == [3, 3]

@@ -3,20 +3,21 @@ later (after chunks were committed) or cost more than a machine has.
 
 - ``seed``: ``RandomState`` takes seeds < 2**32; the store's ``seed`` column is int64, so < 2**63 for
   ``default_rng``.
-- ``rng_skip`` ≤ ``MAX_RNG_SKIP``: the skipped draws are generated as one array (8 bytes each).
-- grid size ≤ ``MAX_GRID_RUNS``: planning hashes every run (~20 µs) and keeps ~0.2 KB per run.
+- ``rng_skip`` ≤ ``config.MAX_RNG_SKIP`` (the skipped draws are made in 8 MB blocks; ~1 s per 10**8).
+- grid size ≤ ``grid.MAX_GRID_RUNS``: planning hashes every run and keeps its pending ids.
 
-Each check raises ``ConfigError`` naming the grid field and what is allowed. These belong in
-``config.validate``/``Grid.from_mapping`` too (see NOTES-issue8.md); here they guard ``run_sweep``.
+The limits themselves live where the values are validated (``rng.MAX_SEED``, ``config.MAX_RNG_SKIP``,
+``grid.MAX_GRID_RUNS``), so ``TrainConfig`` and ``Grid.from_mapping`` already refuse them; these checks guard
+``run_sweep`` for grids built some other way. Each raises ``ConfigError`` naming the grid field.
 """
 
 from __future__ import annotations
 
-from xorlab.config import ConfigError
+from xorlab.config import MAX_RNG_SKIP, ConfigError
+from xorlab.grid import MAX_GRID_RUNS
+from xorlab.rng import MAX_SEED
 
-SEED_LIMITS = {"legacy": 2**32, "default": 2**63}  # exclusive upper bounds per generator
-MAX_RNG_SKIP = 1_000_000  # 8 MB of skipped draws; the notebook replay needs 144
-MAX_GRID_RUNS = 2_000_000  # ~40 s of planning and ~0.4 GB of plan; split bigger studies into several sweeps
+SEED_LIMITS = {kind: top + 1 for kind, top in MAX_SEED.items()}  # exclusive upper bounds per generator
 
 
 def check_seed(seed: int, rng: str, field: str = "seed") -> None:
@@ -28,7 +29,7 @@ def check_seed(seed: int, rng: str, field: str = "seed") -> None:
 
 def check_rng_skip(skip: int, field: str = "rng_skip") -> None:
     if skip > MAX_RNG_SKIP:
-        raise ConfigError(field, f"must be <= {MAX_RNG_SKIP:,} (skipped draws are held in memory), got {skip}")
+        raise ConfigError(field, f"must be <= {MAX_RNG_SKIP:,}, got {skip}")
 
 
 def check_grid(grid) -> None:

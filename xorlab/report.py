@@ -133,7 +133,8 @@ def _inline_html(text: str) -> str:
 
 
 CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1200px;margin:2em auto;
-padding:0 1em;line-height:1.45;color:#222}table{border-collapse:collapse;font-size:0.85em;margin:1em 0}
+padding:0 1em;line-height:1.45;color:#222;overflow-wrap:anywhere}
+table{border-collapse:collapse;font-size:0.85em;margin:1em 0}
 th,td{border:1px solid #ccc;padding:0.25em 0.5em;text-align:right;white-space:nowrap}th{background:#f3f3f3}
 tbody tr:nth-child(even){background:#fafafa}figure{margin:1.5em 0}img{max-width:100%;height:auto}
 figcaption{font-style:italic;color:#444}code{background:#f3f3f3;padding:0 0.2em}.wide{overflow-x:auto}"""

@@ -93,6 +93,15 @@ def init_labels(runs: pd.DataFrame) -> pd.Series:
             short = _short if paths.map(_short).nunique() == paths.nunique() else str  # file names, if unique
             text = {p: sub[f"init_{p}"].map(short if p == "path" else _fmt).to_numpy() for p in shown}
             labels.loc[rows] = [f"{name}({', '.join(f'{p}={text[p][i]}' for p in shown)})" for i in range(len(sub))]
+    if "init_file_sha256" in runs and runs["init_file_sha256"].notna().any():
+        # One path, several contents (the file was edited between sweeps): never one group. The label gains the
+        # content hash, so statistics keep the two experiments apart.
+        files = runs[["init_path", "init_file_sha256"]].dropna()
+        edited = files.groupby("init_path")["init_file_sha256"].nunique()
+        hit = runs["init_path"].isin(edited.index[edited > 1]).fillna(False).to_numpy(dtype=bool)
+        if hit.any():
+            labels.loc[hit] = [f"{lab}@{sha[:8]}" for lab, sha in zip(labels[hit], runs.loc[hit, "init_file_sha256"],
+                                                                      strict=True)]  # fmt: skip
     return labels.astype(str).rename("init_label")
 
 

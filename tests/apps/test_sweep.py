@@ -12,6 +12,7 @@ import xorlab.apps.sweep as sweep_app
 from tests.conftest import one_line_error
 from xorlab import train
 from xorlab.apps.cli import VERSION_BASE, composed_jobs, conf_dir, to_container
+from xorlab.config import TrainConfig
 from xorlab.grid import Grid
 from xorlab.inits import SCHEMES
 from xorlab.records import run_id
@@ -60,7 +61,7 @@ GRID_ARGS = ["grid.lr=[0.5,1e306]", "grid.max_steps=[20,45]", "grid.init=[zeros,
 
 
 def test_cli_sweep_records_equal_train_and_resumes(tmp_path, cli, same_run, raw_run_ids):
-    common = [*GRID_ARGS, "sweep.dir=D", "sweep.log_every=5", "sweep.chunk_size=4"]
+    common = [*GRID_ARGS, "sweep.dir=D", "sweep.log_every=5", "sweep.chunk_size=4", "sweep.engine=numpy"]
     out = cli("xorlab-sweep", "grid.seed=range(0,3)", *common, cwd=tmp_path, script=True)
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stdout + out.stderr
@@ -86,6 +87,18 @@ def test_cli_sweep_records_equal_train_and_resumes(tmp_path, cli, same_run, raw_
     assert "trained 12 runs" in out.stdout and "(36 of the 48 distinct runs were already recorded)" in out.stdout
     ids = raw_run_ids(tmp_path / "D")
     assert len(ids) == len(set(ids)) == 48
+
+
+def test_cli_sweep_uses_the_compiled_engine_by_default(tmp_path, cli):
+    """xorlab-sweep trains with the numba kernel unless told otherwise, and records which engine ran."""
+    out = cli("xorlab-sweep", "grid.seed=[0,1,2]", "grid.max_steps=50", "sweep.dir=S", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    runs = load_runs(tmp_path / "S")
+    assert set(runs["engine"]) == {"compiled"}
+    expected = {run_id(c): train(c) for c in (TrainConfig(max_steps=50, seed=s) for s in range(3))}
+    for _, row in runs.iterrows():
+        res = expected[row["run_id"]]
+        assert row["status"] == res.status and abs(row["final_loss"] - res.final_loss) <= 1e-9 * res.final_loss
 
 
 def test_cli_sweep_dir_is_also_the_run_dir(tmp_path, cli):

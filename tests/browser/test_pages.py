@@ -214,11 +214,6 @@ def test_report_html(chromium, pages):
     assert_page_ok(pages["report"], m, errors, min_images=5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="report.html: a long store path in <code> cannot wrap and widens the page (scrollWidth ~1900 px); "
-    "fixed by the reporting CSS patch in NOTES-issue9.md; remove this mark with that patch",
-)
 def test_report_html_long_store_path(chromium, pages):
     m, errors = measure(chromium, pages["report_long_path"])
     assert_page_ok(pages["report_long_path"], m, errors, min_images=5)

@@ -66,6 +66,9 @@ def reported(prog: str) -> Iterator[None]:
     except OmegaConfBaseException as exc:  # e.g. an interpolation that does not resolve: lr='${foo}'
         key = getattr(exc, "full_key", None) or "config"
         fail(prog, f"{key}: {str(exc).splitlines()[0]}")
+    except OSError as exc:  # the library turns a sweep's own OS errors into StoreError; this is the rest
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        fail(prog, f"{where}{exc.strerror or exc}")
     except Exception as exc:
         if not isinstance(exc, user_errors()):
             raise

@@ -14,6 +14,7 @@ directory the command was started in, even with ``hydra.job.chdir=true``. Re-run
 from __future__ import annotations
 
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -68,14 +69,19 @@ def hydra_main(cfg: DictConfig) -> int:
         print(f"{PROG}: planning the grid{shard}; store {opts.dir}", flush=True)
         try:
             summary = run_sweep(grid, opts, config=to_container(cfg))
-        except KeyboardInterrupt:
-            print(f"\n{PROG}: interrupted; finished chunks are recorded in {opts.dir}. "
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (a SLURM time limit) as signals.StopRequested
+            signum = getattr(exc, "signum", signal.SIGINT)
+            name = signal.Signals(signum).name
+            print(f"\n{PROG}: interrupted ({name}); finished chunks are recorded in {opts.dir}. "
                   "Re-run the same command (same sweep.dir) to train the rest.", file=sys.stderr)  # fmt: skip
-            sys.exit(130)
+            sys.exit(128 + signum)
+    others = f"; {summary.recorded_by_others} more were recorded meanwhile by other writers" * bool(
+        summary.recorded_by_others
+    )
     print(
         f"{PROG}: trained {summary.trained} runs in {summary.seconds:.1f} s "
-        f"({summary.already_recorded} of the {summary.shard_runs} distinct runs{shard} were already recorded); "
-        f"store {opts.dir}",
+        f"({summary.already_recorded} of the {summary.shard_runs} distinct runs{shard} were already recorded"
+        f"{others}); engine {opts.engine}; store {opts.dir}",
         flush=True,
     )
     return summary.trained
@@ -87,9 +93,13 @@ def _quote_grid_ranges(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
-    """Console script ``xorlab-sweep``."""
+    """Console script ``xorlab-sweep``: Ctrl-C or SIGTERM at any moment (start-up, a joblib parent) ends with
+    one line, never a traceback."""
+    from xorlab.signals import interrupt_guard
+
     sys.argv[1:] = _quote_grid_ranges(sys.argv[1:])
-    run_app(PROG, "sweep", hydra_main, check)
+    with interrupt_guard(PROG):
+        run_app(PROG, "sweep", hydra_main, check)
 
 
 if __name__ == "__main__":
