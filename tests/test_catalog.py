@@ -59,11 +59,11 @@ def add_session(store: Path, name: str, **info) -> None:
         ({"status": "running", "pid": "DEAD", "host": "HERE", "heartbeat": 1}, "crashed"),
         ({"status": "running", "pid": "SELF", "host": "elsewhere", "heartbeat": 120}, "crashed"),
         ({"status": "running", "pid": 1, "host": "elsewhere", "heartbeat": 5}, "running"),
-        ({"status": "running", "started": 2 * 3600}, "running"),  # no pid, no heartbeat: an old writer
+        ({"status": "running", "started": 2 * 3600}, "crashed"),  # no pid, no heartbeat: a writer of old
         ({"status": "running", "started": 2 * 86400}, "crashed"),
     ],
 )
-def test_session_state_fallback(info, expected):
+def test_session_state(info, expected):
     """Times are given as seconds ago and pids symbolically, resolved when the test runs."""
     info = dict(info)
     for key in ("heartbeat", "started"):
@@ -71,7 +71,7 @@ def test_session_state_fallback(info, expected):
             info[key] = _ago(seconds=info[key])
     info["pid"] = {"SELF": os.getpid(), "DEAD": dead_pid()}.get(info.get("pid"), info.get("pid"))
     info["host"] = socket.gethostname() if info.get("host") == "HERE" else info.get("host")
-    assert catalog._session_state_fallback(info) == expected
+    assert catalog.session_state(info) == expected
 
 
 @pytest.mark.parametrize(

@@ -20,10 +20,7 @@ composed config or else from the recorded runs, and liveness from the start time
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-import os
-import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +34,6 @@ from xorlab.records import CONFIG_COLUMNS
 log = logging.getLogger(__name__)
 
 STATES = ("complete", "partial", "running", "crashed")
-HEARTBEAT_TIMEOUT = dt.timedelta(seconds=60)  # heartbeats are refreshed at least every 10 s (issue 8)
-LEGACY_TIMEOUT = dt.timedelta(days=1)  # a pre-heartbeat session still "running" after a day is dead
 AXIS_ORDER = ("init", "lr", "seed", "max_steps", "rng", "rng_skip", "loss_threshold")
 
 
@@ -57,76 +52,15 @@ def _parse_time(text: Any) -> dt.datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    except (OSError, OverflowError, ValueError):
-        return False
-    return True
-
-
-def _session_state_fallback(info: Mapping[str, Any], now: dt.datetime | None = None) -> str:
-    """``running | crashed | finished | interrupted | failed`` of one session file (see module docstring)."""
-    status = info.get("status")
-    if status != "running":
-        return status if status in ("finished", "interrupted", "failed") else "failed"
-    now = now or dt.datetime.now(dt.UTC)
-    pid, beat = info.get("pid"), _parse_time(info.get("heartbeat"))
-    if pid is None and beat is None:  # written before heartbeats existed
-        started = _parse_time(info.get("started"))
-        return "crashed" if started is None or now - started > LEGACY_TIMEOUT else "running"
-    if beat is not None and now - beat > HEARTBEAT_TIMEOUT:
-        return "crashed"
-    if isinstance(pid, int) and info.get("host") == socket.gethostname() and not _pid_alive(pid):
-        return "crashed"
-    return "running"
-
-
-def _read_sessions_fallback(path: str | Path) -> list[dict[str, Any]]:
-    """Every readable session file of a store (temp files skipped; an unreadable one is logged, not fatal)."""
-    out = []
-    for f in sorted((Path(path) / "sessions").glob("*.json")):
-        if f.name.startswith("."):
-            continue
-        try:
-            info = json.loads(f.read_text())
-        except (OSError, ValueError) as exc:
-            log.warning("skipping unreadable session file %s (%s)", f, exc)
-            continue
-        if isinstance(info, dict):
-            out.append({"session": f.stem, **info})
-    return out
-
-
-# Issue 8 adds these to xorlab.store; until it lands (and for any store it cannot read) the fallbacks above
-# implement the same rules, so this module works on both sides of that merge.
-try:
-    from xorlab.store import read_sessions as _store_read_sessions  # type: ignore[attr-defined]
-    from xorlab.store import session_state as _store_session_state  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - depends on the store version
-    _store_read_sessions = _store_session_state = None
-
-
 def read_sessions(path: str | Path) -> list[dict[str, Any]]:
-    """Session infos of the store at ``path``, oldest first (by ``started``)."""
-    if _store_read_sessions is not None:
-        got = _store_read_sessions(path)
-        pairs = got.items() if isinstance(got, Mapping) else ((s.get("session"), s) for s in got)
-        sessions = [{"session": key, **info} if key is not None else dict(info) for key, info in pairs]
-    else:
-        sessions = _read_sessions_fallback(path)
+    """Session infos of the store at ``path``, oldest first (by ``started``); see ``store.read_sessions``."""
+    sessions = [dict(info) for info in store.read_sessions(path)]
     return sorted(sessions, key=lambda s: (str(s.get("started") or ""), str(s.get("session") or "")))
 
 
 def session_state(info: Mapping[str, Any]) -> str:
-    """``running | crashed | finished | interrupted | failed`` of one session."""
-    if _store_session_state is not None:
-        return _store_session_state(info)
-    return _session_state_fallback(info)
+    """``running | crashed | finished | interrupted | failed`` of one session (``store.session_state``)."""
+    return store.session_state(info)
 
 
 def store_state(recorded: int, planned: int | None, session_states: Sequence[tuple[Any, str]]) -> str:

@@ -703,6 +703,22 @@ class RecordedIndex:
         return new
 
 
+def recorded_engines(path: str | Path) -> set[str]:
+    """Engines that trained the runs recorded at ``path`` (``numpy`` for rows older than the engine column)."""
+    path = store_path(path)
+    if not (path / MANIFEST).exists():
+        return set()
+    found: set[str] = set()
+    for f in committed_chunks(path):
+        try:
+            names = pq.read_schema(f).names
+            col = pq.read_table(f, columns=["engine"]).column("engine") if "engine" in names else None
+        except (OSError, pa.ArrowException):
+            continue  # a damaged file is reported by the loaders and `xorlab-store check`, not here
+        found |= {"numpy"} if col is None else {e or "numpy" for e in col.to_pylist()}
+    return found
+
+
 def recorded_ids(path: str | Path) -> set[str]:
     """``run_id`` of every run already recorded in the store at ``path`` (empty if there is none yet)."""
     index = RecordedIndex(path)

@@ -94,7 +94,13 @@ def test_cli_sweep_uses_the_compiled_engine_by_default(tmp_path, cli):
     out = cli("xorlab-sweep", "grid.seed=[0,1,2]", "grid.max_steps=50", "sweep.dir=S", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     runs = load_runs(tmp_path / "S")
-    assert set(runs["engine"]) == {"compiled"}
+    assert set(runs["engine"]) == {"compiled"} and "note:" not in out.stdout
+    more = cli("xorlab-sweep", "grid.seed=[0,1,2,3]", "grid.max_steps=50", "sweep.dir=S", "sweep.engine=numpy",
+               cwd=tmp_path)  # fmt: skip
+    assert more.returncode == 0, more.stderr
+    assert "note: this store already holds runs trained with engine compiled" in more.stdout
+    assert load_runs(tmp_path / "S").set_index("seed")["engine"].to_dict() == {
+        0: "compiled", 1: "compiled", 2: "compiled", 3: "numpy"}
     expected = {run_id(c): train(c) for c in (TrainConfig(max_steps=50, seed=s) for s in range(3))}
     for _, row in runs.iterrows():
         res = expected[row["run_id"]]

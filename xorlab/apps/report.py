@@ -18,10 +18,7 @@ groups by ``sweep`` first, so runs of different stores are never merged, even wh
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -81,28 +78,10 @@ def where(runs, expr: str):
 
 
 def publish(build: Callable[[Path], object], out: Path) -> None:
-    """Run ``build(tmp)`` in a hidden temp folder beside ``out``, then move its files into ``out``."""
-    if out.exists() and not out.is_dir():
-        raise ReportError(f"{out}: exists and is not a directory")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:12]}"
-        tmp.mkdir()  # not mkdtemp: its 0700 mode would become the report folder's
-    except OSError as exc:
-        raise ReportError(f"{out}: cannot create the output directory ({exc.strerror or exc})") from None
-    try:
-        build(tmp)
-        if not out.exists():
-            os.replace(tmp, out)
-            return
-        for src in sorted(p for p in tmp.rglob("*") if p.is_file()):
-            dst = out / src.relative_to(tmp)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(src, dst)
-    except OSError as exc:
-        raise ReportError(f"{out}: cannot write the report ({exc.strerror or exc})") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    """Build the output folder whole (``apps.publish``); failures are one-line ``ReportError``s."""
+    from xorlab.apps.publish import publish as publish_whole
+
+    publish_whole(build, out, ReportError, "")
 
 
 def run(args: argparse.Namespace) -> Path:

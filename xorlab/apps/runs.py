@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -248,32 +246,10 @@ def cmd_show(args: argparse.Namespace) -> None:
 
 # ----------------------------------------------------------------------------------------------- compare
 def publish(build: Callable[[Path], object], out: Path) -> None:
-    """Run ``build(tmp)`` in a hidden temp folder beside ``out``, then move it (or its files) into place.
+    """Build the output folder whole (``apps.publish``); failures are one-line ``RunsError``s."""
+    from xorlab.apps.publish import publish as publish_whole
 
-    A new ``out`` appears whole (one rename); into an existing one each file is renamed over its old version,
-    so a reader never sees a half-written file and a failed build leaves ``out`` as it was.
-    """
-    if out.exists() and not out.is_dir():
-        raise RunsError(f"--out: {out} exists and is not a directory")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:12]}"
-        tmp.mkdir()  # not mkdtemp: its 0700 mode would become the output folder's
-    except OSError as exc:
-        raise RunsError(f"--out: cannot create {out} ({exc.strerror or exc})") from None
-    try:
-        build(tmp)
-        if not out.exists():
-            os.replace(tmp, out)
-            return
-        for src in sorted(p for p in tmp.rglob("*") if p.is_file()):
-            dst = out / src.relative_to(tmp)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(src, dst)
-    except OSError as exc:
-        raise RunsError(f"--out: cannot write {out} ({exc.strerror or exc})") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    publish_whole(build, out, RunsError, "--out: ")
 
 
 def cmd_compare(args: argparse.Namespace) -> None:

@@ -67,6 +67,7 @@ def hydra_main(cfg: DictConfig) -> int:
         opts = options(cfg, _store_dir(), HydraConfig.get().runtime.cwd)
         shard = f", shard {opts.shard} of {opts.num_shards}" if opts.num_shards > 1 else ""
         print(f"{PROG}: planning the grid{shard}; store {opts.dir}", flush=True)
+        _note_other_engines(opts)
         try:
             summary = run_sweep(grid, opts, config=to_container(cfg))
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (a SLURM time limit) as signals.StopRequested
@@ -85,6 +86,17 @@ def hydra_main(cfg: DictConfig) -> int:
         flush=True,
     )
     return summary.trained
+
+
+def _note_other_engines(opts: SweepOptions) -> None:
+    """Resuming a store with the other engine is allowed: say so, once, before training."""
+    from xorlab.store import recorded_engines
+
+    others = recorded_engines(opts.dir) - {opts.engine}
+    if others:
+        print(f"{PROG}: note: this store already holds runs trained with engine {', '.join(sorted(others))}; this "
+              f"session trains with {opts.engine} (outcomes agree for >= 99.9 % of runs; the `engine` column "
+              "tells them apart)", flush=True)  # fmt: skip
 
 
 def _quote_grid_ranges(argv: list[str]) -> list[str]:
