@@ -192,18 +192,14 @@ def test_load_curves_by_store(stores):
     pd.testing.assert_frame_equal(old, new)  # the same runs in both stores, never merged into one
 
 
-def test_uses_the_store_session_api_when_present(stores, monkeypatch):
-    """After issue 8, ``xorlab.store.read_sessions``/``session_state`` decide; a dict id -> info is accepted."""
+def test_uses_the_store_session_api(stores, monkeypatch):
+    """``xorlab.store.session_state`` decides a store's liveness (one rule for every reader)."""
     seen = []
-
-    def read_sessions(path):
-        return {f.stem: json.loads(f.read_text()) for f in (Path(path) / "sessions").glob("*.json")}
 
     def session_state(info):
         seen.append(info["session"])
         return "running"
 
-    monkeypatch.setattr(catalog, "_store_read_sessions", read_sessions)
-    monkeypatch.setattr(catalog, "_store_session_state", session_state)
+    monkeypatch.setattr(catalog.store, "session_state", session_state)
     assert catalog.describe(stores / "a").state == "running"
-    assert seen == [f.stem for f in (stores / "a" / "sessions").glob("*.json")]
+    assert sorted(seen) == sorted(f.stem for f in (stores / "a" / "sessions").glob("*.json"))

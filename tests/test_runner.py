@@ -205,7 +205,7 @@ def test_sweep_into_unwritable_dir_fails_before_training(tmp_path, monkeypatch):
         ({"seed": [0, 2**63]}, "grid.seed"),
         ({"seed": [2**64]}, "grid.seed"),
         ({"seed": [0, 1, 2**32], "rng": "legacy"}, "grid.seed"),
-        ({"rng_skip": [0, 10**8]}, "grid.rng_skip"),
+        ({"rng_skip": [0, 10**8 + 1]}, "grid.rng_skip"),
         ({"seed": "range(0,2000)", "lr": [0.1 + i / 1e4 for i in range(1500)]}, "grid"),  # 3,000,000 runs
     ],
 )
