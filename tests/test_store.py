@@ -54,16 +54,20 @@ def one_line(err: pytest.ExceptionInfo, *needles: object) -> str:
     return text
 
 
+LOADED = ["sweep", "init_label"]  # what load_runs adds to the records: the store, the readable init
+
+
 def by_id(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.sort_values("run_id", ignore_index=True)
+    return frame.drop(columns=LOADED, errors="ignore").sort_values("run_id", ignore_index=True)
 
 
 # ----------------------------------------------------------------------------------------------- round trip
 def test_runs_round_trip_values_and_dtypes(tmp_path, batch):
     assert {*batch.status} == {"stuck", "solved", "diverged"}
     expected = with_file_hashes(runs_frame(batch))
-    got = load_runs(write_store(tmp_path / "s", batch))
-    assert list(got.columns) == RUN_COLUMNS
+    path = write_store(tmp_path / "s", batch)
+    got = load_runs(path)
+    assert list(got.columns) == [*RUN_COLUMNS, *LOADED] and set(got["sweep"]) == {str(path)}
     pd.testing.assert_frame_equal(by_id(got), by_id(expected), check_dtype=False)
     assert got["steps_to_solve"].dtype == "Int64" and got["diverged_step"].dtype == "Int64"
     for col in ("max_steps", "seed", "rng_skip"):
@@ -84,7 +88,7 @@ def test_round_trip_is_exact(tmp_path, batch):
     """Loaded frames equal the in-memory frames, dtypes included (nullable strings stay pd.NA-backed)."""
     path = write_store(tmp_path / "s", batch)
     pd.testing.assert_frame_equal(by_id(load_runs(path)), by_id(with_file_hashes(runs_frame(batch))[RUN_COLUMNS]))
-    got, expected = load_curves(path), curves_frame(batch)
+    got, expected = load_curves(path).drop(columns="sweep"), curves_frame(batch)
     pd.testing.assert_frame_equal(got.sort_values(["run_id", "step"], ignore_index=True),
                                   expected.sort_values(["run_id", "step"], ignore_index=True))  # fmt: skip
 
@@ -93,7 +97,7 @@ def test_round_trip_is_exact(tmp_path, batch):
 def test_curves_round_trip_and_end_at_max_steps(tmp_path, batch, same_run, every):
     path = write_store(tmp_path / "s", batch, every=every)
     curves, runs = load_curves(path), load_runs(path).set_index("run_id")
-    assert list(curves.columns) == ["run_id", "step", "loss"]
+    assert list(curves.columns) == ["run_id", "step", "loss", "sweep"]
     assert curves["step"].dtype == np.int64 and curves["loss"].dtype == np.float64
     for i, cfg in enumerate(CONFIGS):
         rid = run_id(cfg)
@@ -114,7 +118,7 @@ def test_run_ids_filter(tmp_path, batch):
 
 def test_run_ids_filter_empty(tmp_path, batch):
     curves = load_curves(write_store(tmp_path / "s", batch), run_ids=[])
-    assert curves.empty and list(curves.columns) == ["run_id", "step", "loss"]
+    assert curves.empty and list(curves.columns) == ["run_id", "step", "loss", "sweep"]
 
 
 # ----------------------------------------------------------------------------------------------- finding stores
@@ -131,12 +135,24 @@ def test_load_from_store_parent_and_list(tmp_path, batch):
     assert set(load_curves([b])["run_id"]) == {run_id(CONFIGS[2])}
 
 
-def test_run_recorded_twice_is_loaded_once(tmp_path, batch, caplog):
+def test_runs_of_two_stores_are_never_merged(tmp_path, batch):
+    """Issue 9: the same runs in two stores are two sets of rows, told apart by ``sweep``."""
     a, b = write_store(tmp_path / "a", batch), write_store(tmp_path / "b", batch)
+    runs = load_runs([a, b])
+    assert len(runs) == 2 * len(CONFIGS) and runs.groupby("sweep")["run_id"].nunique().tolist() == [3, 3]
+    named = load_runs([a, b], names=["old", "new"])
+    assert set(named["sweep"]) == {"old", "new"} and not named.duplicated(["sweep", "run_id"]).any()
+    curves = load_curves(tmp_path)
+    assert len(curves) == 2 * sum(c.max_steps + 1 for c in CONFIGS) and curves["sweep"].nunique() == 2
+
+
+def test_run_recorded_twice_in_one_store_is_loaded_once(tmp_path, batch, caplog):
+    path = write_store(tmp_path / "a", batch)
+    with store.StoreWriter(path) as w:  # the same records once more, as two racing writers could leave them
+        w.write(runs_frame(batch), curves_frame(batch))
     with caplog.at_level(logging.WARNING, logger="xorlab.store"):
-        runs = load_runs([a, b])
+        runs = load_runs(path)
     assert len(runs) == len(CONFIGS) and "more than once" in caplog.text
-    assert len(load_curves(tmp_path)) == sum(c.max_steps + 1 for c in CONFIGS)
 
 
 def test_hidden_folders_are_not_searched(tmp_path, batch):

@@ -24,7 +24,7 @@ import pandas as pd
 from xorlab.config import TrainConfig, config_dtypes
 from xorlab.data import POINT_LABELS
 from xorlab.engine import BatchResult
-from xorlab.inits import INIT_PARAM_NAMES
+from xorlab.inits import INIT_PARAM_NAMES, SCHEMES
 
 CONFIG_DTYPES = config_dtypes()  # derived from TrainConfig: one edit there adds a column here
 CONFIG_COLUMNS = list(CONFIG_DTYPES)
@@ -151,3 +151,45 @@ def params_of(row: pd.Series) -> dict[str, np.ndarray]:
         "w2": v[12:16].reshape(4, 1),
         "b2": v[16:].reshape(1, 1),
     }
+
+
+def _fmt(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def init_labels(runs: pd.DataFrame) -> pd.Series:
+    """Readable init per run: the scheme, plus each parameter that varies or differs from its default.
+
+    E.g. ``xavier_normal``, ``normal(std=0.01)``, ``from_file(path=w.npz)``.
+    """
+    labels = runs["init"].astype(object).copy()
+    for name, rows in runs.groupby("init", sort=True).groups.items():
+        scheme = SCHEMES.get(name)
+        sub = runs.loc[rows]
+        shown = []
+        for p in INIT_PARAM_NAMES:
+            col = sub[f"init_{p}"]
+            if col.isna().all():
+                continue
+            default = scheme.params.get(p) if scheme is not None else None
+            if col.nunique(dropna=False) > 1 or col.iloc[0] != default:
+                shown.append(p)
+        if shown:
+            paths = sub["init_path"].dropna()
+            short = _short if paths.map(_short).nunique() == paths.nunique() else str  # file names, if unique
+            text = {p: sub[f"init_{p}"].map(short if p == "path" else _fmt).to_numpy() for p in shown}
+            labels.loc[rows] = [f"{name}({', '.join(f'{p}={text[p][i]}' for p in shown)})" for i in range(len(sub))]
+    if "init_file_sha256" in runs and runs["init_file_sha256"].notna().any():
+        # One path, several contents (the file was edited between sweeps): never one group. The label gains the
+        # content hash, so statistics keep the two experiments apart.
+        files = runs[["init_path", "init_file_sha256"]].dropna()
+        edited = files.groupby("init_path")["init_file_sha256"].nunique()
+        hit = runs["init_path"].isin(edited.index[edited > 1]).fillna(False).to_numpy(dtype=bool)
+        if hit.any():
+            labels.loc[hit] = [f"{lab}@{sha[:8]}" for lab, sha in zip(labels[hit], runs.loc[hit, "init_file_sha256"],
+                                                                      strict=True)]  # fmt: skip
+    return labels.astype(str).rename("init_label")
+
+
+def _short(path: object) -> str:
+    return str(path).replace("\\", "/").rsplit("/", 1)[-1]

@@ -32,10 +32,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from xorlab.inits import INIT_PARAM_NAMES, SCHEMES
+from xorlab.inits import INIT_PARAM_NAMES
 from xorlab.modes import MODES
 from xorlab.outcome import PLATEAU_LABELS
-from xorlab.records import CONFIG_COLUMNS
+from xorlab.records import CONFIG_COLUMNS, init_labels
 from xorlab.survival import CONFIDENCE, kaplan_meier, km_median, survival_data
 
 INIT_COLUMNS = ["init", *(f"init_{p}" for p in INIT_PARAM_NAMES)]
@@ -69,44 +69,6 @@ def swept_axes(runs: pd.DataFrame) -> list[str]:
 
 def _fmt(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def init_labels(runs: pd.DataFrame) -> pd.Series:
-    """Readable init per run: the scheme, plus each parameter that varies or differs from its default.
-
-    E.g. ``xavier_normal``, ``normal(std=0.01)``, ``from_file(path=w.npz)``.
-    """
-    labels = runs["init"].astype(object).copy()
-    for name, rows in runs.groupby("init", sort=True).groups.items():
-        scheme = SCHEMES.get(name)
-        sub = runs.loc[rows]
-        shown = []
-        for p in INIT_PARAM_NAMES:
-            col = sub[f"init_{p}"]
-            if col.isna().all():
-                continue
-            default = scheme.params.get(p) if scheme is not None else None
-            if col.nunique(dropna=False) > 1 or col.iloc[0] != default:
-                shown.append(p)
-        if shown:
-            paths = sub["init_path"].dropna()
-            short = _short if paths.map(_short).nunique() == paths.nunique() else str  # file names, if unique
-            text = {p: sub[f"init_{p}"].map(short if p == "path" else _fmt).to_numpy() for p in shown}
-            labels.loc[rows] = [f"{name}({', '.join(f'{p}={text[p][i]}' for p in shown)})" for i in range(len(sub))]
-    if "init_file_sha256" in runs and runs["init_file_sha256"].notna().any():
-        # One path, several contents (the file was edited between sweeps): never one group. The label gains the
-        # content hash, so statistics keep the two experiments apart.
-        files = runs[["init_path", "init_file_sha256"]].dropna()
-        edited = files.groupby("init_path")["init_file_sha256"].nunique()
-        hit = runs["init_path"].isin(edited.index[edited > 1]).fillna(False).to_numpy(dtype=bool)
-        if hit.any():
-            labels.loc[hit] = [f"{lab}@{sha[:8]}" for lab, sha in zip(labels[hit], runs.loc[hit, "init_file_sha256"],
-                                                                      strict=True)]  # fmt: skip
-    return labels.astype(str).rename("init_label")
-
-
-def _short(path: object) -> str:
-    return str(path).replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def with_init_label(runs: pd.DataFrame) -> pd.DataFrame:

@@ -34,7 +34,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -614,11 +614,6 @@ def read_curves_file(runs_file: Path, on_corrupt: str = "raise", filters: Any = 
     raise StoreError(msg)
 
 
-def _chunk_files(paths: Any) -> Iterator[Path]:
-    for store in find_stores(paths):
-        yield from committed_chunks(store)
-
-
 def _check_on_corrupt(on_corrupt: str) -> None:
     if on_corrupt not in ("raise", "skip"):
         raise ValueError(f"on_corrupt: must be 'raise' or 'skip', got {on_corrupt!r}")
@@ -633,39 +628,74 @@ def runs_to_frame(table: pa.Table) -> pd.DataFrame:
     return frame
 
 
-def load_runs(paths: str | Path | Iterable[str | Path], on_corrupt: str = "raise") -> pd.DataFrame:
-    """One row per recorded run (columns ``RUN_COLUMNS``) from sweep dirs, run dirs or their parents.
+def _named_stores(paths: str | Path | Iterable[str | Path], names: Sequence[str] | None) -> list[tuple[Path, str]]:
+    """(store, sweep name) of every store under ``paths``: the store's path, or the caller's name per path."""
+    paths = [paths] if isinstance(paths, str | Path) else list(paths)
+    if names is None:
+        return [(s, str(s)) for s in find_stores(paths)]
+    if len(names) != len(paths):
+        raise StoreError(f"names: got {len(names)} names for {len(paths)} paths")
+    out = []
+    for path, name in zip(paths, names, strict=True):
+        found = find_stores(path)
+        out += [(s, name if len(found) == 1 else f"{name}/{s.relative_to(path)}") for s in found]
+    return out
 
-    A corrupt, truncated or foreign runs file raises ``StoreError`` naming it, unless ``on_corrupt="skip"``,
-    which skips it with a logged warning. Runs recorded twice (same ``run_id``, hence the same config and, by
-    determinism, the same result) are kept once.
+
+def load_runs(
+    paths: str | Path | Iterable[str | Path], on_corrupt: str = "raise", names: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """One row per recorded run from sweep dirs, run dirs or their parents: ``RUN_COLUMNS``, then ``sweep`` (the
+    store the row came from: its path, or ``names[i]`` for the i-th path) and ``init_label``.
+
+    Runs of different stores are never merged, even with equal ``run_id``s: ``(sweep, run_id)`` is the key.
+    Within a store, runs recorded twice (same ``run_id``, hence the same config and, by determinism, the same
+    result) are kept once, with a logged warning. A corrupt, truncated or foreign runs file raises ``StoreError``
+    naming it, unless ``on_corrupt="skip"``, which skips it with a logged warning.
     """
+    from xorlab.records import init_labels
+
     _check_on_corrupt(on_corrupt)
-    tables = [t for f in _chunk_files(paths) if (t := read_runs_file(f, on_corrupt)) is not None]
-    frame = runs_to_frame(pa.concat_tables(tables) if tables else RUN_SCHEMA.empty_table())
-    dup = frame["run_id"].duplicated()
-    if dup.any():
-        log.warning("%d runs are recorded more than once; keeping one record of each", int(dup.sum()))
-        frame = frame[~dup].reset_index(drop=True)
+    frames = []
+    for store, name in _named_stores(paths, names):
+        tables = [t for f in committed_chunks(store) if (t := read_runs_file(f, on_corrupt)) is not None]
+        frame = runs_to_frame(pa.concat_tables(tables) if tables else RUN_SCHEMA.empty_table())
+        dup = frame["run_id"].duplicated()
+        if dup.any():
+            log.warning("%s: %d runs are recorded more than once; keeping one record of each", store, int(dup.sum()))
+            frame = frame[~dup]
+        frames.append(frame.assign(sweep=name))
+    frame = pd.concat(frames, ignore_index=True) if frames else runs_to_frame(RUN_SCHEMA.empty_table())
+    frame["sweep"] = frame.get("sweep", pd.Series(dtype=object)).astype("string")
+    frame["init_label"] = init_labels(frame) if len(frame) else pd.Series(dtype=str)
     return frame
 
 
 def load_curves(
-    paths: str | Path | Iterable[str | Path], run_ids: Iterable[str] | None = None, on_corrupt: str = "raise"
+    paths: str | Path | Iterable[str | Path],
+    run_ids: Iterable[str] | None = None,
+    on_corrupt: str = "raise",
+    names: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Long-form curves (``run_id, step, loss``) of the recorded runs, optionally only of ``run_ids``.
+    """Long-form curves (``run_id, step, loss, sweep``) of the recorded runs, optionally only of ``run_ids``;
+    ``sweep`` names the store as in ``load_runs``, and stores are never merged.
 
     Each chunk's curves file is verified to be the one its runs file committed (see ``read_curves_file``).
     """
     _check_on_corrupt(on_corrupt)
     wanted = None if run_ids is None else sorted(set(run_ids))
     if wanted == []:
-        return CURVE_SCHEMA.empty_table().to_pandas()
+        return CURVE_SCHEMA.empty_table().to_pandas().assign(sweep=pd.Series(dtype="string"))
     filters = None if wanted is None else [("run_id", "in", wanted)]
-    tables = [t for f in _chunk_files(paths) if (t := read_curves_file(f, on_corrupt, filters)) is not None]
-    table = pa.concat_tables(tables) if tables else CURVE_SCHEMA.empty_table()
-    frame = table.to_pandas()
-    return frame.drop_duplicates(["run_id", "step"], ignore_index=True)
+    frames = []
+    for store, name in _named_stores(paths, names):
+        tables = [t for f in committed_chunks(store) if (t := read_curves_file(f, on_corrupt, filters)) is not None]
+        frame = (pa.concat_tables(tables) if tables else CURVE_SCHEMA.empty_table()).to_pandas()
+        frame = frame.drop_duplicates(["run_id", "step"], ignore_index=True)
+        frames.append(frame.assign(sweep=pd.Series([name] * len(frame), dtype="string")))
+    if not frames:
+        return CURVE_SCHEMA.empty_table().to_pandas().assign(sweep=pd.Series(dtype="string"))
+    return pd.concat(frames, ignore_index=True)
 
 
 class RecordedIndex:

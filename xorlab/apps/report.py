@@ -62,7 +62,7 @@ def load(paths: Sequence[str]):
         runs = load_runs(path)
         if runs.empty:
             raise ReportError(f"{path}: no runs recorded")
-        frames.append(runs.assign(sweep=path))
+        frames.append(runs.drop(columns="init_label").assign(sweep=path))  # labels: over all stores, below
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> Path:
         if args.reference is not None and args.reference not in set(runs["init_label"]):
             labels = ", ".join(sorted(set(runs["init_label"])))
             raise ReportError(f"--reference: no init {args.reference!r} in the runs; found: {labels}")
-        curves = load_curves(paths, run_ids=report.figure_runs(runs, args.budget)["run_id"])
+        curves = load_curves(paths, run_ids=report.figure_runs(runs, args.budget)["run_id"]).drop(columns="sweep")
     except (StoreError, ValueError) as exc:
         raise ReportError(str(exc)) from None
     out = args.out if args.out is not None else Path(paths[0]) / "report"
