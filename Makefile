@@ -49,6 +49,8 @@ experiments: setup  ## regenerate every committed study under experiments/
 bench: setup  ## speed benchmarks (print ratios side by side; not tests)
 	$(BIN)/python benchmarks/bench_sweep.py
 	$(BIN)/python benchmarks/bench_report.py
+	$(BIN)/python benchmarks/bench_engine.py
+	$(BIN)/python benchmarks/bench_startup.py
 
 clean:
 	rm -rf $(RUNS) outputs multirun .pytest_cache

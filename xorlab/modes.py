@@ -15,7 +15,8 @@ loss and the last ``TAIL`` per-step losses) and returns per-run columns:
 
 Everything is vectorised over the run axis; NaN/inf inputs (diverged runs) are expected and handled. From the
 engine's ``Trace`` (CONTRACT): ``behaviour(t.end_yhat.T, t.end_params, t.end_loss, t.end_tail, threshold=...)``.
-Definitions, tolerances and measured figures: NOTES-issue10-modes.md.
+The constants below carry their definitions and the reasons for their values; README "Run outcomes and failure
+modes" has the table of modes.
 """
 
 from __future__ import annotations
