@@ -40,8 +40,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 
 LOG_EVERY = 50
 GRID = {"lr": [0.5, 2.0], "seed": "range(0,120)", "max_steps": [400, 800]}  # 480 runs, ~2 s of training
-ARGS = ["grid.lr=[0.5,2.0]", "grid.seed=range(0,120)", "grid.max_steps=[400,800]", f"sweep.log_every={LOG_EVERY}",
-        "sweep.progress=false"]  # fmt: skip
+# The reference sweeps run in process with the library's default (numpy) engine: the CLI uses the same.
+ARGS = ["sweep.engine=numpy", "grid.lr=[0.5,2.0]", "grid.seed=range(0,120)", "grid.max_steps=[400,800]",
+        f"sweep.log_every={LOG_EVERY}", "sweep.progress=false"]  # fmt: skip
 
 
 def sweep_module() -> str:
@@ -87,8 +88,8 @@ def reference(tmp_path_factory) -> Path:
 
 
 def sorted_frames(path: Path, ids: set[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    runs = load_runs(path)
-    curves = load_curves(path).astype({"run_id": str})
+    runs = load_runs(path).drop(columns="sweep")  # the records; `sweep` names the store they were loaded from
+    curves = load_curves(path).drop(columns="sweep").astype({"run_id": str})
     if ids is not None:
         runs, curves = runs[runs["run_id"].isin(ids)], curves[curves["run_id"].isin(ids)]
     return (runs.sort_values("run_id", ignore_index=True),

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import sys
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,27 +31,12 @@ TAIL = 64  # = kernel_math.TAIL (this module imports without numba, so it cannot
 COMPILE_SECONDS = 15  # measured cold compile on a 2-core machine (11-18 s), quoted in the notice
 _NOTICE_AFTER = 2.5  # s: a cache load takes ~0.5 s (even on a busy machine, < 2 s); a compile over 10 s
 
-@dataclass
-class _StandInTrace:
-    """Result of ``simulate``: the fields of ``xorlab.engine.Trace`` (contract of issue 7), used only while the
-    engine does not define ``Trace`` yet."""
-
-    loss_steps: np.ndarray  # (S,) logged steps t0 <= t < horizon, t % log_every == 0
-    losses: np.ndarray  # (L, S) loss before the update of each logged step, per lane
-    first_solved: np.ndarray  # (L,) int64, -1 = never
-    diverged_step: np.ndarray  # (L,) int64, -1 = never
-    end_loss: np.ndarray  # (R,)
-    end_yhat: np.ndarray  # (4, R)
-    end_params: Params  # R runs, run axis last
-    end_tail: np.ndarray  # (R, TAIL), NaN for steps < t0
-
-
 def _trace_class() -> type:
-    """``xorlab.engine.Trace`` if the engine defines it, else the stand-in. Looked up at call time, so the engine
-    may import this module at its top without a circular import."""
+    """``xorlab.engine.Trace``, looked up at call time: the engine imports this module lazily, this module needs
+    the engine's result type, and neither may import the other at its top."""
     from xorlab import engine
 
-    return getattr(engine, "Trace", _StandInTrace)
+    return engine.Trace
 
 
 _kernel = None
