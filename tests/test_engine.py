@@ -382,3 +382,22 @@ def test_train_batch_exposes_the_loss_tail():
     full = train_batch(CONTINUED[:3], log_every=1)
     assert batch.loss_tail.shape == (3, TAIL)
     assert batch.loss_tail.tobytes() == full.loss_tail.tobytes() == full.losses[:, -TAIL:].tobytes()
+
+
+def test_compiled_engine_falls_back_to_numpy_with_one_notice(monkeypatch, capsys):
+    """Without numba, engine='compiled' trains with the numpy engine and says so once, on one line."""
+    from xorlab import engine, kernel
+
+    monkeypatch.setattr(kernel, "available", lambda: False)
+    monkeypatch.setattr(engine, "_notified", set())
+    cfgs = [TrainConfig(max_steps=30, seed=s) for s in range(2)]
+    first, second = train_batch(cfgs, engine="compiled"), train_batch(cfgs, engine="compiled")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "falls back to 'numpy'" in err
+    assert first.engine == second.engine == "numpy"
+    assert first.final_loss.tobytes() == train_batch(cfgs).final_loss.tobytes()
+
+
+def test_unknown_engine_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"^engine: unknown engine 'jax'; allowed: numpy, compiled"):
+        train_batch([TrainConfig(max_steps=3)], engine="jax")
