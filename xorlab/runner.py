@@ -29,6 +29,7 @@ from xorlab import limits
 from xorlab.claims import N_BUCKETS, Claims
 from xorlab.config import ConfigError, TrainConfig
 from xorlab.engine import train_batch
+from xorlab.extend import Extensions
 from xorlab.grid import Grid, shard_of
 from xorlab.options import SweepOptions
 from xorlab.records import curves_frame, run_id, runs_frame
@@ -72,6 +73,7 @@ class SweepSummary:
     trained: int
     seconds: float
     recorded_by_others: int = 0  # pending at planning, then recorded by a concurrent writer of the store
+    continued: int = 0  # of the trained runs, continued from a recorded shorter run (xorlab.extend)
 
 
 def plan(grid: Grid, opts: SweepOptions, done: set[str] | None = None) -> Plan:
@@ -279,6 +281,8 @@ def run_sweep(
             "shard_runs": p.in_shard, "already_recorded": p.recorded,
             "planned_runs": len(grid), "grid": grid_record(grid)}  # fmt: skip
     trained = 0
+    # Runs whose trajectory is recorded at a shorter budget continue from that record (xorlab.extend).
+    extend = Extensions(path, index.ids, opts.engine, opts.log_every) if index.ids and p.pending else None
     try:
         with (
             stop_on_signals(watch_parent) as stopper,
@@ -290,15 +294,21 @@ def run_sweep(
             for configs, done in work:
                 files.verify()
                 ids = [run_id(c) for c in configs]
-                batch = train_batch(configs, log_every=opts.log_every, engine=opts.engine)
+                if extend is None:
+                    batch = train_batch(configs, log_every=opts.log_every, engine=opts.engine)
+                    runs, curves = runs_frame(batch, ids), curves_frame(batch, ids)
+                else:
+                    runs, curves = extend.train(configs, ids)
                 files.verify()
-                runs, curves = runs_frame(batch, ids), curves_frame(batch, ids)
                 with stopper.deferred():  # a signal waits until the chunk is committed and its claims released
                     store.write(runs, curves, file_hashes=files.hashes)
                     claims.release(done)
                 trained += len(configs)
                 bar.update(len(configs))
-            store.update(trained=trained, recorded_by_others=work.by_others, claims_taken_over=claims.taken_over)
+            continued = extend.continued if extend is not None else 0
+            store.update(trained=trained, continued=continued, recorded_by_others=work.by_others,
+                         claims_taken_over=claims.taken_over)  # fmt: skip
     except OSError as exc:  # anything the writer did not already turn into a StoreError: no traceback
         raise StoreError(f"{path}: {oserror_text(exc)}; {SAFE}; fix the cause and re-run the same command") from None
-    return SweepSummary(len(grid), p.in_shard, p.recorded, trained, time.perf_counter() - start, work.by_others)
+    return SweepSummary(len(grid), p.in_shard, p.recorded, trained, time.perf_counter() - start, work.by_others,
+                        extend.continued if extend is not None else 0)  # fmt: skip

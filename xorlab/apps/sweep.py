@@ -79,8 +79,9 @@ def hydra_main(cfg: DictConfig) -> int:
     others = f"; {summary.recorded_by_others} more were recorded meanwhile by other writers" * bool(
         summary.recorded_by_others
     )
+    continued = f", {summary.continued} of them continued from recorded shorter runs" * bool(summary.continued)
     print(
-        f"{PROG}: trained {summary.trained} runs in {summary.seconds:.1f} s "
+        f"{PROG}: trained {summary.trained} runs{continued} in {summary.seconds:.1f} s "
         f"({summary.already_recorded} of the {summary.shard_runs} distinct runs{shard} were already recorded"
         f"{others}); engine {opts.engine}; store {opts.dir}",
         flush=True,

@@ -1,0 +1,55 @@
+"""Tests for ``xorlab.extend``: extending ``max_steps`` of a finished grid trains only the extra steps, and the
+records equal training from scratch bit for bit (same engine)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from xorlab.grid import Grid
+from xorlab.options import SweepOptions
+from xorlab.runner import run_sweep
+from xorlab.store import load_curves, load_runs
+
+GRID = {"lr": [0.5, 2.0, 1e308], "seed": "range(0,12)", "init": ["notebook", "orthogonal"]}
+
+
+def records(path, max_steps: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    runs = load_runs(path).drop(columns="sweep")
+    runs = runs[runs["max_steps"] == max_steps].sort_values("run_id", ignore_index=True)
+    curves = load_curves(path, run_ids=runs["run_id"]).drop(columns="sweep").astype({"run_id": str})
+    return runs, curves.sort_values(["run_id", "step"], ignore_index=True)
+
+
+def sessions(path) -> list[dict]:
+    return [json.loads(f.read_text()) for f in sorted((path / "sessions").glob("*.json"))]
+
+
+@pytest.mark.parametrize("engine", ["numpy", "compiled"])
+def test_extending_max_steps_continues_and_equals_training_from_scratch(tmp_path, engine):
+    opts = {"engine": engine, "log_every": 10, "progress": False}
+    grown, scratch = tmp_path / "grown", tmp_path / "scratch"
+    run_sweep(Grid.from_mapping({**GRID, "max_steps": [200]}), SweepOptions(dir=grown, **opts))
+    summary = run_sweep(Grid.from_mapping({**GRID, "max_steps": [200, 400]}), SweepOptions(dir=grown, **opts))
+    run_sweep(Grid.from_mapping({**GRID, "max_steps": [400]}), SweepOptions(dir=scratch, **opts))
+    assert summary.trained == 72 and summary.already_recorded == 72 and summary.continued == 48
+    runs = load_runs(grown)
+    diverged = int(runs[runs["max_steps"] == 200]["diverged_step"].notna().sum())
+    assert diverged == 24 and sessions(grown)[-1]["continued"] == 72 - diverged  # diverged runs start over
+    got, want = records(grown, 400), records(scratch, 400)
+    pd.testing.assert_frame_equal(got[0], want[0])
+    pd.testing.assert_frame_equal(got[1], want[1])
+    assert set(got[0]["status"]) >= {"solved", "stuck", "diverged"}
+
+
+def test_a_shorter_record_logged_at_another_interval_is_not_continued(tmp_path):
+    path = tmp_path / "s"
+    run_sweep(Grid.from_mapping({**GRID, "lr": [0.5], "max_steps": [200]}),
+              SweepOptions(dir=path, log_every=10, progress=False))  # fmt: skip
+    run_sweep(Grid.from_mapping({**GRID, "lr": [0.5], "max_steps": [400]}),
+              SweepOptions(dir=path, log_every=7, progress=False))  # fmt: skip
+    assert sessions(path)[-1]["continued"] == 0
+    steps = load_curves(path, run_ids=load_runs(path).query("max_steps == 400")["run_id"])["step"]
+    assert set(steps) == set(range(0, 400, 7)) | {400}
