@@ -37,7 +37,8 @@ def test_extending_max_steps_continues_and_equals_training_from_scratch(tmp_path
     assert summary.trained == 72 and summary.already_recorded == 72 and summary.continued == 48
     runs = load_runs(grown)
     diverged = int(runs[runs["max_steps"] == 200]["diverged_step"].notna().sum())
-    assert diverged == 24 and sessions(grown)[-1]["continued"] == 72 - diverged  # diverged runs start over
+    assert diverged == 24 and summary.continued == 72 - diverged  # diverged runs start over
+    assert sorted(s.get("continued") for s in sessions(grown)) == [0, 48]  # recorded in the session too
     got, want = records(grown, 400), records(scratch, 400)
     pd.testing.assert_frame_equal(got[0], want[0])
     pd.testing.assert_frame_equal(got[1], want[1])
@@ -48,8 +49,8 @@ def test_a_shorter_record_logged_at_another_interval_is_not_continued(tmp_path):
     path = tmp_path / "s"
     run_sweep(Grid.from_mapping({**GRID, "lr": [0.5], "max_steps": [200]}),
               SweepOptions(dir=path, log_every=10, progress=False))  # fmt: skip
-    run_sweep(Grid.from_mapping({**GRID, "lr": [0.5], "max_steps": [400]}),
-              SweepOptions(dir=path, log_every=7, progress=False))  # fmt: skip
-    assert sessions(path)[-1]["continued"] == 0
+    summary = run_sweep(Grid.from_mapping({**GRID, "lr": [0.5], "max_steps": [400]}),
+                        SweepOptions(dir=path, log_every=7, progress=False))  # fmt: skip
+    assert summary.trained == 24 and summary.continued == 0
     steps = load_curves(path, run_ids=load_runs(path).query("max_steps == 400")["run_id"])["step"]
     assert set(steps) == set(range(0, 400, 7)) | {400}
