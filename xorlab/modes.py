@@ -62,12 +62,12 @@ OSC_SWING = 0.1
 
 POINT_STATES = ("right", "wrong", "undecided", "nan")
 TRENDS: dict[str, str] = {
-    "flat": "max - min of the window ≤ FLAT_RTOL·mean|loss| + FLAT_ATOL",
-    "cycling": "not flat; the window repeats with a period p in 2..8 (see CYCLE_RTOL)",
-    "decreasing": "not flat or cycling; nearly monotone (Σ|ΔL| ≤ MONO_FACTOR·|net change|) and going down",
+    "flat": f"max - min of the window ≤ {FLAT_RTOL:g}·mean|loss| + {FLAT_ATOL:g}",
+    "cycling": f"not flat; the window repeats with a period p in 2..8 (to {CYCLE_RTOL:g} of the mean step change)",
+    "decreasing": f"not flat or cycling; nearly monotone (Σ|ΔL| ≤ {MONO_FACTOR:g}·|net change|) and going down",
     "increasing": "as decreasing, going up",
     "erratic": "not flat, cycling or monotone: up and down without a period ≤ 8",
-    "unknown": "fewer than MIN_VALID finite losses in the window",
+    "unknown": f"fewer than {MIN_VALID} finite losses in the window",
 }
 #: Named modes in precedence order (a run gets the first whose definition it meets), for reports. "right",
 #: "wrong", "undecided" are the per-point states above. Structural facts come first (non-finite, solved, a dead
@@ -76,11 +76,11 @@ TRENDS: dict[str, str] = {
 MODES: dict[str, str] = {
     "diverged": "a loss, prediction or parameter became non-finite",
     "solved": "all four points on the correct side of 0.5 and final loss < loss_threshold (status solved)",
-    "saturated": "all four hidden units saturated (|z1| ≥ SAT_Z on every point) and some point not right",
-    "oscillating": "the loss window oscillates (cycling or erratic) with swing ≥ OSC_SWING nats",
+    "saturated": f"all four hidden units saturated (|z1| ≥ {SAT_Z:g} on every point) and some point not right",
+    "oscillating": f"the loss window oscillates (cycling or erratic) with swing ≥ {OSC_SWING:g} nats",
     "slow": "all four points right, final loss ≥ loss_threshold",
-    "saddle_ln2": "all four points undecided (the symmetric saddle, loss ≈ ln 2)",
-    "three_tied": "three outputs tied within TIE_TOL (each |ŷ - 0.5| < TIE_CAP), the fourth right (≈ 0.477)",
+    "saddle_ln2": f"all four points undecided (|ŷ - 0.5| < {MARGIN:g}: the symmetric saddle, loss ≈ ln 2)",
+    "three_tied": f"three outputs tied within {TIE_TOL:g} (each |ŷ - 0.5| < {TIE_CAP:g}), the fourth right (≈ 0.477)",
     "half_undecided": "two points undecided, the other two right (the ln 2 / 2 plateau)",
     "one_wrong": "three points right, one wrong (the lr = 2 attractor: one point at ≈ 0.993 / 0.007)",
     "one_undecided": "three points right, one undecided (typically still learning the last point)",

@@ -192,6 +192,15 @@ def check_writable(path: str | Path, field: str = "dir") -> Path:
         raise StoreError(f"{field}: {path} is not writable ({probe} is on a read-only filesystem); nothing was written")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise StoreError(f"{field}: {path} is not writable (no write permission on {probe}); nothing was written")
+    if probe != path:  # permission bits do not tell everything (/proc, /sys, root on odd mounts): try for real
+        first = path.parents[len(path.relative_to(probe).parts) - 2] if len(path.relative_to(probe).parts) > 1 else path
+        try:
+            os.mkdir(first)
+            os.rmdir(first)
+        except FileExistsError:
+            pass  # created meanwhile by a concurrent writer: fine
+        except OSError as exc:
+            raise StoreError(f"{field}: cannot create {path} ({exc.strerror or exc}); nothing was written") from None
     return path
 
 

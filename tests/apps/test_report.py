@@ -104,7 +104,8 @@ def test_corrupt_runs_file(sweep, tmp_path, capsys):
 
 def test_bad_by_and_reference(sweep, tmp_path, capsys):
     assert main([str(sweep), "--out", str(tmp_path / "o"), "--by", "lr,colour"]) == 2
-    assert "'colour'" in one_error_line(capsys)
+    line = one_error_line(capsys)
+    assert "'colour'" in line and line.startswith("xorlab-report: error: --by: ")
     assert main([str(sweep), "--out", str(tmp_path / "o"), "--reference", "he_normal"]) == 2
     assert "he_normal" in one_error_line(capsys)
     assert not (tmp_path / "o").exists()
@@ -113,7 +114,8 @@ def test_bad_by_and_reference(sweep, tmp_path, capsys):
 def test_output_path_is_a_file(sweep, tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     assert main([str(sweep), "--out", str(tmp_path / "file")]) == 2
-    assert str(tmp_path / "file") in one_error_line(capsys)
+    line = one_error_line(capsys)
+    assert str(tmp_path / "file") in line and line.startswith("xorlab-report: error: --out: ")
 
 
 def test_where_filters_runs_and_says_so(sweep, tmp_path):
@@ -153,3 +155,20 @@ def test_several_stores_are_grouped_by_sweep_never_merged(sweep, tmp_path):
     one["family"] = one["family"].str.replace(f"sweep={sweep}, ", "")
     two["family"] = two["family"].str.replace(f"sweep={copy}, ", "")
     pd.testing.assert_frame_equal(one, two)  # adding a store changes nothing of the other
+
+
+def test_a_folder_of_stores_is_grouped_by_store(sweep, tmp_path):
+    """A folder holding two stores with the same runs: one group per store, never merged into one."""
+    folder = tmp_path / "folder"
+    for name in ("a", "b"):
+        shutil.copytree(sweep, folder / name, ignore=shutil.ignore_patterns("report*"))
+    assert main([str(folder), "--out", str(tmp_path / "f")]) == 0
+    table = pd.read_csv(tmp_path / "f" / "stats.csv")
+    assert set(table["sweep"]) == {str(folder / "a"), str(folder / "b")} and set(table["n"]) == {10}
+
+
+def test_usage_errors_are_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--out", str(tmp_path / "x")])
+    assert info.value.code == 2
+    assert one_error_line(capsys).startswith("xorlab-report: error: the following arguments are required")

@@ -141,7 +141,8 @@ BAD = [
     (["grid.seed=range(0,5,0)"], "grid.seed"),
     (["grid.max_steps=[10,0]"], "grid.max_steps"),
     (["grid.init=[{name:normal,std:-1}]"], "grid.init.std"),
-    (["grid.foo=1"], "overrides"),
+    (["grid.foo=1"], "grid.foo"),
+    (["sweep.dir=/proc/xorlab-no-such-dir"], "sweep.dir"),  # permission bits say yes, mkdir says no
     (["sweep.shard=4", "sweep.num_shards=4"], "sweep.shard"),
     (["sweep.chunk_size=0"], "sweep.chunk_size"),
     (["-m", "sweep.shard=0,5", "sweep.num_shards=2"], "sweep.shard"),

@@ -13,6 +13,7 @@ Each app has its own config root (``conf/train``, ``conf/sweep``), so its ``--he
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -105,8 +106,25 @@ def _composition_error(app: str, exc: Exception) -> ConfigError:
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and "/" in exc.missing_cfg_file:
         group, _, name = exc.missing_cfg_file.rpartition("/")
         return ConfigError(group, f"unknown option {name!r}; allowed: {', '.join(group_options(app, group))}")
-    lines = [ln for ln in str(exc).split("\n") if ln.strip()]
+    text = str(exc)
+    if (m := re.search(r"Could not override '([^']+)'\. To append", " ".join(text.split()))):
+        return _unknown_key(app, m[1])  # Hydra's wording does not say what is allowed
+    lines = [ln for ln in text.split("\n") if ln.strip()]
     return ConfigError("overrides", " ".join(lines[:2]))
+
+
+def _unknown_key(app: str, key: str) -> ConfigError:
+    """``key: unknown key; allowed: …`` with the keys of the schema level the key was meant for."""
+    from xorlab.apps.schema import SCHEMAS, schema_keys
+
+    keys: Any = schema_keys(SCHEMAS[app])
+    *parents, _ = key.split(".")
+    prefix = ""
+    for part in parents:
+        if not isinstance(keys, Mapping) or not isinstance(keys.get(part), Mapping):
+            break
+        keys, prefix = keys[part], f"{prefix}{part}."
+    return ConfigError(key, f"unknown key; allowed: {', '.join(prefix + k for k in keys)}")
 
 
 def check_keys(cfg: Any, keys: Mapping[str, Any], prefix: str = "") -> None:

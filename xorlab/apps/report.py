@@ -30,7 +30,9 @@ class ReportError(Exception):
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="Statistics, figures and a report of recorded sweeps.")
+    from xorlab.apps.args import OneLineParser
+
+    p = OneLineParser(prog=PROG, description="Statistics, figures and a report of recorded sweeps.")
     p.add_argument("sweep_dirs", nargs="+", metavar="SWEEP_DIR", help="sweep or run store directories")
     p.add_argument("--out", type=Path, help="output directory (default: SWEEP_DIR/report of the first input)")
     p.add_argument(
@@ -62,7 +64,10 @@ def load(paths: Sequence[str]):
         runs = load_runs(path)
         if runs.empty:
             raise ReportError(f"{path}: no runs recorded")
-        frames.append(runs.drop(columns="init_label").assign(sweep=path))  # labels: over all stores, below
+        runs = runs.drop(columns="init_label")  # labels: over all stores, below
+        if runs["sweep"].nunique() == 1:  # one store: named by the path as given; a folder keeps one per store
+            runs = runs.assign(sweep=path)
+        frames.append(runs)
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
@@ -81,7 +86,7 @@ def publish(build: Callable[[Path], object], out: Path) -> None:
     """Build the output folder whole (``apps.publish``); failures are one-line ``ReportError``s."""
     from xorlab.apps.publish import publish as publish_whole
 
-    publish_whole(build, out, ReportError, "")
+    publish_whole(build, out, ReportError, "--out: ")
 
 
 def run(args: argparse.Namespace) -> Path:
@@ -97,7 +102,10 @@ def run(args: argparse.Namespace) -> Path:
             n = len(runs)
             runs = where(runs, args.where)
             notes.append(f"Filter `--where {args.where}`: {len(runs):,} of {n:,} runs kept.")
-        by = stats.resolve_by(runs, args.by)
+        try:
+            by = stats.resolve_by(runs, args.by)
+        except ValueError as exc:
+            raise ReportError(f"--by: {exc}") from None
         if args.reference is not None and args.reference not in set(runs["init_label"]):
             labels = ", ".join(sorted(set(runs["init_label"])))
             raise ReportError(f"--reference: no init {args.reference!r} in the runs; found: {labels}")
@@ -122,6 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ReportError as exc:
         print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # the report is built aside and moved into place whole: nothing half-written
+        print(f"{PROG}: interrupted; no report written", file=sys.stderr)
+        return 130
     print(f"{PROG}: wrote {md} (and report.html, stats.csv, figures/ beside it)")
     return 0
 

@@ -18,7 +18,9 @@ PROG = "xorlab-store"
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="Check or clean an xorlab run store.")
+    from xorlab.apps.args import OneLineParser
+
+    p = OneLineParser(prog=PROG, description="Check or clean an xorlab run store.")
     sub = p.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="read every record file and report problems (changes nothing)")
     check.add_argument("dirs", nargs="+", metavar="DIR", help="store directories, or folders containing stores")

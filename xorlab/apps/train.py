@@ -81,8 +81,11 @@ def hydra_main(cfg: DictConfig) -> float:
 
 
 def main() -> None:
-    """Console script ``xorlab-train``."""
-    run_app(PROG, "train", hydra_main, check)
+    """Console script ``xorlab-train``: Ctrl-C or SIGTERM at any moment ends with one line, never a traceback."""
+    from xorlab.signals import interrupt_guard
+
+    with interrupt_guard(PROG, "the run is recorded only when it finishes"):
+        run_app(PROG, "train", hydra_main, check)
 
 
 if __name__ == "__main__":
