@@ -42,16 +42,6 @@ class CatalogError(ValueError):
 
 
 # ----------------------------------------------------------------------------------------------- sessions
-def _parse_time(text: Any) -> dt.datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        t = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
-
-
 def read_sessions(path: str | Path) -> list[dict[str, Any]]:
     """Session infos of the store at ``path``, oldest first (by ``started``); see ``store.read_sessions``."""
     sessions = [dict(info) for info in store.read_sessions(path)]
@@ -216,7 +206,7 @@ def describe(path: str | Path) -> StoreInfo:
     states = [((s.get("shard", 0), s.get("num_shards", 1)), session_state(s)) for s in sessions]
     planned = _planned(latest) if latest else None
     written = [_mtime(f) for f in store.committed_chunks(path)]
-    written += [_parse_time(s.get(k)) for s in sessions for k in ("ended", "heartbeat")]
+    written += [store.parse_time(s.get(k)) for s in sessions for k in ("ended", "heartbeat")]
     written = [t for t in written if t is not None]
     commits = list(dict.fromkeys(s["git_commit"] for s in sessions if s.get("git_commit")))
     return StoreInfo(
@@ -234,33 +224,30 @@ def describe(path: str | Path) -> StoreInfo:
 
 
 # ----------------------------------------------------------------------------------------------- runs
+def _named_paths(paths: str | Path | Sequence[str | Path], names: Sequence[str] | None) -> list[str | Path]:
+    """The paths as a list; with ``names``, one per path and each path a single store."""
+    paths = [paths] if isinstance(paths, str | Path) else list(paths)
+    if names is not None:
+        if len(names) != len(paths):
+            raise ValueError(f"names: {len(names)} names for {len(paths)} paths")
+        for raw in paths:
+            if (n := len(find_stores(raw))) != 1:
+                raise CatalogError(f"{raw}: holds {n} stores; give each its own path to name it")
+    return paths
+
+
 def load_runs_by_store(
     paths: str | Path | Sequence[str | Path], names: Sequence[str] | None = None, on_corrupt: str = "raise"
 ) -> pd.DataFrame:
-    """Run tables of several stores, one after another, with a ``sweep`` column naming each row's store.
-
-    Each store is loaded on its own (``xorlab.store.load_runs``), so a run recorded in two stores stays two
-    rows, one per ``sweep``: the key of the result is ``(sweep, run_id)``. A path that is a folder of stores
-    contributes each store under its own path. ``names`` (one per path, each path a single store) replaces
-    the paths as ``sweep`` values.
-    """
-    paths = [paths] if isinstance(paths, str | Path) else list(paths)
-    if names is not None and len(names) != len(paths):
-        raise ValueError(f"names: {len(names)} names for {len(paths)} paths")
-    frames = []
-    for i, raw in enumerate(paths):
-        stores = find_stores(raw)
-        if names is not None and len(stores) != 1:
-            raise CatalogError(f"{raw}: holds {len(stores)} stores; give each its own path to name it")
-        for s in stores:
-            name = names[i] if names is not None else str(s)
-            try:
-                frames.append(store.load_runs(s, on_corrupt=on_corrupt).assign(sweep=name))
-            except store.StoreError as exc:
-                raise CatalogError(str(exc)) from None
-    if not frames:
-        return store.load_runs([]).assign(sweep=pd.Series(dtype=str))
-    out = pd.concat(frames, ignore_index=True)
+    """Run tables of several stores with a ``sweep`` column (first) naming each row's store:
+    ``xorlab.store.load_runs(paths, names=names)``, which never merges stores (the key is ``(sweep, run_id)``).
+    A path that is a folder of stores contributes each store under its own path; ``names`` (one per path, each
+    path a single store) replaces the paths as ``sweep`` values. Store errors become ``CatalogError``."""
+    paths = _named_paths(paths, names)
+    try:
+        out = store.load_runs(paths, on_corrupt=on_corrupt, names=names)
+    except store.StoreError as exc:
+        raise CatalogError(str(exc)) from None
     out["sweep"] = out["sweep"].astype(str)
     return out[["sweep", *[c for c in out.columns if c != "sweep"]]]
 
@@ -271,28 +258,14 @@ def load_curves_by_store(
     run_ids: Iterable[str] | None = None,
     on_corrupt: str = "raise",
 ) -> pd.DataFrame:
-    """Curves of several stores (``sweep, run_id, step, loss``), each store loaded on its own, as
-    ``load_runs_by_store`` (same ``names`` rules); ``run_ids`` limits every store to those runs."""
-    paths = [paths] if isinstance(paths, str | Path) else list(paths)
-    if names is not None and len(names) != len(paths):
-        raise ValueError(f"names: {len(names)} names for {len(paths)} paths")
-    wanted = None if run_ids is None else sorted(set(run_ids))
-    frames = []
-    for i, raw in enumerate(paths):
-        stores = find_stores(raw)
-        if names is not None and len(stores) != 1:
-            raise CatalogError(f"{raw}: holds {len(stores)} stores; give each its own path to name it")
-        for s in stores:
-            try:
-                curves = store.load_curves(s, run_ids=wanted, on_corrupt=on_corrupt)
-            except store.StoreError as exc:
-                raise CatalogError(str(exc)) from None
-            curves["run_id"] = curves["run_id"].astype(str)  # categories differ per store: plain strings concat
-            frames.append(curves.assign(sweep=names[i] if names is not None else str(s)))
-    if not frames:
-        return pd.DataFrame({"sweep": pd.Series(dtype=str), "run_id": pd.Series(dtype=str),
-                             "step": pd.Series(dtype="int64"), "loss": pd.Series(dtype="float64")})  # fmt: skip
-    out = pd.concat(frames, ignore_index=True)
+    """Curves of several stores (``sweep, run_id, step, loss``), as ``load_runs_by_store`` (same ``names``
+    rules; ``xorlab.store.load_curves``); ``run_ids`` limits every store to those runs."""
+    paths = _named_paths(paths, names)
+    try:
+        out = store.load_curves(paths, run_ids=run_ids, on_corrupt=on_corrupt, names=names)
+    except store.StoreError as exc:
+        raise CatalogError(str(exc)) from None
+    out = out.astype({"run_id": str, "sweep": str})  # categories differ per store: plain strings
     return out[["sweep", "run_id", "step", "loss"]]
 
 

@@ -387,7 +387,8 @@ class StoreWriter:
 
 
 # ----------------------------------------------------------------------------------------------- sessions
-def _parse_time(value: Any) -> dt.datetime | None:
+def parse_time(value: Any) -> dt.datetime | None:
+    """An ISO time (or datetime) as an aware UTC datetime; None if it is not one."""
     if isinstance(value, dt.datetime):
         return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     if not isinstance(value, str):
@@ -431,8 +432,8 @@ def session_state(info: dict[str, Any], now: dt.datetime | str | None = None) ->
     pid = info.get("pid")
     if info.get("host") == socket.gethostname() and isinstance(pid, int) and not pid_alive(pid):
         return "crashed"
-    now = _parse_time(now) if now is not None else now_utc()
-    beat = _parse_time(info.get("heartbeat") or info.get("started"))
+    now = parse_time(now) if now is not None else now_utc()
+    beat = parse_time(info.get("heartbeat") or info.get("started"))
     if beat is None or now is None or (now - beat).total_seconds() > HEARTBEAT_TIMEOUT:
         return "crashed"
     return "running"
