@@ -9,8 +9,8 @@ the store (same ``run_id``) and runs of other shards are skipped. Work is claime
 (``xorlab.claims``), so concurrent writers of one store train each run about once. Each chunk trains as one
 ``train_batch`` call and is committed atomically to the store; an interrupted sweep (an exception, Ctrl-C,
 SIGTERM, ``kill -9``) loses at most the chunk in flight, and re-running the same command trains only what is
-missing. Limits that would fail only after writing (``xorlab.limits``) and init files edited mid-sweep are
-checked so that bad input stops with one line and nothing half-written.
+missing. Limits that would fail only after writing are checked by ``Grid.from_mapping``, and init files edited
+mid-sweep here, so that bad input stops with one line and nothing half-written.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from xorlab import limits
 from xorlab.claims import N_BUCKETS, Claims
 from xorlab.config import ConfigError, TrainConfig
 from xorlab.engine import train_batch
@@ -271,7 +270,6 @@ def run_sweep(
     ``watch_parent`` stops it when the parent process dies (default: in pool workers only).
     """
     start = time.perf_counter()
-    limits.check_grid(grid)
     path = check_writable(opts.dir, "sweep.dir")
     files = InitFiles(grid)
     index = RecordedIndex(path)
