@@ -12,7 +12,7 @@ import pytest
 from xorlab import claims as claims_mod
 from xorlab import runner
 from xorlab.claims import Claims, claim_file
-from xorlab.grid import Grid
+from xorlab.grid import Grid, shard_of
 from xorlab.records import run_id
 from xorlab.runner import SweepOptions, run_sweep
 from xorlab.store import StoreWriter, load_runs, read_sessions
@@ -79,7 +79,7 @@ def test_sweep_waits_for_a_live_writers_bucket_and_skips_what_it_recorded(tmp_pa
     with StoreWriter(path, heartbeat=False) as other:
         held = Claims(path, other.session)
         first = next(iter(grid.trajectories()))
-        bucket = runner.shard_of(first[0], claims_mod.N_BUCKETS)
+        bucket = shard_of(first[0], claims_mod.N_BUCKETS)
         assert held.try_claim(bucket)
         waits = []
 
@@ -90,7 +90,7 @@ def test_sweep_waits_for_a_live_writers_bucket_and_skips_what_it_recorded(tmp_pa
                 from xorlab.records import curves_frame, runs_frame
 
                 mine = [c for runs in grid.trajectories() for c in runs
-                        if runner.shard_of(c, claims_mod.N_BUCKETS) == bucket]  # fmt: skip
+                        if shard_of(c, claims_mod.N_BUCKETS) == bucket]  # fmt: skip
                 b = train_batch(mine)
                 other.write(runs_frame(b), curves_frame(b))
                 other_bucket_runs.update({run_id(c): c for c in mine})

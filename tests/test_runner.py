@@ -317,6 +317,34 @@ def test_a_signal_during_a_commit_waits_for_it(tmp_path, monkeypatch):
     assert len(list((tmp_path / "s" / "curves").glob("*.parquet"))) == 1
 
 
+def test_chunks_are_committed_in_the_background_and_their_errors_stop_the_sweep(tmp_path, monkeypatch):
+    """Chunk k is written by the committer thread while chunk k+1 trains; a failed write stops the sweep with its
+    own error, the chunks committed before it stay, and no claim is left held."""
+    import threading
+
+    from xorlab import store as store_mod
+    from xorlab.store import read_sessions
+
+    writers, trained, real = [], [], store_mod.StoreWriter.write
+
+    def write(self, runs, curves, **kw):
+        writers.append((threading.current_thread().name, len(trained)))
+        if len(writers) == 3:
+            raise StoreError("disk full (test)")
+        return real(self, runs, curves, **kw)
+
+    real_train = runner.train_batch
+    monkeypatch.setattr(store_mod.StoreWriter, "write", write)
+    monkeypatch.setattr(runner, "train_batch", lambda c, **kw: trained.append(1) or real_train(c, **kw))
+    with pytest.raises(StoreError, match="disk full"):
+        run_sweep(Grid.from_mapping({"seed": "range(0,20)", "max_steps": 5}), opts(tmp_path / "s", chunk_size=4))
+    assert {name.split("_")[0] for name, _ in writers} == {"xorlab-commit"}
+    assert all(n >= k + 1 for k, (_, n) in enumerate(writers))  # chunk k is written after it trained
+    assert len(load_runs(tmp_path / "s")) == 8
+    (info,) = read_sessions(tmp_path / "s")
+    assert info["status"] == "failed" and not list((tmp_path / "s" / "claims").iterdir())
+
+
 def test_tilde_sweep_dir_resumes(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     grid = Grid.from_mapping({"seed": [0, 1], "max_steps": 5})

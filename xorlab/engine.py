@@ -26,6 +26,7 @@ from xorlab.modes import TAIL, behaviour
 from xorlab.net import Forward, Params, backward, forward, update
 from xorlab.outcome import classify, correct_side, nearest_plateau
 from xorlab.rng import make_rng
+from xorlab.runtable import RunTable
 
 NO_STEP = -1  # steps_to_solve / diverged_step of a run that never solved / never diverged
 #: ``numpy``: this module's ``simulate``, the bit-exact reference (notebook replay, batch invariance).
@@ -62,7 +63,7 @@ class TrainResult:
 class BatchResult:
     """Outcomes of N runs, leading run axis. ``steps_to_solve``/``diverged_step`` use -1 for "never"."""
 
-    configs: list[TrainConfig]
+    configs: Sequence[TrainConfig]  # as given: a list of configs or a RunTable
     loss_steps: np.ndarray  # (S,) logged steps: 0, k, 2k, … < longest max_steps
     losses: np.ndarray  # (N, S); NaN at steps ≥ the run's own max_steps
     final_loss: np.ndarray  # (N,)
@@ -75,6 +76,7 @@ class BatchResult:
     loss_tail: np.ndarray = field(default_factory=lambda: np.empty((0, TAIL)))  # (N, TAIL) before each end
     engine: str = "numpy"  # the engine that trained the batch (ENGINES)
     behaviour: dict[str, np.ndarray] = field(default_factory=dict)  # (N,) each: xorlab.modes.behaviour
+    table: RunTable | None = None  # the configs as columns (what the records read)
 
     def __len__(self) -> int:
         return len(self.configs)
@@ -281,20 +283,9 @@ def simulate(
     )
 
 
-def _lanes(configs: list[TrainConfig], shared: bool) -> tuple[list[int], np.ndarray]:
-    """One simulated lane per distinct trajectory: (representative config of each lane, lane of each config)."""
-    if not shared:
-        return list(range(len(configs))), np.arange(len(configs))
-    lane_by_key: dict[tuple, int] = {}
-    reps: list[int] = []
-    lane_of = np.empty(len(configs), dtype=np.int64)
-    for i, cfg in enumerate(configs):
-        key = cfg.trajectory_key()
-        if key not in lane_by_key:
-            lane_by_key[key] = len(reps)
-            reps.append(i)
-        lane_of[i] = lane_by_key[key]
-    return reps, lane_of
+def _starts(table: RunTable, reps: np.ndarray) -> Params:
+    """Starting parameters of the runs ``reps`` of ``table``, each drawn from its own generator."""
+    return stack_params([start_params(table[int(i)]) for i in reps])
 
 
 def simulator(engine: str) -> tuple[str, Callable[..., Trace]]:
@@ -314,16 +305,16 @@ def simulator(engine: str) -> tuple[str, Callable[..., Trace]]:
     return "numpy", simulate
 
 
-def _outcomes(configs: list[TrainConfig], trace: Trace, lane_of: np.ndarray) -> BatchResult:
+def _outcomes(configs: Sequence[TrainConfig], table: RunTable, trace: Trace, lane_of: np.ndarray) -> BatchResult:
     """Per-run results from a trace; events after a run's own end belong to longer runs sharing its lane."""
-    max_steps = np.array([c.max_steps for c in configs], dtype=np.int64)
+    max_steps = table.columns["max_steps"]
     losses = trace.losses[lane_of]
     losses[trace.loss_steps[None, :] >= max_steps[:, None]] = np.nan
     steps_to_solve = trace.first_solved[lane_of]
     steps_to_solve[steps_to_solve > max_steps] = NO_STEP
     diverged_at = trace.diverged_step[lane_of]
     diverged_at[diverged_at > max_steps] = NO_STEP
-    thresholds = np.array([c.loss_threshold for c in configs], dtype=np.float64)
+    thresholds = table.columns["loss_threshold"]
     correct_end = correct_side(trace.end_yhat, Y)
     status = classify(diverged_at != NO_STEP, correct_end, trace.end_loss, thresholds)
     predictions = np.ascontiguousarray(trace.end_yhat.T)
@@ -343,6 +334,7 @@ def _outcomes(configs: list[TrainConfig], trace: Trace, lane_of: np.ndarray) -> 
         diverged_step=diverged_at,
         loss_tail=trace.end_tail,
         behaviour=modes,
+        table=table,
     )
 
 
@@ -359,29 +351,30 @@ def train_batch(
 
     Parameters
     ----------
-    configs : the runs. They may differ in every field, ``max_steps`` included.
+    configs : the runs (a list of configs, or a ``RunTable``). They may differ in every field, ``max_steps``
+        included.
     params : optional explicit starting parameters per run (notebook shapes); replaces the init draw, and
         then every run gets its own lane.
     log_every : record the loss every this many steps (outcomes are still computed at every step).
     engine : ``"numpy"`` (the bit-exact reference) or ``"compiled"`` (numba; see ``ENGINES``).
     """
     used, run = simulator(engine)
-    configs = list(configs)
-    if not configs:
+    configs = configs if isinstance(configs, RunTable) else list(configs)
+    if not len(configs):
         raise ConfigError("configs", "need at least one run")
     check_int("log_every", log_every, 1)
     if params is not None and len(params) != len(configs):
         raise ConfigError("params", f"got {len(params)} parameter sets for {len(configs)} runs")
-    reps, lane_of = _lanes(configs, shared=params is None)
+    table = RunTable.from_configs(configs)
     if params is None:
-        start = stack_params([start_params(configs[i]) for i in reps])
+        reps, lane_of = table.lanes()  # one lane per distinct trajectory
+        start = _starts(table, reps)
     else:
+        reps = lane_of = np.arange(len(table))
         start = stack_params([_check_start(q) for q in params])
-    lr = np.array([configs[i].lr for i in reps], dtype=np.float64)
-    threshold = np.array([configs[i].loss_threshold for i in reps], dtype=np.float64)
-    max_steps = np.array([c.max_steps for c in configs], dtype=np.int64)
-    trace = run(start, lr, threshold, lane_of, max_steps, log_every)
-    result = _outcomes(configs, trace, lane_of)
+    lr, threshold = table.columns["lr"][reps], table.columns["loss_threshold"][reps]
+    trace = run(start, lr, threshold, lane_of, table.columns["max_steps"], log_every)
+    result = _outcomes(configs, table, trace, lane_of)
     object.__setattr__(result, "engine", used)
     return result
 

@@ -26,6 +26,7 @@ from xorlab.config import TrainConfig
 from xorlab.engine import NO_STEP, _outcomes, simulator, stack_params, train_batch
 from xorlab.modes import TAIL
 from xorlab.records import curves_frame, params_of, run_id, runs_frame
+from xorlab.runtable import RunTable
 
 
 class Extensions:
@@ -99,7 +100,7 @@ class Extensions:
             t0=t0,
             first_solved0=solved0,
         )
-        batch = _outcomes(list(configs), trace, lanes)
+        batch = _outcomes(configs, RunTable.from_configs(configs), trace, lanes)
         object.__setattr__(batch, "engine", self.engine)
         new = curves_frame(batch, ids).astype({"run_id": str})
         rename = dict(zip(sources, ids, strict=True))

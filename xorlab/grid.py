@@ -16,6 +16,7 @@ Everything here is plain Python: the Hydra app hands over a plain dict.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import math
@@ -24,8 +25,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from xorlab.config import ConfigError, TrainConfig, budget_axes, field_defaults, grid_axes, int_axes
+import numpy as np
+
+from xorlab.config import ConfigError, TrainConfig, budget_axes, config_dtypes, field_defaults, grid_axes, int_axes
 from xorlab.inits import INIT_PARAM_NAMES
+from xorlab.runtable import RunTable, column_array
 
 #: A sweep plans at most this many runs: planning keeps every pending run id of its shard (~100 B each) and
 #: takes ~10 µs a run, so 2 million runs cost ~200 MB and ~20 s before the first chunk trains.
@@ -84,8 +88,8 @@ def _init_specs(value: Any) -> list[InitSpec]:
     return specs
 
 
-def _unique(values: Sequence[Any]) -> list[Any]:
-    return list(values) if isinstance(values, range) else list(dict.fromkeys(values))  # a range has no repeats
+def _unique(values: Sequence[Any]) -> Sequence[Any]:
+    return values if isinstance(values, range) else list(dict.fromkeys(values))  # a range has no repeats: kept lazy
 
 
 def _ends(values: Sequence[Any]) -> Sequence[Any]:
@@ -179,6 +183,85 @@ class Grid:
         for combo in itertools.product(*self.axes.values()):
             point = dict(zip(fields, combo, strict=True))
             yield [self._config(point, m) for m in self.max_steps]
+
+    # ------------------------------------------------------------------------------------- columnar access
+    # A sweep never builds a config per run: it indexes per-axis columns (``table``) and hashes per-axis text
+    # (``xorlab.grid_keys``). Each canonical entry of a run is determined by exactly one axis: a field by its own
+    # axis, the init params (and a from_file run's file identity) by ``init``.
+
+    @property
+    def budget(self) -> str:
+        """The budget axis (``max_steps``): runs differing only there share a trajectory."""
+        return budget_axes(self.config_cls)[0]
+
+    def owner(self, key: str) -> str:
+        """The axis whose value determines the canonical/identity entry ``key`` of every run."""
+        return key if key in self.axes or key == self.budget else "init"
+
+    def values(self, axis: str) -> Sequence[Any]:
+        return self.max_steps if axis == self.budget else self.axes[axis]
+
+    def axis_index(self, traj: np.ndarray) -> dict[str, np.ndarray]:
+        """Trajectory indices (row-major over the axes) -> each axis's value index."""
+        shape = tuple(len(v) for v in self.axes.values())
+        return dict(zip(self.axes, np.unravel_index(np.asarray(traj, dtype=np.int64), shape), strict=True))
+
+    @functools.cached_property
+    def _init_runs(self) -> list[TrainConfig]:
+        """One config per init entry (other axes at their first value): the init axis's canonical entries."""
+        base = {f: vals[0] for f, vals in self.axes.items()}
+        return [self._config({**base, "init": spec}, self.max_steps[0]) for spec in self.axes["init"]]
+
+    def owned(self, axis: str, j: int, canonical: bool = False) -> dict[str, Any]:
+        """The entries of ``TrainConfig.identity()`` (run_id's input; with ``canonical``: of ``canonical()``, the
+        trajectory key's) that value ``j`` of ``axis`` sets."""
+        if axis == "init":
+            run = self._init_runs[j]
+            entries = run.canonical() if canonical else run.identity()
+            return {k: v for k, v in entries.items() if self.owner(k) == "init"}
+        cast = {"float64": float, "int64": int, "string": str}[config_dtypes(self.config_cls)[axis]]
+        return {axis: cast(self.values(axis)[j])}
+
+    @functools.cached_property
+    def _columns(self) -> dict[str, np.ndarray]:
+        return {}  # axis -> canonical values of a listed (not range) axis, filled on first use
+
+    def column(self, axis: str, idx: np.ndarray) -> np.ndarray:
+        """Canonical values of ``axis`` at value indices ``idx`` (a range axis is computed, never listed)."""
+        values = self.values(axis)
+        if isinstance(values, range):
+            return values.start + np.asarray(idx, dtype=np.int64) * values.step
+        if axis not in self._columns:
+            dtype = config_dtypes(self.config_cls)[axis]
+            self._columns[axis] = column_array([self.owned(axis, j)[axis] for j in range(len(values))], dtype)
+        return self._columns[axis][idx]
+
+    @functools.cached_property
+    def _init_columns(self) -> dict[str, np.ndarray]:
+        runs, dtypes = self._init_runs, config_dtypes(self.config_cls)
+        canon = [c.canonical() for c in runs]
+        out = {k: column_array([c[k] for c in canon], dtypes[k]) for k in dtypes if self.owner(k) == "init"}
+        out["_params"] = np.empty(len(runs), dtype=object)
+        out["_params"][:] = [c.init_params for c in runs]
+        out["_sha256"] = np.empty(len(runs), dtype=object)
+        out["_sha256"][:] = [self.owned("init", j).get("init_file_sha256") for j in range(len(runs))]
+        return out
+
+    def table(self, traj: np.ndarray, needed: np.ndarray | None = None) -> RunTable:
+        """The runs of trajectories ``traj`` as a ``RunTable``: trajectory-major, budgets in grid order, only
+        those where ``needed`` (T, len(max_steps)) is true. Equal to the configs ``trajectory`` builds."""
+        traj = np.asarray(traj, dtype=np.int64)
+        if needed is None:
+            needed = np.ones((traj.size, len(self.max_steps)), dtype=bool)
+        t_pos, b_idx = np.nonzero(needed)  # row-major: trajectory-major, then budget order
+        idx = {axis: i[t_pos] for axis, i in self.axis_index(traj).items()}
+        init = self._init_columns
+        columns = {}
+        for name in config_dtypes(self.config_cls):
+            axis = self.owner(name)
+            columns[name] = init[name][idx["init"]] if axis == "init" else self.column(axis, idx.get(axis, b_idx))
+        return RunTable(self.config_cls, columns, init["_params"][idx["init"]], init["_sha256"][idx["init"]],
+                        t_pos.astype(np.int64))  # fmt: skip
 
 
 def shard_of(cfg: TrainConfig, num_shards: int) -> int:

@@ -25,6 +25,7 @@ from xorlab.config import TrainConfig, config_dtypes
 from xorlab.data import POINT_LABELS
 from xorlab.engine import BatchResult
 from xorlab.inits import INIT_PARAM_NAMES, SCHEMES
+from xorlab.runtable import RunTable
 
 CONFIG_DTYPES = config_dtypes()  # derived from TrainConfig: one edit there adds a column here
 CONFIG_COLUMNS = list(CONFIG_DTYPES)
@@ -86,13 +87,16 @@ def run_id(cfg: TrainConfig) -> str:
 
 
 def config_frame(configs: Sequence[TrainConfig], ids: Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per config: ``run_id`` (``ids`` if given) plus the canonical config columns."""
-    dtypes = config_dtypes(type(configs[0])) if configs else CONFIG_DTYPES
-    frame = pd.DataFrame([cfg.canonical() for cfg in configs], columns=list(dtypes))
-    for col in INIT_COLUMNS:  # all-None columns would otherwise be object; the rest keep inferred dtypes
+    """One row per config: ``run_id`` (``ids`` if given) plus the canonical config columns.
+
+    ``configs`` is a list of configs or a ``RunTable`` (whose columns are used as they are)."""
+    table = RunTable.from_configs(configs)
+    dtypes = config_dtypes(table.config_cls)
+    frame = pd.DataFrame(table.columns, columns=list(dtypes))
+    for col in INIT_COLUMNS:  # float params are NaN where unset; a path column is a string column
         frame[col] = frame[col].astype(dtypes[col])
     frame.insert(0, "run_id", list(ids) if ids is not None else [run_id(c) for c in configs])
-    frame["init_file_sha256"] = pd.array([c.identity().get("init_file_sha256") for c in configs], dtype="string")
+    frame["init_file_sha256"] = pd.array(table.file_sha256, dtype="string")
     return frame
 
 
@@ -102,7 +106,7 @@ def _nullable_steps(values: np.ndarray) -> pd.arrays.IntegerArray:
 
 def runs_frame(batch: BatchResult, ids: Sequence[str] | None = None) -> pd.DataFrame:
     """The run table of a trained batch (``ids`` defaults to ``run_id`` of each config)."""
-    frame = config_frame(batch.configs, ids)
+    frame = config_frame(batch.table if batch.table is not None else batch.configs, ids)
     frame["status"] = batch.status.astype(str)
     frame["steps_to_solve"] = _nullable_steps(batch.steps_to_solve)
     frame["diverged_step"] = _nullable_steps(batch.diverged_step)
@@ -116,28 +120,28 @@ def runs_frame(batch: BatchResult, ids: Sequence[str] | None = None) -> pd.DataF
     n = len(batch)
     flat = np.concatenate([batch.params[k].reshape(n, -1) for k in ("w1", "b1", "w2", "b2")], axis=1)
     frame[PARAM_COLUMNS] = flat
-    return frame[list(run_dtypes(type(batch.configs[0])))]
+    return frame[list(run_dtypes(type(batch.configs[0]) if batch.table is None else batch.table.config_cls))]
 
 
 def curves_frame(batch: BatchResult, ids: Sequence[str] | None = None, every: int = 1) -> pd.DataFrame:
     """Long-form losses of a trained batch: logged steps that are multiples of ``every`` and below each run's
     end, then its final loss (at ``step = max_steps``)."""
     ids = np.asarray(ids if ids is not None else [run_id(c) for c in batch.configs], dtype=object)
-    max_steps = np.array([c.max_steps for c in batch.configs])
-    keep = (batch.loss_steps[None, :] < max_steps[:, None]) & (batch.loss_steps[None, :] % every == 0)
-    run_idx, step_idx = np.nonzero(keep)
-    # Logged steps then the final one, per run; run_id is categorical (one string per run, not per row).
-    runs = np.concatenate([run_idx, np.arange(len(ids))])
-    steps = np.concatenate([batch.loss_steps[step_idx], max_steps]).astype(np.int64)
-    loss = np.concatenate([batch.losses[run_idx, step_idx], batch.final_loss])
-    order = np.lexsort((steps, runs))
-    categories = pd.Index(pd.unique(ids))  # a batch may hold the same config twice
+    max_steps = batch.table.columns["max_steps"] if batch.table is not None else np.array([c.max_steps for c in batch.configs])
+    steps = np.broadcast_to(np.append(batch.loss_steps, 0), (len(ids), batch.loss_steps.size + 1)).copy()
+    steps[:, -1] = max_steps  # (N, S + 1): the logged steps, then each run's end
+    keep = (steps < max_steps[:, None]) & (steps % every == 0)
+    keep[:, -1] = True
+    # Row-major order is (run, step) order: logged steps ascend and every kept one is below the run's end.
+    runs, cols = np.nonzero(keep)
+    loss = np.concatenate([batch.losses, batch.final_loss[:, None]], axis=1)
+    categories = pd.Index(pd.unique(ids))  # a batch may hold the same config twice; one string per run
     codes = categories.get_indexer(ids)  # run index -> category code
     return pd.DataFrame(
         {
-            "run_id": pd.Categorical.from_codes(codes[runs[order]], categories=categories),
-            "step": steps[order],
-            "loss": loss[order],
+            "run_id": pd.Categorical.from_codes(codes[runs], categories=categories),
+            "step": steps[runs, cols].astype(np.int64),
+            "loss": loss[runs, cols],
         }
     )
 

@@ -15,6 +15,7 @@ mid-sweep here, so that bad input stops with one line and nothing half-written.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections import defaultdict, deque
@@ -23,15 +24,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from tqdm import tqdm
 
 from xorlab.claims import N_BUCKETS, Claims
 from xorlab.config import ConfigError, TrainConfig
-from xorlab.engine import train_batch
+from xorlab.committer import Committer
+from xorlab.engine import BatchResult, train_batch
 from xorlab.extend import Extensions
-from xorlab.grid import Grid, shard_of
+from xorlab.grid import Grid
+from xorlab.grid_keys import GridKeys
 from xorlab.options import SweepOptions
 from xorlab.records import curves_frame, run_id, runs_frame
+from xorlab.runtable import RunTable
 from xorlab.signals import stop_on_signals
 from xorlab.store import (
     SAFE,
@@ -45,7 +50,11 @@ from xorlab.store import (
 )
 
 MAX_CELLS = 4_000_000  # cap on lanes x logged steps per chunk: ~32 MB per copy of the loss matrix
+Frames = tuple[pd.DataFrame, pd.DataFrame]  # a chunk's run table and curve table
 WAIT_POLL = 0.5  # seconds between looks at buckets other live writers hold, once nothing else is left
+
+
+PLAN_BLOCK = 1 << 16  # trajectories planned at a time: planning memory stays flat in the grid size
 
 
 @dataclass(frozen=True)
@@ -58,10 +67,22 @@ class Plan:
     in_shard: int  # runs of the grid in this shard
     recorded: int  # of those, already in the store
     buckets: np.ndarray | None = None  # (T,) claim bucket of each pending trajectory (xorlab.claims)
+    keys: GridKeys | None = None  # run ids of the grid in bulk
 
     @property
     def pending(self) -> int:
         return int(self.needed.sum())
+
+    def table(self, rows: np.ndarray, needed: np.ndarray | None = None) -> tuple[RunTable, np.ndarray]:
+        """(runs, their run ids) of pending trajectories ``rows``: the runs ``needed`` (default: the plan's)."""
+        traj = self.trajectories[rows]
+        needed = self.needed[rows] if needed is None else needed
+        table = self.grid.table(traj, needed)
+        keys = self.keys or GridKeys(self.grid)
+        ids = keys.run_ids(traj)[needed]
+        if len(table) and run_id(table[0]) != ids[0]:  # the bulk ids must be run_id's; a cheap spot check
+            raise RuntimeError(f"xorlab bug: bulk run id {ids[0]} != run_id {run_id(table[0])} of {table[0]}")
+        return table, ids
 
 
 @dataclass(frozen=True)
@@ -76,37 +97,44 @@ class SweepSummary:
 
 
 def plan(grid: Grid, opts: SweepOptions, done: set[str] | None = None) -> Plan:
-    """Expand the grid once; keep the trajectories of this shard that have unrecorded runs.
+    """Go through the grid once, a block of trajectories at a time, keeping the trajectories of this shard that
+    have unrecorded runs (run ids, shards and duplicates in bulk: ``xorlab.grid_keys``).
 
     ``done`` is the set of recorded run ids (default: read from the store at ``opts.dir``).
     """
     done = recorded_ids(opts.dir) if done is None else done
-    seen: set[str] = set()
-    pending: list[int] = []
-    buckets: list[int] = []
-    needed: list[list[bool]] = []
+    keys = GridKeys(grid)
+    pending: list[np.ndarray] = []
+    buckets: list[np.ndarray] = []
+    needed: list[np.ndarray] = []
     in_shard = recorded = 0
-    for index, runs in enumerate(grid.trajectories()):
-        if opts.num_shards > 1 and shard_of(runs[0], opts.num_shards) != opts.shard:
-            continue
-        ids = [run_id(c) for c in runs]
-        fresh = [i not in seen for i in ids]  # equal configs written two ways count once
-        seen.update(ids)
-        in_shard += sum(fresh)
-        todo = [f and i not in done for f, i in zip(fresh, ids, strict=True)]
-        recorded += sum(f and i in done for f, i in zip(fresh, ids, strict=True))
-        if any(todo):
-            pending.append(index)
-            buckets.append(shard_of(runs[0], N_BUCKETS))
-            needed.append(todo)
+    for lo in range(0, grid.n_trajectories, PLAN_BLOCK):
+        traj = np.arange(lo, min(lo + PLAN_BLOCK, grid.n_trajectories), dtype=np.int64)
+        hashes = keys.hashes(traj)
+        if opts.num_shards > 1:
+            mine = hashes % opts.num_shards == opts.shard
+            traj, hashes = traj[mine], hashes[mine]
+        fresh = ~keys.duplicates(traj)  # equal configs written two ways count once
+        todo = fresh
+        if done:
+            ids = keys.run_ids(traj)
+            seen = np.fromiter((i in done for i in ids.reshape(-1)), dtype=bool, count=ids.size).reshape(ids.shape)
+            todo = fresh & ~seen
+            recorded += int((fresh & seen).sum())
+        in_shard += int(fresh.sum())
+        rows = todo.any(axis=1)
+        pending.append(traj[rows])
+        buckets.append(hashes[rows] % N_BUCKETS)
+        needed.append(todo[rows])
     width = len(grid.max_steps)
     return Plan(
         grid=grid,
-        trajectories=np.array(pending, dtype=np.int64),
-        needed=np.array(needed, dtype=bool).reshape(-1, width),
+        trajectories=np.concatenate(pending) if pending else np.zeros(0, dtype=np.int64),
+        needed=np.concatenate(needed) if needed else np.zeros((0, width), dtype=bool),
         in_shard=in_shard,
         recorded=recorded,
-        buckets=np.array(buckets, dtype=np.int64),
+        buckets=np.concatenate(buckets) if buckets else np.zeros(0, dtype=np.int64),
+        keys=keys,
     )
 
 
@@ -115,20 +143,18 @@ def _max_lanes(p: Plan, log_every: int) -> int:
     return max(1, MAX_CELLS // logged)
 
 
-def chunks(p: Plan, chunk_size: int, log_every: int) -> Iterator[list[TrainConfig]]:
+def chunks(p: Plan, chunk_size: int, log_every: int) -> Iterator[RunTable]:
     """Pending runs in chunks of about ``chunk_size`` runs (whole trajectories), memory-capped."""
     max_lanes = _max_lanes(p, log_every)
-    chunk: list[TrainConfig] = []
-    lanes = 0
-    for index, todo in zip(p.trajectories, p.needed, strict=True):
-        runs = [c for c, t in zip(p.grid.trajectory(int(index)), todo, strict=True) if t]
-        if chunk and (len(chunk) + len(runs) > chunk_size or lanes + 1 > max_lanes):
-            yield chunk
-            chunk, lanes = [], 0
-        chunk.extend(runs)
-        lanes += 1
-    if chunk:
-        yield chunk
+    counts = p.needed.sum(axis=1)
+    start, runs = 0, 0
+    for row, n in enumerate(counts.tolist()):
+        if row > start and (runs + n > chunk_size or row - start + 1 > max_lanes):
+            yield p.table(np.arange(start, row))[0]
+            start, runs = row, 0
+        runs += n
+    if runs:
+        yield p.table(np.arange(start, len(counts)))[0]
 
 
 class _ClaimedWork:
@@ -151,6 +177,8 @@ class _ClaimedWork:
     ) -> None:
         self.p, self.claims, self.index, self.own_files, self.opts = p, claims, index, own_files, opts
         self.sleep = sleep or time.sleep
+        self.needed = p.needed.copy()  # less what other writers record meanwhile
+        self.counts = self.needed.sum(axis=1)
         self.rows: dict[int, list[int]] = defaultdict(list)
         for row, bucket in enumerate(p.buckets if p.buckets is not None else np.zeros(len(p.trajectories), int)):
             self.rows[int(bucket)].append(row)
@@ -160,19 +188,23 @@ class _ClaimedWork:
         self.others: set[str] = set()  # ids recorded by other writers since planning
         self.by_others = 0
 
-    def _runs(self, row: int) -> list[TrainConfig]:
-        todo = self.p.needed[row]
-        runs = [c for c, t in zip(self.p.grid.trajectory(int(self.p.trajectories[row])), todo, strict=True) if t]
+    def _left(self, rows: list[int]) -> list[int]:
+        """``rows`` less the runs other writers recorded since planning; the rows with runs left."""
         if self.others:
-            kept = [c for c in runs if run_id(c) not in self.others]
-            self.by_others += len(runs) - len(kept)
-            runs = kept
-        return runs
+            at = np.array(rows)
+            ids = (self.p.keys or GridKeys(self.p.grid)).run_ids(self.p.trajectories[at])
+            hit = self.needed[at] & np.isin(ids, list(self.others))
+            if hit.any():
+                self.by_others += int(hit.sum())
+                self.needed[at] &= ~hit
+                self.counts[at] = self.needed[at].sum(axis=1)
+        return [r for r in rows if self.counts[r]]
 
-    def __iter__(self) -> Iterator[tuple[list[TrainConfig], list[int]]]:
-        """Yield (configs of one chunk, buckets whose last runs are in it: release them after the commit)."""
+    def __iter__(self) -> Iterator[tuple[RunTable, np.ndarray, list[int]]]:
+        """Yield (runs of one chunk, their run ids, buckets whose last runs are in it: release them after the
+        commit)."""
         size, max_lanes = self.opts.chunk_size, _max_lanes(self.p, self.opts.log_every)
-        buffer: deque[tuple[int, list[TrainConfig]]] = deque()
+        buffer: deque[tuple[int, int]] = deque()  # (bucket, row)
         left: dict[int, int] = {}
         buffered = 0
         while self.queue or buffer:
@@ -181,39 +213,42 @@ class _ClaimedWork:
                 bucket = self.queue.popleft()
                 if self.claims.try_claim(bucket):
                     claimed.append(bucket)
-                    buffered += int(self.p.needed[self.rows[bucket]].sum())
+                    buffered += int(self.counts[self.rows[bucket]].sum())
                 else:
                     self.queue.append(bucket)
                     tried += 1
             if claimed:
                 self.others |= self.index.refresh(skip=self.own_files)
                 for bucket in claimed:
-                    runs = [r for row in self.rows[bucket] if (r := self._runs(row))]
-                    if not runs:
+                    rows = self._left(self.rows[bucket])
+                    if not rows:
                         self.claims.release([bucket])
                         continue
-                    buffer.extend((bucket, r) for r in runs)
-                    left[bucket] = len(runs)
-                buffered = sum(len(r) for _, r in buffer)
+                    buffer.extend((bucket, r) for r in rows)
+                    left[bucket] = len(rows)
+                buffered = int(sum(self.counts[r] for _, r in buffer))
             if not buffer:
                 if self.queue:  # everything left is being trained by live writers: wait for them
                     self.sleep(WAIT_POLL)
                 continue
-            chunk: list[TrainConfig] = []
+            rows: list[int] = []
             done: list[int] = []
-            lanes = 0
+            runs = 0
             while buffer:
-                bucket, runs = buffer[0]
-                if chunk and (len(chunk) + len(runs) > size or lanes + 1 > max_lanes):
+                bucket, row = buffer[0]
+                n = int(self.counts[row])
+                if rows and (runs + n > size or len(rows) + 1 > max_lanes):
                     break
                 buffer.popleft()
-                chunk.extend(runs)
-                lanes += 1
+                rows.append(row)
+                runs += n
                 left[bucket] -= 1
                 if not left[bucket]:
                     done.append(bucket)
-            buffered -= len(chunk)
-            yield chunk, done
+            buffered -= runs
+            at = np.array(rows)
+            table, ids = self.p.table(at, self.needed[at])
+            yield table, ids, done
 
 
 class InitFiles:
@@ -260,6 +295,11 @@ def grid_record(grid: Grid) -> dict[str, list[Any]]:
     return out
 
 
+def _frames(batch: BatchResult | None, ids: np.ndarray, ready: Frames | None = None) -> Frames:
+    """The run and curve tables of a chunk (``ready`` if it came as tables)."""
+    return ready if ready is not None else (runs_frame(batch, ids), curves_frame(batch, ids))
+
+
 def run_sweep(
     grid: Grid, opts: SweepOptions, config: dict | None = None, watch_parent: bool | None = None
 ) -> SweepSummary:
@@ -287,22 +327,20 @@ def run_sweep(
             StoreWriter(path, config=config, meta=meta) as store,
             Claims(path, store.session) as claims,
             tqdm(total=p.pending, unit="run", disable=not opts.progress, desc="xorlab-sweep", smoothing=0.1) as bar,
+            Committer(store, claims, stopper, files.hashes) as committer,
         ):
             work = _ClaimedWork(p, claims, index, store.written_files, opts)
-            for configs, done in work:
+            for configs, ids, done in work:
                 files.verify()
-                ids = [run_id(c) for c in configs]
                 if extend is None:
-                    batch = train_batch(configs, log_every=opts.log_every, engine=opts.engine)
-                    runs, curves = runs_frame(batch, ids), curves_frame(batch, ids)
+                    batch, ready = train_batch(configs, log_every=opts.log_every, engine=opts.engine), None
                 else:
-                    runs, curves = extend.train(configs, ids)
+                    batch, ready = None, extend.train(configs, ids)
                 files.verify()
-                with stopper.deferred():  # a signal waits until the chunk is committed and its claims released
-                    store.write(runs, curves, file_hashes=files.hashes)
-                    claims.release(done)
+                committer.submit(functools.partial(_frames, batch, ids, ready), done)  # while the next chunk trains
                 trained += len(configs)
                 bar.update(len(configs))
+            committer.wait()
             continued = extend.continued if extend is not None else 0
             store.update(trained=trained, continued=continued, recorded_by_others=work.by_others,
                          claims_taken_over=claims.taken_over)  # fmt: skip

@@ -365,15 +365,17 @@ class StoreWriter:
         run_table = pa.Table.from_pandas(runs[self.schema.names], schema=self.schema, preserve_index=False)
         curve_table = pa.Table.from_pandas(curves[CURVE_COLUMNS], schema=CURVE_SCHEMA, preserve_index=False)
         sink = io.BytesIO()
-        pq.write_table(curve_table, sink)
+        pq.write_table(curve_table, sink, use_dictionary=["run_id"])  # steps and losses gain nothing from one
         curve_bytes = sink.getvalue()
         meta = {**(run_table.schema.metadata or {}), META_CHUNK: name.encode(),
                 META_CURVES_SHA: hashlib.sha256(curve_bytes).hexdigest().encode()}  # fmt: skip
         run_table = run_table.replace_schema_metadata(meta)
+        self.written_files.add(name)  # before the commit: a concurrent reader of the folder knows it is ours
         try:
             _atomic_write(self.path / "curves" / name, lambda fh: fh.write(curve_bytes))
             _atomic_write(self.path / "runs" / name, lambda fh: pq.write_table(run_table, fh))
         except OSError as exc:
+            self.written_files.discard(name)
             (self.path / "curves" / name).unlink(missing_ok=True)  # an orphan either way; tidy it if we can
             raise StoreError(
                 f"{self.path}: cannot write chunk {name} ({oserror_text(exc)}); {SAFE}: "
@@ -382,7 +384,6 @@ class StoreWriter:
             ) from None
         self.chunks += 1
         self.runs_written += len(runs)
-        self.written_files.add(name)
         return name
 
 

@@ -35,7 +35,7 @@ def test_default_config():
     cfg = composed()
     sweep_app.check(cfg)
     grid = grid_of(cfg)
-    assert len(grid) == 10 and grid.axes["seed"] == list(range(10)) and grid.max_steps == [1000]
+    assert len(grid) == 10 and list(grid.axes["seed"]) == list(range(10)) and grid.max_steps == [1000]
     opts = sweep_app.options(cfg, "fallback")
     assert (opts.dir, opts.shard, opts.num_shards) == ("fallback", 0, 1)
 

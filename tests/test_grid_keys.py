@@ -1,0 +1,129 @@
+"""Tests for ``xorlab.grid_keys`` and ``Grid.table``: the bulk run ids, trajectory hashes, duplicate marks and
+columns a sweep uses instead of config objects are those of the configs ``Grid.trajectories`` builds.
+
+The references are computed one config at a time with ``records.run_id`` and ``grid.shard_of``.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.test_config import MomentumConfig
+from xorlab.grid import Grid, shard_of
+from xorlab.grid_keys import GridKeys
+from xorlab.records import config_frame, run_id
+from xorlab.runner import SweepOptions, plan
+
+
+def configs_of(grid: Grid) -> list:
+    return [c for runs in grid.trajectories() for c in runs]
+
+
+def reference(grid: Grid, num_shards: int = 7):
+    """(run ids (T, B), shard per trajectory, duplicate marks (T, B)) one config at a time."""
+    ids, shards, dups, seen = [], [], [], set()
+    for runs in grid.trajectories():
+        row = [run_id(c) for c in runs]
+        ids.append(row)
+        shards.append(shard_of(runs[0], num_shards))
+        dups.append([i in seen for i in row])
+        seen.update(row)
+    return np.array(ids, dtype=object), np.array(shards), np.array(dups)
+
+
+def random_grid(rng: random.Random, npz: str) -> dict:
+    inits = rng.sample(
+        ["notebook", "he_normal", "uniform", "orthogonal", "zeros", {"name": "normal", "std": [0.1, 1.0]}, "normal",
+         {"name": "xavier_uniform", "gain": 2.0}, {"name": "from_file", "path": npz},
+         {"name": "from_file", "path": npz.replace("/start.npz", "/./start.npz")}],
+        rng.randint(1, 4),
+    )  # fmt: skip
+    grid = {"init": inits, "lr": rng.sample([0.1, 1, 1.0, 0.5, 3e-7, 1e300], rng.randint(1, 3))}
+    if rng.random() < 0.7:
+        start = rng.choice([0, 5, 2**32 - 10])
+        grid["seed"] = f"range({start},{start + rng.randint(1, 9)},{rng.randint(1, 3)})"
+    if rng.random() < 0.5:
+        grid["max_steps"] = rng.sample([5, 10, 100, 64], rng.randint(1, 3))
+    if rng.random() < 0.3:
+        grid["rng"] = ["default", "legacy"]
+    if rng.random() < 0.3:
+        grid["rng_skip"] = [0, 144]
+    if rng.random() < 0.3:
+        grid["loss_threshold"] = [0.05, 0.5]
+    return grid
+
+
+@pytest.fixture
+def npz(tmp_path):
+    path = tmp_path / "start.npz"
+    np.savez(path, w1=np.ones((2, 4)), b1=np.zeros((1, 4)), w2=np.ones((4, 1)), b2=np.zeros((1, 1)))
+    return str(path)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_bulk_keys_equal_one_config_at_a_time(seed, npz):
+    grid = Grid.from_mapping(random_grid(random.Random(seed), npz))
+    keys = GridKeys(grid)
+    traj = np.arange(grid.n_trajectories)
+    ids, shards, dups = reference(grid)
+    assert np.array_equal(keys.run_ids(traj), ids)
+    assert np.array_equal(keys.hashes(traj) % 7, shards)
+    assert np.array_equal(keys.duplicates(traj), dups)
+    order = np.random.default_rng(seed).permutation(traj)  # any subset, in any order
+    assert np.array_equal(keys.run_ids(order), ids[order])
+
+
+def test_equal_runs_written_two_ways_are_duplicates(npz):
+    grid = Grid.from_mapping({"init": ["normal", {"name": "normal", "std": 1.0}, {"name": "from_file", "path": npz},
+                                       {"name": "from_file", "path": npz.replace("/start.npz", "/./start.npz")}],
+                              "seed": [0, 1]})  # fmt: skip
+    dups = GridKeys(grid).duplicates(np.arange(grid.n_trajectories))
+    assert dups[:, 0].tolist() == [False, True, False, True] * 2  # seed-major, init-minor
+
+
+def test_a_new_field_is_keyed_too():
+    """A subclass field sorts between the others: its axis becomes a segment of its own."""
+    grid = Grid.from_mapping({"momentum": [0.0, 0.9], "seed": [0, 1], "max_steps": [5, 10], "lr": [0.1, 2.0]},
+                             MomentumConfig)  # fmt: skip
+    ids, shards, _ = reference(grid)
+    keys = GridKeys(grid)
+    assert np.array_equal(keys.run_ids(np.arange(grid.n_trajectories)), ids)
+    assert np.array_equal(keys.hashes(np.arange(grid.n_trajectories)) % 7, shards)
+
+
+def test_a_huge_seed_range_is_never_listed():
+    grid = Grid.from_mapping({"seed": "range(0,2000000)", "max_steps": [5]})
+    assert isinstance(grid.axes["seed"], range)
+    last = np.array([grid.n_trajectories - 1, 17])
+    expected = [run_id(grid.trajectory(int(t))[0]) for t in last]
+    assert GridKeys(grid).run_ids(last)[:, 0].tolist() == expected
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_table_equals_the_configs(seed, npz):
+    grid = Grid.from_mapping(random_grid(random.Random(seed), npz))
+    configs = configs_of(grid)
+    rng = np.random.default_rng(seed)
+    traj = np.arange(grid.n_trajectories)
+    needed = rng.random((traj.size, len(grid.max_steps))) < 0.7
+    table = grid.table(traj, needed)
+    chosen = [c for c, keep in zip(configs, needed.reshape(-1), strict=True) if keep]
+    assert list(table) == chosen and [type(c) for c in table] == [type(c) for c in chosen]
+    pd.testing.assert_frame_equal(config_frame(table), config_frame(chosen))
+    # runs of one trajectory share a code; different trajectories never do
+    keys = [c.trajectory_key() for c in chosen]
+    assert all((table.trajectory[i] == table.trajectory[j]) == (keys[i] == keys[j])
+               for i in range(len(keys)) for j in range(len(keys)))  # fmt: skip
+
+
+def test_plan_refuses_bulk_ids_that_are_not_run_ids(tmp_path, monkeypatch):
+    """The spot check that guards the store: a bulk id that differs from run_id stops the sweep."""
+    grid = Grid.from_mapping({"seed": [0, 1]})
+    p = plan(grid, SweepOptions(dir=tmp_path / "s", progress=False))
+    monkeypatch.setattr(GridKeys, "run_ids", lambda self, traj: np.full((len(traj), 1), "0" * 16, dtype=object))
+    with pytest.raises(RuntimeError, match="xorlab bug: bulk run id"):
+        p.table(np.arange(2))
