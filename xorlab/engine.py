@@ -14,6 +14,7 @@ is detected explicitly with ``np.isfinite`` instead. Division by zero cannot occ
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -77,6 +78,7 @@ class BatchResult:
     engine: str = "numpy"  # the engine that trained the batch (ENGINES)
     behaviour: dict[str, np.ndarray] = field(default_factory=dict)  # (N,) each: xorlab.modes.behaviour
     table: RunTable | None = None  # the configs as columns (what the records read)
+    engine_seconds: float = 0.0  # wall time of the simulation itself (no init draws, no outcomes)
 
     def __len__(self) -> int:
         return len(self.configs)
@@ -373,9 +375,12 @@ def train_batch(
         reps = lane_of = np.arange(len(table))
         start = stack_params([_check_start(q) for q in params])
     lr, threshold = table.columns["lr"][reps], table.columns["loss_threshold"][reps]
+    began = time.perf_counter()
     trace = run(start, lr, threshold, lane_of, table.columns["max_steps"], log_every)
+    seconds = time.perf_counter() - began
     result = _outcomes(configs, table, trace, lane_of)
     object.__setattr__(result, "engine", used)
+    object.__setattr__(result, "engine_seconds", seconds)
     return result
 
 

@@ -15,6 +15,7 @@ Otherwise the run is trained from scratch, as before.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -43,6 +44,11 @@ class Extensions:
             self.rows = runs[same_engine & runs["diverged_step"].isna()].set_index("run_id")
         self.budgets = sorted(set(self.rows["max_steps"]), reverse=True) if len(self.rows) else []
         self.continued = 0
+        self.engine_seconds = 0.0  # in the simulations
+
+    def can_continue(self, max_steps: int) -> bool:
+        """Whether a run of ``max_steps`` or fewer steps could continue from any recorded run."""
+        return any(m0 <= max_steps - TAIL for m0 in self.budgets)
 
     def source(self, cfg: TrainConfig) -> str | None:
         """The run_id of the longest usable recorded run of ``cfg``'s trajectory, if any."""
@@ -53,29 +59,41 @@ class Extensions:
                     return rid
         return None
 
+    def _sources(self, table: RunTable) -> np.ndarray:
+        """Per run, the run_id it continues from, or None (only runs long enough to continue are looked up)."""
+        out = np.full(len(table), None, dtype=object)
+        if self.budgets:
+            for i in np.flatnonzero(table.columns["max_steps"] - TAIL >= min(self.budgets)):
+                out[i] = self.source(table[int(i)])
+        return out
+
     def train(self, configs: Sequence[TrainConfig], ids: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Run and curve frames of ``configs``: continued where a recorded run allows, else from scratch."""
+        """Run and curve frames of ``configs`` (a list or a ``RunTable``): continued where a recorded run allows,
+        else from scratch."""
         from xorlab.store import load_curves
 
-        sources = [self.source(c) for c in configs] if self.budgets else [None] * len(configs)
-        old = load_curves(self.path, run_ids=[s for s in sources if s]) if any(sources) else None
+        table, ids = RunTable.from_configs(configs), np.asarray(ids, dtype=object)
+        sources = self._sources(table)
+        found = [s for s in sources if s is not None]
+        old = load_curves(self.path, run_ids=found) if found else None
         if old is not None:  # a recorded curve logged at another interval cannot be continued bit for bit
             for i, s in enumerate(sources):
                 if s and not self._same_logging(old[old["run_id"] == s], int(self.rows.at[s, "max_steps"])):
                     sources[i] = None
-        fresh = [i for i, s in enumerate(sources) if s is None]
         frames = []
-        if fresh:
-            batch = train_batch([configs[i] for i in fresh], log_every=self.log_every, engine=self.engine)
-            fresh_ids = [ids[i] for i in fresh]
-            frames.append((runs_frame(batch, fresh_ids), curves_frame(batch, fresh_ids)))
+        fresh = np.flatnonzero(sources == None)  # noqa: E711 - elementwise on an object array
+        if fresh.size:
+            batch = train_batch(table.take(fresh), log_every=self.log_every, engine=self.engine)
+            self.engine_seconds += batch.engine_seconds
+            frames.append((runs_frame(batch, ids[fresh]), curves_frame(batch, ids[fresh])))
         by_t0: dict[int, list[int]] = {}
         for i, s in enumerate(sources):
             if s is not None:
                 by_t0.setdefault(int(self.rows.at[s, "max_steps"]), []).append(i)
         for t0, members in sorted(by_t0.items()):
-            frames.append(self._continue([configs[i] for i in members], [ids[i] for i in members],
-                                         [sources[i] for i in members], t0, old))  # fmt: skip
+            frames.append(self._continue(table.take(np.array(members)), ids[members], list(sources[members]), t0, old))
+        if not by_t0:  # nothing continued: the fresh batch's tables as they are
+            return frames[0]
         runs = pd.concat([r for r, _ in frames], ignore_index=True)
         curves = pd.concat([c.astype({"run_id": str}) for _, c in frames], ignore_index=True)
         return runs, curves.astype({"run_id": "category"})
@@ -84,28 +102,22 @@ class Extensions:
         steps = np.sort(curve["step"].to_numpy())
         return np.array_equal(steps, np.append(np.arange(0, m0, self.log_every), m0))
 
-    def _continue(self, configs, ids, sources, t0: int, old: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def _continue(self, table: RunTable, ids, sources, t0: int, old: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         rows = self.rows.loc[sources]
         start = stack_params([params_of(row) for _, row in rows.iterrows()])
         solved0 = rows["steps_to_solve"].fillna(NO_STEP).to_numpy(dtype=np.int64)
-        lanes = np.arange(len(configs))
+        lanes = np.arange(len(table))
         _, simulate = simulator(self.engine)
-        trace = simulate(
-            start,
-            np.array([c.lr for c in configs], dtype=np.float64),
-            np.array([c.loss_threshold for c in configs], dtype=np.float64),
-            lanes,
-            np.array([c.max_steps for c in configs], dtype=np.int64),
-            self.log_every,
-            t0=t0,
-            first_solved0=solved0,
-        )
-        batch = _outcomes(configs, RunTable.from_configs(configs), trace, lanes)
+        began = time.perf_counter()
+        trace = simulate(start, table.columns["lr"], table.columns["loss_threshold"], lanes, table.columns["max_steps"],
+                         self.log_every, t0=t0, first_solved0=solved0)  # fmt: skip
+        self.engine_seconds += time.perf_counter() - began
+        batch = _outcomes(table, table, trace, lanes)
         object.__setattr__(batch, "engine", self.engine)
         new = curves_frame(batch, ids).astype({"run_id": str})
         rename = dict(zip(sources, ids, strict=True))
         head = old[old["run_id"].isin(sources) & (old["step"] < t0)].astype({"run_id": str})
         head = head.assign(run_id=head["run_id"].map(rename))[["run_id", "step", "loss"]]
         curves = pd.concat([head, new], ignore_index=True).sort_values(["run_id", "step"], ignore_index=True)
-        self.continued += len(configs)
+        self.continued += len(table)
         return runs_frame(batch, ids), curves

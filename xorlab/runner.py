@@ -94,6 +94,7 @@ class SweepSummary:
     seconds: float
     recorded_by_others: int = 0  # pending at planning, then recorded by a concurrent writer of the store
     continued: int = 0  # of the trained runs, continued from a recorded shorter run (xorlab.extend)
+    engine_seconds: float = 0.0  # of ``seconds``, inside the engine's simulation (the rest is overhead)
 
 
 def plan(grid: Grid, opts: SweepOptions, done: set[str] | None = None) -> Plan:
@@ -318,9 +319,11 @@ def run_sweep(
     meta = {"app": "xorlab-sweep", "shard": opts.shard, "num_shards": opts.num_shards, "grid_runs": len(grid),
             "shard_runs": p.in_shard, "already_recorded": p.recorded,
             "planned_runs": len(grid), "grid": grid_record(grid)}  # fmt: skip
-    trained = 0
+    trained, engine_seconds = 0, 0.0
     # Runs whose trajectory is recorded at a shorter budget continue from that record (xorlab.extend).
     extend = Extensions(path, index.ids, opts.engine, opts.log_every) if index.ids and p.pending else None
+    if extend is not None and not extend.can_continue(max(grid.max_steps)):
+        extend = None  # e.g. resuming the same grid: train from scratch, tables built while the next chunk trains
     try:
         with (
             stop_on_signals(watch_parent) as stopper,
@@ -334,6 +337,7 @@ def run_sweep(
                 files.verify()
                 if extend is None:
                     batch, ready = train_batch(configs, log_every=opts.log_every, engine=opts.engine), None
+                    engine_seconds += batch.engine_seconds
                 else:
                     batch, ready = None, extend.train(configs, ids)
                 files.verify()
@@ -342,9 +346,10 @@ def run_sweep(
                 bar.update(len(configs))
             committer.wait()
             continued = extend.continued if extend is not None else 0
+            engine_seconds += extend.engine_seconds if extend is not None else 0.0
             store.update(trained=trained, continued=continued, recorded_by_others=work.by_others,
-                         claims_taken_over=claims.taken_over)  # fmt: skip
+                         claims_taken_over=claims.taken_over, engine_seconds=round(engine_seconds, 3))  # fmt: skip
     except OSError as exc:  # anything the writer did not already turn into a StoreError: no traceback
         raise StoreError(f"{path}: {oserror_text(exc)}; {SAFE}; fix the cause and re-run the same command") from None
     return SweepSummary(len(grid), p.in_shard, p.recorded, trained, time.perf_counter() - start, work.by_others,
-                        extend.continued if extend is not None else 0)  # fmt: skip
+                        continued, engine_seconds)  # fmt: skip

@@ -83,7 +83,7 @@ def hydra_main(cfg: DictConfig) -> int:
     print(
         f"{PROG}: trained {summary.trained} runs{continued} in {summary.seconds:.1f} s "
         f"({summary.already_recorded} of the {summary.shard_runs} distinct runs{shard} were already recorded"
-        f"{others}); engine {opts.engine}; store {opts.dir}",
+        f"{others}); engine {opts.engine} ({summary.engine_seconds:.1f} s training); store {opts.dir}",
         flush=True,
     )
     return summary.trained
