@@ -14,7 +14,7 @@ import pytest
 from xorlab.config import TrainConfig
 from xorlab.engine import start_params
 from xorlab.inits import PARAM_SHAPES, SCHEMES, InitFileError, init_params, load_params
-from xorlab.rng import make_rng
+from xorlab.rng import make_rng, reseed_legacy
 
 FANS = {"w1": (2, 4), "w2": (4, 1)}  # (fan_in, fan_out) of the (in, out)-stored weights
 
@@ -198,6 +198,22 @@ def test_make_rng_kinds():
     assert make_rng(4, "legacy").standard_normal((3,)).tolist() == fresh("legacy", 4).standard_normal(3).tolist()
     with pytest.raises(ValueError, match="rng"):
         make_rng(4, "mt19937")
+
+
+@pytest.mark.parametrize("skip", [0, 5, 144])
+def test_reseed_legacy_is_a_fresh_make_rng(skip):
+    """Guards ``reseed_legacy``: a RandomState left mid-stream (an odd number of normals, so a cached Box–Muller
+    normal) reseeded is in exactly the state of ``make_rng(seed, "legacy", skip)``, cache included."""
+    rs = make_rng(99, "legacy")
+    rs.standard_normal(7)
+    rs.random_sample(3)
+    reseeded = reseed_legacy(rs, 1337, skip)
+    assert reseeded is rs
+    got, expected = rs.get_state(legacy=False), make_rng(1337, "legacy", skip).get_state(legacy=False)
+    assert got["state"]["pos"] == expected["state"]["pos"]
+    np.testing.assert_array_equal(got["state"]["key"], expected["state"]["key"])
+    assert (got["has_gauss"], got["gauss"]) == (expected["has_gauss"], expected["gauss"])
+    assert rs.standard_normal(5).tolist() == make_rng(1337, "legacy", skip).standard_normal(5).tolist()
 
 
 @pytest.mark.parametrize("kind", ["default", "legacy"])

@@ -39,6 +39,8 @@ from xorlab.rng import Draws
 
 W1_SHAPE = (2, 4)  # (fan_in, fan_out)
 W2_SHAPE = (4, 1)
+#: The notebook's scales, its exact expressions: ``randn(2,4) * np.sqrt(2)**-1`` and ``randn(4,1) * 0.5``.
+NOTEBOOK_STD = {W1_SHAPE: np.sqrt(2) ** -1, W2_SHAPE: 0.5}
 PARAM_SHAPES = {"w1": (2, 4), "b1": (1, 4), "w2": (4, 1), "b2": (1, 1)}
 
 Params = dict[str, np.ndarray]
@@ -81,6 +83,7 @@ def _normal(std: Callable[[int, int, Mapping[str, Any]], float]) -> LayerInit:
         fan_in, fan_out = shape
         return rng.standard_normal(shape) * std(fan_in, fan_out, p)
 
+    layer.std = std  # type: ignore[attr-defined]  # init_draws relies on: layer = standard_normal(shape) * std
     return layer
 
 
@@ -90,7 +93,7 @@ def _uniform(bound: Callable[[int, int, Mapping[str, Any]], float]) -> LayerInit
         a = bound(fan_in, fan_out, p)
         return rng.uniform(-a, a, shape)
 
-    layer.bound = bound  # type: ignore[attr-defined]  # read by Scheme.draws_finite
+    layer.bound = bound  # type: ignore[attr-defined]  # read by Scheme.draws_finite; init_draws relies on: uniform(±a)
     return layer
 
 
@@ -110,13 +113,6 @@ def _orthogonal(rng: Draws, shape: tuple[int, int], p: Mapping[str, Any]) -> np.
     if rows < cols:
         q = q.T
     return q.T * p["gain"]  # (fan_out, fan_in) -> stored (in, out)
-
-
-def _notebook(rng: Draws, p: Mapping[str, Any]) -> Params:
-    # The notebook's exact expressions: ``randn(2,4) * np.sqrt(2)**-1`` and ``randn(4,1) * 0.5``.
-    w1 = rng.standard_normal(W1_SHAPE) * np.sqrt(2) ** -1
-    w2 = rng.standard_normal(W2_SHAPE) * 0.5
-    return {"w1": w1, "b1": np.zeros(PARAM_SHAPES["b1"]), "w2": w2, "b2": np.zeros(PARAM_SHAPES["b2"])}
 
 
 def _zeros(rng: Draws, p: Mapping[str, Any]) -> Params:
@@ -206,7 +202,7 @@ GAIN = {"gain": 1.0}
 SCHEMES: dict[str, Scheme] = {
     s.name: s
     for s in [
-        Scheme("notebook", make=_notebook),
+        Scheme("notebook", layer=_normal(lambda fi, fo, p: NOTEBOOK_STD[fi, fo])),
         Scheme("xavier_normal", GAIN, _normal(_gain(lambda fi, fo: math.sqrt(2 / (fi + fo))))),
         Scheme("xavier_uniform", GAIN, _uniform(_gain(lambda fi, fo: math.sqrt(6 / (fi + fo))))),
         Scheme("he_normal", GAIN, _normal(_gain(lambda fi, fo: math.sqrt(2 / fi)))),

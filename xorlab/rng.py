@@ -40,7 +40,23 @@ def make_rng(seed: int, kind: str = "default", skip: int = 0) -> Draws:
         rng = np.random.RandomState(seed)
     else:  # validated earlier; this guards direct callers
         raise ValueError(f"rng: unknown generator {kind!r}; allowed: {', '.join(RNG_KINDS)}")
+    _discard(rng, skip)
+    return rng
+
+
+def reseed_legacy(rng: np.random.RandomState, seed: int, skip: int = 0) -> np.random.RandomState:
+    """Put ``rng`` in exactly the state ``make_rng(seed, "legacy", skip)`` returns, and return it.
+
+    A ``RandomState`` is its MT19937 key and position plus one cached Box–Muller normal; ``RandomState.seed``
+    sets all of them as ``RandomState(seed)`` does, in ~1.5 µs instead of ~90 µs (a new ``RandomState`` first
+    fills its MT19937's 624 words from fresh OS entropy, then reseeds it). For callers drawing many legacy streams.
+    """
+    rng.seed(seed)
+    _discard(rng, skip)
+    return rng
+
+
+def _discard(rng: Draws, skip: int) -> None:
     while skip > 0:  # same stream as one call of `skip` draws, in bounded memory
         rng.standard_normal((min(skip, SKIP_BLOCK),))
         skip -= SKIP_BLOCK
-    return rng
