@@ -77,6 +77,13 @@ def run_child(args: list[str], log: Path, cwd: Path) -> tuple[float, float]:
 ENGINE = "compiled"  # xorlab-sweep's default; --engine numpy for the reference
 
 
+def engine_seconds(store: Path) -> float:
+    """Seconds the sweep spent inside the engine's simulation, as its session recorded them."""
+    import json
+
+    return sum(json.loads(f.read_text()).get("engine_seconds", 0.0) for f in (store / "sessions").glob("*.json"))
+
+
 def sweep_cmd(seeds: int, store: Path) -> list[str]:
     return ["-m", "xorlab.apps.sweep", f"grid.lr=[{','.join(map(repr, LRS))}]", f"grid.init=[{','.join(INITS)}]",
             f"grid.seed=range(0,{seeds})", f"grid.max_steps=[{STEPS}]", f"sweep.dir={store}",
@@ -203,6 +210,13 @@ def main() -> None:
             if sweep_rss is not None:
                 row(f"peak RSS growth, {n:,} → {big:,} runs", f"{rss_big - sweep_rss:+,.0f} MB")
             row(f"xorlab-sweep µs per run-step ({big:,} runs, end to end)", f"{sec / (big * STEPS) * 1e6:.2f}")
+            inside = engine_seconds(tmp / "big")
+            row(f"xorlab-sweep wall s ({big:,} runs x {STEPS:,} steps, process start to exit)", f"{sec:.1f}")
+            row(f"  of which in the engine's simulation ({ENGINE})", f"{inside:.1f} s = {inside / sec:.0%}",
+                "≥ 50 % at 100,000 runs", inside / sec >= 0.5 if big >= 100_000 else "n/a (size)")  # fmt: skip
+            over = (sec - inside) / big * 1e6
+            row("  the rest (start-up, planning, ids, init draws, tables, Parquet) per run", f"{over:.1f} µs",
+                "≤ 30 µs", over <= 30)  # fmt: skip
         except RuntimeError as exc:
             row(f"xorlab-sweep ({big:,} runs)", f"FAILED: {str(exc).splitlines()[0]}", "", False)
             print(exc, file=sys.stderr)

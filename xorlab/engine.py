@@ -22,6 +22,7 @@ import numpy as np
 
 from xorlab.config import ConfigError, TrainConfig, check_int
 from xorlab.data import N_POINTS, X, Y
+from xorlab.init_draws import draw_starts
 from xorlab.inits import PARAM_SHAPES, init_params
 from xorlab.modes import TAIL, behaviour
 from xorlab.net import Forward, Params, backward, forward, update
@@ -286,8 +287,10 @@ def simulate(
 
 
 def _starts(table: RunTable, reps: np.ndarray) -> Params:
-    """Starting parameters of the runs ``reps`` of ``table``, each drawn from its own generator."""
-    return stack_params([start_params(table[int(i)]) for i in reps])
+    """Starting parameters of the runs ``reps`` of ``table``, each drawn from its own generator; in bulk, bit for
+    bit ``start_params`` of each (``xorlab.init_draws``)."""
+    c = table.columns
+    return draw_starts(c["init"][reps], table.init_params[reps], c["seed"][reps], c["rng"][reps], c["rng_skip"][reps])
 
 
 def simulator(engine: str) -> tuple[str, Callable[..., Trace]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,12 +25,13 @@ import pandas as pd
 from xorlab.config import TrainConfig, config_dtypes
 from xorlab.data import POINT_LABELS
 from xorlab.engine import BatchResult
-from xorlab.inits import INIT_PARAM_NAMES, SCHEMES
+from xorlab.inits import INIT_PARAM_NAMES, INIT_PARAM_TYPES, SCHEMES
 from xorlab.runtable import RunTable
 
 CONFIG_DTYPES = config_dtypes()  # derived from TrainConfig: one edit there adds a column here
 CONFIG_COLUMNS = list(CONFIG_DTYPES)
 INIT_COLUMNS = [f"init_{name}" for name in INIT_PARAM_NAMES]
+INIT_STRINGS = {f"init_{n}" for n, kind in INIT_PARAM_TYPES.items() if kind is str}  # string init params
 PRED_COLUMNS = [f"pred_{p}" for p in POINT_LABELS]
 PARAM_COLUMNS = (
     [f"w1_{i}{j}" for i in range(2) for j in range(4)]
@@ -49,7 +51,8 @@ BEHAVIOUR_DTYPES = {
 }  # fmt: skip
 PROVENANCE_DTYPES = {"engine": "string"}  # which engine trained the run (xorlab.engine.ENGINES)
 #: What else determines a run's result beyond its config: a from_file run's init file content (sha256).
-IDENTITY_DTYPES = {"init_file_sha256": "string"}
+FILE_HASH = "init_file_sha256"
+IDENTITY_DTYPES = {FILE_HASH: "string"}
 OPTIONAL_COLUMNS = set(IDENTITY_DTYPES) | set(BEHAVIOUR_DTYPES) | set(PROVENANCE_DTYPES)  # newer than format v1
 CURVE_COLUMNS = ["run_id", "step", "loss"]
 
@@ -86,41 +89,50 @@ def run_id(cfg: TrainConfig) -> str:
     return cached
 
 
+def _config_columns(configs: Sequence[TrainConfig], ids: Sequence[str] | None) -> dict[str, Any]:
+    """``run_id``, the canonical config columns and ``init_file_sha256``, as the run table holds them."""
+    table = RunTable.from_configs(configs)
+    dtypes = config_dtypes(table.config_cls)
+    columns: dict[str, Any] = {"run_id": list(ids) if ids is not None else [run_id(c) for c in configs]}
+    for name in dtypes:  # float params are NaN where unset; a path column is a string column
+        columns[name] = pd.array(table.columns[name], dtype="string") if name in INIT_STRINGS else table.columns[name]
+    columns[FILE_HASH] = pd.array(table.file_sha256, dtype="string")
+    return columns
+
+
 def config_frame(configs: Sequence[TrainConfig], ids: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per config: ``run_id`` (``ids`` if given) plus the canonical config columns.
 
     ``configs`` is a list of configs or a ``RunTable`` (whose columns are used as they are)."""
-    table = RunTable.from_configs(configs)
-    dtypes = config_dtypes(table.config_cls)
-    frame = pd.DataFrame(table.columns, columns=list(dtypes))
-    for col in INIT_COLUMNS:  # float params are NaN where unset; a path column is a string column
-        frame[col] = frame[col].astype(dtypes[col])
-    frame.insert(0, "run_id", list(ids) if ids is not None else [run_id(c) for c in configs])
-    frame["init_file_sha256"] = pd.array(table.file_sha256, dtype="string")
-    return frame
+    return pd.DataFrame(_config_columns(configs, ids))
 
 
 def _nullable_steps(values: np.ndarray) -> pd.arrays.IntegerArray:
-    return pd.array(np.where(values < 0, None, values).tolist(), dtype="Int64")
+    return pd.arrays.IntegerArray(np.maximum(values, 0).astype(np.int64), values < 0)
+
+
+def _strings(values: Any) -> pd.api.extensions.ExtensionArray:
+    return pd.array(np.asarray(values, dtype=object), dtype="string")
 
 
 def runs_frame(batch: BatchResult, ids: Sequence[str] | None = None) -> pd.DataFrame:
     """The run table of a trained batch (``ids`` defaults to ``run_id`` of each config)."""
-    frame = config_frame(batch.table if batch.table is not None else batch.configs, ids)
-    frame["status"] = batch.status.astype(str)
-    frame["steps_to_solve"] = _nullable_steps(batch.steps_to_solve)
-    frame["diverged_step"] = _nullable_steps(batch.diverged_step)
-    frame["final_loss"] = batch.final_loss
-    frame["plateau"] = pd.array(list(batch.plateau), dtype="string")
-    frame["engine"] = pd.array([batch.engine] * len(frame), dtype="string")
+    table = batch.table if batch.table is not None else RunTable.from_configs(batch.configs)
+    columns = _config_columns(table, ids)
+    columns["status"] = batch.status.astype(str)
+    columns["steps_to_solve"] = _nullable_steps(batch.steps_to_solve)
+    columns["diverged_step"] = _nullable_steps(batch.diverged_step)
+    columns["final_loss"] = batch.final_loss
+    columns["plateau"] = _strings(batch.plateau)
+    columns["engine"] = _strings([batch.engine] * len(batch))
     for col, dtype in BEHAVIOUR_DTYPES.items():
         values = batch.behaviour[col]
-        frame[col] = pd.array(values.tolist() if dtype == "string" else values, dtype=dtype)
-    frame[PRED_COLUMNS] = batch.predictions
+        columns[col] = _strings(values) if dtype == "string" else pd.array(values, dtype=dtype)
+    columns.update(zip(PRED_COLUMNS, batch.predictions.T, strict=True))
     n = len(batch)
     flat = np.concatenate([batch.params[k].reshape(n, -1) for k in ("w1", "b1", "w2", "b2")], axis=1)
-    frame[PARAM_COLUMNS] = flat
-    return frame[list(run_dtypes(type(batch.configs[0]) if batch.table is None else batch.table.config_cls))]
+    columns.update(zip(PARAM_COLUMNS, flat.T, strict=True))
+    return pd.DataFrame(columns, columns=list(run_dtypes(table.config_cls)))
 
 
 def curves_frame(batch: BatchResult, ids: Sequence[str] | None = None, every: int = 1) -> pd.DataFrame:
@@ -133,15 +145,15 @@ def curves_frame(batch: BatchResult, ids: Sequence[str] | None = None, every: in
     keep = (steps < max_steps[:, None]) & (steps % every == 0)
     keep[:, -1] = True
     # Row-major order is (run, step) order: logged steps ascend and every kept one is below the run's end.
-    runs, cols = np.nonzero(keep)
     loss = np.concatenate([batch.losses, batch.final_loss[:, None]], axis=1)
+    every_kept = keep.all()  # the usual chunk: one budget, every logged step
     categories = pd.Index(pd.unique(ids))  # a batch may hold the same config twice; one string per run
-    codes = categories.get_indexer(ids)  # run index -> category code
+    codes = categories.get_indexer(ids).astype(np.int32)  # run index -> category code
     return pd.DataFrame(
         {
-            "run_id": pd.Categorical.from_codes(codes[runs], categories=categories),
-            "step": steps[runs, cols].astype(np.int64),
-            "loss": loss[runs, cols],
+            "run_id": pd.Categorical.from_codes(np.repeat(codes, keep.sum(axis=1)), categories=categories),
+            "step": (steps.reshape(-1) if every_kept else steps[keep]).astype(np.int64, copy=False),
+            "loss": loss.reshape(-1) if every_kept else loss[keep],
         }
     )
 
