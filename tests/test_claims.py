@@ -112,3 +112,37 @@ def test_sweep_records_its_grid_and_leaves_no_claims(tmp_path):
     assert info["grid"]["init"] == ["notebook", {"name": "normal", "std": 0.5}]
     assert Grid.from_mapping(info["grid"]).n_trajectories == grid.n_trajectories
     assert not list((tmp_path / "s" / "claims").iterdir())
+
+
+def test_two_writers_waiting_for_each_other_both_finish(tmp_path, monkeypatch):
+    """Each writer commits in the background; before it waits for the other's buckets it must release its own
+    (committed) ones, or two writers of one grid can wait for each other forever."""
+    import threading
+    import time
+
+    from xorlab import store as store_mod
+
+    real = store_mod.StoreWriter.write
+
+    def slow_write(self, runs, curves, **kw):  # commits lag behind training
+        time.sleep(0.15)
+        return real(self, runs, curves, **kw)
+
+    monkeypatch.setattr(store_mod.StoreWriter, "write", slow_write)
+    grid = Grid.from_mapping({"seed": "range(0,64)", "max_steps": [5]})
+    path, errors = tmp_path / "s", []
+
+    def writer():
+        try:
+            run_sweep(grid, SweepOptions(dir=path, chunk_size=4, progress=False))
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, daemon=True) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "the writers waited for each other"
+    assert not errors
+    assert sorted(set(load_runs(path)["run_id"])) == sorted(run_id(c) for runs in grid.trajectories() for c in runs)

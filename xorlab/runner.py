@@ -3,13 +3,15 @@
     grid = Grid.from_mapping({...})
     summary = run_sweep(grid, SweepOptions(dir="runs/my_sweep"))
 
-Planning expands the grid once, keeping for each pending trajectory only its index, its claim bucket and which
-of its ``max_steps`` runs are not yet recorded (so memory stays flat in the number of runs). Runs already in
-the store (same ``run_id``) and runs of other shards are skipped. Work is claimed bucket by bucket
-(``xorlab.claims``), so concurrent writers of one store train each run about once. Each chunk trains as one
-``train_batch`` call and is committed atomically to the store; an interrupted sweep (an exception, Ctrl-C,
-SIGTERM, ``kill -9``) loses at most the chunk in flight, and re-running the same command trains only what is
-missing. Limits that would fail only after writing are checked by ``Grid.from_mapping``, and init files edited
+Planning goes through the grid once, a block of trajectories at a time, keeping for each pending trajectory
+only its index, its claim bucket and which of its ``max_steps`` runs are not yet recorded (so memory stays flat
+in the number of runs); run ids, shards and duplicates are computed in bulk (``xorlab.grid_keys``), and no
+config object is built per run: a chunk is a ``RunTable`` of columns. Runs already in the store (same
+``run_id``) and runs of other shards are skipped. Work is claimed bucket by bucket (``xorlab.claims``), so
+concurrent writers of one store train each run about once. Each chunk trains as one ``train_batch`` call and is
+committed atomically to the store by a background thread while the next chunk trains (``xorlab.committer``); an
+exception, Ctrl-C or SIGTERM loses at most the chunk training, ``kill -9`` at most that one and the one being
+written, and re-running the same command trains only what is missing. Limits that would fail only after writing are checked by ``Grid.from_mapping``, and init files edited
 mid-sweep here, so that bad input stops with one line and nothing half-written.
 """
 
@@ -175,9 +177,11 @@ class _ClaimedWork:
         own_files: set[str],
         opts: SweepOptions,
         sleep: Callable[[float], Any] | None = None,
+        idle: Callable[[], Any] | None = None,
     ) -> None:
         self.p, self.claims, self.index, self.own_files, self.opts = p, claims, index, own_files, opts
         self.sleep = sleep or time.sleep
+        self.idle = idle or (lambda: None)  # before waiting for other writers: finish our own commit (its claims)
         self.needed = p.needed.copy()  # less what other writers record meanwhile
         self.counts = self.needed.sum(axis=1)
         self.rows: dict[int, list[int]] = defaultdict(list)
@@ -229,7 +233,8 @@ class _ClaimedWork:
                     left[bucket] = len(rows)
                 buffered = int(sum(self.counts[r] for _, r in buffer))
             if not buffer:
-                if self.queue:  # everything left is being trained by live writers: wait for them
+                if self.queue:  # everything left is being trained by live writers: wait for them, having
+                    self.idle()  # released our own claims first (they may be waiting for those)
                     self.sleep(WAIT_POLL)
                 continue
             rows: list[int] = []
@@ -332,7 +337,7 @@ def run_sweep(
             tqdm(total=p.pending, unit="run", disable=not opts.progress, desc="xorlab-sweep", smoothing=0.1) as bar,
             Committer(store, claims, stopper, files.hashes) as committer,
         ):
-            work = _ClaimedWork(p, claims, index, store.written_files, opts)
+            work = _ClaimedWork(p, claims, index, store.written_files, opts, idle=committer.wait)
             for configs, ids, done in work:
                 files.verify()
                 if extend is None:
