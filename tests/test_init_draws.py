@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xorlab import init_draws
+from xorlab import init_draws, seeding
 from xorlab.config import TrainConfig
 from xorlab.engine import stack_params, start_params
-from xorlab.init_draws import LEGACY_RESKIP, draw_starts, uniform_is_affine
+from xorlab.init_draws import LEGACY_RESKIP, SEED_BATCH, draw_starts, uniform_is_affine
 from xorlab.inits import SCHEMES, init_params
 from xorlab.net import Params
 from xorlab.rng import MAX_SEED, make_rng
@@ -35,6 +35,15 @@ VALUES = {  # scheme -> the param sets tried (complete, as TrainConfig.init_para
     "zeros": [{}],
     "from_file": None,  # filled by the ``start_file`` fixture
 }
+
+
+@pytest.fixture(autouse=True, params=["batch", "per_key"])
+def seeding_mode(request, monkeypatch) -> str:
+    """Every test twice: default keys seeded in batch by ``xorlab.seeding`` however few (``batch``), and each
+    built as its own generator (``per_key``: the path below ``SEED_BATCH`` keys and where ``seeding.exact``
+    fails). Tests that set the mode themselves, or test ``xorlab.seeding`` alone, run the same both times."""
+    monkeypatch.setattr(init_draws, "SEED_BATCH", 1 if request.param == "batch" else 2**62)
+    return request.param
 
 
 @pytest.fixture(scope="module")
@@ -251,3 +260,115 @@ def test_output_arrays_are_fresh_contiguous_and_empty_batches_work():
     assert not any(np.shares_memory(a, b) for i, a in enumerate(got.arrays()) for b in got.arrays()[i + 1 :])
     empty = draw_starts([], [], [], [], [])
     assert [a.shape for a in empty.arrays()] == [(2, 4, 0), (4, 0), (4, 0), (0,)]
+
+
+def log_uniform_seeds(meta: np.random.Generator, n: int, top: int = MAX_SEED["default"]) -> np.ndarray:
+    """n distinct seeds, log-uniform over 0 … top, with the edge seeds in front."""
+    edges = [s for s in (0, 1, 2**32 - 1, 2**32, 2**63 - 1) if s <= top]
+    draws = np.minimum(np.exp2(meta.uniform(0, np.log2(top + 1.0), 3 * n)), 2.0**63).astype(np.uint64) - 1
+    seeds = list(dict.fromkeys(edges + [min(int(s), top) for s in draws]))[:n]
+    assert len(seeds) == n
+    return np.array(seeds, dtype=np.int64)
+
+
+def test_seeding_matches_numpy_for_random_seeds():
+    """Guards ``xorlab.seeding`` against numpy itself for 2,000 log-uniform seeds over 0 … 2**63 - 1 (and the
+    uint64 top): the words are ``SeedSequence(seed).generate_state(4, np.uint64)``; the derived state, and the
+    state of the generator built from the words, are ``default_rng(seed).bit_generator.state``; the computed
+    doubles and the generator's normals are ``default_rng(seed)``'s first 12."""
+    seeds = [*log_uniform_seeds(np.random.default_rng(7), 2000).tolist(), 2**63, 2**64 - 1]
+    words = seeding.seed_words(np.array(seeds, dtype=np.uint64))
+    assert words.dtype == np.uint64 and words.shape == (len(seeds), 4) and words.flags.c_contiguous
+    states, doubles = seeding.state_dicts(words), seeding.first_doubles(words, 12)
+    normals = seeding.first_normals(words[::10], 12)
+    for i, seed in enumerate(seeds):
+        assert words[i].tobytes() == np.random.SeedSequence(seed).generate_state(4, np.uint64).tobytes(), seed
+        ref = np.random.default_rng(seed)
+        assert states[i] == ref.bit_generator.state, seed
+        if i % 10 == 0:
+            assert seeding.generator(words[i]).bit_generator.state == ref.bit_generator.state, seed
+            assert normals[i // 10].tobytes() == ref.standard_normal(12).tobytes(), seed
+        assert doubles[i].tobytes() == np.random.default_rng(seed).random(12).tobytes(), seed
+
+
+def test_distinct_seeds_over_the_full_range_match_per_run_draws(values):
+    """Guards the batch seeding as a sweep chunk uses it: 2,000 distinct log-uniform seeds over 0 … 2**63 - 1,
+    every scheme, skips 0/5/144, a tenth legacy (seeds below 2**32), and 400 of the streams drawn again by a
+    second run of another scheme (often both families on one stream), against drawing each run alone."""
+    meta, schemes = np.random.default_rng(11), sorted(SCHEMES)
+
+    def scheme_and_params() -> tuple[str, dict]:
+        scheme = schemes[meta.integers(len(schemes))]
+        return scheme, values[scheme][meta.integers(len(values[scheme]))]
+
+    runs = []
+    for seed in log_uniform_seeds(meta, 2000).tolist():
+        kind = "legacy" if seed <= MAX_SEED["legacy"] and meta.random() < 0.1 else "default"
+        runs.append((*scheme_and_params(), seed, kind, [0, 5, 144][meta.integers(3)]))
+    runs += [(*scheme_and_params(), *runs[i][2:]) for i in meta.choice(len(runs), 400, replace=False)]
+    check(*grid(runs))
+
+
+def test_unsigned_seeds_above_the_int64_range():
+    """Guards seeds 2**63 … 2**64 - 1 (two full words; ``default_rng`` takes them) in a uint64 column."""
+    seeds = np.array([2**63, 2**63 + 2**32, 2**64 - 1] * 2, dtype=np.uint64)
+    init, params = ["notebook", "uniform"] * 3, [{}, {"a": 0.5}] * 3
+    check(init, params, seeds, ["default"] * 6, np.array([0, 0, 0, 5, 5, 5]))
+
+
+def test_batch_seeding_needs_seed_batch_keys(monkeypatch):
+    """Guards the threshold: below ``SEED_BATCH`` default keys each builds its generator (no seed words are
+    computed), from it they are seeded in batch; the draws are the same."""
+    monkeypatch.setattr(init_draws, "SEED_BATCH", SEED_BATCH)
+    calls = []
+    monkeypatch.setattr(seeding, "seed_words", lambda s, f=seeding.seed_words: calls.append(len(s)) or f(s))
+    seeds = log_uniform_seeds(np.random.default_rng(3), SEED_BATCH)
+    for n in (SEED_BATCH - 1, SEED_BATCH):
+        runs = [(s, p, int(seed), "default", 0) for seed in seeds[:n] for s, p in (("notebook", {}), ("uniform", {}))]
+        runs.append(("notebook", {}, 1, "legacy", 0))  # legacy keys do not count
+        check(*grid(runs))
+    assert calls == [SEED_BATCH]
+
+
+def test_per_key_generators_where_seeding_is_not_exact(monkeypatch):
+    """Guards the fallback for a numpy that seeds otherwise: with ``seeding.exact`` off, no seed words are
+    computed and every default key builds its own generator, with the same draws."""
+    monkeypatch.setattr(seeding, "exact", lambda: False)
+    monkeypatch.setattr(seeding, "seed_words", lambda s: pytest.fail("seed words computed"))
+    seeds = log_uniform_seeds(np.random.default_rng(5), 40).tolist()
+    runs = [
+        (s, p, seed, "default", k)
+        for seed in seeds
+        for k in (0, 5)
+        for s, p in (("notebook", {}), ("he_uniform", {"gain": 1.0}))
+    ]
+    check(*grid(runs))
+
+
+def test_seeding_self_check_fails_on_a_numpy_that_seeds_otherwise(monkeypatch):
+    """Guards ``seeding.exact``: true here; false if ``default_rng`` were another generator, if numpy's
+    ``SeedSequence`` hashed with other constants, or if PCG64 were seeded otherwise from the words (and the
+    words raise if PCG64 asks for others than 4 x uint64)."""
+    assert seeding.exact() and seeding.exact.__wrapped__()
+    with monkeypatch.context() as m:
+        m.setattr(np.random, "default_rng", lambda seed: np.random.Generator(np.random.PCG64DXSM(seed)))
+        assert not seeding.exact.__wrapped__()
+    with monkeypatch.context() as m:
+        m.setattr(seeding, "_OUT_HASHES", seeding._consts(seeding.INIT_B, seeding.MULT_B + 2, 8))
+        assert not seeding.exact.__wrapped__()
+    with monkeypatch.context() as m:
+        m.setattr(seeding, "generator", lambda w: np.random.Generator(np.random.PCG64(w.view(np.uint32))))
+        assert not seeding.exact.__wrapped__()
+    with pytest.raises(ValueError, match="4 x uint64"):
+        seeding._Words(np.zeros(4, np.uint64)).generate_state(8, np.uint32)
+    assert seeding.exact.__wrapped__()
+
+
+def test_negative_default_seeds_in_a_seeded_batch_raise_as_per_run():
+    """Guards the seed range: a negative seed among enough default keys still raises ``default_rng``'s error."""
+    seeds = [*range(SEED_BATCH), -3]
+    with pytest.raises(ValueError, match="negative") as got:
+        draw_starts(["notebook"] * len(seeds), [{}] * len(seeds), seeds, ["default"] * len(seeds), [0] * len(seeds))
+    with pytest.raises(ValueError) as expected:
+        make_rng(-3, "default")
+    assert str(got.value) == str(expected.value)

@@ -14,8 +14,8 @@ import xorlab
 
 PACKAGE = Path(xorlab.__file__).parent
 LAYERS = {  # data & math -> engine -> store -> analysis -> apps
-    "data": 0, "rng": 0, "net": 0, "inits": 0, "init_draws": 0, "config": 0, "outcome": 0, "modes": 0,
-    "runtable": 0,
+    "data": 0, "rng": 0, "net": 0, "inits": 0, "init_draws": 0, "seeding": 0, "config": 0, "outcome": 0,
+    "modes": 0, "runtable": 0,
     "engine": 1, "kernel": 1, "kernel_math": 1,
     "records": 2, "store": 2, "provenance": 2, "grid": 2, "grid_keys": 2, "options": 2, "runner": 2, "extend": 2,
     "claims": 2, "signals": 2, "maintenance": 2, "committer": 2,

@@ -15,18 +15,25 @@ one generator per *distinct* stream and numpy arithmetic over the run axis:
    ``next_double`` values; the same two roundings done here by numpy give the same bits. A numpy built with
    that C expression contracted into a fused multiply-add (one rounding) would differ, so this is checked
    once per process (``uniform_is_affine``); where it fails, uniform runs take the per-run path.
-4. A key needed by both families gives each its stream from the start: ``default`` saves and restores
-   ``bit_generator.state`` (~2 µs; a new generator costs ~8 µs); ``legacy`` reseeds one ``RandomState``
-   (``rng.reseed_legacy``, ~1.5 µs plus the skip; its ``get_state``/``set_state`` cost ~65 µs, worth it only
-   for skips over ``LEGACY_RESKIP`` draws).
-5. Everything else goes through the per-run path unchanged: orthogonal (QR), zeros, from_file, names not in
+4. Default keys, from ``SEED_BATCH`` of them on, are seeded in batch by ``xorlab.seeding`` (see there): the
+   ``SeedSequence`` words of all seeds in numpy arithmetic; the 12 doubles of an unskipped stream computed
+   straight from its PCG64 state; a PCG64 built from its precomputed words (~1 µs) for normals and skipped
+   streams. ~2 µs per distinct seed with its draws instead of ~10. ``seeding.exact`` checks all of it against
+   numpy once per process; where it fails (a numpy that seeds otherwise), or for fewer keys, each key builds
+   ``make_rng(seed, "default", skip)`` as before.
+5. A key needed by both families gives each its stream from the start: ``default`` saves and restores
+   ``bit_generator.state`` (~2.5 µs; unskipped batch-seeded streams need no restore, their doubles come from the
+   state); ``legacy`` reseeds one ``RandomState`` (``rng.reseed_legacy``, ~1.5 µs plus the skip; its
+   ``get_state``/``set_state`` cost ~65 µs, worth it only for skips over ``LEGACY_RESKIP`` draws).
+6. Everything else goes through the per-run path unchanged: orthogonal (QR), zeros, from_file, names not in
    ``SCHEMES``, unknown rng kinds (which raise there), and scales that are not plain floats or ints, whose
    products numpy might compute in another precision.
 
-No draw comes from anywhere but the run's own stream: a reseeded ``RandomState`` and a restored ``PCG64`` are
-in exactly the state a freshly built generator would be. The one exception is ``uniform_is_affine``, a platform
-check whose fixed-seed numbers are compared and discarded. The result has no dependence on the batch: a run's
-columns are the same alone or at any position in any batch (tests/test_init_draws.py checks this bit for bit).
+No draw comes from anywhere but the run's own stream: a reseeded ``RandomState``, a restored ``PCG64`` and one
+built from its words are in exactly the state a freshly built generator would be, and computed doubles are that
+generator's. The exceptions are ``uniform_is_affine`` and ``seeding.exact``, platform checks whose fixed-seed
+numbers are compared and discarded. The result has no dependence on the batch: a run's columns are the same alone
+or at any position in any batch (tests/test_init_draws.py checks this bit for bit).
 """
 
 from __future__ import annotations
@@ -38,10 +45,11 @@ from typing import Any
 
 import numpy as np
 
+from xorlab import seeding
 from xorlab.inits import SCHEMES, W1_SHAPE, W2_SHAPE
 from xorlab.inits import init_params as init_one  # the name `init_params` is draw_starts' argument
 from xorlab.net import Params
-from xorlab.rng import RNG_KINDS, make_rng, reseed_legacy
+from xorlab.rng import RNG_KINDS, discard, make_rng, reseed_legacy
 
 NORMAL, UNIFORM, PER_RUN = 0, 1, 2  # how a run is drawn
 N1, N2 = math.prod(W1_SHAPE), math.prod(W2_SHAPE)  # 8 numbers for w1, then 4 for w2
@@ -51,6 +59,9 @@ _KIND_CODE = {kind: code for code, kind in enumerate(RNG_KINDS)}
 #: A legacy key needed by both families is reseeded and skipped again up to this many skipped draws (~20 ns
 #: each), and saved and restored with ``get_state``/``set_state`` (~65 µs) beyond.
 LEGACY_RESKIP = 3000
+#: Default keys are seeded through ``xorlab.seeding`` from this many on: its batch arithmetic costs a fixed ~0.1 ms
+#: (~0.2 ms with direct doubles), the ~8 µs per key it saves pays for it from about 16 keys.
+SEED_BATCH = 16
 _EXACT_INT = 2**53  # ints up to this convert to float64 exactly, whichever way numpy converts them
 
 # A run's plan: (family, w1 offset, w1 scale, w2 offset, w2 scale). Normal: w = z * scale (offset unused);
@@ -207,9 +218,15 @@ def _streams(
     """The first 12 standard normals (where ``need_z``) and 12 uniform doubles (where ``need_u``) of G streams,
     each from the stream's start. (G, 12) each; rows not needed are left unset."""
     z, u = np.empty((kind.size, N_DRAWS)), np.empty((kind.size, N_DRAWS))
+    by_words = (kind == DEFAULT) & (seed >= 0)  # a negative seed raises on the per-key path, as per run
+    if np.count_nonzero(by_words) >= SEED_BATCH and seeding.exact():
+        _seeded_streams(np.flatnonzero(by_words), seed, skip, need_z, need_u, z, u)
+        rest = np.flatnonzero(~by_words)
+    else:
+        rest = np.arange(kind.size)
     legacy = None  # one RandomState, reseeded per key
-    for g, (k, s, n, want_z, want_u) in enumerate(
-        zip(kind.tolist(), seed.tolist(), skip.tolist(), need_z.tolist(), need_u.tolist(), strict=True)
+    for g, k, s, n, want_z, want_u in zip(
+        rest.tolist(), *(a[rest].tolist() for a in (kind, seed, skip, need_z, need_u)), strict=True
     ):
         if k == DEFAULT:
             gen = make_rng(s, "default", n)
@@ -233,6 +250,35 @@ def _streams(
             if want_u:
                 u[g] = legacy.random_sample(N_DRAWS)
     return z, u
+
+
+def _seeded_streams(
+    rows: np.ndarray, seed: np.ndarray, skip: np.ndarray, need_z: np.ndarray, need_u: np.ndarray, z, u
+) -> None:
+    """``_streams`` for the default keys ``rows``, seeded by ``xorlab.seeding``: all seed words at once, the
+    doubles of unskipped streams straight from their PCG64 states, a generator from its words for the rest."""
+    words, skips, want_z, want_u = seeding.seed_words(seed[rows]), skip[rows], need_z[rows], need_u[rows]
+    direct = want_u & (skips <= 0)
+    if direct.any():
+        u[rows[direct]] = seeding.first_doubles(words[direct], N_DRAWS)
+    want_u &= ~direct
+    plain = want_z & ~want_u & (skips <= 0)  # the common case: the first 12 normals of a fresh stream
+    if plain.any():
+        z[rows[plain]] = seeding.first_normals(words[plain], N_DRAWS)
+    todo = np.flatnonzero((want_z | want_u) & ~plain)
+    for g, w, n, wz, wu in zip(
+        rows[todo].tolist(), words[todo], *(a[todo].tolist() for a in (skips, want_z, want_u)), strict=True
+    ):
+        gen = seeding.generator(w)
+        if n > 0:
+            discard(gen, n)
+        saved = gen.bit_generator.state if wz and wu else None  # both families after a skip: rare
+        if wz:
+            gen.standard_normal(out=z[g])
+        if saved is not None:
+            gen.bit_generator.state = saved
+        if wu:
+            gen.random(out=u[g])
 
 
 @functools.cache

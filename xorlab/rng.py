@@ -40,7 +40,7 @@ def make_rng(seed: int, kind: str = "default", skip: int = 0) -> Draws:
         rng = np.random.RandomState(seed)
     else:  # validated earlier; this guards direct callers
         raise ValueError(f"rng: unknown generator {kind!r}; allowed: {', '.join(RNG_KINDS)}")
-    _discard(rng, skip)
+    discard(rng, skip)
     return rng
 
 
@@ -52,11 +52,12 @@ def reseed_legacy(rng: np.random.RandomState, seed: int, skip: int = 0) -> np.ra
     fills its MT19937's 624 words from fresh OS entropy, then reseeds it). For callers drawing many legacy streams.
     """
     rng.seed(seed)
-    _discard(rng, skip)
+    discard(rng, skip)
     return rng
 
 
-def _discard(rng: Draws, skip: int) -> None:
+def discard(rng: Draws, skip: int) -> None:
+    """Discard ``skip`` standard-normal draws (none if ``skip <= 0``), as ``make_rng`` does."""
     while skip > 0:  # same stream as one call of `skip` draws, in bounded memory
         rng.standard_normal((min(skip, SKIP_BLOCK),))
         skip -= SKIP_BLOCK
