@@ -1,17 +1,21 @@
 """What the Hydra apps share: config location, argv handling, and one-line errors before Hydra starts.
 
 Hydra creates its output directory (and ``.hydra/``, the log file) before the task function runs. To keep the
-promise "bad input → one line, non-zero exit, nothing written", each app first composes its config(s) with
-Hydra's Compose API from the same command line — every job of a ``-m`` sweep included, whatever other flags
-are given — checks that every key exists in the app's schema (``+typo=1`` too) and validates the values. Only
-if that passes is the real ``@hydra.main`` entry point run. Errors raised later inside a job (a file that
-vanished meanwhile, say) are reported the same way by ``reported``.
+promise "bad input → one line, non-zero exit, nothing written", each app first composes its config(s) from the
+same command line — every job of a ``-m`` sweep included, whatever other flags are given — checks that every
+key exists in the app's schema (``+typo=1`` too) and validates the values. Only if that passes does Hydra run
+the job. A plain run (overrides only, no flags: the common case) is composed once, exactly as ``@hydra.main``
+would compose it, and Hydra runs that checked config (``run_plain``); anything else is checked with Hydra's
+Compose API (``composed_jobs``) and then run by the ``@hydra.main`` entry point, which composes it again.
+Errors raised later inside a job (a file that vanished meanwhile, say) are reported the same way by
+``reported``.
 
 Each app has its own config root (``conf/train``, ``conf/sweep``), so its ``--help`` lists only its groups.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import sys
@@ -20,6 +24,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
+import hydra
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+from hydra.types import RunMode, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from xorlab.config import ConfigError
@@ -48,6 +55,12 @@ def user_errors() -> tuple[type[Exception], ...]:
 def conf_dir(app: str) -> Path:
     """The config root of an app (``train`` or ``sweep``)."""
     return CONF_ROOT / app
+
+
+def hydra_entry(app: str) -> Callable[[TaskFunction], Callable[[], Any]]:
+    """``@hydra.main`` with the app's config root and primary config (``conf/<app>/<app>.yaml``); ``run_plain``
+    composes with the same two."""
+    return hydra.main(config_path=str(conf_dir(app)), config_name=app, version_base=VERSION_BASE)
 
 
 def fail(prog: str, message: str) -> NoReturn:
@@ -107,7 +120,7 @@ def _composition_error(app: str, exc: Exception) -> ConfigError:
         group, _, name = exc.missing_cfg_file.rpartition("/")
         return ConfigError(group, f"unknown option {name!r}; allowed: {', '.join(group_options(app, group))}")
     text = str(exc)
-    if (m := re.search(r"Could not override '([^']+)'\. To append", " ".join(text.split()))):
+    if m := re.search(r"Could not override '([^']+)'\. To append", " ".join(text.split())):
         return _unknown_key(app, m[1])  # Hydra's wording does not say what is allowed
     lines = [ln for ln in text.split("\n") if ln.strip()]
     return ConfigError("overrides", " ".join(lines[:2]))
@@ -183,13 +196,114 @@ def _with_runtime(cfg: DictConfig) -> DictConfig:
     return cfg
 
 
+class _Precomposed(ConfigLoaderImpl):
+    """Hydra's config loader, except that a composition already made (and checked) by ``run_plain`` is handed
+    out once, when Hydra asks for exactly that composition, instead of being composed again."""
+
+    def __init__(self, config_search_path: Any) -> None:
+        super().__init__(config_search_path=config_search_path)
+        self.ready: dict[tuple, DictConfig] = {}
+
+    def offer(self, cfg: DictConfig, config_name: str, overrides: list[str]) -> None:
+        """Hand out ``cfg`` for the composition ``Hydra.run`` asks for (its defaults: from the shell, validated)."""
+        self.ready[(config_name, tuple(overrides), RunMode.RUN, True, True)] = cfg
+
+    def load_configuration(
+        self,
+        config_name: str | None,
+        overrides: list[str],
+        run_mode: RunMode,
+        from_shell: bool = True,
+        validate_sweep_overrides: bool = True,
+    ) -> DictConfig:
+        key = (config_name, tuple(overrides), run_mode, from_shell, validate_sweep_overrides)
+        if key in self.ready:
+            return self.ready.pop(key)
+        return super().load_configuration(config_name, overrides, run_mode, from_shell, validate_sweep_overrides)
+
+
+def compose_plain(app: str, task: TaskFunction, overrides: list[str]) -> tuple[Any, DictConfig, list[str]] | None:
+    """Set up Hydra for ``task`` as ``@hydra.main`` does and compose the config that ``Hydra.run`` will compose
+    for a plain command line (``overrides``, no flags).
+
+    Returns the ``Hydra`` object (also made the global one; clear it when done), the config and the overrides
+    ``Hydra.run`` is to be called with, or None when the config asks for a multirun (``hydra.mode=MULTIRUN``).
+    ``@hydra.main`` composes a plain run twice: ``Hydra.get_mode`` reads ``hydra.mode`` from a composition,
+    ``_run_app`` appends the override ``hydra.mode=RUN`` when it is unset, and ``Hydra.run`` composes again. Here
+    the Hydra object is built as ``hydra._internal.utils._run_hydra`` builds it (same job name and search path),
+    the config is composed once with ``Hydra.run``'s arguments, and the appended override is applied to it as
+    Hydra's composition applies it (``tests/apps/test_cli.py`` checks the result against ``@hydra.main``'s own).
+    Raises ``ConfigError`` with a one-line message when Hydra cannot compose it.
+    """
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import (
+        create_automatic_config_search_path,
+        detect_calling_file_or_module_from_task_function,
+        detect_task_name,
+        run_and_report,
+    )
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+
+    calling_file, calling_module = detect_calling_file_or_module_from_task_function(task)
+    loader = _Precomposed(create_automatic_config_search_path(calling_file, calling_module, str(conf_dir(app))))
+    GlobalHydra.instance().clear()
+    main = run_and_report(lambda: Hydra(task_name=detect_task_name(calling_file, calling_module), config_loader=loader))
+    GlobalHydra.instance().initialize(main)
+    try:
+        cfg = loader.load_configuration(app, overrides, RunMode.RUN)
+    except HydraException as exc:
+        raise _composition_error(app, exc) from None
+    if cfg.hydra.mode == RunMode.MULTIRUN:
+        return None
+    if cfg.hydra.mode is None:
+        overrides = [*overrides, "hydra.mode=RUN"]
+        OmegaConf.update(cfg, "hydra.mode", "RUN", merge=True)  # = ConfigLoaderImpl._apply_overrides_to_config
+        cfg.hydra.overrides.hydra.append(overrides[-1])  # = the hydra overrides recorded by _load_configuration_impl
+    return main, cfg, overrides
+
+
+def run_plain(prog: str, app: str, hydra_main: Callable[[], Any], check: Callable[[DictConfig], Any],
+              overrides: list[str], keys: Mapping[str, Any]) -> bool:  # fmt: skip
+    """Check and run a plain command line, composing its config once (``compose_plain``): the config checked on a
+    copy is the one ``Hydra.run`` gets (from ``_Precomposed``). Returns False, having run nothing, when the
+    config asks for a multirun: the caller then takes the general path."""
+    from hydra._internal.utils import run_and_report
+    from hydra.core.global_hydra import GlobalHydra
+
+    task = hydra_main.__wrapped__  # type: ignore[attr-defined]
+    try:
+        with reported(prog):
+            composed = compose_plain(app, task, overrides)
+            if composed is None:
+                return False
+            main, cfg, overrides = composed
+            job = _with_runtime(copy.deepcopy(cfg))
+            check_keys(job, keys)
+            check(job)
+        main.config_loader.offer(cfg, app, overrides)
+        run_and_report(lambda: main.run(config_name=app, task_function=task, overrides=overrides))
+    finally:
+        GlobalHydra.instance().clear()
+    return True
+
+
 def run_app(prog: str, app: str, hydra_main: Callable[[], Any], check: Callable[[DictConfig], Any]) -> None:
-    """Console-script body: check every job's composed config (keys and values), then run Hydra."""
+    """Console-script body: check every job's composed config (keys and values), then run Hydra.
+
+    ``hydra_main`` is the app's ``@hydra_entry(app)`` function. A plain run is composed once (``run_plain``);
+    other command lines (``-m``, ``--cfg``, ``-cn`` …) are checked job by job, then given to ``hydra_main``.
+    """
     from xorlab.apps.schema import SCHEMAS, schema_keys
 
     keys = schema_keys(SCHEMAS[app])
+    argv = sys.argv[1:]
+    overrides = parse_argv(argv)[0]
+    plain = len(overrides) == len(argv) and not any(o.startswith("hydra/sweeper=") for o in overrides)
+    if plain and run_plain(prog, app, hydra_main, check, overrides, keys):
+        return
     with reported(prog):
-        for cfg in composed_jobs(app, sys.argv[1:]):
+        for cfg in composed_jobs(app, argv):
             check_keys(cfg, keys)
             check(cfg)
     hydra_main()

@@ -18,12 +18,11 @@ import signal
 import sys
 from pathlib import Path
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from xorlab.apps.cli import VERSION_BASE, conf_dir, reported, run_app, to_container
+from xorlab.apps.cli import hydra_entry, reported, run_app, to_container
 from xorlab.apps.schema import register
 from xorlab.grid import Grid
 from xorlab.options import SweepOptions
@@ -58,7 +57,7 @@ def _store_dir() -> str:
     return hc.sweep.dir if hc.mode == RunMode.MULTIRUN else hc.runtime.output_dir
 
 
-@hydra.main(config_path=str(conf_dir("sweep")), config_name="sweep", version_base=VERSION_BASE)
+@hydra_entry("sweep")
 def hydra_main(cfg: DictConfig) -> int:
     from xorlab.runner import run_sweep
 

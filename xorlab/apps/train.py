@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import logging
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from xorlab import engine
-from xorlab.apps.cli import VERSION_BASE, conf_dir, reported, run_app, to_container
+from xorlab.apps.cli import hydra_entry, reported, run_app, to_container
 from xorlab.apps.schema import register, train_config
 from xorlab.config import ConfigError, TrainConfig, check_int
 from xorlab.data import POINT_LABELS
@@ -74,7 +73,7 @@ def run(cfg: DictConfig, out_dir: str) -> float:
     return res.final_loss
 
 
-@hydra.main(config_path=str(conf_dir("train")), config_name="train", version_base=VERSION_BASE)
+@hydra_entry("train")
 def hydra_main(cfg: DictConfig) -> float:
     with reported(PROG):
         return run(cfg, HydraConfig.get().runtime.output_dir)
