@@ -114,7 +114,8 @@ def test_sweep_records_its_grid_and_leaves_no_claims(tmp_path):
     assert not list((tmp_path / "s" / "claims").iterdir())
 
 
-def test_two_writers_waiting_for_each_other_both_finish(tmp_path, monkeypatch):
+@pytest.mark.parametrize("engine", ["numpy", "compiled"])
+def test_two_writers_waiting_for_each_other_both_finish(tmp_path, monkeypatch, engine):
     """Each writer commits in the background; before it waits for the other's buckets it must release its own
     (committed) ones, or two writers of one grid can wait for each other forever."""
     import threading
@@ -134,7 +135,7 @@ def test_two_writers_waiting_for_each_other_both_finish(tmp_path, monkeypatch):
 
     def writer():
         try:
-            run_sweep(grid, SweepOptions(dir=path, chunk_size=4, progress=False))
+            run_sweep(grid, SweepOptions(dir=path, chunk_size=4, progress=False, engine=engine))
         except Exception as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 

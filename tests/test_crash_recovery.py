@@ -87,12 +87,12 @@ def test_crash_between_curves_and_runs_write(tmp_path, monkeypatch, raw_run_ids,
 
 
 def test_exception_mid_sweep_keeps_finished_chunks(tmp_path, monkeypatch, raw_run_ids):
-    from xorlab import runner
+    from xorlab import pipeline
 
     grid = Grid.from_mapping(SMALL)
     reference = tmp_path / "reference"
     run_sweep(grid, SweepOptions(dir=reference, progress=False))
-    real_train, calls = runner.train_batch, []
+    real_train, calls = pipeline.train_batch, []
 
     def train_then_die(configs, **kw):
         calls.append(len(configs))
@@ -100,7 +100,7 @@ def test_exception_mid_sweep_keeps_finished_chunks(tmp_path, monkeypatch, raw_ru
             raise KeyboardInterrupt
         return real_train(configs, **kw)
 
-    monkeypatch.setattr(runner, "train_batch", train_then_die)
+    monkeypatch.setattr(pipeline, "train_batch", train_then_die)
     path = tmp_path / "s"
     with pytest.raises(KeyboardInterrupt):
         run_sweep(grid, SweepOptions(dir=path, chunk_size=6, progress=False))

@@ -16,7 +16,7 @@ PACKAGE = Path(xorlab.__file__).parent
 LAYERS = {  # data & math -> engine -> store -> analysis -> apps
     "data": 0, "rng": 0, "net": 0, "inits": 0, "init_draws": 0, "seeding": 0, "config": 0, "outcome": 0,
     "modes": 0, "runtable": 0,
-    "engine": 1, "kernel": 1, "kernel_math": 1,
+    "engine": 1, "kernel": 1, "kernel_math": 1, "pipeline": 1,
     "records": 2, "store": 2, "provenance": 2, "grid": 2, "grid_keys": 2, "options": 2, "runner": 2, "extend": 2,
     "claims": 2, "signals": 2, "maintenance": 2, "committer": 2,
     "survival": 3, "stats": 3, "surface": 3, "figures": 3, "mode_figures": 3, "findings": 3, "report": 3,

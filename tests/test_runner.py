@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from xorlab import runner, train
+from xorlab import pipeline, runner, train
 from xorlab.config import ConfigError, TrainConfig
 from xorlab.grid import Grid
 from xorlab.records import run_id
@@ -192,7 +192,7 @@ def test_sweep_options_validation(tmp_path, kw, field):
 
 def test_sweep_into_unwritable_dir_fails_before_training(tmp_path, monkeypatch):
     (tmp_path / "afile").write_text("x")
-    monkeypatch.setattr(runner, "train_batch", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(pipeline, "train_batch", lambda *a, **k: pytest.fail("trained"))
     with pytest.raises(StoreError, match="sweep.dir"):
         run_sweep(Grid.from_mapping({"seed": 0}), opts(tmp_path / "afile" / "sub"))
     assert [p.name for p in tmp_path.iterdir()] == ["afile"]
@@ -210,7 +210,7 @@ def test_sweep_into_unwritable_dir_fails_before_training(tmp_path, monkeypatch):
     ],
 )
 def test_limits_stop_before_anything_is_written(tmp_path, monkeypatch, grid, field):
-    monkeypatch.setattr(runner, "train_batch", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(pipeline, "train_batch", lambda *a, **k: pytest.fail("trained"))
     with pytest.raises(ConfigError) as err:
         run_sweep(Grid.from_mapping(grid), opts(tmp_path / "s"))
     assert err.value.field == field and "\n" not in str(err.value)
@@ -250,7 +250,7 @@ def test_init_file_hash_is_recorded_and_edits_make_new_runs(tmp_path):
 def test_init_file_changed_mid_sweep_stops_cleanly(tmp_path, monkeypatch):
     npz = write_npz(tmp_path / "start.npz", 0.5)
     grid = Grid.from_mapping({"init": [{"name": "from_file", "path": npz}], "seed": "range(0,12)", "max_steps": 5})
-    real, calls = runner.train_batch, []
+    real, calls = pipeline.train_batch, []
 
     def edit_then_train(configs, **kw):
         calls.append(1)
@@ -258,7 +258,7 @@ def test_init_file_changed_mid_sweep_stops_cleanly(tmp_path, monkeypatch):
             write_npz(npz, 0.9)  # edited while chunk 2 trains
         return real(configs, **kw)
 
-    monkeypatch.setattr(runner, "train_batch", edit_then_train)
+    monkeypatch.setattr(pipeline, "train_batch", edit_then_train)
     with pytest.raises(StoreError) as err:
         run_sweep(grid, opts(tmp_path / "s", chunk_size=4))
     assert "changed during the sweep" in str(err.value) and "\n" not in str(err.value)
@@ -275,7 +275,7 @@ def test_sigterm_stops_the_sweep_cleanly(tmp_path, monkeypatch):
     from xorlab.store import read_sessions
 
     grid = Grid.from_mapping({"seed": "range(0,20)", "max_steps": 5})
-    real, calls = runner.train_batch, []
+    real, calls = pipeline.train_batch, []
 
     def terminated(configs, **kw):
         calls.append(1)
@@ -283,7 +283,7 @@ def test_sigterm_stops_the_sweep_cleanly(tmp_path, monkeypatch):
             os.kill(os.getpid(), signal.SIGTERM)  # as SLURM does at the time limit
         return real(configs, **kw)
 
-    monkeypatch.setattr(runner, "train_batch", terminated)
+    monkeypatch.setattr(pipeline, "train_batch", terminated)
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(StopRequested) as err:
         run_sweep(grid, opts(tmp_path / "s", chunk_size=4))
@@ -333,9 +333,9 @@ def test_chunks_are_committed_in_the_background_and_their_errors_stop_the_sweep(
             raise StoreError("disk full (test)")
         return real(self, runs, curves, **kw)
 
-    real_train = runner.train_batch
+    real_train = pipeline.train_batch
     monkeypatch.setattr(store_mod.StoreWriter, "write", write)
-    monkeypatch.setattr(runner, "train_batch", lambda c, **kw: trained.append(1) or real_train(c, **kw))
+    monkeypatch.setattr(pipeline, "train_batch", lambda c, **kw: trained.append(1) or real_train(c, **kw))
     with pytest.raises(StoreError, match="disk full"):
         run_sweep(Grid.from_mapping({"seed": "range(0,20)", "max_steps": 5}), opts(tmp_path / "s", chunk_size=4))
     assert {name.split("_")[0] for name, _ in writers} == {"xorlab-commit"}

@@ -343,6 +343,60 @@ def _outcomes(configs: Sequence[TrainConfig], table: RunTable, trace: Trace, lan
     )
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A batch ready to simulate (``prepare``): its lanes, starting parameters and per-lane settings."""
+
+    configs: Sequence[TrainConfig]
+    table: RunTable
+    lane_of: np.ndarray  # (N,) lane of each run
+    start: Params  # L lanes, run axis last
+    lr: np.ndarray  # (L,)
+    threshold: np.ndarray  # (L,)
+    log_every: int
+    engine: str  # the engine that will run it (after any fallback)
+    simulate: Callable[..., Trace]
+
+    def run(self) -> tuple[Trace, float]:
+        """Simulate (the only step of a batch that needs no GIL with the compiled engine): (trace, seconds)."""
+        began = time.perf_counter()
+        trace = self.simulate(self.start, self.lr, self.threshold, self.lane_of, self.table.columns["max_steps"],
+                              self.log_every)  # fmt: skip
+        return trace, time.perf_counter() - began
+
+    def result(self, trace: Trace, seconds: float) -> BatchResult:
+        """The batch's outcomes from its trace."""
+        result = _outcomes(self.configs, self.table, trace, self.lane_of)
+        object.__setattr__(result, "engine", self.engine)
+        object.__setattr__(result, "engine_seconds", seconds)
+        return result
+
+
+def prepare(
+    configs: Sequence[TrainConfig],
+    params: Sequence[Mapping[str, np.ndarray]] | None = None,
+    log_every: int = 1,
+    engine: str = "numpy",
+) -> Prepared:
+    """Check a batch, find its lanes and draw its starting parameters (``train_batch`` = prepare, run, result)."""
+    used, run = simulator(engine)
+    configs = configs if isinstance(configs, RunTable) else list(configs)
+    if not len(configs):
+        raise ConfigError("configs", "need at least one run")
+    check_int("log_every", log_every, 1)
+    if params is not None and len(params) != len(configs):
+        raise ConfigError("params", f"got {len(params)} parameter sets for {len(configs)} runs")
+    table = RunTable.from_configs(configs)
+    if params is None:
+        reps, lane_of = table.lanes()  # one lane per distinct trajectory
+        start = _starts(table, reps)
+    else:
+        reps = lane_of = np.arange(len(table))
+        start = stack_params([_check_start(q) for q in params])
+    lr, threshold = table.columns["lr"][reps], table.columns["loss_threshold"][reps]
+    return Prepared(configs, table, lane_of, start, lr, threshold, log_every, used, run)
+
+
 def train_batch(
     configs: Sequence[TrainConfig],
     params: Sequence[Mapping[str, np.ndarray]] | None = None,
@@ -363,28 +417,8 @@ def train_batch(
     log_every : record the loss every this many steps (outcomes are still computed at every step).
     engine : ``"numpy"`` (the bit-exact reference) or ``"compiled"`` (numba; see ``ENGINES``).
     """
-    used, run = simulator(engine)
-    configs = configs if isinstance(configs, RunTable) else list(configs)
-    if not len(configs):
-        raise ConfigError("configs", "need at least one run")
-    check_int("log_every", log_every, 1)
-    if params is not None and len(params) != len(configs):
-        raise ConfigError("params", f"got {len(params)} parameter sets for {len(configs)} runs")
-    table = RunTable.from_configs(configs)
-    if params is None:
-        reps, lane_of = table.lanes()  # one lane per distinct trajectory
-        start = _starts(table, reps)
-    else:
-        reps = lane_of = np.arange(len(table))
-        start = stack_params([_check_start(q) for q in params])
-    lr, threshold = table.columns["lr"][reps], table.columns["loss_threshold"][reps]
-    began = time.perf_counter()
-    trace = run(start, lr, threshold, lane_of, table.columns["max_steps"], log_every)
-    seconds = time.perf_counter() - began
-    result = _outcomes(configs, table, trace, lane_of)
-    object.__setattr__(result, "engine", used)
-    object.__setattr__(result, "engine_seconds", seconds)
-    return result
+    batch = prepare(configs, params, log_every, engine)
+    return batch.result(*batch.run())
 
 
 def train(cfg: TrainConfig, params: Mapping[str, np.ndarray] | None = None) -> TrainResult:

@@ -62,7 +62,7 @@ class _Text:
         axis, keys = self.segments[seg]
         marker = 987654321
         head, tail = (self.sep + self.encode(keys[0], marker)).rsplit(str(marker), 1)
-        assert keys == (axis,) and self.encode(axis, 12) == f"{head[len(self.sep):]}12{tail}", keys
+        assert keys == (axis,) and self.encode(axis, 12) == f"{head[len(self.sep) :]}12{tail}", keys
         return head, tail
 
     def fragments(self, seg: int, idx: np.ndarray, prefix: str = "") -> np.ndarray:

@@ -124,10 +124,15 @@ def _window_trend(window: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
         step = np.where(pair1, np.abs(filled[:, 1:] - filled[:, :-1]), 0.0)
         mean_step = (step / n_pairs[:, None]).sum(axis=1)
         period = np.zeros(r, dtype=np.int64)
+        complete = bool(valid.all())  # the usual window: no masking needed
         for p in PERIODS:  # smallest period first; a period-2 cycle also repeats at 4, 6, 8
-            pairs = valid[:, p:] & valid[:, :-p]
-            gap = np.where(pairs, np.abs(filled[:, p:] - filled[:, :-p]), 0.0).max(axis=1, initial=0.0)
-            hit = (period == 0) & (pairs.sum(axis=1) >= 2 * p) & (gap <= CYCLE_RTOL * mean_step)
+            gap = np.abs(filled[:, p:] - filled[:, :-p])
+            if complete:
+                hit = (period == 0) & (w - p >= 2 * p) & (gap.max(axis=1, initial=0.0) <= CYCLE_RTOL * mean_step)
+            else:
+                pairs = valid[:, p:] & valid[:, :-p]
+                gap = np.where(pairs, gap, 0.0).max(axis=1, initial=0.0)
+                hit = (period == 0) & (pairs.sum(axis=1) >= 2 * p) & (gap <= CYCLE_RTOL * mean_step)
             period[hit] = p
         idx = np.arange(w)
         first = np.where(valid, idx, w).min(axis=1).clip(max=w - 1)

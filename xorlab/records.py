@@ -139,7 +139,8 @@ def curves_frame(batch: BatchResult, ids: Sequence[str] | None = None, every: in
     """Long-form losses of a trained batch: logged steps that are multiples of ``every`` and below each run's
     end, then its final loss (at ``step = max_steps``)."""
     ids = np.asarray(ids if ids is not None else [run_id(c) for c in batch.configs], dtype=object)
-    max_steps = batch.table.columns["max_steps"] if batch.table is not None else np.array([c.max_steps for c in batch.configs])
+    table = batch.table if batch.table is not None else RunTable.from_configs(batch.configs)
+    max_steps = table.columns["max_steps"]
     steps = np.broadcast_to(np.append(batch.loss_steps, 0), (len(ids), batch.loss_steps.size + 1)).copy()
     steps[:, -1] = max_steps  # (N, S + 1): the logged steps, then each run's end
     keep = (steps < max_steps[:, None]) & (steps % every == 0)

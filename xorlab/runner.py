@@ -11,8 +11,10 @@ config object is built per run: a chunk is a ``RunTable`` of columns. Runs alrea
 concurrent writers of one store train each run about once. Each chunk trains as one ``train_batch`` call and is
 committed atomically to the store by a background thread while the next chunk trains (``xorlab.committer``); an
 exception, Ctrl-C or SIGTERM loses at most the chunk training, ``kill -9`` at most that one and the one being
-written, and re-running the same command trains only what is missing. Limits that would fail only after writing are checked by ``Grid.from_mapping``, and init files edited
-mid-sweep here, so that bad input stops with one line and nothing half-written.
+written, and re-running the same command trains only what is missing. With the compiled engine the kernel
+trains chunk k while chunk k+1 is prepared and chunk k-1 written (``xorlab.pipeline``). Limits that would fail
+only after writing are checked by ``Grid.from_mapping``, and init files edited mid-sweep here, so that bad input
+stops with one line and nothing half-written.
 """
 
 from __future__ import annotations
@@ -30,13 +32,14 @@ import pandas as pd
 from tqdm import tqdm
 
 from xorlab.claims import N_BUCKETS, Claims
-from xorlab.config import ConfigError, TrainConfig
 from xorlab.committer import Committer
-from xorlab.engine import BatchResult, train_batch
+from xorlab.config import ConfigError
+from xorlab.engine import BatchResult
 from xorlab.extend import Extensions
 from xorlab.grid import Grid
 from xorlab.grid_keys import GridKeys
 from xorlab.options import SweepOptions
+from xorlab.pipeline import train_batches
 from xorlab.records import curves_frame, run_id, runs_frame
 from xorlab.runtable import RunTable
 from xorlab.signals import stop_on_signals
@@ -177,11 +180,9 @@ class _ClaimedWork:
         own_files: set[str],
         opts: SweepOptions,
         sleep: Callable[[float], Any] | None = None,
-        idle: Callable[[], Any] | None = None,
     ) -> None:
         self.p, self.claims, self.index, self.own_files, self.opts = p, claims, index, own_files, opts
         self.sleep = sleep or time.sleep
-        self.idle = idle or (lambda: None)  # before waiting for other writers: finish our own commit (its claims)
         self.needed = p.needed.copy()  # less what other writers record meanwhile
         self.counts = self.needed.sum(axis=1)
         self.rows: dict[int, list[int]] = defaultdict(list)
@@ -205,9 +206,10 @@ class _ClaimedWork:
                 self.counts[at] = self.needed[at].sum(axis=1)
         return [r for r in rows if self.counts[r]]
 
-    def __iter__(self) -> Iterator[tuple[RunTable, np.ndarray, list[int]]]:
+    def __iter__(self) -> Iterator[tuple[RunTable, np.ndarray, list[int]] | None]:
         """Yield (runs of one chunk, their run ids, buckets whose last runs are in it: release them after the
-        commit)."""
+        commit), or None before waiting for buckets other writers hold: then finish and commit what is in
+        flight, releasing its claims, or two writers could wait for each other."""
         size, max_lanes = self.opts.chunk_size, _max_lanes(self.p, self.opts.log_every)
         buffer: deque[tuple[int, int]] = deque()  # (bucket, row)
         left: dict[int, int] = {}
@@ -233,8 +235,8 @@ class _ClaimedWork:
                     left[bucket] = len(rows)
                 buffered = int(sum(self.counts[r] for _, r in buffer))
             if not buffer:
-                if self.queue:  # everything left is being trained by live writers: wait for them, having
-                    self.idle()  # released our own claims first (they may be waiting for those)
+                if self.queue:  # everything left is being trained by live writers: wait for them, once the
+                    yield None  # consumer has committed what it has in flight (they may wait for our claims)
                     self.sleep(WAIT_POLL)
                 continue
             rows: list[int] = []
@@ -301,6 +303,29 @@ def grid_record(grid: Grid) -> dict[str, list[Any]]:
     return out
 
 
+def _trained(work: _ClaimedWork, files: InitFiles, extend: Extensions | None, opts: SweepOptions) -> Iterator[Any]:
+    """Train the work's chunks: ``((ids, done), batch, None)`` per chunk, or ``((ids, done), None, frames)`` when
+    continuing recorded runs; ``None`` where the work waits. Init files are checked before each chunk."""
+
+    def checked() -> Iterator[Any]:
+        for item in work:
+            if item is not None:
+                files.verify()
+                item = (item[0], (item[1], item[2]))
+            yield item
+
+    if extend is None:  # the compiled kernel trains chunk k while chunk k+1 is prepared (xorlab.pipeline)
+        for item in train_batches(checked(), log_every=opts.log_every, engine=opts.engine):
+            yield None if item is None else (item[0], item[1], None)
+        return
+    for item in checked():
+        if item is None:
+            yield None
+            continue
+        configs, (ids, done) = item
+        yield (ids, done), None, extend.train(configs, ids)
+
+
 def _frames(batch: BatchResult | None, ids: np.ndarray, ready: Frames | None = None) -> Frames:
     """The run and curve tables of a chunk (``ready`` if it came as tables)."""
     return ready if ready is not None else (runs_frame(batch, ids), curves_frame(batch, ids))
@@ -337,18 +362,17 @@ def run_sweep(
             tqdm(total=p.pending, unit="run", disable=not opts.progress, desc="xorlab-sweep", smoothing=0.1) as bar,
             Committer(store, claims, stopper, files.hashes) as committer,
         ):
-            work = _ClaimedWork(p, claims, index, store.written_files, opts, idle=committer.wait)
-            for configs, ids, done in work:
+            work = _ClaimedWork(p, claims, index, store.written_files, opts)
+            for item in _trained(work, files, extend, opts):
+                if item is None:  # the work waits for other writers: release our claims first
+                    committer.wait()
+                    continue
+                (ids, done), batch, ready = item
                 files.verify()
-                if extend is None:
-                    batch, ready = train_batch(configs, log_every=opts.log_every, engine=opts.engine), None
-                    engine_seconds += batch.engine_seconds
-                else:
-                    batch, ready = None, extend.train(configs, ids)
-                files.verify()
-                committer.submit(functools.partial(_frames, batch, ids, ready), done)  # while the next chunk trains
-                trained += len(configs)
-                bar.update(len(configs))
+                engine_seconds += batch.engine_seconds if batch is not None else 0.0
+                committer.submit(functools.partial(_frames, batch, ids, ready), done)  # while the next one trains
+                trained += len(ids)
+                bar.update(len(ids))
             committer.wait()
             continued = extend.continued if extend is not None else 0
             engine_seconds += extend.engine_seconds if extend is not None else 0.0

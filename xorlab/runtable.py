@@ -80,7 +80,9 @@ class RunTable(Sequence[TrainConfig]):
         configs = list(configs)
         config_cls = type(configs[0]) if configs else TrainConfig
         canon = [c.canonical() for c in configs]
-        columns = {name: column_array([c[name] for c in canon], dtype) for name, dtype in config_dtypes(config_cls).items()}
+        columns = {
+            name: column_array([c[name] for c in canon], dtype) for name, dtype in config_dtypes(config_cls).items()
+        }
         codes: dict[tuple, int] = {}
         trajectory = np.array([codes.setdefault(c.trajectory_key(), len(codes)) for c in configs], dtype=np.int64)
         params = np.empty(len(configs), dtype=object)
@@ -88,4 +90,3 @@ class RunTable(Sequence[TrainConfig]):
         shas = np.empty(len(configs), dtype=object)
         shas[:] = [c.identity().get("init_file_sha256") if c.init_params.get("path") else None for c in configs]
         return cls(config_cls, columns, params, shas, trajectory)
-
