@@ -557,3 +557,29 @@ def test_disk_full_is_one_line_and_keeps_the_store_consistent(tmp_path, batch, m
     one_line(err, path, "no space left", "consistent", "1 chunks")
     assert len(store.committed_chunks(path)) == 1 and len(list((path / "curves").glob("*"))) == 1
     assert len(load_runs(path)) == len(CONFIGS) and not list(path.rglob(".tmp-*"))
+
+
+def test_writers_creating_one_new_store_at_the_same_moment_all_succeed(tmp_path):
+    """SLURM array jobs start together: checking and creating the same new store folder must not trip over each
+    other (the writability probe once created and removed the store folder itself)."""
+    import threading
+
+    path, errors = tmp_path / "new" / "store", []
+    barrier = threading.Barrier(8)
+
+    def start():
+        try:
+            barrier.wait()
+            check_writable(path)
+            with StoreWriter(path, heartbeat=False):
+                pass
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(list((path / "sessions").iterdir())) == 8
+    assert not [p for p in tmp_path.rglob(".tmp-*")]  # no probe left behind

@@ -166,7 +166,8 @@ def _check_names(path: Path, field: str) -> None:
 def check_writable(path: str | Path, field: str = "dir") -> Path:
     """Raise ``StoreError`` unless ``path`` is (or can be created as) a writable, compatible store folder.
 
-    Writes nothing: the check is done on the folder if it exists, else on its nearest existing parent.
+    Writes nothing: the check is done on the folder if it exists, else on its nearest existing parent (where a
+    uniquely named folder is created and removed, since permission bits do not tell everything).
     """
     path = store_path(path)
     _check_names(path, field)
@@ -192,13 +193,11 @@ def check_writable(path: str | Path, field: str = "dir") -> Path:
         raise StoreError(f"{field}: {path} is not writable ({probe} is on a read-only filesystem); nothing was written")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise StoreError(f"{field}: {path} is not writable (no write permission on {probe}); nothing was written")
-    if probe != path:  # permission bits do not tell everything (/proc, /sys, root on odd mounts): try for real
-        first = path.parents[len(path.relative_to(probe).parts) - 2] if len(path.relative_to(probe).parts) > 1 else path
+    if probe != path:  # permission bits do not tell everything (/proc, /sys, root on odd mounts): try for real,
+        trial = _temp_name(probe, ".probe")  # under a name of our own: writers starting together never collide
         try:
-            os.mkdir(first)
-            os.rmdir(first)
-        except FileExistsError:
-            pass  # created meanwhile by a concurrent writer: fine
+            os.mkdir(trial)
+            os.rmdir(trial)
         except OSError as exc:
             raise StoreError(f"{field}: cannot create {path} ({exc.strerror or exc}); nothing was written") from None
     return path
