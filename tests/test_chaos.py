@@ -40,9 +40,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 
 LOG_EVERY = 50
 GRID = {"lr": [0.5, 2.0], "seed": "range(0,120)", "max_steps": [400, 800]}  # 480 runs, ~2 s of training
-# The reference sweeps run in process with the library's default (numpy) engine: the CLI uses the same.
-ARGS = ["sweep.engine=numpy", "grid.lr=[0.5,2.0]", "grid.seed=range(0,120)", "grid.max_steps=[400,800]",
-        f"sweep.log_every={LOG_EVERY}", "sweep.progress=false"]  # fmt: skip
+# The reference sweeps run in process with the engine the CLI is given (numpy unless a test says otherwise).
+ARGS = ["grid.lr=[0.5,2.0]", "grid.seed=range(0,120)", "grid.max_steps=[400,800]", f"sweep.log_every={LOG_EVERY}",
+        "sweep.progress=false"]  # fmt: skip
 
 
 def sweep_module() -> str:
@@ -50,13 +50,15 @@ def sweep_module() -> str:
     return "xorlab.apps.sweep" if importlib.util.find_spec("xorlab.apps.sweep") else "xorlab.sweep"
 
 
-def sweep_cmd(store_dir: Path, *args: str, multirun: bool = False, chunk_size: int = 16) -> list[str]:
+def sweep_cmd(
+    store_dir: Path, *args: str, multirun: bool = False, chunk_size: int = 16, engine: str = "numpy"
+) -> list[str]:
     """The sweep app's command line (Hydra wants ``-m`` before the overrides)."""
     hydra_dir = store_dir.parent / f"hydra-{store_dir.name}"
     where = f"hydra.sweep.dir={hydra_dir}" if multirun else f"hydra.run.dir={hydra_dir}"
     flags = ["-m"] if multirun else []
     return [sys.executable, "-m", sweep_module(), *flags, *ARGS, *args, f"sweep.chunk_size={chunk_size}",
-            f"sweep.dir={store_dir}", where]  # fmt: skip
+            f"sweep.engine={engine}", f"sweep.dir={store_dir}", where]  # fmt: skip
 
 
 def env() -> dict[str, str]:
@@ -80,11 +82,25 @@ def raw_ids(path: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
-    """The uninterrupted sweep every attacked store must equal."""
-    path = tmp_path_factory.mktemp("reference") / "store"
-    run_sweep(Grid.from_mapping(GRID), SweepOptions(dir=path, log_every=LOG_EVERY, progress=False))
-    return path
+def references(tmp_path_factory):
+    """The uninterrupted sweep (per engine) every attacked store must equal."""
+    made: dict[str, Path] = {}
+
+    def get(engine: str = "numpy") -> Path:
+        if engine not in made:
+            path = tmp_path_factory.mktemp(f"reference-{engine}") / "store"
+            run_sweep(
+                Grid.from_mapping(GRID), SweepOptions(dir=path, log_every=LOG_EVERY, progress=False, engine=engine)
+            )
+            made[engine] = path
+        return made[engine]
+
+    return get
+
+
+@pytest.fixture
+def reference(references) -> Path:
+    return references("numpy")
 
 
 def sorted_frames(path: Path, ids: set[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -144,15 +160,17 @@ def wait_for_chunks(path: Path, n: int, proc: subprocess.Popen, timeout: float =
 
 
 # ----------------------------------------------------------------------------------------------- kill -9
-def test_kill_9_at_random_moments(tmp_path, reference):
+@pytest.mark.parametrize(("engine", "chunk_size"), [("numpy", 8), ("compiled", 2)])  # compiled: more, faster chunks
+def test_kill_9_at_random_moments(tmp_path, references, engine, chunk_size):
     """12 kills of one sweep at random moments: during start-up, or after a random number of new chunks plus a
-    random fraction of the next (mid-training or mid-commit), resuming after each."""
+    random fraction of the next (mid-training or mid-commit), resuming after each. With the compiled engine a
+    chunk is prepared, one trains and one is written at the same time (xorlab.pipeline, xorlab.committer)."""
     rng = random.Random(8)
     path = tmp_path / "store"
     kills = 0
     for attack in range(12):
         before = len(store.committed_chunks(path)) if (path / "runs").is_dir() else 0
-        proc = start(sweep_cmd(path, chunk_size=8))
+        proc = start(sweep_cmd(path, chunk_size=chunk_size, engine=engine))
         if attack % 4 == 0:
             time.sleep(rng.uniform(0.05, 1.0))  # start-up: imports, Hydra, planning, the first claims
         else:
@@ -164,23 +182,26 @@ def test_kill_9_at_random_moments(tmp_path, reference):
         proc.communicate()
         if (path / "runs").is_dir():
             load_runs(path)  # never unreadable in between: a killed writer leaves only whole chunks
-    done = run(sweep_cmd(path))
+    done = run(sweep_cmd(path, engine=engine))
     assert done.returncode == 0, done.stderr
     states = [session_state(s) for s in read_sessions(path)]
     assert states.count("finished") == 1 and "running" not in states  # killed sessions read as crashed
-    assert_recovered(path, reference, "kill -9 at random moments", kills)
+    assert_recovered(path, references(engine), f"kill -9 at random moments ({engine} engine)", kills)
 
 
 # ----------------------------------------------------------------------------------------------- concurrency
-def test_concurrent_writers_with_overlapping_grids(tmp_path, reference):
+@pytest.mark.parametrize("engine", ["numpy", "compiled"])
+def test_concurrent_writers_with_overlapping_grids(tmp_path, references, engine):
     """Three writers at once: two on the whole grid (a re-submitted job), one on an overlapping half."""
     path = tmp_path / "store"
     half = ["grid.seed=range(60,120)"]
-    procs = [start(sweep_cmd(path)), start(sweep_cmd(path)), start(sweep_cmd(path, *half))]
+    small = {"chunk_size": 4, "engine": engine} if engine == "compiled" else {}
+    procs = [start(sweep_cmd(path, **small)), start(sweep_cmd(path, **small)), start(sweep_cmd(path, *half, **small))]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outs
     trained = [json.loads(p.read_text()).get("trained") for p in (path / "sessions").glob("*.json")]
-    figures = assert_recovered(path, reference, "3 concurrent writers, overlapping grids", 3, max_dup=0.05)
+    attack = f"3 concurrent writers, overlapping grids ({engine} engine)"
+    figures = assert_recovered(path, references(engine), attack, 3, max_dup=0.05)
     emit(f"CHAOS trained per writer {sorted(trained)}; sum {sum(trained)} for {figures['runs_checked']} runs")
     assert sum(trained) == figures["runs_checked"] + figures["duplicates"]
 
