@@ -116,6 +116,17 @@ def engine_us(n: int, repeats: int, engine: str = "numpy") -> float:
     return best / (n * STEPS) * 1e6
 
 
+def kernel_alone(seeds: int, repeats: int) -> float:
+    """Best-of-``repeats`` seconds of the compiled simulation of the sweep grid as one call, nothing else running."""
+    from xorlab.config import TrainConfig
+    from xorlab.engine import prepare
+
+    grid = [(s, lr, init) for s in range(seeds) for lr in LRS for init in INITS]
+    configs = [TrainConfig(lr=lr, init=init, seed=s, max_steps=STEPS) for s, lr, init in grid]
+    batch = prepare(configs, log_every=10, engine="compiled")
+    return min(batch.run()[1] for _ in range(repeats))
+
+
 def identical(sweep_store: Path, basic_root: Path) -> tuple[bool, str]:
     """Do the basic launcher's runs have bit-identical final losses (and statuses) in the sweep's store?"""
     from xorlab.store import load_runs
@@ -217,6 +228,10 @@ def main() -> None:
             over = (sec - inside) / big * 1e6
             row("  the rest (start-up, planning, ids, init draws, tables, Parquet) per run", f"{over:.1f} µs",
                 "≤ 30 µs", over <= 30)  # fmt: skip
+            alone = kernel_alone(big_seeds, a.repeats) if ENGINE == "compiled" else None
+            if alone is not None:  # inside the sweep the kernel shares the cores with the commit thread
+                row("  the same simulation alone in process (best of N), as a share of the sweep's wall",
+                    f"{alone:.1f} s = {alone / sec:.0%}")  # fmt: skip
         except RuntimeError as exc:
             row(f"xorlab-sweep ({big:,} runs)", f"FAILED: {str(exc).splitlines()[0]}", "", False)
             print(exc, file=sys.stderr)
