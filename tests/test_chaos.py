@@ -4,8 +4,10 @@ Each attack ends with the same assertions: the store holds exactly the expected 
 equal an uninterrupted sweep's bit for bit, nothing was silently dropped, and the figures (attacks, runs checked,
 duplicates, lost) are printed so they can be reported. Attacks:
 
-- ``kill -9`` of one sweep at 12 random moments (start-up, training, committing), resuming after each;
-- two concurrent writers with overlapping grids on one store (claims: each run trained about once);
+- ``kill -9`` of one sweep at 12 random moments (start-up, training, committing), resuming after each, with
+  each engine (the compiled one prepares, trains and commits three chunks at once);
+- three concurrent writers with overlapping grids on one store (claims: each run trained about once), with each
+  engine;
 - a joblib multirun whose parent is killed with ``kill -9`` (its loky workers must stop, not train on);
 - the disk filling up (a small tmpfs when ``mount`` works, else a simulated ENOSPC), then more room and resume;
 - every kind of corrupted file, each detected by the loaders and ``check_store``, then repaired by a re-run.

@@ -19,6 +19,7 @@ stops with one line and nothing half-written.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import random
 import time
@@ -363,16 +364,17 @@ def run_sweep(
             Committer(store, claims, stopper, files.hashes) as committer,
         ):
             work = _ClaimedWork(p, claims, index, store.written_files, opts)
-            for item in _trained(work, files, extend, opts):
-                if item is None:  # the work waits for other writers: release our claims first
-                    committer.wait()
-                    continue
-                (ids, done), batch, ready = item
-                files.verify()
-                engine_seconds += batch.engine_seconds if batch is not None else 0.0
-                committer.submit(functools.partial(_frames, batch, ids, ready), done)  # while the next one trains
-                trained += len(ids)
-                bar.update(len(ids))
+            with contextlib.closing(_trained(work, files, extend, opts)) as chunks:  # closing waits for the kernel
+                for item in chunks:
+                    if item is None:  # the work waits for other writers: release our claims first
+                        committer.wait()
+                        continue
+                    (ids, done), batch, ready = item
+                    files.verify()
+                    engine_seconds += batch.engine_seconds if batch is not None else 0.0
+                    committer.submit(functools.partial(_frames, batch, ids, ready), done)  # while the next trains
+                    trained += len(ids)
+                    bar.update(len(ids))
             committer.wait()
             continued = extend.continued if extend is not None else 0
             engine_seconds += extend.engine_seconds if extend is not None else 0.0
