@@ -229,14 +229,7 @@ def _streams(
         rest.tolist(), *(a[rest].tolist() for a in (kind, seed, skip, need_z, need_u)), strict=True
     ):
         if k == DEFAULT:
-            gen = make_rng(s, "default", n)
-            saved = gen.bit_generator.state if want_z and want_u else None
-            if want_z:
-                gen.standard_normal(out=z[g])
-            if saved is not None:
-                gen.bit_generator.state = saved
-            if want_u:
-                gen.random(out=u[g])
+            _fill(make_rng(s, "default", n), z[g], u[g], want_z, want_u)
         else:
             legacy = reseed_legacy(legacy if legacy is not None else make_rng(s, "legacy"), s, n)
             saved = legacy.get_state(legacy=False) if want_z and want_u and n > LEGACY_RESKIP else None
@@ -272,13 +265,19 @@ def _seeded_streams(
         gen = seeding.generator(w)
         if n > 0:
             discard(gen, n)
-        saved = gen.bit_generator.state if wz and wu else None  # both families after a skip: rare
-        if wz:
-            gen.standard_normal(out=z[g])
-        if saved is not None:
-            gen.bit_generator.state = saved
-        if wu:
-            gen.random(out=u[g])
+        _fill(gen, z[g], u[g], wz, wu)  # both families after a skip: rare
+
+
+def _fill(gen: np.random.Generator, z: np.ndarray, u: np.ndarray, want_z: bool, want_u: bool) -> None:
+    """A default stream's first normals into ``z`` and/or first doubles into ``u``, each from the stream's current
+    position (the state is saved and restored between the two)."""
+    saved = gen.bit_generator.state if want_z and want_u else None
+    if want_z:
+        gen.standard_normal(out=z)
+    if saved is not None:
+        gen.bit_generator.state = saved
+    if want_u:
+        gen.random(out=u)
 
 
 @functools.cache
