@@ -147,3 +147,26 @@ def test_two_writers_waiting_for_each_other_both_finish(tmp_path, monkeypatch, e
     assert not any(t.is_alive() for t in threads), "the writers waited for each other"
     assert not errors
     assert sorted(set(load_runs(path)["run_id"])) == sorted(run_id(c) for runs in grid.trajectories() for c in runs)
+
+
+def test_work_recorded_by_others_is_skipped_without_waiting(tmp_path, monkeypatch):
+    """Runs another writer recorded after planning are dropped; the sweep waits only when every bucket left is
+    held by a live writer, not each time the buckets it claimed turn out done (that cost 0.5 s a chunk)."""
+    grid = Grid.from_mapping({"seed": "range(0,200)", "max_steps": [5]})
+    path = tmp_path / "s"
+    real_plan = runner.plan
+
+    def plan_then_another_writer(g, o, done=None):
+        p = real_plan(g, o, done)
+        if len(g) == 200:  # ours: now another writer records every other seed and releases its claims
+            half = Grid.from_mapping({"seed": "range(0,200,2)", "max_steps": [5]})
+            run_sweep(half, SweepOptions(dir=path, progress=False))
+        return p
+
+    monkeypatch.setattr(runner, "plan", plan_then_another_writer)
+    sleeps, real_sleep = [], runner.time.sleep
+    monkeypatch.setattr(runner, "WAIT_POLL", 0.123)  # a sweep's wait, told apart from other sleeps (subprocess)
+    monkeypatch.setattr(runner.time, "sleep", lambda t: sleeps.append(t) if t == 0.123 else real_sleep(t))
+    summary = run_sweep(grid, SweepOptions(dir=path, chunk_size=8, progress=False))
+    assert (summary.trained, summary.recorded_by_others, sleeps) == (100, 100, [])
+    assert sorted(load_runs(path)["run_id"]) == sorted(run_id(c) for runs in grid.trajectories() for c in runs)

@@ -247,3 +247,14 @@ def test_shard_assignment_independent_of_grid_composition(tmp_path):
     )
     for k in range(3):
         assert shard_ids(small, k, 3, tmp_path) <= shard_ids(big, k, 3, tmp_path)
+
+
+def test_extreme_ranges_are_one_value_or_one_line():
+    """A one-value range with a huge step is that value; a range longer than 2**63 is refused like any big grid."""
+    from xorlab.grid_keys import GridKeys
+
+    grid = Grid.from_mapping({"seed": "range(5,6,18446744073709551616)"})
+    assert [c.seed for c in all_runs(grid)] == [5] and grid.table([0]).columns["seed"].tolist() == [5]
+    assert GridKeys(grid).run_ids([0])[0, 0] == run_id(TrainConfig(seed=5))
+    with pytest.raises(ConfigError, match=r"^grid: 100,000,000,000,000,000,000 runs is more than"):
+        Grid.from_mapping({"seed": "range(0,100000000000000000000)"})

@@ -88,6 +88,13 @@ def _init_specs(value: Any) -> list[InitSpec]:
     return specs
 
 
+def _count(values: Sequence[Any]) -> int:
+    """``len(values)``, also for a range longer than ``len`` can return (2**63 or more values)."""
+    if isinstance(values, range):
+        return max(0, (values.stop - values.start + values.step - (1 if values.step > 0 else -1)) // values.step)
+    return len(values)
+
+
 def _unique(values: Sequence[Any]) -> Sequence[Any]:
     return values if isinstance(values, range) else list(dict.fromkeys(values))  # a range has no repeats: kept lazy
 
@@ -123,7 +130,7 @@ class Grid:
             raw = grid.get(field, defaults[field])
             axes[field] = _init_specs(raw) if field == "init" else _values(field, raw, ints)
         max_steps = _values(budget, grid.get(budget, defaults[budget]), ints)
-        runs = math.prod(len(v) for v in axes.values()) * len(max_steps)
+        runs = math.prod(_count(v) for v in axes.values()) * _count(max_steps)
         if runs > MAX_GRID_RUNS:
             raise ConfigError("grid", f"{runs:,} runs is more than a sweep plans ({MAX_GRID_RUNS:,}); split the grid "
                               "into several sweeps (e.g. seed ranges) into one store")  # fmt: skip
@@ -230,7 +237,10 @@ class Grid:
         """Canonical values of ``axis`` at value indices ``idx`` (a range axis is computed, never listed)."""
         values = self.values(axis)
         if isinstance(values, range):
-            return values.start + np.asarray(idx, dtype=np.int64) * values.step
+            idx = np.asarray(idx, dtype=np.int64)
+            if max(abs(values.start), abs(values.step) * len(values)) < 2**62:  # int64 arithmetic cannot overflow
+                return values.start + idx * values.step
+            return np.array([values[j] for j in idx.reshape(-1).tolist()], dtype=np.int64).reshape(idx.shape)
         if axis not in self._columns:
             dtype = config_dtypes(self.config_cls)[axis]
             self._columns[axis] = column_array([self.owned(axis, j)[axis] for j in range(len(values))], dtype)

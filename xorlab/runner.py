@@ -200,7 +200,9 @@ class _ClaimedWork:
         if self.others:
             at = np.array(rows)
             ids = (self.p.keys or GridKeys(self.p.grid)).run_ids(self.p.trajectories[at])
-            hit = self.needed[at] & np.isin(ids, list(self.others))
+            others = self.others
+            hit = np.fromiter((i in others for i in ids.reshape(-1)), dtype=bool, count=ids.size).reshape(ids.shape)
+            hit &= self.needed[at]
             if hit.any():
                 self.by_others += int(hit.sum())
                 self.needed[at] &= ~hit
@@ -216,9 +218,13 @@ class _ClaimedWork:
         left: dict[int, int] = {}
         buffered = 0
         while self.queue or buffer:
-            claimed, tried = [], 0
+            claimed, tried, dropped = [], 0, 0
+            self.others |= self.index.refresh(skip=self.own_files)
             while self.queue and buffered < size and tried < len(self.queue):
                 bucket = self.queue.popleft()
+                if self.others and not self._left(self.rows[bucket]):  # others recorded all of it: nothing to do
+                    dropped += 1
+                    continue
                 if self.claims.try_claim(bucket):
                     claimed.append(bucket)
                     buffered += int(self.counts[self.rows[bucket]].sum())
@@ -236,9 +242,9 @@ class _ClaimedWork:
                     left[bucket] = len(rows)
                 buffered = int(sum(self.counts[r] for _, r in buffer))
             if not buffer:
-                if self.queue:  # everything left is being trained by live writers: wait for them, once the
-                    yield None  # consumer has committed what it has in flight (they may wait for our claims)
-                    self.sleep(WAIT_POLL)
+                if self.queue and not claimed and not dropped:  # all that is left is held by live writers: wait
+                    yield None  # for them, once the consumer has committed what it has in flight (they may be
+                    self.sleep(WAIT_POLL)  # waiting for our claims)
                 continue
             rows: list[int] = []
             done: list[int] = []
