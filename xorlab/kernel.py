@@ -74,6 +74,11 @@ def _compiled():
     return _kernel
 
 
+def load() -> None:
+    """Compile the kernel, or load it from numba's cache, now (else the first simulation does it)."""
+    _compiled()
+
+
 def simulate_compiled(
     start: Params,
     lr: np.ndarray,
