@@ -158,6 +158,9 @@ BAD = [
     (["+init.foo=1"], "init.foo"),
     (["--config-name=train", "lr=-1"], "lr"),  # other Hydra flags no longer switch pre-validation off
     (["hydra.job.chdir=true", "-m", "seed=1,-1"], "seed"),
+    (["hydra.run.dir=/proc/xorlab-test"], "hydra.run.dir"),  # once a traceback from Hydra's mkdir
+    (["hydra.run.dir={inputs}/corrupt.npz/run"], "hydra.run.dir"),  # under a file
+    (["-m", "seed=0,1", "hydra.sweep.dir=/proc/xorlab-test"], "hydra.sweep.dir"),
 ]
 
 

@@ -15,12 +15,13 @@ only to write the record, so ``--help`` and bad input answer fast.
 from __future__ import annotations
 
 import logging
+import sys
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from xorlab import engine
-from xorlab.apps.cli import hydra_entry, reported, run_app, to_container
+from xorlab.apps.cli import hydra_entry, parse_argv, reported, run_app, to_container
 from xorlab.apps.schema import register, train_config
 from xorlab.config import ConfigError, TrainConfig, check_int
 from xorlab.data import POINT_LABELS
@@ -37,6 +38,23 @@ def check(cfg: DictConfig) -> TrainConfig:
     if cfg.engine not in engine.ENGINES:
         raise ConfigError("engine", f"unknown engine {cfg.engine!r}; allowed: {', '.join(engine.ENGINES)}")
     return train_config(cfg)
+
+
+def precheck(cfg: DictConfig) -> None:
+    """Before Hydra starts: the config (``check``) and the folder the record will go to, which must be creatable
+    and writable (``hydra.run.dir``, or ``hydra.sweep.dir`` of a multirun), so that nothing is half-written."""
+    from hydra.types import RunMode
+
+    from xorlab.store import StoreError, check_writable
+
+    check(cfg)
+    hydra = HydraConfig.get()
+    multirun = hydra.mode == RunMode.MULTIRUN or parse_argv(sys.argv[1:])[2]
+    field, path = ("hydra.sweep.dir", hydra.sweep.dir) if multirun else ("hydra.run.dir", hydra.run.dir)
+    try:
+        check_writable(path, field)
+    except StoreError as exc:
+        raise ConfigError(field, str(exc).removeprefix(f"{field}: ")) from None
 
 
 def _loss(value: float) -> str:
@@ -84,7 +102,7 @@ def main() -> None:
     from xorlab.signals import interrupt_guard
 
     with interrupt_guard(PROG, "the run is recorded only when it finishes"):
-        run_app(PROG, "train", hydra_main, check)
+        run_app(PROG, "train", hydra_main, precheck)
 
 
 if __name__ == "__main__":
