@@ -60,6 +60,16 @@ def test_partial_grid_is_reported(swept):
     assert report.leftovers == []  # nothing left over: the chunk is simply absent
 
 
+@pytest.mark.parametrize("content", ["garbage{", "[1, 2]", ""])
+def test_an_unreadable_session_record_is_a_problem(swept, content):
+    (session,) = (swept / "sessions").glob("*.json")
+    session.write_text(content)
+    report = check_store(swept)
+    assert not report.ok and report.runs == 24
+    (problem,) = report.problems
+    assert problem.startswith(f"{session}: unreadable session record") and "runs are unaffected" in problem
+
+
 @pytest.mark.parametrize("damage", ["garbage_runs", "truncated_curves", "foreign_curves", "missing_curves",
                                     "null_ids", "foreign_runs"])  # fmt: skip
 def test_check_names_each_damaged_file(swept, tmp_path, damage):

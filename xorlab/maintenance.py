@@ -129,6 +129,7 @@ def check_store(path: str | Path) -> StoreReport:
         ids = set()
     states = Counter()
     grids_seen = set()
+    report.problems += _unreadable_sessions(path)
     for info in reversed(read_sessions(path)):  # newest first: one completeness line per distinct grid
         state = session_state(info)
         states[state] += 1
@@ -142,6 +143,21 @@ def check_store(path: str | Path) -> StoreReport:
     report.sessions = dict(states)
     report.leftovers = clean_store(path, dry_run=True)
     return report
+
+
+def _unreadable_sessions(path: Path) -> list[str]:
+    """One problem per session file that is not a readable JSON object (the records themselves are unaffected)."""
+    out = []
+    for f in sorted((path / "sessions").glob("[!.]*.json")):
+        try:
+            ok = isinstance(json.loads(f.read_text()), dict)
+            reason = "not a JSON object"
+        except (OSError, ValueError) as exc:
+            ok, reason = False, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if not ok:
+            out.append(f"{f}: unreadable session record ({reason}); the runs are unaffected, the session's "
+                       "provenance is lost (delete the file to silence this)")  # fmt: skip
+    return out
 
 
 def _session_of_chunk(name: str) -> str:
