@@ -130,6 +130,23 @@ def test_partial_running_and_crashed_states(tmp_path):
     assert (info.runs, info.state) == (40, "complete")
 
 
+def test_a_damaged_store_is_listed_as_damaged_beside_the_others(tmp_path, capsys, caplog):
+    from xorlab import store as store_mod
+    from xorlab.apps import runs as runs_app
+
+    sweep(tmp_path / "good")
+    bad = sweep(tmp_path / "bad", chunk_size=8)
+    store_mod.committed_chunks(bad)[0].write_bytes(b"not parquet")
+    info = catalog.describe(bad)
+    assert (info.state, info.runs, info.planned) == ("damaged", 32, 40)  # the readable chunks' runs
+    assert runs_app.main(["list", str(tmp_path)]) == 0  # once: one line, the whole listing refused
+    out = capsys.readouterr()
+    rows = out.out.splitlines()[1:]
+    assert [r.split()[0] for r in rows] == [str(bad), str(tmp_path / "good")]
+    assert rows[0].split()[-1] == "damaged" and rows[1].split()[-1] == "complete"
+    assert f"skipping {store_mod.committed_chunks(bad)[0]}" in caplog.text and "xorlab-store check" in caplog.text
+
+
 def test_grid_from_session_field_and_from_runs(tmp_path):
     store = sweep(tmp_path / "s")
     for f in (store / "sessions").glob("*.json"):  # a session without any grid: summarise the recorded runs

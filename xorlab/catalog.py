@@ -33,7 +33,7 @@ from xorlab.records import CONFIG_COLUMNS
 
 log = logging.getLogger(__name__)
 
-STATES = ("complete", "partial", "running", "crashed")
+STATES = ("complete", "partial", "running", "crashed", "damaged")
 AXIS_ORDER = ("init", "lr", "seed", "max_steps", "rng", "rng_skip", "loss_threshold")
 
 
@@ -195,14 +195,17 @@ def describe(path: str | Path) -> StoreInfo:
     path = Path(path)
     try:
         manifest = store.read_manifest(path) or {}
-        recorded = len(store.recorded_ids(path))
     except store.StoreError as exc:
         raise CatalogError(str(exc)) from None
+    try:
+        recorded, damaged = len(store.recorded_ids(path)), False
+    except store.StoreError:  # a damaged record file: count what is readable, and say so (state "damaged")
+        recorded, damaged = store.load_runs(path, on_corrupt="skip")["run_id"].nunique(), True
     sessions = read_sessions(path)
     latest = sessions[-1] if sessions else {}
     axes = _grid_axes(latest) if latest else None
     if axes is None:
-        axes = _recorded_axes(path)
+        axes = {} if damaged else _recorded_axes(path)
     states = [((s.get("shard", 0), s.get("num_shards", 1)), session_state(s)) for s in sessions]
     planned = _planned(latest) if latest else None
     written = [_mtime(f) for f in store.committed_chunks(path)]
@@ -218,7 +221,7 @@ def describe(path: str | Path) -> StoreInfo:
         axes=axes,
         commit=latest.get("git_commit"),
         dirty=latest.get("git_dirty"),
-        state=store_state(recorded, planned, states),
+        state="damaged" if damaged else store_state(recorded, planned, states),
         commits=commits,
     )
 
