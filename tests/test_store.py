@@ -583,3 +583,13 @@ def test_writers_creating_one_new_store_at_the_same_moment_all_succeed(tmp_path)
         t.join()
     assert not errors and len(list((path / "sessions").iterdir())) == 8
     assert not [p for p in tmp_path.rglob(".tmp-*")]  # no probe left behind
+
+
+def test_a_store_named_several_ways_is_found_once(tmp_path, monkeypatch):
+    from xorlab.store import find_stores
+
+    for name in ("s1", "s2"):
+        with StoreWriter(tmp_path / name, heartbeat=False):
+            pass
+    monkeypatch.chdir(tmp_path)
+    assert find_stores(["s1", "./s1", str(tmp_path / "s1"), ".", "s2"]) == [Path("s1"), Path("s2")]

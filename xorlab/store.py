@@ -507,13 +507,15 @@ def _looks_like_store(folder: Path, subdirs: list[str]) -> bool:
 
 
 def find_stores(paths: str | Path | Iterable[str | Path]) -> list[Path]:
-    """Every store under the given paths (a store folder itself, or any folder containing stores).
+    """Every store under the given paths (a store folder itself, or any folder containing stores), each once
+    (``s1 ./s1 /abs/s1``, or ``runs runs/s1``, name one store).
 
     A folder that holds runs but lost its manifest is an error, not silently left out.
     """
     if isinstance(paths, str | Path):
         paths = [paths]
     found: list[Path] = []
+    seen: set[Path] = set()
     for raw in paths:
         root = Path(raw).expanduser()
         if not root.exists():
@@ -534,7 +536,9 @@ def find_stores(paths: str | Path | Iterable[str | Path]) -> list[Path]:
         here.sort()
         for store in here:
             read_manifest(store)
-        found.extend(here)
+            if store.resolve() not in seen:
+                seen.add(store.resolve())
+                found.append(store)
     return found
 
 
