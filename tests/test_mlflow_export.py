@@ -125,3 +125,20 @@ def test_bad_store_and_uri_are_export_errors(tmp_path):
         mlflow_export.export_store(tmp_path)  # a folder holding a store is not one
     with pytest.raises(mlflow_export.ExportError, match="tracking URI nosuch://x"):
         mlflow_export.export_store(store, tracking_uri="nosuch://x")
+
+
+def test_an_unreachable_server_is_one_line_at_once(tmp_path):
+    """MLflow's own client retries an unreachable server for minutes; the export says so within seconds."""
+    import socket
+    import time
+
+    store = sweep(tmp_path / "s", seed=0, lr=0.5, init="notebook", max_steps=20)
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    with pytest.raises(mlflow_export.ExportError, match=r"cannot reach the MLflow server at http://127\.0\.0\.1:\d+ "):
+        mlflow_export.export_store(store, f"http://127.0.0.1:{port}")
+    assert time.monotonic() - start < mlflow_export.REACH_TIMEOUT + 5
+    mlflow_export.check_reachable(f"sqlite:///{tmp_path}/x.db")  # files and databases are not probed

@@ -24,6 +24,7 @@ import hashlib
 import logging
 import math
 import os
+import socket
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -44,6 +45,9 @@ CELL_TAG = "xorlab.cell"
 DEFAULT_EXPERIMENT = "xorlab"
 NON_METRICS = {"ref_init"}  # text columns of a stats row (NaN in the reference's own row): a tag instead
 _AXES = [c for c in CONFIG_COLUMNS if c not in stats.INIT_COLUMNS]  # init and its params are ``init_label``
+
+
+REACH_TIMEOUT = 5.0  # seconds to wait for an http(s) tracking server to accept a connection
 
 
 class ExportError(RuntimeError):
@@ -215,6 +219,7 @@ def export_store(
     by = stats.resolve_by(runs, by)
     table = stats.stats_table(runs, by)
     uri = tracking_uri or default_tracking_uri(path)
+    check_reachable(uri)
     key = store_key(path)
     params = grid_params(runs)
     overall = stats.summarize(runs, [])
@@ -278,6 +283,23 @@ def export_store(
         _attach(client, parent_id, runs, path)
         client.set_terminated(parent_id, "FINISHED")
     return Export(uri, exp_id, parent_id, cells, replaced, updated)
+
+
+def check_reachable(uri: str, timeout: float = REACH_TIMEOUT) -> None:
+    """For an http(s) tracking URI, raise ``ExportError`` unless its server accepts a connection within
+    ``timeout`` seconds: MLflow's client would otherwise retry for minutes before saying anything."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https"):
+        return
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        socket.create_connection((parts.hostname or "", port), timeout=timeout).close()
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise ExportError(f"tracking URI: cannot reach the MLflow server at {uri} ({reason}); nothing was exported; "
+                          "start it (mlflow server) or check the address") from None  # fmt: skip
 
 
 def _attach(client, run_id: str, runs: pd.DataFrame, path: Path) -> None:
