@@ -1,8 +1,11 @@
 """Self-contained pages: one document as blocks, rendered to Markdown and to HTML that works offline.
 
-A document is a list of blocks ``(kind, content)``: ``("h1", text)``, ``("h2", text)``, ``("p", text)``,
-``("ul", [text, ...])``, ``("table", DataFrame)`` and ``("figure", png_name, caption)``. Text may use
-``**bold**`` and ```code```. Markdown links figures as relative files; HTML embeds them as base64 PNG.
+A document is a list of blocks ``(kind, content)``: ``("h1", text)``, ``("h2", text)``, ``("h3", text)``,
+``("p", text)``, ``("ul", [text, ...])``, ``("table", DataFrame)`` and ``("figure", png_name, caption)``, optionally
+with a fourth element ``{label: path}`` of other formats of the figure that Markdown links after the caption
+(``{"SVG": "fig.svg"}``). Text may use ``**bold**`` and ```code```. Markdown links figures as relative files;
+HTML embeds them as base64 PNG. The sweep report (``xorlab.report``) and the comparison page
+(``xorlab.compare``) are both rendered here, each with its own CSS.
 
 The CSS keeps a page inside a 1280-px viewport: the body is capped below that, figures shrink to the column
 (never below the 1100-px column, so a figure is shown at ≥ 60 % of its natural width when drawn ≤ 1800 px wide),
@@ -28,6 +31,9 @@ th{background:#f3f3f3}tbody tr:nth-child(even){background:#fafafa}figure{margin:
 img{max-width:100%;height:auto}figcaption{font-style:italic;color:#444}code{background:#f3f3f3;padding:0 0.2em}"""
 
 
+HEADINGS = {"h1": 1, "h2": 2, "h3": 3}
+
+
 def inline_html(text: str) -> str:
     """Escape ``text`` and turn ``**bold**`` and ```code``` into HTML."""
     text = html.escape(str(text), quote=False)
@@ -43,10 +49,8 @@ def to_markdown(blocks: Sequence[tuple]) -> str:
     """GitHub-flavoured Markdown; figures as relative links to their PNG files."""
     out = []
     for kind, *rest in blocks:
-        if kind == "h1":
-            out.append(f"# {rest[0]}")
-        elif kind == "h2":
-            out.append(f"## {rest[0]}")
+        if kind in HEADINGS:
+            out.append(f"{'#' * HEADINGS[kind]} {rest[0]}")
         elif kind == "p":
             out.append(str(rest[0]))
         elif kind == "ul":
@@ -57,18 +61,19 @@ def to_markdown(blocks: Sequence[tuple]) -> str:
             lines += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in t.itertuples(index=False)]
             out.append("\n".join(lines))
         elif kind == "figure":
-            name, caption = rest
-            out.append(f"![{caption}]({name})\n\n*{caption}*")
+            name, caption, *also = rest
+            links = "".join(f" ([{label}]({path}))" for label, path in (also[0] if also else {}).items())
+            out.append(f"![{caption}]({name})\n\n*{caption}*{links}")
         else:
             raise ValueError(f"unknown block kind {kind!r}")
     return "\n\n".join(out) + "\n"
 
 
-def to_html(blocks: Sequence[tuple], figure_dir: str | Path) -> str:
-    """One self-contained HTML page (inline CSS, figures from ``figure_dir`` embedded as base64 PNG)."""
+def to_html(blocks: Sequence[tuple], figure_dir: str | Path, css: str = CSS) -> str:
+    """One self-contained HTML page (inline ``css``, figures from ``figure_dir`` embedded as base64 PNG)."""
     body = []
     for kind, *rest in blocks:
-        if kind in ("h1", "h2", "p"):
+        if kind in HEADINGS or kind == "p":
             body.append(f"<{kind}>{inline_html(rest[0])}</{kind}>")
         elif kind == "ul":
             body.append("<ul>" + "".join(f"<li>{inline_html(i)}</li>" for i in rest[0]) + "</ul>")
@@ -81,7 +86,7 @@ def to_html(blocks: Sequence[tuple], figure_dir: str | Path) -> str:
             )
             body.append(f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>')
         elif kind == "figure":
-            name, caption = rest
+            name, caption, *_ = rest
             data = base64.b64encode((Path(figure_dir) / name).read_bytes()).decode("ascii")
             body.append(
                 f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
@@ -93,5 +98,5 @@ def to_html(blocks: Sequence[tuple], figure_dir: str | Path) -> str:
     return (
         f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{title}</title>\n'
-        f"<style>{CSS}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
+        f"<style>{css}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
     )

@@ -14,15 +14,12 @@ apart. Runs of several stores (a ``sweep`` column) are never merged: ``sweep`` b
 
 from __future__ import annotations
 
-import base64
-import html
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from xorlab import figures, findings, mode_figures, stats, surface
+from xorlab import figures, findings, mode_figures, pages, stats, surface
 from xorlab.records import CONFIG_COLUMNS
 
 FIGURES = {  # stem -> caption; {budget} names the runs the figure shows
@@ -97,39 +94,10 @@ def document(
     return blocks
 
 
-def _md_cell(text: str) -> str:
-    return str(text).replace("|", "\\|")
-
-
 def to_markdown(blocks: Sequence[tuple], figure_dir: str = "figures") -> str:
-    """Render blocks as GitHub-flavoured Markdown (figures as relative PNG links)."""
-    out = []
-    for kind, *rest in blocks:
-        if kind == "h1":
-            out.append(f"# {rest[0]}")
-        elif kind == "h2":
-            out.append(f"## {rest[0]}")
-        elif kind == "h3":
-            out.append(f"### {rest[0]}")
-        elif kind == "p":
-            out.append(rest[0])
-        elif kind == "ul":
-            out.append("\n".join(f"- {item}" for item in rest[0]))
-        elif kind == "table":
-            t = rest[0]
-            lines = ["| " + " | ".join(_md_cell(c) for c in t.columns) + " |", "|" + "---|" * t.shape[1]]
-            lines += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in t.itertuples(index=False)]
-            out.append("\n".join(lines))
-        elif kind == "figure":
-            stem, caption = rest
-            out.append(f"![{caption}]({figure_dir}/{stem}.png)\n\n*{caption}* ([SVG]({figure_dir}/{stem}.svg))")
-    return "\n\n".join(out) + "\n"
-
-
-def _inline_html(text: str) -> str:
-    text = html.escape(str(text), quote=False)
-    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
-    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+    """The report as GitHub-flavoured Markdown (``xorlab.pages``): each figure linked as PNG, with its SVG."""
+    return pages.to_markdown([(k, f"{figure_dir}/{r[0]}.png", r[1], {"SVG": f"{figure_dir}/{r[0]}.svg"})
+                              if k == "figure" else (k, *r) for k, *r in blocks])  # fmt: skip
 
 
 CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1200px;margin:2em auto;
@@ -141,33 +109,8 @@ figcaption{font-style:italic;color:#444}code{background:#f3f3f3;padding:0 0.2em}
 
 
 def to_html(blocks: Sequence[tuple], figure_dir: Path) -> str:
-    """Render blocks as one self-contained HTML page; figures embedded as base64 PNG from ``figure_dir``."""
-    body = []
-    for kind, *rest in blocks:
-        if kind in ("h1", "h2", "h3", "p"):
-            body.append(f"<{kind}>{_inline_html(rest[0])}</{kind}>")
-        elif kind == "ul":
-            body.append("<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in rest[0]) + "</ul>")
-        elif kind == "table":
-            t = rest[0]
-            head = "".join(f"<th>{html.escape(str(c))}</th>" for c in t.columns)
-            rows = "".join(
-                "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>"
-                for r in t.itertuples(index=False)
-            )
-            body.append(f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>')
-        elif kind == "figure":
-            stem, caption = rest
-            data = base64.b64encode((figure_dir / f"{stem}.png").read_bytes()).decode("ascii")
-            body.append(
-                f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
-                f"<figcaption>{_inline_html(caption)}</figcaption></figure>"
-            )
-    title = _inline_html(blocks[0][1]) if blocks and blocks[0][0] == "h1" else "xorlab report"
-    return (
-        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{title}</title>\n'
-        f"<style>{CSS}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
-    )
+    """The report as one self-contained HTML page (``xorlab.pages``), figures embedded from ``figure_dir``."""
+    return pages.to_html([(k, f"{r[0]}.png", r[1]) if k == "figure" else (k, *r) for k, *r in blocks], figure_dir, CSS)
 
 
 def store_names(paths: Sequence[str]) -> dict[str, str]:
