@@ -209,19 +209,25 @@ def test_concurrent_writers_with_overlapping_grids(tmp_path, references, engine)
 
 
 # ----------------------------------------------------------------------------------------------- joblib
-def test_joblib_parent_killed(tmp_path, reference):
-    """kill -9 of a joblib multirun's parent: its loky workers notice and stop (sessions interrupted)."""
+def start_joblib_multirun(path: Path) -> tuple[subprocess.Popen, list, list]:
+    """A 2-shard joblib multirun into ``path``, once 2 chunks are committed: (process, its children, loky workers)."""
     psutil = pytest.importorskip("psutil")
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
-    path = tmp_path / "store"
     cmd = sweep_cmd(path, "sweep.shard=0,1", "sweep.num_shards=2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
                     multirun=True)  # fmt: skip
     # Output to a file, not a pipe: loky's helper processes inherit the parent's stdout/stderr.
-    with open(tmp_path / "multirun.log", "w") as log:
+    with open(path.parent / "multirun.log", "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env(), start_new_session=True)
     wait_for_chunks(path, 2, proc)
     children = psutil.Process(proc.pid).children(recursive=True)
-    workers = [c for c in children if "popen_loky" in " ".join(c.cmdline())]
+    return proc, children, [c for c in children if "popen_loky" in " ".join(c.cmdline())]
+
+
+def test_joblib_parent_killed(tmp_path, reference):
+    """kill -9 of a joblib multirun's parent: its loky workers notice and stop (sessions interrupted)."""
+    psutil = pytest.importorskip("psutil")
+    path = tmp_path / "store"
+    proc, children, workers = start_joblib_multirun(path)
     assert len(workers) == 2
     proc.kill()
     proc.wait()
@@ -245,15 +251,8 @@ def test_joblib_parent_killed(tmp_path, reference):
 def test_joblib_ctrl_c(tmp_path, reference):
     """Ctrl-C (SIGINT to the foreground process group) stops a joblib multirun and its workers promptly."""
     psutil = pytest.importorskip("psutil")
-    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
     path = tmp_path / "store"
-    cmd = sweep_cmd(path, "sweep.shard=0,1", "sweep.num_shards=2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                    multirun=True)  # fmt: skip
-    with open(tmp_path / "multirun.log", "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env(), start_new_session=True)
-    wait_for_chunks(path, 2, proc)
-    children = psutil.Process(proc.pid).children(recursive=True)
-    workers = [c for c in children if "popen_loky" in " ".join(c.cmdline())]
+    proc, children, workers = start_joblib_multirun(path)
     t0 = time.monotonic()
     os.killpg(proc.pid, signal.SIGINT)
     try:
