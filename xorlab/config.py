@@ -197,6 +197,11 @@ def _plain_casts(cls: type[TrainConfig]) -> tuple[tuple[str, Callable[[Any], Any
     return tuple((f.name, _PLAIN[_kind(f)]) for f in scalar_fields(cls))
 
 
+def plain_cast(cls: type[TrainConfig], name: str) -> Callable[[Any], Any]:
+    """How ``canonical()`` turns field ``name``'s value into a plain JSON value (``float``, ``int`` or ``str``)."""
+    return dict(_plain_casts(cls))[name]
+
+
 @functools.cache
 def _defaults(cls: type[TrainConfig]) -> tuple[tuple[str, Any], ...]:
     return tuple((f.name, f.default) for f in scalar_fields(cls))

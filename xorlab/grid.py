@@ -27,7 +27,16 @@ from typing import Any
 
 import numpy as np
 
-from xorlab.config import ConfigError, TrainConfig, budget_axes, config_dtypes, field_defaults, grid_axes, int_axes
+from xorlab.config import (
+    ConfigError,
+    TrainConfig,
+    budget_axes,
+    config_dtypes,
+    field_defaults,
+    grid_axes,
+    int_axes,
+    plain_cast,
+)
 from xorlab.inits import INIT_PARAM_NAMES
 from xorlab.runtable import RunTable, column_array
 
@@ -226,8 +235,7 @@ class Grid:
             run = self._init_runs[j]
             entries = run.canonical() if canonical else run.identity()
             return {k: v for k, v in entries.items() if self.owner(k) == "init"}
-        cast = {"float64": float, "int64": int, "string": str}[config_dtypes(self.config_cls)[axis]]
-        return {axis: cast(self.values(axis)[j])}
+        return {axis: plain_cast(self.config_cls, axis)(self.values(axis)[j])}
 
     @functools.cached_property
     def _columns(self) -> dict[str, np.ndarray]:

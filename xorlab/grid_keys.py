@@ -102,8 +102,8 @@ class GridKeys:
 
     def __init__(self, grid: Grid) -> None:
         self.grid = grid
-        identity = set(config_dtypes(grid.config_cls)) | set(grid.owned("init", 0))
-        for j in range(1, len(grid.axes["init"])):  # a from_file entry adds its file's identity
+        identity = set(config_dtypes(grid.config_cls))
+        for j in range(len(grid.axes["init"])):  # a from_file entry adds its file's identity
             identity |= set(grid.owned("init", j))
         self.ids = _Text(grid, sorted(identity), ",", _json_pair)
         canonical = [k for k in config_dtypes(grid.config_cls) if k != grid.budget]

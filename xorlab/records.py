@@ -115,9 +115,13 @@ def _strings(values: Any) -> pd.api.extensions.ExtensionArray:
     return pd.array(np.asarray(values, dtype=object), dtype="string")
 
 
+def _table(batch: BatchResult) -> RunTable:
+    return batch.table if batch.table is not None else RunTable.from_configs(batch.configs)
+
+
 def runs_frame(batch: BatchResult, ids: Sequence[str] | None = None) -> pd.DataFrame:
     """The run table of a trained batch (``ids`` defaults to ``run_id`` of each config)."""
-    table = batch.table if batch.table is not None else RunTable.from_configs(batch.configs)
+    table = _table(batch)
     columns = _config_columns(table, ids)
     columns["status"] = batch.status.astype(str)
     columns["steps_to_solve"] = _nullable_steps(batch.steps_to_solve)
@@ -139,8 +143,7 @@ def curves_frame(batch: BatchResult, ids: Sequence[str] | None = None, every: in
     """Long-form losses of a trained batch: logged steps that are multiples of ``every`` and below each run's
     end, then its final loss (at ``step = max_steps``)."""
     ids = np.asarray(ids if ids is not None else [run_id(c) for c in batch.configs], dtype=object)
-    table = batch.table if batch.table is not None else RunTable.from_configs(batch.configs)
-    max_steps = table.columns["max_steps"]
+    max_steps = _table(batch).columns["max_steps"]
     steps = np.broadcast_to(np.append(batch.loss_steps, 0), (len(ids), batch.loss_steps.size + 1)).copy()
     steps[:, -1] = max_steps  # (N, S + 1): the logged steps, then each run's end
     keep = (steps < max_steps[:, None]) & (steps % every == 0)

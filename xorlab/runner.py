@@ -72,8 +72,8 @@ class Plan:
     needed: np.ndarray  # (T, len(grid.max_steps)) bool: run not yet recorded
     in_shard: int  # runs of the grid in this shard
     recorded: int  # of those, already in the store
-    buckets: np.ndarray | None = None  # (T,) claim bucket of each pending trajectory (xorlab.claims)
-    keys: GridKeys | None = None  # run ids of the grid in bulk
+    buckets: np.ndarray  # (T,) claim bucket of each pending trajectory (xorlab.claims)
+    keys: GridKeys  # run ids of the grid in bulk
 
     @property
     def pending(self) -> int:
@@ -84,8 +84,7 @@ class Plan:
         traj = self.trajectories[rows]
         needed = self.needed[rows] if needed is None else needed
         table = self.grid.table(traj, needed)
-        keys = self.keys or GridKeys(self.grid)
-        ids = keys.run_ids(traj)[needed]
+        ids = self.keys.run_ids(traj)[needed]
         if len(table) and run_id(table[0]) != ids[0]:  # the bulk ids must be run_id's; a cheap spot check
             raise RuntimeError(f"xorlab bug: bulk run id {ids[0]} != run_id {run_id(table[0])} of {table[0]}")
         return table, ids
@@ -187,7 +186,7 @@ class _ClaimedWork:
         self.needed = p.needed.copy()  # less what other writers record meanwhile
         self.counts = self.needed.sum(axis=1)
         self.rows: dict[int, list[int]] = defaultdict(list)
-        for row, bucket in enumerate(p.buckets if p.buckets is not None else np.zeros(len(p.trajectories), int)):
+        for row, bucket in enumerate(p.buckets):
             self.rows[int(bucket)].append(row)
         order = sorted(self.rows)
         shift = random.randrange(len(order)) if order else 0
@@ -199,7 +198,7 @@ class _ClaimedWork:
         """``rows`` less the runs other writers recorded since planning; the rows with runs left."""
         if self.others:
             at = np.array(rows)
-            ids = (self.p.keys or GridKeys(self.p.grid)).run_ids(self.p.trajectories[at])
+            ids = self.p.keys.run_ids(self.p.trajectories[at])
             others = self.others
             hit = np.fromiter((i in others for i in ids.reshape(-1)), dtype=bool, count=ids.size).reshape(ids.shape)
             hit &= self.needed[at]

@@ -45,16 +45,13 @@ def precheck(cfg: DictConfig) -> None:
     and writable (``hydra.run.dir``, or ``hydra.sweep.dir`` of a multirun), so that nothing is half-written."""
     from hydra.types import RunMode
 
-    from xorlab.store import StoreError, check_writable
+    from xorlab.store import check_writable
 
     check(cfg)
     hydra = HydraConfig.get()
     multirun = hydra.mode == RunMode.MULTIRUN or parse_argv(sys.argv[1:])[2]
     field, path = ("hydra.sweep.dir", hydra.sweep.dir) if multirun else ("hydra.run.dir", hydra.run.dir)
-    try:
-        check_writable(path, field)
-    except StoreError as exc:
-        raise ConfigError(field, str(exc).removeprefix(f"{field}: ")) from None
+    check_writable(path, field)  # a StoreError naming the field: one line, like any user error
 
 
 def _loss(value: float) -> str:
