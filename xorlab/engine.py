@@ -311,7 +311,9 @@ def simulator(engine: str) -> tuple[str, Callable[..., Trace]]:
     return "numpy", simulate
 
 
-def _outcomes(configs: Sequence[TrainConfig], table: RunTable, trace: Trace, lane_of: np.ndarray) -> BatchResult:
+def _outcomes(
+    configs: Sequence[TrainConfig], table: RunTable, trace: Trace, lane_of: np.ndarray, engine: str, seconds: float
+) -> BatchResult:
     """Per-run results from a trace; events after a run's own end belong to longer runs sharing its lane."""
     max_steps = table.columns["max_steps"]
     losses = trace.losses[lane_of]
@@ -341,6 +343,8 @@ def _outcomes(configs: Sequence[TrainConfig], table: RunTable, trace: Trace, lan
         loss_tail=trace.end_tail,
         behaviour=modes,
         table=table,
+        engine=engine,
+        engine_seconds=seconds,
     )
 
 
@@ -358,19 +362,18 @@ class Prepared:
     engine: str  # the engine that will run it (after any fallback)
     simulate: Callable[..., Trace]
 
-    def run(self) -> tuple[Trace, float]:
-        """Simulate (the only step of a batch that needs no GIL with the compiled engine): (trace, seconds)."""
+    def run(self, t0: int = 0, first_solved0: np.ndarray | None = None) -> tuple[Trace, float]:
+        """Simulate (the only step of a batch that needs no GIL with the compiled engine): (trace, seconds).
+
+        ``t0`` and ``first_solved0`` continue recorded runs (``simulate``'s arguments; ``xorlab.extend``)."""
         began = time.perf_counter()
         trace = self.simulate(self.start, self.lr, self.threshold, self.lane_of, self.table.columns["max_steps"],
-                              self.log_every)  # fmt: skip
+                              self.log_every, t0=t0, first_solved0=first_solved0)  # fmt: skip
         return trace, time.perf_counter() - began
 
     def result(self, trace: Trace, seconds: float) -> BatchResult:
         """The batch's outcomes from its trace."""
-        result = _outcomes(self.configs, self.table, trace, self.lane_of)
-        object.__setattr__(result, "engine", self.engine)
-        object.__setattr__(result, "engine_seconds", seconds)
-        return result
+        return _outcomes(self.configs, self.table, trace, self.lane_of, self.engine, seconds)
 
 
 def prepare(

@@ -15,7 +15,6 @@ Otherwise the run is trained from scratch, as before.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from xorlab.config import TrainConfig
-from xorlab.engine import NO_STEP, _outcomes, simulator, stack_params, train_batch
+from xorlab.engine import NO_STEP, prepare, train_batch
 from xorlab.modes import TAIL
 from xorlab.records import curves_frame, params_of, run_id, runs_frame
 from xorlab.runtable import RunTable
@@ -104,16 +103,11 @@ class Extensions:
 
     def _continue(self, table: RunTable, ids, sources, t0: int, old: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         rows = self.rows.loc[sources]
-        start = stack_params([params_of(row) for _, row in rows.iterrows()])
+        starts = [params_of(row) for _, row in rows.iterrows()]  # each run from its recorded final state
         solved0 = rows["steps_to_solve"].fillna(NO_STEP).to_numpy(dtype=np.int64)
-        lanes = np.arange(len(table))
-        _, simulate = simulator(self.engine)
-        began = time.perf_counter()
-        trace = simulate(start, table.columns["lr"], table.columns["loss_threshold"], lanes, table.columns["max_steps"],
-                         self.log_every, t0=t0, first_solved0=solved0)  # fmt: skip
-        self.engine_seconds += time.perf_counter() - began
-        batch = _outcomes(table, table, trace, lanes)
-        object.__setattr__(batch, "engine", self.engine)
+        prepared = prepare(table, starts, self.log_every, self.engine)
+        batch = prepared.result(*prepared.run(t0=t0, first_solved0=solved0))
+        self.engine_seconds += batch.engine_seconds
         new = curves_frame(batch, ids).astype({"run_id": str})
         rename = dict(zip(sources, ids, strict=True))
         head = old[old["run_id"].isin(sources) & (old["step"] < t0)].astype({"run_id": str})
