@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import random
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,18 +150,28 @@ def _max_lanes(p: Plan, log_every: int) -> int:
     return max(1, MAX_CELLS // logged)
 
 
+def chunk_length(counts: Iterable[int], chunk_size: int, max_lanes: int) -> int:
+    """How many of the next trajectories (``counts``: their pending runs, in order) form one chunk: whole
+    trajectories, at most ``chunk_size`` runs (but always at least one trajectory) and ``max_lanes`` lanes. The
+    one chunking rule, for ``chunks`` and for a sweep's claimed work alike."""
+    runs = taken = 0
+    for n in counts:
+        if taken and (runs + n > chunk_size or taken + 1 > max_lanes):
+            break
+        runs += n
+        taken += 1
+    return taken
+
+
 def chunks(p: Plan, chunk_size: int, log_every: int) -> Iterator[RunTable]:
     """Pending runs in chunks of about ``chunk_size`` runs (whole trajectories), memory-capped."""
     max_lanes = _max_lanes(p, log_every)
-    counts = p.needed.sum(axis=1)
-    start, runs = 0, 0
-    for row, n in enumerate(counts.tolist()):
-        if row > start and (runs + n > chunk_size or row - start + 1 > max_lanes):
-            yield p.table(np.arange(start, row))[0]
-            start, runs = row, 0
-        runs += n
-    if runs:
-        yield p.table(np.arange(start, len(counts)))[0]
+    counts = p.needed.sum(axis=1).tolist()
+    start = 0
+    while start < len(counts):
+        end = start + chunk_length(itertools.islice(counts, start, None), chunk_size, max_lanes)
+        yield p.table(np.arange(start, end))[0]
+        start = end
 
 
 class _ClaimedWork:
@@ -245,22 +256,17 @@ class _ClaimedWork:
                     yield None  # for them, once the consumer has committed what it has in flight (they may be
                     self.sleep(WAIT_POLL)  # waiting for our claims)
                 continue
+            take = chunk_length((int(self.counts[row]) for _, row in buffer), size, max_lanes)
             rows: list[int] = []
             done: list[int] = []
-            runs = 0
-            while buffer:
-                bucket, row = buffer[0]
-                n = int(self.counts[row])
-                if rows and (runs + n > size or len(rows) + 1 > max_lanes):
-                    break
-                buffer.popleft()
+            for _ in range(take):
+                bucket, row = buffer.popleft()
                 rows.append(row)
-                runs += n
                 left[bucket] -= 1
                 if not left[bucket]:
                     done.append(bucket)
-            buffered -= runs
             at = np.array(rows)
+            buffered -= int(self.counts[at].sum())
             table, ids = self.p.table(at, self.needed[at])
             yield table, ids, done
 
