@@ -54,3 +54,15 @@ def test_a_shorter_record_logged_at_another_interval_is_not_continued(tmp_path):
     assert summary.trained == 24 and summary.continued == 0
     steps = load_curves(path, run_ids=load_runs(path).query("max_steps == 400")["run_id"])["step"]
     assert set(steps) == set(range(0, 400, 7)) | {400}
+
+
+def test_resuming_without_anything_to_continue_does_not_load_the_store(tmp_path, monkeypatch):
+    """Adding seeds at the same budget has nothing to continue: the records are not read (only their budgets)."""
+    from xorlab import store
+
+    path = tmp_path / "s"
+    run_sweep(Grid.from_mapping({"seed": "range(0,4)", "max_steps": [100]}), SweepOptions(dir=path, progress=False))
+    monkeypatch.setattr(store, "load_runs", lambda *a, **k: pytest.fail("the whole store was loaded"))
+    grown = Grid.from_mapping({"seed": "range(0,8)", "max_steps": [100, 120]})  # 120 - 100 < 64 new steps
+    summary = run_sweep(grown, SweepOptions(dir=path, progress=False))
+    assert (summary.trained, summary.continued) == (12, 0)

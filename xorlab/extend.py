@@ -32,12 +32,14 @@ from xorlab.runtable import RunTable
 class Extensions:
     """Recorded runs of a store that pending runs can continue from (read once, when the sweep starts)."""
 
-    def __init__(self, path: str | Path, recorded_ids: set[str], engine: str, log_every: int) -> None:
-        from xorlab.store import load_runs
+    def __init__(self, path: str | Path, recorded_ids: set[str], engine: str, log_every: int, longest: int) -> None:
+        """``longest``: the longest ``max_steps`` to train; the store's records are loaded only if one of its
+        budgets is short enough to continue from (a resumed grid typically has none)."""
+        from xorlab.store import load_runs, recorded_values
 
         self.path, self.engine, self.log_every = Path(path), engine, log_every
         self.rows = pd.DataFrame()
-        if recorded_ids:
+        if recorded_ids and any(m0 <= longest - TAIL for m0 in recorded_values(path, "max_steps")):
             runs = load_runs(path)
             same_engine = runs["engine"].fillna("numpy") == engine
             self.rows = runs[same_engine & runs["diverged_step"].isna()].set_index("run_id")

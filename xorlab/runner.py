@@ -363,8 +363,9 @@ def run_sweep(
             "planned_runs": len(grid), "grid": grid_record(grid)}  # fmt: skip
     trained, engine_seconds = 0, 0.0
     # Runs whose trajectory is recorded at a shorter budget continue from that record (xorlab.extend).
-    extend = Extensions(path, index.ids, opts.engine, opts.log_every) if index.ids and p.pending else None
-    if extend is not None and not extend.can_continue(max(grid.max_steps)):
+    longest = max(grid.max_steps)
+    extend = Extensions(path, index.ids, opts.engine, opts.log_every, longest) if index.ids and p.pending else None
+    if extend is not None and not extend.can_continue(longest):
         extend = None  # e.g. resuming the same grid: train from scratch, tables built while the next chunk trains
     try:
         with (

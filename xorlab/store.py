@@ -749,20 +749,27 @@ class RecordedIndex:
         return new
 
 
-def recorded_engines(path: str | Path) -> set[str]:
-    """Engines that trained the runs recorded at ``path`` (``numpy`` for rows older than the engine column)."""
+def recorded_values(path: str | Path, column: str, missing: Any = None) -> set[Any]:
+    """Distinct values of one run-table ``column`` in the store at ``path``, reading that column only (``missing``
+    for rows of files older than the column, and for nulls). Damaged files are skipped: the loaders and
+    ``xorlab-store check`` report them."""
     path = store_path(path)
     if not (path / MANIFEST).exists():
         return set()
-    found: set[str] = set()
+    found: set[Any] = set()
     for f in committed_chunks(path):
         try:
             names = pq.read_schema(f).names
-            col = pq.read_table(f, columns=["engine"]).column("engine") if "engine" in names else None
+            col = pq.read_table(f, columns=[column]).column(column) if column in names else None
         except (OSError, pa.ArrowException):
-            continue  # a damaged file is reported by the loaders and `xorlab-store check`, not here
-        found |= {"numpy"} if col is None else {e or "numpy" for e in col.to_pylist()}
+            continue
+        found |= {missing} if col is None else {missing if v is None else v for v in col.to_pylist()}
     return found
+
+
+def recorded_engines(path: str | Path) -> set[str]:
+    """Engines that trained the runs recorded at ``path`` (``numpy`` for rows older than the engine column)."""
+    return recorded_values(path, "engine", missing="numpy")
 
 
 def recorded_ids(path: str | Path) -> set[str]:
