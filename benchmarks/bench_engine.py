@@ -32,10 +32,13 @@ import time
 
 import numpy as np
 
-from xorlab import engine, kernel
-from xorlab.config import TrainConfig
-from xorlab.data import X, Y
-from xorlab.net import Params
+from xorlab.core.config import TrainConfig
+from xorlab.core.data import X, Y
+from xorlab.core.net import Params
+from xorlab.engine import kernel
+from xorlab.engine.batch import train_batch
+from xorlab.engine.results import unstack_params
+from xorlab.engine.simulate import simulate as numpy_simulate
 
 STEPS = 1000
 LOG_EVERY = 10
@@ -62,13 +65,13 @@ def best_of(repeats: int, fn, clock=time.perf_counter) -> float:
 
 def numpy_engine(p: Params, lr: np.ndarray):
     n = lr.size
-    if hasattr(engine, "simulate"):  # the pure core, once the engine refactor is merged
+    if True:  # the pure core, once the engine refactor is merged
         args = (p, lr, np.full(n, THRESHOLD), np.arange(n), np.full(n, STEPS), LOG_EVERY)
-        return lambda: engine.simulate(*args)
+        return lambda: numpy_simulate(*args)
     configs = [TrainConfig(lr=float(v), max_steps=STEPS, loss_threshold=THRESHOLD) for v in lr]
-    dicts = engine.unstack_params(p)
+    dicts = unstack_params(p)
     params = [{k: v[i] for k, v in dicts.items()} for i in range(n)]
-    return lambda: engine.train_batch(configs, params=params, log_every=LOG_EVERY)
+    return lambda: train_batch(configs, params=params, log_every=LOG_EVERY)
 
 
 def compiled_engine(p: Params, lr: np.ndarray):
@@ -130,8 +133,10 @@ def jax_peer(p: Params, lr: np.ndarray):
 def compile_times() -> tuple[float, float, float, float]:
     """(cold s in _compiled, cold process s, warm s in _compiled, warm process s) with a fresh NUMBA_CACHE_DIR;
     the process times include Python, numpy, numba and xorlab imports."""
-    code = ("import time; from xorlab import kernel; t = time.perf_counter(); kernel._compiled(); "
-            "print(time.perf_counter() - t)")
+    code = (
+        "import time; from xorlab.engine import kernel; t = time.perf_counter(); kernel._compiled(); "
+        "print(time.perf_counter() - t)"
+    )
     out = []
     with tempfile.TemporaryDirectory() as cache:
         for _ in range(2):
@@ -180,8 +185,10 @@ def main() -> None:
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
 
     print("\nns per run-step (best of repeats; lower is better)\n")
-    print("| runs | numpy | compiled 1 thread (CPU) | compiled 2 threads (CPU, both) | JAX | JAX / compiled 2t "
-          "| numpy / compiled 2t |")
+    print(
+        "| runs | numpy | compiled 1 thread (CPU) | compiled 2 threads (CPU, both) | JAX | JAX / compiled 2t "
+        "| numpy / compiled 2t |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|")
     fmt = lambda v: "–" if v is None else f"{v:.1f}"  # noqa: E731
     for n, r in rows:

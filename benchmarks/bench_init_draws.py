@@ -1,5 +1,5 @@
-"""Per-run cost of drawing starting parameters: the per-run path vs ``xorlab.init_draws.draw_starts``, whose
-default keys are built one generator each ("before") or seeded in batch by ``xorlab.seeding`` ("after").
+"""Per-run cost of drawing starting parameters: the per-run path vs ``xorlab.engine.init_draws.draw_starts``, whose
+default keys are built one generator each ("before") or seeded in batch by ``xorlab.core.seeding`` ("after").
 
 Batches of 4,096 runs (one engine chunk), built as ``TrainConfig`` objects beforehand (not timed):
 
@@ -14,11 +14,11 @@ Batches of 4,096 runs (one engine chunk), built as ``TrainConfig`` objects befor
 ``shared`` and ``distinct`` with ``rng="default"`` and with ``rng="legacy", rng_skip=144``; the others default
 only. The reference is ``stack_params([start_params(cfg) for cfg in cfgs])``; ``draw_starts`` gets the five
 per-run columns (their extraction from the configs is not timed). "before" forces the per-key generators
-(``init_draws.SEED_BATCH`` out of reach: the code path draw_starts had before ``xorlab.seeding``). Best of
+(``init_draws.SEED_BATCH`` out of reach: the code path draw_starts had before ``xorlab.core.seeding``). Best of
 ``--repeats``; every result is checked bit for bit.
 
 A second table times ways to start 4,096 distinct default streams and draw 12 normals from each (12 doubles for
-``first_doubles``), per seed: what ``xorlab.seeding`` chose and what it did not.
+``first_doubles``), per seed: what ``xorlab.core.seeding`` chose and what it did not.
 
     .venv/bin/python benchmarks/bench_init_draws.py
 """
@@ -31,11 +31,13 @@ import time
 
 import numpy as np
 
-from xorlab import init_draws, seeding
-from xorlab.config import TrainConfig
-from xorlab.engine import stack_params, start_params
-from xorlab.init_draws import draw_starts
-from xorlab.rng import MAX_SEED
+from xorlab.core import seeding
+from xorlab.core.config import TrainConfig
+from xorlab.core.rng import MAX_SEED
+from xorlab.engine import init_draws
+from xorlab.engine.batch import start_params
+from xorlab.engine.init_draws import draw_starts
+from xorlab.engine.results import stack_params
 
 N = 4096
 INITS = ("notebook", "xavier_normal", "he_normal", "lecun_normal", "uniform")
@@ -94,7 +96,7 @@ def best_of(repeats: int, fn) -> tuple[float, object]:
 
 
 def draw_before(cols: tuple):
-    """draw_starts with every default key built as its own generator (the path before xorlab.seeding)."""
+    """draw_starts with every default key built as its own generator (the path before xorlab.core.seeding)."""
     saved, init_draws.SEED_BATCH = init_draws.SEED_BATCH, sys.maxsize
     try:
         return draw_starts(*cols)

@@ -22,10 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from xorlab.grid import Grid
-from xorlab.report import build_report
-from xorlab.runner import SweepOptions, run_sweep
-from xorlab.store import load_curves, load_runs
+from xorlab.report.builder import build_report
+from xorlab.store.reader import load_curves, load_runs
+from xorlab.sweep.grid import Grid
+from xorlab.sweep.runner import SweepOptions, run_sweep
 
 TARGET_S = 30.0
 GRID = {

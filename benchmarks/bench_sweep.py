@@ -103,8 +103,8 @@ def train_cmd(seeds: list[int], out: Path, precheck: bool = True) -> list[str]:
 
 def engine_us(n: int, repeats: int, engine: str = "numpy") -> float:
     """Best-of-``repeats`` µs per run-step of ``train_batch`` on ``n`` runs of the grid (in process)."""
-    from xorlab.config import TrainConfig
-    from xorlab.engine import train_batch
+    from xorlab.core.config import TrainConfig
+    from xorlab.engine.batch import train_batch
 
     configs = [TrainConfig(lr=lr, init=init, seed=s, max_steps=STEPS)
                for s in range(math.ceil(n / PER_SEED)) for lr in LRS for init in INITS][:n]  # fmt: skip
@@ -118,8 +118,8 @@ def engine_us(n: int, repeats: int, engine: str = "numpy") -> float:
 
 def kernel_alone(seeds: int, repeats: int) -> float:
     """Best-of-``repeats`` seconds of the compiled simulation of the sweep grid as one call, nothing else running."""
-    from xorlab.config import TrainConfig
-    from xorlab.engine import prepare
+    from xorlab.core.config import TrainConfig
+    from xorlab.engine.batch import prepare
 
     grid = [(s, lr, init) for s in range(seeds) for lr in LRS for init in INITS]
     configs = [TrainConfig(lr=lr, init=init, seed=s, max_steps=STEPS) for s, lr, init in grid]
@@ -129,7 +129,7 @@ def kernel_alone(seeds: int, repeats: int) -> float:
 
 def identical(sweep_store: Path, basic_root: Path) -> tuple[bool, str]:
     """Do the basic launcher's runs have bit-identical final losses (and statuses) in the sweep's store?"""
-    from xorlab.store import load_runs
+    from xorlab.store.reader import load_runs
 
     basic = load_runs(basic_root)[["run_id", "final_loss", "status"]]
     joined = basic.merge(load_runs(sweep_store)[["run_id", "final_loss", "status"]], on="run_id", how="left")

@@ -19,8 +19,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from xorlab.engine import TrainResult
-from xorlab.records import params_of
+from xorlab.engine.results import TrainResult
+from xorlab.store.records import params_of
 
 BIN = Path(sys.executable).parent
 
@@ -31,9 +31,7 @@ def run_cli(
     """Run ``app`` (``xorlab-train`` or ``xorlab-sweep``) with ``args`` in ``cwd``; capture text output."""
     cmd = [str(BIN / app)] if script else [sys.executable, "-m", "xorlab.apps." + app.removeprefix("xorlab-")]
     env = {k: v for k, v in os.environ.items() if not k.startswith("HYDRA_")}
-    return subprocess.run(
-        [*cmd, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
-    )
+    return subprocess.run([*cmd, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def one_line_error(out: subprocess.CompletedProcess, app: str, field: str) -> str:
@@ -67,8 +65,8 @@ def assert_same_run(row: pd.Series, res: TrainResult, curve: pd.DataFrame | None
     assert row["status"] == res.status
     for key in ("steps_to_solve", "diverged_step"):
         expected = getattr(res, key)
-        assert (pd.isna(row[key]) if expected is None else row[key] == expected), (key, row[key], expected)
-    assert (pd.isna(row["plateau"]) if res.plateau is None else row["plateau"] == res.plateau), row["plateau"]
+        assert pd.isna(row[key]) if expected is None else row[key] == expected, (key, row[key], expected)
+    assert pd.isna(row["plateau"]) if res.plateau is None else row["plateau"] == res.plateau, row["plateau"]
     assert (bits(row["final_loss"]) == bits(res.final_loss)).all()
     assert (bits(row[["pred_00", "pred_01", "pred_10", "pred_11"]]) == bits(res.predictions)).all()
     stored = params_of(row)

@@ -1,7 +1,7 @@
 """An independent, deliberately naive re-implementation of the notebook's network, for tests to compare with.
 
 Written from the notebook's formulas (``/work/shared/reference/xor_notebook.txt``), one run at a time, in the
-notebook's (points, units) matrix layout with ``@``, and sharing no code with ``xorlab.net``. Only for moderate
+notebook's (points, units) matrix layout with ``@``, and sharing no code with ``xorlab.core.net``. Only for moderate
 weights: like the notebook, it takes ``log(yhat)`` and would produce ``log(0)`` once the sigmoid saturates.
 """
 

@@ -1,4 +1,4 @@
-"""xorlab.catalog: finding stores, their state and grid, run lookup by prefix, runs of several stores."""
+"""xorlab.tracking.catalog: finding stores, their state and grid, run lookup by prefix, runs of several stores."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from xorlab import catalog, provenance
-from xorlab.grid import Grid
-from xorlab.runner import SweepOptions, run_sweep
-from xorlab.store import load_runs
+from xorlab.store import provenance
+from xorlab.store.reader import load_runs
+from xorlab.sweep.grid import Grid
+from xorlab.sweep.runner import SweepOptions, run_sweep
+from xorlab.tracking import catalog
 
 GRID = {"lr": [0.5, 3.0], "init": ["notebook", "zeros"], "seed": "range(0,5)", "max_steps": [40, 80]}  # 40 runs
 
@@ -131,8 +132,8 @@ def test_partial_running_and_crashed_states(tmp_path):
 
 
 def test_a_damaged_store_is_listed_as_damaged_beside_the_others(tmp_path, capsys, caplog):
-    from xorlab import store as store_mod
     from xorlab.apps import runs as runs_app
+    from xorlab.store import reader as store_mod
 
     sweep(tmp_path / "good")
     bad = sweep(tmp_path / "bad", chunk_size=8)

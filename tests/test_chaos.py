@@ -31,12 +31,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from xorlab import store
-from xorlab.grid import Grid
-from xorlab.maintenance import check_store, clean_store
-from xorlab.records import run_id
-from xorlab.runner import SweepOptions, run_sweep
-from xorlab.store import StoreError, load_curves, load_runs, read_sessions, session_state
+from xorlab.store import files
+from xorlab.store.files import atomic_write
+from xorlab.store.format import MANIFEST, StoreError
+from xorlab.store.reader import committed_chunks, load_curves, load_runs
+from xorlab.store.records import run_id
+from xorlab.store.sessions import read_sessions, session_state
+from xorlab.sweep.grid import Grid
+from xorlab.sweep.runner import SweepOptions, run_sweep
+from xorlab.tracking.maintenance import check_store, clean_store
 
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 
@@ -80,7 +83,7 @@ def expected_ids(grid: dict) -> set[str]:
 
 
 def raw_ids(path: Path) -> list[str]:
-    return [i for f in store.committed_chunks(path) for i in pq.read_table(f, columns=["run_id"])["run_id"].to_pylist()]
+    return [i for f in committed_chunks(path) for i in pq.read_table(f, columns=["run_id"])["run_id"].to_pylist()]
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +158,7 @@ def assert_recovered(path: Path, reference: Path, attack: str, attacks: int, max
 
 def wait_for_chunks(path: Path, n: int, proc: subprocess.Popen, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
-    while n and (len(store.committed_chunks(path)) < n if (path / "runs").is_dir() else True):
+    while n and (len(committed_chunks(path)) < n if (path / "runs").is_dir() else True):
         assert proc.poll() is None, "the sweep ended before it could be attacked"
         assert time.monotonic() < deadline
         time.sleep(0.01)
@@ -166,12 +169,12 @@ def wait_for_chunks(path: Path, n: int, proc: subprocess.Popen, timeout: float =
 def test_kill_9_at_random_moments(tmp_path, references, engine, chunk_size):
     """12 kills of one sweep at random moments: during start-up, or after a random number of new chunks plus a
     random fraction of the next (mid-training or mid-commit), resuming after each. With the compiled engine a
-    chunk is prepared, one trains and one is written at the same time (xorlab.pipeline, xorlab.committer)."""
+    chunk is prepared, one trains and one is written at the same time (engine.pipeline, sweep.committer)."""
     rng = random.Random(8)
     path = tmp_path / "store"
     kills = 0
     for attack in range(12):
-        before = len(store.committed_chunks(path)) if (path / "runs").is_dir() else 0
+        before = len(committed_chunks(path)) if (path / "runs").is_dir() else 0
         proc = start(sweep_cmd(path, chunk_size=chunk_size, engine=engine))
         if attack % 4 == 0:
             time.sleep(rng.uniform(0.05, 1.0))  # start-up: imports, Hydra, planning, the first claims
@@ -309,7 +312,7 @@ def test_disk_full_then_resume(tmp_path, reference, monkeypatch):
     import errno
 
     path = tmp_path / "store"
-    real, writes = store._atomic_write, []
+    real, writes = atomic_write, []
 
     def full(target, write):
         writes.append(target)
@@ -317,7 +320,7 @@ def test_disk_full_then_resume(tmp_path, reference, monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         real(target, write)
 
-    monkeypatch.setattr(store, "_atomic_write", full)
+    monkeypatch.setattr(files, "atomic_write", full)
     with pytest.raises(StoreError, match="no space left"):
         run_sweep(Grid.from_mapping(GRID), SweepOptions(dir=path, chunk_size=16, log_every=LOG_EVERY, progress=False))
     monkeypatch.undo()
@@ -368,13 +371,13 @@ def test_corrupted_files_of_each_kind(tmp_path, reference):
     run_sweep(grid, SweepOptions(dir=pristine, **opts))
     donor = tmp_path / "donor"
     run_sweep(Grid.from_mapping({**GRID, "seed": "range(500,520)"}), SweepOptions(dir=donor, **opts))
-    donor_chunk = store.committed_chunks(donor)[0]
+    donor_chunk = committed_chunks(donor)[0]
     checked = 0
     for n, (name, (kind, damage)) in enumerate(CORRUPTIONS.items()):
         path = tmp_path / f"s{n}"
         shutil.copytree(pristine, path)
-        chunk = store.committed_chunks(path)[n % 3]
-        target = {"runs": chunk, "curves": path / "curves" / chunk.name, "manifest": path / store.MANIFEST}[kind]
+        chunk = committed_chunks(path)[n % 3]
+        target = {"runs": chunk, "curves": path / "curves" / chunk.name, "manifest": path / MANIFEST}[kind]
         if damage == "missing":
             target.unlink()
         elif damage == "foreign":
@@ -393,7 +396,7 @@ def test_corrupted_files_of_each_kind(tmp_path, reference):
             chunk.unlink()
             (path / "curves" / chunk.name).unlink(missing_ok=True)
         else:
-            shutil.copy(pristine / store.MANIFEST, path / store.MANIFEST)
+            shutil.copy(pristine / MANIFEST, path / MANIFEST)
         run_sweep(grid, SweepOptions(dir=path, **opts))
         for a, b in zip(sorted_frames(path), sorted_frames(reference), strict=True):
             pd.testing.assert_frame_equal(a, b)

@@ -1,4 +1,4 @@
-"""Tests for ``xorlab.claims`` and the runner's use of them: one writer per bucket, crashed writers' claims taken
+"""Tests for ``xorlab.store.claims`` and the runner's use of them: one writer per bucket, crashed writers' claims taken
 over, concurrent writers of one store training each run once."""
 
 from __future__ import annotations
@@ -9,13 +9,15 @@ import sys
 
 import pytest
 
-from xorlab import claims as claims_mod
-from xorlab import runner
-from xorlab.claims import Claims, claim_file
-from xorlab.grid import Grid, shard_of
-from xorlab.records import run_id
-from xorlab.runner import SweepOptions, run_sweep
-from xorlab.store import StoreWriter, load_runs, read_sessions
+from xorlab.store import claims as claims_mod
+from xorlab.store.claims import Claims, claim_file
+from xorlab.store.reader import load_runs
+from xorlab.store.records import run_id
+from xorlab.store.sessions import read_sessions
+from xorlab.store.writer import StoreWriter
+from xorlab.sweep import runner
+from xorlab.sweep.grid import Grid, shard_of
+from xorlab.sweep.runner import SweepOptions, run_sweep
 
 GRID = {"lr": [0.5], "seed": "range(0,40)", "max_steps": [20, 30]}
 
@@ -86,8 +88,8 @@ def test_sweep_waits_for_a_live_writers_bucket_and_skips_what_it_recorded(tmp_pa
         def fake_sleep(seconds):  # the other writer finishes while we wait
             waits.append(seconds)
             if not other_bucket_runs:
-                from xorlab.engine import train_batch
-                from xorlab.records import curves_frame, runs_frame
+                from xorlab.engine.batch import train_batch
+                from xorlab.store.records import curves_frame, runs_frame
 
                 mine = [c for runs in grid.trajectories() for c in runs
                         if shard_of(c, claims_mod.N_BUCKETS) == bucket]  # fmt: skip
@@ -121,7 +123,7 @@ def test_two_writers_waiting_for_each_other_both_finish(tmp_path, monkeypatch, e
     import threading
     import time
 
-    from xorlab import store as store_mod
+    from xorlab.store import writer as store_mod
 
     real = store_mod.StoreWriter.write
 

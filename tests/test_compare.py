@@ -1,4 +1,4 @@
-"""xorlab.compare: cells in both stores, identical runs, seed-paired comparison, the written files."""
+"""xorlab.report.compare: cells in both stores, identical runs, seed-paired comparison, the written files."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from xorlab import compare, stats
-from xorlab.grid import Grid
-from xorlab.runner import SweepOptions, run_sweep
-from xorlab.store import load_runs
+from xorlab.analysis import stats
+from xorlab.report import compare
+from xorlab.store.reader import load_runs
+from xorlab.sweep.grid import Grid
+from xorlab.sweep.runner import SweepOptions, run_sweep
 
 GRID = {"lr": [0.5, 2.0], "init": ["notebook", "xavier_normal"], "seed": "range(0,30)", "max_steps": [60, 150]}
 

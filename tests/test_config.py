@@ -1,4 +1,4 @@
-"""Tests for ``xorlab.config``: valid configs are accepted and canonicalised; every bad value is a one-line
+"""Tests for ``xorlab.core.config``: valid configs are accepted and canonicalised; every bad value is a one-line
 ``ConfigError`` naming its field."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pytest
 
-from xorlab.config import ConfigError, TrainConfig, field_defaults, positive, scalar_fields, spec
-from xorlab.inits import PARAM_SHAPES, SCHEMES
-from xorlab.rng import RNG_KINDS
+from xorlab.core.config import ConfigError, TrainConfig, field_defaults, positive, scalar_fields, spec
+from xorlab.core.inits import PARAM_SHAPES, SCHEMES
+from xorlab.core.rng import RNG_KINDS
 
 
 def assert_config_error(field: str, **kwargs) -> ConfigError:
@@ -244,10 +244,11 @@ class MomentumConfig(TrainConfig):
 def test_a_new_field_flows_to_grid_records_and_store_schema(tmp_path):
     import pyarrow.parquet as pq
 
-    from xorlab.engine import train_batch
-    from xorlab.grid import Grid
-    from xorlab.records import config_frame, curves_frame, run_dtypes, run_id, runs_frame
-    from xorlab.store import StoreWriter, run_schema
+    from xorlab.engine.batch import train_batch
+    from xorlab.store.format import run_schema
+    from xorlab.store.records import config_frame, curves_frame, run_dtypes, run_id, runs_frame
+    from xorlab.store.writer import StoreWriter
+    from xorlab.sweep.grid import Grid
 
     grid = Grid.from_mapping({"momentum": [0.0, 0.9], "seed": [0, 1], "max_steps": [5, 10]}, MomentumConfig)
     assert grid.axes["momentum"] == [0.0, 0.9] and len(grid) == 8
@@ -274,8 +275,8 @@ def test_a_new_field_flows_to_grid_records_and_store_schema(tmp_path):
 def test_derived_lists_match_the_dataclass():
     """Everything that names config fields is computed from TrainConfig (no list to keep in sync)."""
     from xorlab.apps.schema import GridConf, RunFields, TrainAppConf
-    from xorlab.grid import AXES, TRAJECTORY_AXES
-    from xorlab.records import CONFIG_COLUMNS
+    from xorlab.store.records import CONFIG_COLUMNS
+    from xorlab.sweep.grid import AXES, TRAJECTORY_AXES
 
     names = [f.name for f in scalar_fields()]
     assert list(AXES) == names and "max_steps" not in TRAJECTORY_AXES
@@ -293,7 +294,7 @@ def test_config_error_carries_field_and_message():
 
 
 def test_seed_limits_follow_the_generator():
-    from xorlab.rng import MAX_SEED
+    from xorlab.core.rng import MAX_SEED
 
     TrainConfig(seed=MAX_SEED["default"])
     TrainConfig(seed=MAX_SEED["legacy"], rng="legacy")
@@ -304,7 +305,7 @@ def test_seed_limits_follow_the_generator():
 
 def test_rng_skip_in_blocks_is_the_same_stream():
     """A large skip is drawn in blocks (bounded memory) and leaves the generator where one big draw would."""
-    from xorlab.rng import SKIP_BLOCK, make_rng
+    from xorlab.core.rng import SKIP_BLOCK, make_rng
 
     skip = 2 * SKIP_BLOCK + 7
     for kind, ref in (("legacy", np.random.RandomState(3)), ("default", np.random.default_rng(3))):

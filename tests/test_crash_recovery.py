@@ -15,11 +15,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from xorlab import store
-from xorlab.grid import Grid
-from xorlab.records import run_id
-from xorlab.runner import SweepOptions, run_sweep
-from xorlab.store import load_curves, load_runs
+from xorlab.store import files
+from xorlab.store.files import atomic_write
+from xorlab.store.reader import load_curves, load_runs
+from xorlab.store.records import run_id
+from xorlab.store.sessions import session_state
+from xorlab.sweep.grid import Grid
+from xorlab.sweep.runner import SweepOptions, run_sweep
 
 SMALL = {
     "lr": [0.5, 1e306],
@@ -59,7 +61,7 @@ def test_crash_between_curves_and_runs_write(tmp_path, monkeypatch, raw_run_ids,
     run_sweep(grid, SweepOptions(dir=reference, progress=False))
     path = tmp_path / "s"
     opts = SweepOptions(dir=path, chunk_size=4, progress=False)
-    real_write = store._atomic_write
+    real_write = atomic_write
     commits = []
 
     def dying_write(target: Path, write) -> None:
@@ -69,7 +71,7 @@ def test_crash_between_curves_and_runs_write(tmp_path, monkeypatch, raw_run_ids,
         if target.parent.name == "runs":
             commits.append(target)
 
-    monkeypatch.setattr(store, "_atomic_write", dying_write)
+    monkeypatch.setattr(files, "atomic_write", dying_write)
     with pytest.raises(RuntimeError, match="disk on fire"):
         run_sweep(grid, opts)
     monkeypatch.undo()
@@ -87,7 +89,7 @@ def test_crash_between_curves_and_runs_write(tmp_path, monkeypatch, raw_run_ids,
 
 
 def test_exception_mid_sweep_keeps_finished_chunks(tmp_path, monkeypatch, raw_run_ids):
-    from xorlab import pipeline
+    from xorlab.engine import pipeline
 
     grid = Grid.from_mapping(SMALL)
     reference = tmp_path / "reference"
@@ -172,7 +174,7 @@ def test_kill_9_then_resume(tmp_path, slow_reference, raw_run_ids, after_chunks)
     assert len(raw_run_ids(path)) == len(partial)
     assert set(load_curves(path)["run_id"]) == set(partial["run_id"])
     assert [s["status"] for s in sessions(path)] == ["running"]  # what a killed session looks like …
-    assert [store.session_state(s) for s in sessions(path)] == ["crashed"]  # … and what it is
+    assert [session_state(s) for s in sessions(path)] == ["crashed"]  # … and what it is
 
     done = resume(path)
     assert done.returncode == 0, done.stderr
@@ -210,7 +212,7 @@ def test_sigterm_then_resume(tmp_path, slow_reference, raw_run_ids):
     assert "Traceback" not in stopped.stdout + stopped.stderr
     assert "interrupted" in stopped.stderr and len(stopped.stderr.strip().splitlines()) == 1, stopped.stderr
     (info,) = sessions(path)
-    assert info["status"] == "interrupted" and store.session_state(info) == "interrupted"
+    assert info["status"] == "interrupted" and session_state(info) == "interrupted"
     assert info["runs_written"] == len(load_runs(path)) >= 16
     assert not list((path / "claims").iterdir())
     done = resume(path)

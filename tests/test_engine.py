@@ -10,19 +10,12 @@ import numpy as np
 import pytest
 
 from tests import naive_notebook as nb
-from xorlab.config import ConfigError, TrainConfig
-from xorlab.engine import (
-    NO_STEP,
-    TAIL,
-    TrainResult,
-    simulate,
-    stack_params,
-    start_params,
-    train,
-    train_batch,
-    unstack_params,
-)
-from xorlab.inits import SCHEMES
+from xorlab.core.config import ConfigError, TrainConfig
+from xorlab.core.inits import SCHEMES
+from xorlab.core.modes import TAIL
+from xorlab.engine.batch import start_params, train, train_batch
+from xorlab.engine.results import NO_STEP, TrainResult, stack_params, unstack_params
+from xorlab.engine.simulate import simulate
 
 DIVERGING = TrainConfig(lr=1e306, max_steps=40, seed=0, init="normal", init_params={"std": 1e3})
 LATE_DIVERGING = TrainConfig(lr=1e307, max_steps=40, seed=0, init="notebook")  # diverges at step 2
@@ -386,10 +379,10 @@ def test_train_batch_exposes_the_loss_tail():
 
 def test_compiled_engine_falls_back_to_numpy_with_one_notice(monkeypatch, capsys):
     """Without numba, engine='compiled' trains with the numpy engine and says so once, on one line."""
-    from xorlab import engine, kernel
+    from xorlab.engine import batch, kernel
 
     monkeypatch.setattr(kernel, "available", lambda: False)
-    monkeypatch.setattr(engine, "_notified", set())
+    monkeypatch.setattr(batch, "_notified", set())
     cfgs = [TrainConfig(max_steps=30, seed=s) for s in range(2)]
     first, second = train_batch(cfgs, engine="compiled"), train_batch(cfgs, engine="compiled")
     err = capsys.readouterr().err

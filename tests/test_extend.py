@@ -1,4 +1,4 @@
-"""Tests for ``xorlab.extend``: extending ``max_steps`` of a finished grid trains only the extra steps, and the
+"""Tests for ``xorlab.sweep.extend``: extending ``max_steps`` of a finished grid trains only the extra steps, and the
 records equal training from scratch bit for bit (same engine)."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import json
 import pandas as pd
 import pytest
 
-from xorlab.grid import Grid
-from xorlab.options import SweepOptions
-from xorlab.runner import run_sweep
-from xorlab.store import load_curves, load_runs
+from xorlab.store.reader import load_curves, load_runs
+from xorlab.sweep.grid import Grid
+from xorlab.sweep.options import SweepOptions
+from xorlab.sweep.runner import run_sweep
 
 GRID = {"lr": [0.5, 2.0, 1e308], "seed": "range(0,12)", "init": ["notebook", "orthogonal"]}
 
@@ -58,11 +58,12 @@ def test_a_shorter_record_logged_at_another_interval_is_not_continued(tmp_path):
 
 def test_resuming_without_anything_to_continue_does_not_load_the_store(tmp_path, monkeypatch):
     """Adding seeds at the same budget has nothing to continue: the records are not read (only their budgets)."""
-    from xorlab import store
 
     path = tmp_path / "s"
     run_sweep(Grid.from_mapping({"seed": "range(0,4)", "max_steps": [100]}), SweepOptions(dir=path, progress=False))
-    monkeypatch.setattr(store, "load_runs", lambda *a, **k: pytest.fail("the whole store was loaded"))
+    from xorlab.store import reader
+
+    monkeypatch.setattr(reader, "load_runs", lambda *a, **k: pytest.fail("the whole store was loaded"))
     grown = Grid.from_mapping({"seed": "range(0,8)", "max_steps": [100, 120]})  # 120 - 100 < 64 new steps
     summary = run_sweep(grown, SweepOptions(dir=path, progress=False))
     assert (summary.trained, summary.continued) == (12, 0)

@@ -1,4 +1,4 @@
-"""Tests for ``xorlab.figures``: every figure builds from real (small) data, headless and byte-reproducibly."""
+"""Tests for ``xorlab.report.figures``: every figure builds from real (small) data, headless and byte-reproducibly."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from xorlab import figures, mode_figures, stats
-from xorlab.config import TrainConfig
-from xorlab.engine import train_batch
-from xorlab.records import curves_frame, runs_frame
-from xorlab.surface import decision_surface, mode_labels, sample_runs, typical_runs
+from xorlab.analysis import stats
+from xorlab.analysis.surface import decision_surface, mode_labels, sample_runs, typical_runs
+from xorlab.core.config import TrainConfig
+from xorlab.engine.batch import train_batch
+from xorlab.report import figures, mode_figures
+from xorlab.store.records import curves_frame, runs_frame
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tests for ``xorlab.grid``: axis forms, init expansion, trajectory indexing, validation and shards.
+"""Tests for ``xorlab.sweep.grid``: axis forms, init expansion, trajectory indexing, validation and shards.
 
 Expected grids are built independently with ``itertools.product`` over ``TrainConfig``s, not with ``Grid``.
 """
@@ -12,10 +12,10 @@ import sys
 
 import pytest
 
-from xorlab.config import ConfigError, TrainConfig
-from xorlab.grid import Grid, shard_of
-from xorlab.records import run_id
-from xorlab.runner import SweepOptions, plan
+from xorlab.core.config import ConfigError, TrainConfig
+from xorlab.store.records import run_id
+from xorlab.sweep.grid import Grid, shard_of
+from xorlab.sweep.runner import SweepOptions, plan
 
 
 def ids(configs) -> list[str]:
@@ -203,7 +203,7 @@ def test_shard_of_is_deterministic_across_processes():
     here = [shard_of(c, 7) for c in cfgs]
     assert here == [shard_of(c, 7) for c in cfgs]
     code = (
-        "from xorlab.config import TrainConfig; from xorlab.grid import shard_of; "
+        "from xorlab.core.config import TrainConfig; from xorlab.sweep.grid import shard_of; "
         "print([shard_of(TrainConfig(seed=s, lr=lr, init='he_normal'), 7) for s in range(20) for lr in (0.1, 1.5)])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
@@ -251,7 +251,7 @@ def test_shard_assignment_independent_of_grid_composition(tmp_path):
 
 def test_extreme_ranges_are_one_value_or_one_line():
     """A one-value range with a huge step is that value; a range longer than 2**63 is refused like any big grid."""
-    from xorlab.grid_keys import GridKeys
+    from xorlab.sweep.keys import GridKeys
 
     grid = Grid.from_mapping({"seed": "range(5,6,18446744073709551616)"})
     assert [c.seed for c in all_runs(grid)] == [5] and grid.table([0]).columns["seed"].tolist() == [5]

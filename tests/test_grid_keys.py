@@ -1,4 +1,4 @@
-"""Tests for ``xorlab.grid_keys`` and ``Grid.table``: the bulk run ids, trajectory hashes, duplicate marks and
+"""Tests for ``xorlab.sweep.keys`` and ``Grid.table``: the bulk run ids, trajectory hashes, duplicate marks and
 columns a sweep uses instead of config objects are those of the configs ``Grid.trajectories`` builds.
 
 The references are computed one config at a time with ``records.run_id`` and ``grid.shard_of``.
@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 
 from tests.test_config import MomentumConfig
-from xorlab.grid import Grid, shard_of
-from xorlab.grid_keys import GridKeys
-from xorlab.records import config_frame, run_id
-from xorlab.runner import SweepOptions, plan
+from xorlab.store.records import config_frame, run_id
+from xorlab.sweep.grid import Grid, shard_of
+from xorlab.sweep.keys import GridKeys
+from xorlab.sweep.runner import SweepOptions, plan
 
 
 def configs_of(grid: Grid) -> list:

@@ -1,4 +1,4 @@
-"""Tests for ``xorlab.init_draws``: ``draw_starts`` against the per-run path, bit for bit.
+"""Tests for ``xorlab.engine.init_draws``: ``draw_starts`` against the per-run path, bit for bit.
 
 The reference draws each run alone, as ``engine.start_params`` does: a fresh ``make_rng(seed, rng, rng_skip)``,
 ``inits.init_params``, then ``engine.stack_params``. Equality is checked with ``np.array_equal`` and on the raw
@@ -10,13 +10,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xorlab import init_draws, seeding
-from xorlab.config import TrainConfig
-from xorlab.engine import stack_params, start_params
-from xorlab.init_draws import LEGACY_RESKIP, SEED_BATCH, draw_starts, uniform_is_affine
-from xorlab.inits import SCHEMES, init_params
-from xorlab.net import Params
-from xorlab.rng import MAX_SEED, make_rng
+from xorlab.core import seeding
+from xorlab.core.config import TrainConfig
+from xorlab.core.inits import SCHEMES, init_params
+from xorlab.core.net import Params
+from xorlab.core.rng import MAX_SEED, make_rng
+from xorlab.engine import init_draws
+from xorlab.engine.batch import start_params
+from xorlab.engine.init_draws import LEGACY_RESKIP, SEED_BATCH, draw_starts, uniform_is_affine
+from xorlab.engine.results import stack_params
 
 SEEDS = {"default": [0, 1, 2**32 - 1, 2**32, 2**63 - 1], "legacy": [0, 1, 1337, 2**32 - 1]}
 SKIPS = [0, 5, 144]
@@ -39,9 +41,9 @@ VALUES = {  # scheme -> the param sets tried (complete, as TrainConfig.init_para
 
 @pytest.fixture(autouse=True, params=["batch", "per_key"])
 def seeding_mode(request, monkeypatch) -> str:
-    """Every test twice: default keys seeded in batch by ``xorlab.seeding`` however few (``batch``), and each
+    """Every test twice: default keys seeded in batch by ``xorlab.core.seeding`` however few (``batch``), and each
     built as its own generator (``per_key``: the path below ``SEED_BATCH`` keys and where ``seeding.exact``
-    fails). Tests that set the mode themselves, or test ``xorlab.seeding`` alone, run the same both times."""
+    fails). Tests that set the mode themselves, or test ``xorlab.core.seeding`` alone, run the same both times."""
     monkeypatch.setattr(init_draws, "SEED_BATCH", 1 if request.param == "batch" else 2**62)
     return request.param
 
@@ -272,7 +274,7 @@ def log_uniform_seeds(meta: np.random.Generator, n: int, top: int = MAX_SEED["de
 
 
 def test_seeding_matches_numpy_for_random_seeds():
-    """Guards ``xorlab.seeding`` against numpy itself for 2,000 log-uniform seeds over 0 … 2**63 - 1 (and the
+    """Guards ``xorlab.core.seeding`` against numpy itself for 2,000 log-uniform seeds over 0 … 2**63 - 1 (and the
     uint64 top): the words are ``SeedSequence(seed).generate_state(4, np.uint64)``; the derived state, and the
     state of the generator built from the words, are ``default_rng(seed).bit_generator.state``; the computed
     doubles and the generator's normals are ``default_rng(seed)``'s first 12."""

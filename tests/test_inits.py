@@ -1,4 +1,4 @@
-"""Tests for ``xorlab.inits`` (and ``xorlab.rng``): every scheme rebuilt from its formula with a fresh generator.
+"""Tests for ``xorlab.core.inits``: every scheme rebuilt from its formula with a fresh generator.
 
 Expected weights are drawn here from ``np.random.default_rng(seed)`` / ``np.random.RandomState(seed)``, in the
 documented order (w1 (2,4) first, then w2 (4,1)), with fan_in/fan_out w1: 2/4, w2: 4/1.
@@ -11,10 +11,10 @@ import math
 import numpy as np
 import pytest
 
-from xorlab.config import TrainConfig
-from xorlab.engine import start_params
-from xorlab.inits import PARAM_SHAPES, SCHEMES, InitFileError, init_params, load_params
-from xorlab.rng import make_rng, reseed_legacy
+from xorlab.core.config import TrainConfig
+from xorlab.core.inits import PARAM_SHAPES, SCHEMES, InitFileError, init_params, load_params
+from xorlab.core.rng import make_rng, reseed_legacy
+from xorlab.engine.batch import start_params
 
 FANS = {"w1": (2, 4), "w2": (4, 1)}  # (fan_in, fan_out) of the (in, out)-stored weights
 
@@ -31,7 +31,7 @@ OTHER_SCHEMES = {"notebook", "orthogonal", "normal", "uniform", "zeros", "from_f
 
 
 def fresh(kind: str, seed: int):
-    """A generator built here, independently of ``xorlab.rng``."""
+    """A generator built here, independently of ``xorlab.core.rng``."""
     return np.random.default_rng(seed) if kind == "default" else np.random.RandomState(seed)
 
 
@@ -238,10 +238,10 @@ def test_an_init_file_is_read_and_hashed_once_per_grid(tmp_path, monkeypatch):
     """Validation, run ids and every run's init draw of a grid share one read of the file."""
     from pathlib import Path
 
-    from xorlab import inits
-    from xorlab.engine import train_batch
-    from xorlab.grid import Grid
-    from xorlab.records import run_id
+    from xorlab.core import inits
+    from xorlab.engine.batch import train_batch
+    from xorlab.store.records import run_id
+    from xorlab.sweep.grid import Grid
 
     path = tmp_path / "start.npz"
     np.savez(path, **{k: np.full(s, 0.25) for k, s in PARAM_SHAPES.items()})

@@ -1,4 +1,4 @@
-"""Tests for ``xorlab.kernel`` (the compiled engine): outcomes agree with the numpy engine, the notebook replay is
+"""Tests for ``xorlab.engine.kernel`` (compiled engine): outcomes agree with the numpy engine, the notebook replay is
 exact, diverged runs are frozen, results are batch invariant bit for bit, the contract's shared trajectories,
 logging, end tails and continuation hold, and the step loops really are vectorised.
 
@@ -16,16 +16,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 
-from xorlab import engine, kernel
-from xorlab.config import TrainConfig
-from xorlab.data import Y
-from xorlab.engine import stack_params, start_params, train_batch
-from xorlab.inits import SCHEMES
-from xorlab.net import Params
-from xorlab.outcome import classify, correct_side
+from xorlab.core.config import TrainConfig
+from xorlab.core.data import Y
+from xorlab.core.inits import SCHEMES
+from xorlab.core.modes import TAIL
+from xorlab.core.net import Params
+from xorlab.core.outcome import classify, correct_side
+from xorlab.engine import kernel
+from xorlab.engine.batch import start_params, train_batch
+from xorlab.engine.results import stack_params
+from xorlab.engine.simulate import simulate as numpy_simulate
 
 if TYPE_CHECKING:
-    from xorlab.engine import Trace  # or, until the engine defines it, the kernel's stand-in
+    from xorlab.engine.results import Trace
 
 pytestmark = pytest.mark.skipif(not kernel.available(), reason="numba is not installed")
 
@@ -160,7 +163,7 @@ def test_diverging_runs_frozen_and_marked():
     # read out one diverging lane at many ends: all frozen read-outs equal
     lane = int(np.flatnonzero(tr.diverged_step >= 0)[0])
     ends = np.arange(tr.diverged_step[lane], 41)
-    multi = simulate(configs[lane:lane + 1], run_lane=np.zeros(ends.size, dtype=np.int64), run_end=ends)
+    multi = simulate(configs[lane : lane + 1], run_lane=np.zeros(ends.size, dtype=np.int64), run_end=ends)
     assert len({end_bits(multi, r) for r in range(ends.size)}) == 1
 
 
@@ -214,7 +217,7 @@ def test_shared_trajectory_read_out_at_each_end():
     for r, end in enumerate(ends):
         alone = simulate([cfg], run_end=[end])
         assert end_bits(shared, r) + (bits(shared.end_tail[r]),) == end_bits(alone, 0) + (bits(alone.end_tail[0]),)
-        assert bits(shared.end_tail[r]) == bits(shared.losses[0, end - kernel.TAIL:end])
+        assert bits(shared.end_tail[r]) == bits(shared.losses[0, end - kernel.TAIL : end])
         if shared.first_solved[0] <= end:
             assert alone.first_solved[0] == shared.first_solved[0]
 
@@ -241,14 +244,13 @@ def test_continuation_from_t0():
     assert np.isnan(short.end_tail[:, :19]).all() and not np.isnan(short.end_tail[:, 19:]).any()
 
 
-@pytest.mark.skipif(not hasattr(engine, "simulate"), reason="xorlab.engine.simulate not merged yet")
 def test_trace_matches_numpy_simulate():
     """Guards the contract against the numpy core itself: same trace fields, within an ulp-driven tolerance."""
     configs = grid(seeds=3, max_steps=300)
     n = len(configs)
     args = (stack_params([start_params(c) for c in configs]), np.array([c.lr for c in configs]),
             np.array([c.loss_threshold for c in configs]), np.arange(n), np.full(n, 300), 10)  # fmt: skip
-    want, got = engine.simulate(*args), kernel.simulate_compiled(*args)
+    want, got = numpy_simulate(*args), kernel.simulate_compiled(*args)
     np.testing.assert_array_equal(got.loss_steps, want.loss_steps)
     assert (got.first_solved == want.first_solved).mean() >= 0.99
     np.testing.assert_array_equal(got.diverged_step, want.diverged_step)
@@ -265,15 +267,15 @@ def test_step_loops_vectorise():
 
     import numba as nb
 
-    from xorlab import kernel_math as km
+    from xorlab.engine import kernel_math as km
 
     sig = (nb.types.float64[::1], nb.types.int64)
     for step_loop in (km._steps_plain, km._steps_loss):
         loop = nb.njit(nogil=True, error_model="numpy")(step_loop.py_func)  # a fresh, inspectable compile
         loop.compile(sig)
         ir = loop.inspect_llvm(sig)
-        body = ir[ir.index("define "):]  # the kernel itself, before its Python wrapper
-        body = body[:body.index("\n}\n")]
+        body = ir[ir.index("define ") :]  # the kernel itself, before its Python wrapper
+        body = body[: body.index("\n}\n")]
         assert re.search(r"fdiv <\d+ x double>", body), loop
         assert set(re.findall(r"call [^@]*@([\w.$]+)", body)) <= {f for f in re.findall(r"@(llvm\.[\w.]+)", body)}
 
@@ -284,7 +286,7 @@ def test_math_functions_match_numpy():
     [0, 1] within 2 ulp; inf and NaN handled as numpy does."""
     import numba as nb
 
-    from xorlab import kernel_math as km
+    from xorlab.engine import kernel_math as km
 
     @nb.njit(error_model="numpy")
     def apply(which, x):
@@ -318,8 +320,8 @@ def _python(code: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 def test_warm_start_is_silent():
     """Guards the cache: a later process loads the kernel without compiling (no notice on stderr)."""
-    assert kernel._compiled().TAIL == kernel.TAIL  # also fills the cache
-    out = _python("from xorlab import kernel; kernel._compiled()")
+    assert kernel._compiled().TAIL == TAIL  # also fills the cache
+    out = _python("from xorlab.engine import kernel; kernel._compiled()")
     assert out.returncode == 0 and out.stderr == "", out.stderr
 
 
@@ -328,7 +330,7 @@ def test_without_numba_not_reachable():
     out = _python("""
         import sys
         sys.modules["numba"] = None
-        from xorlab import kernel
+        from xorlab.engine import kernel
         assert not kernel.available()
         try:
             kernel.simulate_compiled(None, None, None, None, None, 1)
@@ -342,7 +344,7 @@ def test_without_numba_not_reachable():
 @pytest.mark.slow
 def test_cold_compile_announced_once(tmp_path):
     """Guards the first use: with an empty cache, exactly one notice line on stderr."""
-    out = _python("from xorlab import kernel; kernel._compiled()", {"NUMBA_CACHE_DIR": str(tmp_path)})
+    out = _python("from xorlab.engine import kernel; kernel._compiled()", {"NUMBA_CACHE_DIR": str(tmp_path)})
     assert out.returncode == 0
     (line,) = out.stderr.splitlines()
     assert line.startswith("xorlab: compiling the engine (once, ~")

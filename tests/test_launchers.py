@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from xorlab import TrainConfig, train
-from xorlab.grid import Grid
-from xorlab.records import run_id
-from xorlab.runner import SweepOptions, run_sweep
-from xorlab.store import load_curves, load_runs
+from xorlab.store.reader import load_curves, load_runs
+from xorlab.store.records import run_id
+from xorlab.sweep.grid import Grid
+from xorlab.sweep.runner import SweepOptions, run_sweep
 
 pytestmark = pytest.mark.slow
 

@@ -1,9 +1,10 @@
-"""Guards the architecture: layers import downward only, apps live in ``xorlab.apps``, nothing below the apps
-imports Hydra, and the figures only draw frames (they never run the network)."""
+"""Guards the architecture from the package's own folders (``tests/layering.py`` reads the import graph):
+every module sits in a layer folder, no import cycle between modules or folders, imports point to the same or an
+earlier layer of ``xorlab.LAYERS``, third-party packages stay in their layers, and ``import xorlab`` stays light."""
 
 from __future__ import annotations
 
-import ast
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,77 +12,100 @@ from pathlib import Path
 import pytest
 
 import xorlab
+from tests.layering import ALLOWED, problems, read_graph
 
 PACKAGE = Path(xorlab.__file__).parent
-LAYERS = {  # data & math -> engine -> store -> analysis -> apps
-    "data": 0, "rng": 0, "net": 0, "inits": 0, "init_draws": 0, "seeding": 0, "config": 0, "outcome": 0,
-    "modes": 0, "runtable": 0,
-    "engine": 1, "kernel": 1, "kernel_math": 1, "pipeline": 1,
-    "records": 2, "store": 2, "provenance": 2, "grid": 2, "grid_keys": 2, "options": 2, "runner": 2, "extend": 2,
-    "claims": 2, "signals": 2, "maintenance": 2, "committer": 2,
-    "survival": 3, "stats": 3, "surface": 3, "figures": 3, "mode_figures": 3, "findings": 3, "report": 3,
-    "pages": 3, "catalog": 3, "compare": 3, "mlflow_export": 3,
-    "apps": 4,
-}  # fmt: skip
-BELOW_APPS = sorted(m for m, layer in LAYERS.items() if layer < 4)
 
 
-def module_files() -> dict[str, Path]:
-    """Module name (``apps.train`` for the apps) -> file."""
-    out = {p.stem: p for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__")}
-    out |= {f"apps.{p.stem}": p for p in (PACKAGE / "apps").glob("*.py") if p.stem != "__init__"}
-    return out
+def test_the_package_keeps_every_rule():
+    graph = read_graph(PACKAGE)
+    assert graph.layers == xorlab.LAYERS
+    assert problems(graph) == []
 
 
-def layer(module: str) -> int:
-    return LAYERS[module.split(".")[0]]
+def test_every_folder_is_a_declared_layer():
+    folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert folders - {"conf"} == set(xorlab.LAYERS)
 
 
-def xorlab_imports(path: Path) -> set[str]:
-    """Top-level names of the xorlab modules a source file imports (``apps`` for anything in xorlab.apps)."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("xorlab"):
-            if node.module == "xorlab":
-                found |= {alias.name for alias in node.names if not alias.name.startswith("__")}
-            else:
-                found.add(node.module.split(".")[1])
-        elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("xorlab.")}
-    return found
+@pytest.fixture
+def planted(tmp_path):
+    """A copy of the real package to plant modules in."""
+    copy = tmp_path / "xorlab"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__", "conf"))
+    return copy
 
 
-def test_every_module_has_a_layer():
-    unknown = {m for m in module_files() if m.split(".")[0] not in LAYERS}
-    assert not unknown, "add new modules to LAYERS in tests/test_layers.py"
+@pytest.mark.parametrize(
+    ("where", "code", "expected"),
+    [
+        ("core/planted.py", "from xorlab.report import figures\n", "from a later layer (report)"),
+        ("store/planted.py", "def f():\n    from xorlab.sweep.grid import Grid\n", "from a later layer (sweep)"),
+        ("engine/planted.py", "import xorlab\n", "imports the package root"),
+        ("analysis/planted.py", "import matplotlib.pyplot\n", "imports matplotlib, allowed only in report"),
+        ("core/planted.py", "import pandas\n", "imports pandas, allowed only in"),
+        ("sweep/planted.py", "from omegaconf import OmegaConf\n", "imports omegaconf, allowed only in apps"),
+        ("engine/planted.py", "import numba\n", "imports numba, allowed only in engine.kernel_math"),
+        ("planted/x.py", "X = 1\n", "folder 'planted' is not in LAYERS"),
+    ],
+)
+def test_a_planted_module_that_breaks_a_rule_fails(planted, where, code, expected):
+    file = planted / where
+    file.parent.mkdir(exist_ok=True)
+    (file.parent / "__init__.py").touch()
+    file.write_text(code)
+    found = problems(read_graph(planted))
+    assert any(expected in line for line in found), found
 
 
-@pytest.mark.parametrize("module", sorted(module_files()))
-def test_imports_point_downward(module):
-    for imported in xorlab_imports(module_files()[module]):
-        assert LAYERS[imported] <= layer(module), f"{module} (layer {layer(module)}) imports {imported}"
+def test_a_planted_cycle_fails_at_module_and_folder_level(planted):
+    (planted / "core" / "planted_a.py").write_text("from xorlab.core import planted_b\n")
+    (planted / "core" / "planted_b.py").write_text("def f():\n    from xorlab.core import planted_a\n")
+    assert any(line.startswith("import cycle between modules") for line in problems(read_graph(planted)))
+    # folders: two layers that import each other (one of them upward, so also reported as such)
+    (planted / "core" / "planted_c.py").write_text("from xorlab.engine import results\n")
+    found = problems(read_graph(planted))
+    assert any(line.startswith("import cycle between folders") for line in found), found
+
+
+def test_the_order_comes_from_the_package_not_from_this_test(planted):
+    """Swapping two layers in the package's LAYERS turns their imports into upward ones."""
+    init = planted / "__init__.py"
+    init.write_text(init.read_text().replace('("core", "engine",', '("engine", "core",'))
+    assert any("from a later layer (core)" in line for line in problems(read_graph(planted)))
+
+
+def test_allowed_third_party_names_are_real_layers():
+    for top, places in ALLOWED.items():
+        for place in places:
+            assert place.split(".")[0] in xorlab.LAYERS, (top, place)
 
 
 def test_apps_are_only_in_the_apps_package():
     """Every Hydra or argparse entry point lives in xorlab.apps; the console scripts point there."""
-    for name, path in module_files().items():
-        text = path.read_text()
-        if not name.startswith("apps."):
+    graph = read_graph(PACKAGE)
+    for name, path in graph.modules.items():
+        if graph.folder(name) != "apps":
+            text = path.read_text()
             assert "@hydra.main" not in text and "argparse" not in text, name
     pyproject = (PACKAGE.parent / "pyproject.toml").read_text()
-    for script in ("xorlab-train", "xorlab-sweep", "xorlab-report"):
+    for script in ("xorlab-train", "xorlab-sweep", "xorlab-report", "xorlab-runs", "xorlab-store"):
         assert f'{script} = "xorlab.apps.' in pyproject, script
 
 
-@pytest.mark.parametrize("module", ["figures", "mode_figures"])
+@pytest.mark.parametrize("module", ["xorlab.report.figures", "xorlab.report.mode_figures"])
 def test_figures_only_draw_frames(module):
-    assert not xorlab_imports(module_files()[module]) & {"engine", "net", "records", "surface"}
+    """Figures take frames; they never run the network or read records."""
+    graph = read_graph(PACKAGE)
+    assert not {graph.folder(m) for m in graph.edges[module]} & {"engine", "store", "sweep"}
 
 
-def test_nothing_below_the_apps_imports_hydra():
+def test_nothing_below_the_apps_imports_hydra_at_run_time():
+    graph = read_graph(PACKAGE)
+    below = sorted(m for m in graph.modules if graph.folder(m) not in ("apps", "<root>") and "kernel_math" not in m)
     code = (
         "import sys, importlib\n"
-        f"for m in {BELOW_APPS!r}: importlib.import_module('xorlab.' + m)\n"
+        f"for m in {below!r}: importlib.import_module(m)\n"
         "bad = sorted(k for k in sys.modules if k.split('.')[0] in ('hydra', 'omegaconf'))\n"
         "print(','.join(bad))\n"
     )
@@ -97,3 +121,21 @@ def test_importing_xorlab_stays_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", out.stdout
+
+
+def test_old_module_paths_still_import_with_a_deprecation_warning():
+    """The 0.1 flat paths (documented in 0.1's README) are the new modules, with a warning, until 0.3."""
+    code = (
+        "import warnings; warnings.simplefilter('error')\n"
+        "try:\n    import xorlab.stats\nexcept DeprecationWarning as w:\n    print(w)\n"
+        "warnings.simplefilter('ignore')\n"
+        "import xorlab.stats, xorlab.records, xorlab.analysis.stats, xorlab.store.records\n"
+        "from xorlab.store import session_state, load_runs\n"
+        "assert xorlab.stats is xorlab.analysis.stats and xorlab.records is xorlab.store.records\n"
+        "print('same')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.splitlines() == [
+        "xorlab.stats moved to xorlab.analysis.stats; the old path is removed in xorlab 0.3",
+        "same",
+    ], out.stderr

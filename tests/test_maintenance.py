@@ -1,4 +1,4 @@
-"""Tests for ``xorlab.maintenance`` and ``xorlab-store``: check finds every kind of damage, clean removes only
+"""Tests for ``xorlab.tracking.maintenance`` and ``xorlab-store``: check finds every kind of damage, clean removes only
 what killed writers left and never a live writer's files."""
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from xorlab import store
 from xorlab.apps import store as store_app
-from xorlab.grid import Grid
-from xorlab.maintenance import check_store, clean_store
-from xorlab.runner import SweepOptions, run_sweep
-from xorlab.store import StoreError, StoreWriter
+from xorlab.store import provenance
+from xorlab.store.format import StoreError
+from xorlab.store.reader import committed_chunks, load_runs, read_curves_file, read_runs_file, runs_to_frame
+from xorlab.store.writer import StoreWriter
+from xorlab.sweep.grid import Grid
+from xorlab.sweep.runner import SweepOptions, run_sweep
+from xorlab.tracking.maintenance import check_store, clean_store
 
 GRID = {"lr": [0.5], "seed": "range(0,12)", "max_steps": [10, 20]}
 
@@ -51,7 +53,7 @@ def test_a_whole_store_checks_ok_and_complete(swept):
 
 
 def test_partial_grid_is_reported(swept):
-    first = store.committed_chunks(swept)[0]
+    first = committed_chunks(swept)[0]
     (swept / "curves" / first.name).unlink()
     first.unlink()
     report = check_store(swept)
@@ -73,7 +75,7 @@ def test_an_unreadable_session_record_is_a_problem(swept, content):
 @pytest.mark.parametrize("damage", ["garbage_runs", "truncated_curves", "foreign_curves", "missing_curves",
                                     "null_ids", "foreign_runs"])  # fmt: skip
 def test_check_names_each_damaged_file(swept, tmp_path, damage):
-    files = store.committed_chunks(swept)
+    files = committed_chunks(swept)
     runs_file, curves_file = files[0], swept / "curves" / files[0].name
     if damage == "garbage_runs":
         runs_file.write_bytes(b"garbage")
@@ -101,10 +103,10 @@ def test_check_names_each_damaged_file(swept, tmp_path, damage):
 
 
 def test_duplicates_are_counted_not_problems(swept):
-    files = store.committed_chunks(swept)
+    files = committed_chunks(swept)
     with StoreWriter(swept, heartbeat=False) as w:  # the same runs recorded again (a duplicated chunk)
-        t = store.read_runs_file(files[0])
-        w.write(store.runs_to_frame(t), store.read_curves_file(files[0]).to_pandas())
+        t = read_runs_file(files[0])
+        w.write(runs_to_frame(t), read_curves_file(files[0]).to_pandas())
     report = check_store(swept)
     assert report.ok and report.duplicates == 8 and report.runs == 24
 
@@ -120,10 +122,10 @@ def test_clean_removes_only_dead_leftovers(swept):
     host = json.loads(next((swept / "sessions").glob("*.json")).read_text())["host"]
     # A killed session: running status, dead pid, one uncommitted curves file and a claim.
     dead = {"session": "dead", "status": "running", "pid": dead_pid(), "host": host,
-            "heartbeat": store.provenance.now(), "started": store.provenance.now()}  # fmt: skip
+            "heartbeat": provenance.now(), "started": provenance.now()}  # fmt: skip
     (swept / "sessions" / "dead.json").write_text(json.dumps(dead))
     orphan = swept / "curves" / "dead-00003.parquet"
-    shutil.copy(swept / "curves" / store.committed_chunks(swept)[0].name, orphan)
+    shutil.copy(swept / "curves" / committed_chunks(swept)[0].name, orphan)
     dead_claim = swept / "claims" / "b009.claim"
     dead_claim.write_text(json.dumps({"session": "dead", "token": "x"}))
     old_tmp, new_tmp = swept / "runs" / ".tmp-old.parquet", swept / "runs" / ".tmp-new.parquet"
@@ -144,7 +146,7 @@ def test_clean_removes_only_dead_leftovers(swept):
         removed = clean_store(swept)
         assert sorted(removed) == sorted([orphan, dead_claim, old_tmp])
         assert live_curves.exists() and live_claim.exists() and new_tmp.exists()
-    assert len(store.load_runs(swept)) == 24 and check_store(swept).ok
+    assert len(load_runs(swept)) == 24 and check_store(swept).ok
 
 
 def test_cli_check_and_clean(swept, capsys):
@@ -155,7 +157,7 @@ def test_cli_check_and_clean(swept, capsys):
     assert store_app.main(["clean", str(swept)]) == 0
     out = capsys.readouterr().out
     assert ".tmp-x.parquet" in out and "removed 1 leftover files" in out
-    first = store.committed_chunks(swept)[0]
+    first = committed_chunks(swept)[0]
     first.write_bytes(b"garbage")
     assert store_app.main(["check", str(swept)]) == 1
     assert f"problem: {first}" in capsys.readouterr().out

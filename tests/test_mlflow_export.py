@@ -1,5 +1,5 @@
-"""xorlab.mlflow_export, for real: export to a temporary SQLite tracking store, read back with
-``mlflow.search_runs``, compare every metric with ``xorlab.stats.stats_table`` on the same runs.
+"""xorlab.tracking.mlflow_export, for real: export to a temporary SQLite tracking store, read back with
+``mlflow.search_runs``, compare every metric with ``xorlab.analysis.stats.stats_table`` on the same runs.
 
 ``make test`` installs the ``mlflow`` extra, so in CI (``CI`` set) a missing MLflow fails instead of skipping.
 """
@@ -17,10 +17,12 @@ if not os.environ.get("CI"):
     pytest.importorskip("mlflow", reason="pip install 'xorlab[mlflow]'")
 import mlflow  # noqa: E402
 
-from xorlab import mlflow_export, provenance, stats  # noqa: E402
-from xorlab.grid import Grid  # noqa: E402
-from xorlab.runner import SweepOptions, run_sweep  # noqa: E402
-from xorlab.store import load_runs  # noqa: E402
+from xorlab.analysis import stats  # noqa: E402
+from xorlab.store import provenance
+from xorlab.store.reader import load_runs  # noqa: E402
+from xorlab.sweep.grid import Grid  # noqa: E402
+from xorlab.sweep.runner import SweepOptions, run_sweep  # noqa: E402
+from xorlab.tracking import mlflow_export
 
 # MLflow's SQLAlchemy models use a loader option SQLAlchemy 2.1 deprecates: MLflow's to fix, not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")

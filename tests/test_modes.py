@@ -1,4 +1,4 @@
-"""The behaviour taxonomy of ``xorlab.modes``: hand-built network states for every mode, synthetic loss windows
+"""The behaviour taxonomy of ``xorlab.core.modes``: hand-built network states for every mode, synthetic loss windows
 for the trend/period detector, edge cases, and the two real cases of issue 10 (the lr = 2 attractor and the
 orthogonal seed-198 run once mislabelled ``ln2``)."""
 
@@ -9,12 +9,12 @@ import math
 import numpy as np
 import pytest
 
-from xorlab.config import TrainConfig
-from xorlab.data import POINT_LABELS, X, Y
-from xorlab.engine import train_batch
-from xorlab.modes import MARGIN, MODES, SAT_Z, TAIL, TIE_TOL, TRENDS, behaviour
-from xorlab.net import Params, forward
-from xorlab.outcome import PLATEAUS
+from xorlab.core.config import TrainConfig
+from xorlab.core.data import POINT_LABELS, X, Y
+from xorlab.core.modes import MARGIN, MODES, SAT_Z, TAIL, TIE_TOL, TRENDS, behaviour
+from xorlab.core.net import Params, forward
+from xorlab.core.outcome import PLATEAUS
+from xorlab.engine.batch import train_batch
 
 WINDOW = TAIL + 1  # the tail plus the final loss
 POINTS = [f"point_{p}" for p in POINT_LABELS]
@@ -64,7 +64,7 @@ def zero_net() -> dict[str, np.ndarray]:
 
 def evaluate(nets: list[dict[str, np.ndarray]], windows: list[np.ndarray] | None = None, threshold: float = 0.05,
              **kw) -> dict[str, np.ndarray]:  # fmt: skip
-    """Forward the nets with xorlab.net, then ``behaviour``.
+    """Forward the nets with xorlab.core.net, then ``behaviour``.
 
     Without ``windows`` the loss stayed at its final value (a flat tail). A synthetic window, (WINDOW,) per net,
     replaces tail *and* final loss (tail = window[:-1], final loss = window[-1]) so the series stays continuous.

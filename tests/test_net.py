@@ -1,4 +1,4 @@
-"""Tests for ``xorlab.net``: forward, backward and update against independent computations.
+"""Tests for ``xorlab.core.net``: forward, backward and update against independent computations.
 
 The references are the notebook's formulas written naively (``naive_notebook``) and central differences of
 the loss; no expected number here was copied from a previous run.
@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from tests import naive_notebook as nb
-from xorlab import net
-from xorlab.config import TrainConfig
-from xorlab.data import X, Y
-from xorlab.engine import train
-from xorlab.inits import SCHEMES
+from xorlab.core import net
+from xorlab.core.config import TrainConfig
+from xorlab.core.data import X, Y
+from xorlab.core.inits import SCHEMES
+from xorlab.engine.batch import train
 
 NAMES = ("w1", "b1", "w2", "b2")
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xorlab.config import TrainConfig
-from xorlab.engine import start_params, train
+from xorlab.core.config import TrainConfig
+from xorlab.engine.batch import start_params, train
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "experiments" / "notebook_replay" / "xor_notebook.txt"
 REPLAY = TrainConfig(lr=0.1, max_steps=1000, seed=1337, init="notebook", rng="legacy", rng_skip=144)

@@ -1,4 +1,4 @@
-"""Tests for ``xorlab.outcome`` and how the engine applies it: solved / slow / stuck / diverged,
+"""Tests for ``xorlab.core.outcome`` and how the engine applies it: solved / slow / stuck / diverged,
 ``steps_to_solve`` and plateaus, each recomputed here from the definitions."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from tests import naive_notebook as nb
-from xorlab.config import TrainConfig
-from xorlab.engine import start_params, train, train_batch
-from xorlab.outcome import PLATEAUS, STATUSES, classify, correct_side, nearest_plateau
+from xorlab.core.config import TrainConfig
+from xorlab.core.outcome import PLATEAUS, STATUSES, classify, correct_side, nearest_plateau
+from xorlab.engine.batch import start_params, train, train_batch
 
 LABELS = np.array([0, 1, 1, 0])
 

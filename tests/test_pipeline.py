@@ -1,4 +1,4 @@
-"""Tests for ``xorlab.pipeline``: batches trained back to back come out in order and equal to ``train_batch`` of
+"""Tests for ``xorlab.engine.pipeline``: batches trained back to back come out in order and equal to ``train_batch`` of
 each, whichever engine; a producer's ``None`` (it is about to wait) first flushes the batch in flight."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xorlab.config import TrainConfig
-from xorlab.engine import train_batch
-from xorlab.pipeline import train_batches
+from xorlab.core.config import TrainConfig
+from xorlab.engine.batch import train_batch
+from xorlab.engine.pipeline import train_batches
 
 BATCHES = [
     [TrainConfig(seed=s, lr=lr, max_steps=m) for s in range(k, k + 3) for lr in (0.5, 3.0) for m in (20, 40)]

@@ -1,4 +1,4 @@
-"""Tests for ``xorlab.records``: run ids, the tidy run and curve tables, and ``params_of``."""
+"""Tests for ``xorlab.store.records``: run ids, the tidy run and curve tables, and ``params_of``."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xorlab.config import TrainConfig
-from xorlab.engine import train, train_batch
-from xorlab.records import CURVE_COLUMNS, RUN_COLUMNS, curves_frame, params_of, run_id, runs_frame
+from xorlab.core.config import TrainConfig
+from xorlab.engine.batch import train, train_batch
+from xorlab.store.records import CURVE_COLUMNS, RUN_COLUMNS, curves_frame, params_of, run_id, runs_frame
 
 BASE = TrainConfig(lr=0.3, max_steps=50, seed=4, init="normal", init_params={"std": 0.8})
 

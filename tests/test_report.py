@@ -1,4 +1,4 @@
-"""Tests for ``xorlab.report``: the report files from in-memory frames, and the text computed from numbers."""
+"""Tests for ``xorlab.report.builder``: the report files from in-memory frames, and the text computed from numbers."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 
 from tests.test_stats import fake_runs
-from xorlab import findings, stats
-from xorlab import report as reporting
-from xorlab.config import TrainConfig
-from xorlab.engine import train_batch
-from xorlab.records import curves_frame, runs_frame
+from xorlab.analysis import findings, stats
+from xorlab.core.config import TrainConfig
+from xorlab.engine.batch import train_batch
+from xorlab.report import builder as reporting
+from xorlab.store.records import curves_frame, runs_frame
 
 
 @pytest.fixture(scope="module")

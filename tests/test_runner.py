@@ -1,4 +1,4 @@
-"""Tests for ``xorlab.runner``: a sweep's records equal separate ``xorlab.train`` runs bit for bit, whatever the
+"""Tests for ``xorlab.sweep.runner``: a sweep's records equal separate ``xorlab.train`` runs bit for bit, whatever the
 chunking, sharding or resuming; planning and chunking; option validation."""
 
 from __future__ import annotations
@@ -6,12 +6,15 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from xorlab import pipeline, runner, train
-from xorlab.config import ConfigError, TrainConfig
-from xorlab.grid import Grid
-from xorlab.records import run_id
-from xorlab.runner import SweepOptions, chunks, plan, run_sweep
-from xorlab.store import StoreError, load_curves, load_runs
+from xorlab import train
+from xorlab.core.config import ConfigError, TrainConfig
+from xorlab.engine import pipeline
+from xorlab.store.format import StoreError
+from xorlab.store.reader import load_curves, load_runs
+from xorlab.store.records import run_id
+from xorlab.sweep import runner
+from xorlab.sweep.grid import Grid
+from xorlab.sweep.runner import SweepOptions, chunks, plan, run_sweep
 
 # Diverging (lr=1e306 with normal std=1e3), always-stuck (zeros), solving and slow runs, and several
 # max_steps per trajectory, so that shared trajectories are read out at different ends.
@@ -233,7 +236,7 @@ def write_npz(path, scale: float) -> str:
 
 
 def test_init_file_hash_is_recorded_and_edits_make_new_runs(tmp_path):
-    from xorlab.store import file_sha256
+    from xorlab.store.files import file_sha256
 
     npz = write_npz(tmp_path / "start.npz", 0.5)
     grid = Grid.from_mapping({"init": [{"name": "from_file", "path": npz}, "notebook"], "seed": [0, 1], "max_steps": 5})
@@ -271,8 +274,8 @@ def test_sigterm_stops_the_sweep_cleanly(tmp_path, monkeypatch):
     import os
     import signal
 
-    from xorlab.signals import StopRequested
-    from xorlab.store import read_sessions
+    from xorlab.store.sessions import read_sessions
+    from xorlab.store.signals import StopRequested
 
     grid = Grid.from_mapping({"seed": "range(0,20)", "max_steps": 5})
     real, calls = pipeline.train_batch, []
@@ -299,17 +302,17 @@ def test_a_signal_during_a_commit_waits_for_it(tmp_path, monkeypatch):
     import os
     import signal
 
-    from xorlab import store as store_mod
-    from xorlab.signals import StopRequested
+    from xorlab.store import files as store_mod
+    from xorlab.store.signals import StopRequested
 
-    real = store_mod._atomic_write
+    real = store_mod.atomic_write
 
     def signalled(target, write):
         if target.parent.name == "curves":
             os.kill(os.getpid(), signal.SIGINT)  # between the curves file and the runs file that commits it
         real(target, write)
 
-    monkeypatch.setattr(store_mod, "_atomic_write", signalled)
+    monkeypatch.setattr(store_mod, "atomic_write", signalled)
     with pytest.raises(StopRequested):
         run_sweep(Grid.from_mapping({"seed": "range(0,8)", "max_steps": 5}), opts(tmp_path / "s", chunk_size=4))
     monkeypatch.undo()
@@ -322,8 +325,8 @@ def test_chunks_are_committed_in_the_background_and_their_errors_stop_the_sweep(
     own error, the chunks committed before it stay, and no claim is left held."""
     import threading
 
-    from xorlab import store as store_mod
-    from xorlab.store import read_sessions
+    from xorlab.store import writer as store_mod
+    from xorlab.store.sessions import read_sessions
 
     writers, trained, real = [], [], store_mod.StoreWriter.write
 
@@ -355,7 +358,7 @@ def test_tilde_sweep_dir_resumes(tmp_path, monkeypatch):
 def test_interrupt_guard_is_one_line(capsys):
     import signal
 
-    from xorlab.signals import StopRequested, interrupt_guard
+    from xorlab.store.signals import StopRequested, interrupt_guard
 
     for exc, code in ((KeyboardInterrupt(), 130), (StopRequested(signal.SIGTERM), 143)):
         with pytest.raises(SystemExit) as out, interrupt_guard("xorlab-sweep"):
@@ -369,7 +372,7 @@ def test_a_second_signal_does_not_cut_the_cleanup_short():
     import os
     import signal
 
-    from xorlab.signals import StopRequested, shield, stop_on_signals
+    from xorlab.store.signals import StopRequested, shield, stop_on_signals
 
     cleaned = []
     with pytest.raises(StopRequested) as err, stop_on_signals(watch_parent=False):
@@ -386,7 +389,7 @@ def test_shield_defers_a_signal_to_the_end_of_the_block():
     import os
     import signal
 
-    from xorlab.signals import StopRequested, shield, stop_on_signals
+    from xorlab.store.signals import StopRequested, shield, stop_on_signals
 
     done = []
     with pytest.raises(StopRequested), stop_on_signals(watch_parent=False):

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from xorlab.apps import runs as app
-from xorlab.grid import Grid
-from xorlab.runner import SweepOptions, run_sweep
-from xorlab.store import load_runs
+from xorlab.store.reader import load_runs
+from xorlab.sweep.grid import Grid
+from xorlab.sweep.runner import SweepOptions, run_sweep
 
 GRID = {"lr": [0.5, 3.0], "init": ["notebook", "zeros"], "seed": "range(0,8)", "max_steps": [40, 100]}  # 64 runs
 
@@ -47,7 +47,7 @@ def test_help_imports_nothing_heavy():
         "print(' '.join(sorted(set(sys.modules) - before)))"
     )
     added = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    heavy = {"matplotlib", "mlflow", "scipy", "seaborn", "hydra", "xorlab.catalog", "xorlab.compare"}
+    heavy = {"matplotlib", "mlflow", "scipy", "seaborn", "hydra", "xorlab.tracking.catalog", "xorlab.report.compare"}
     assert not {m.split(".")[0] for m in added} & heavy and not set(added) & heavy, added
     out = subprocess.run([sys.executable, "-m", "xorlab.apps.runs", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "export-mlflow" in out.stdout

@@ -1,4 +1,4 @@
-"""Tests for ``xorlab.runtable``: a ``RunTable`` holds exactly its configs, and the engine trains a table and the
+"""Tests for ``xorlab.core.runtable``: a ``RunTable`` holds exactly its configs, and the engine trains a table and the
 equivalent list of configs to the same bits."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xorlab.config import TrainConfig
-from xorlab.engine import train_batch
-from xorlab.records import config_frame, runs_frame
-from xorlab.runtable import RunTable
+from xorlab.core.config import TrainConfig
+from xorlab.core.runtable import RunTable
+from xorlab.engine.batch import train_batch
+from xorlab.store.records import config_frame, runs_frame
 
 CONFIGS = [
     TrainConfig(seed=3, lr=0.5, max_steps=20),

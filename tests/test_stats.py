@@ -1,4 +1,4 @@
-"""Tests for ``xorlab.stats``: hand-checkable cases, closed forms and scipy as independent references."""
+"""Tests for ``xorlab.analysis.stats``: hand-checkable cases, closed forms and scipy as independent references."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from xorlab import stats
-from xorlab.config import TrainConfig
-from xorlab.engine import train_batch
-from xorlab.records import CONFIG_COLUMNS, curves_frame, runs_frame
+from xorlab.analysis import stats
+from xorlab.core.config import TrainConfig
+from xorlab.engine.batch import train_batch
+from xorlab.store.records import CONFIG_COLUMNS, curves_frame, runs_frame
 
 Z = sps.norm.ppf(0.975)
 
@@ -359,8 +359,8 @@ def test_an_edited_init_file_never_pools_two_experiments(tmp_path):
     """Same path, two contents (edited between sweeps): two groups, each with its own success rate."""
     import numpy as np
 
-    from xorlab.engine import train_batch
-    from xorlab.records import runs_frame
+    from xorlab.engine.batch import train_batch
+    from xorlab.store.records import runs_frame
 
     path = tmp_path / "start.npz"
     frames = []

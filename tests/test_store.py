@@ -13,20 +13,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xorlab import store
-from xorlab.config import TrainConfig
-from xorlab.engine import train_batch
-from xorlab.records import curves_frame, run_id, runs_frame
-from xorlab.store import (
-    RUN_COLUMNS,
-    StoreError,
-    StoreWriter,
-    check_writable,
-    load_curves,
-    load_runs,
-    recorded_ids,
-    with_file_hashes,
-)
+from xorlab.core.config import TrainConfig
+from xorlab.engine.batch import train_batch
+from xorlab.store import files, writer
+from xorlab.store.files import atomic_write, check_writable, store_path, with_file_hashes, write_json
+from xorlab.store.format import FORMAT, MANIFEST, RUN_COLUMNS, VERSION, StoreError
+from xorlab.store.index import recorded_ids
+from xorlab.store.reader import committed_chunks, load_curves, load_runs
+from xorlab.store.records import curves_frame, run_id, runs_frame
+from xorlab.store.sessions import read_sessions, session_state
+from xorlab.store.writer import StoreWriter
 
 CONFIGS = [
     TrainConfig(max_steps=30, init="zeros"),  # stuck on the ln2 plateau
@@ -148,7 +144,7 @@ def test_runs_of_two_stores_are_never_merged(tmp_path, batch):
 
 def test_run_recorded_twice_in_one_store_is_loaded_once(tmp_path, batch, caplog):
     path = write_store(tmp_path / "a", batch)
-    with store.StoreWriter(path) as w:  # the same records once more, as two racing writers could leave them
+    with StoreWriter(path) as w:  # the same records once more, as two racing writers could leave them
         w.write(runs_frame(batch), curves_frame(batch))
     with caplog.at_level(logging.WARNING, logger="xorlab.store"):
         runs = load_runs(path)
@@ -166,7 +162,7 @@ def test_orphaned_curves_and_temp_files_are_ignored(tmp_path, batch):
     other = train_batch(CONFIGS[2:])
     # A chunk whose runs file was never committed, and temp files a killed writer left behind.
     with StoreWriter(path) as w:
-        store._atomic_write(w.path / "curves" / "orphan.parquet", lambda fh: curves_frame(other).to_parquet(fh))
+        atomic_write(w.path / "curves" / "orphan.parquet", lambda fh: curves_frame(other).to_parquet(fh))
     for sub in ("runs", "curves", "sessions", "."):
         (path / sub / ".tmp-abc123.parquet").write_bytes(b"PAR1 half a file")
     runs, curves = load_runs(path), load_curves(path)
@@ -182,7 +178,7 @@ def split_store(tmp_path: Path) -> tuple[Path, list[Path]]:
         for cfg in CONFIGS:
             b = train_batch([cfg])
             w.write(runs_frame(b), curves_frame(b))
-    files = store.committed_chunks(path)
+    files = committed_chunks(path)
     assert len(files) == 3
     return path, files
 
@@ -244,10 +240,10 @@ def test_nothing_to_load(tmp_path, kind):
 
 def test_other_format_version(tmp_path, batch):
     path = write_store(tmp_path / "s", batch)
-    manifest = path / store.MANIFEST
+    manifest = path / MANIFEST
     info = json.loads(manifest.read_text())
-    assert info["format"] == store.FORMAT and info["version"] == store.VERSION
-    manifest.write_text(json.dumps({**info, "version": store.VERSION + 1}))
+    assert info["format"] == FORMAT and info["version"] == VERSION
+    manifest.write_text(json.dumps({**info, "version": VERSION + 1}))
     before = sorted(p.relative_to(path) for p in path.rglob("*"))
     for action in (load_runs, load_curves, check_writable, StoreWriter, lambda p: load_runs(p.parent)):
         with pytest.raises(StoreError) as err:
@@ -261,8 +257,8 @@ def test_other_format_version(tmp_path, batch):
 def test_recorded_ids_checks_format_version(tmp_path, batch):
     """``runner.plan`` must not count the runs of an incompatible store as recorded."""
     path = write_store(tmp_path / "s", batch)
-    manifest = path / store.MANIFEST
-    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "version": store.VERSION + 1}))
+    manifest = path / MANIFEST
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "version": VERSION + 1}))
     with pytest.raises(StoreError) as err:
         recorded_ids(path)
     one_line(err, path, "version")
@@ -270,7 +266,7 @@ def test_recorded_ids_checks_format_version(tmp_path, batch):
 
 def test_not_a_store_manifest(tmp_path):
     (tmp_path / "s").mkdir()
-    (tmp_path / "s" / store.MANIFEST).write_text("{not json")
+    (tmp_path / "s" / MANIFEST).write_text("{not json")
     with pytest.raises(StoreError) as err:
         load_runs(tmp_path / "s")
     one_line(err, tmp_path / "s")
@@ -347,15 +343,15 @@ def test_concurrent_writers_share_a_store(tmp_path):
         for w, cfg in ((a, CONFIGS[0]), (b, CONFIGS[1]), (a, CONFIGS[2])):
             bt = train_batch([cfg])
             w.write(runs_frame(bt), curves_frame(bt))
-    assert len(store.committed_chunks(path)) == 3 and len(list((path / "sessions").glob("*.json"))) == 2
+    assert len(committed_chunks(path)) == 3 and len(list((path / "sessions").glob("*.json"))) == 2
     assert sorted(load_runs(path)["run_id"]) == sorted(run_id(c) for c in CONFIGS)
     assert not [p for p in path.rglob(".tmp-*")]
 
 
 def test_writer_makes_the_store_layout(tmp_path, batch):
     path = write_store(tmp_path / "new" / "store", batch)
-    assert {p.name for p in path.iterdir()} == {store.MANIFEST, "sessions", "runs", "curves"}
-    (runs_file,) = store.committed_chunks(path)
+    assert {p.name for p in path.iterdir()} == {MANIFEST, "sessions", "runs", "curves"}
+    (runs_file,) = committed_chunks(path)
     assert (path / "curves" / runs_file.name).is_file()
     shutil.rmtree(path / "sessions")  # sessions are provenance only; records do not depend on them
     assert len(load_runs(path)) == len(CONFIGS)
@@ -364,14 +360,14 @@ def test_writer_makes_the_store_layout(tmp_path, batch):
 def test_manifest_exists_before_any_subfolder(tmp_path, monkeypatch):
     """Guards concurrent shards: another writer checking the folder must never see runs/ without a manifest."""
     seen = []
-    create = store.StoreWriter._create_manifest
+    create = StoreWriter._create_manifest
 
     def spy(self):
         seen.append(sorted(p.name for p in self.path.iterdir()))
         create(self)
 
-    monkeypatch.setattr(store.StoreWriter, "_create_manifest", spy)
-    with store.StoreWriter(tmp_path / "s"):
+    monkeypatch.setattr(StoreWriter, "_create_manifest", spy)
+    with StoreWriter(tmp_path / "s"):
         pass
     assert seen == [[]]
 
@@ -380,17 +376,17 @@ def test_runs_files_written_before_the_behaviour_columns_still_load(tmp_path):
     """Stores from before the failure taxonomy: their rows load with null behaviour columns."""
     import pyarrow.parquet as pq
 
-    from xorlab.config import TrainConfig
-    from xorlab.engine import train_batch
-    from xorlab.records import BEHAVIOUR_DTYPES, curves_frame, runs_frame
+    from xorlab.core.config import TrainConfig
+    from xorlab.engine.batch import train_batch
+    from xorlab.store.records import BEHAVIOUR_DTYPES, curves_frame, runs_frame
 
     batch = train_batch([TrainConfig(max_steps=20, seed=s) for s in range(3)])
-    with store.StoreWriter(tmp_path) as w:
+    with StoreWriter(tmp_path) as w:
         w.write(runs_frame(batch), curves_frame(batch))
     (f,) = (tmp_path / "runs").glob("*.parquet")
     old = pq.read_table(f)
     pq.write_table(old.drop_columns(list(BEHAVIOUR_DTYPES)), f)  # as an older xorlab wrote it
-    runs = store.load_runs(tmp_path)
+    runs = load_runs(tmp_path)
     assert len(runs) == 3 and runs["mode"].isna().all() and runs["period"].dtype == "Int64"
     assert runs["status"].tolist() == batch.status.tolist()
 
@@ -402,17 +398,17 @@ def test_files_honour_the_umask(tmp_path, batch):
         path = write_store(tmp_path / "s", batch)
     finally:
         os.umask(old)
-    for f in [path / store.MANIFEST, *path.rglob("*.parquet"), *path.rglob("*.json")]:
+    for f in [path / MANIFEST, *path.rglob("*.parquet"), *path.rglob("*.json")]:
         assert f.stat().st_mode & 0o777 == 0o644, f
 
 
 def test_session_liveness_fields_and_state(tmp_path, batch):
     path = write_store(tmp_path / "s", batch, meta={"planned_runs": 3, "grid": {"seed": [0, 1, 2]}})
-    (info,) = store.read_sessions(path)
+    (info,) = read_sessions(path)
     assert info["pid"] == os.getpid() and info["host"] and info["status"] == "finished"
     assert pd.Timestamp(info["heartbeat"]).tzinfo is not None
     assert info["planned_runs"] == 3 and info["grid"] == {"seed": [0, 1, 2]}
-    assert store.session_state(info) == "finished"
+    assert session_state(info) == "finished"
 
 
 def test_session_state_running_and_crashed():
@@ -421,17 +417,17 @@ def test_session_state_running_and_crashed():
     now = pd.Timestamp("2026-11-25T12:00:00Z").to_pydatetime()
     beat = "2026-11-25T11:59:50+00:00"
     live = {"status": "running", "pid": os.getpid(), "host": socket.gethostname(), "heartbeat": beat}
-    assert store.session_state(live, now=now) == "running"
-    assert store.session_state(live, now="2026-11-25T12:00:00+00:00") == "running"
+    assert session_state(live, now=now) == "running"
+    assert session_state(live, now="2026-11-25T12:00:00+00:00") == "running"
     stale = {**live, "heartbeat": "2026-11-25T11:58:00+00:00"}  # older than HEARTBEAT_TIMEOUT
-    assert store.session_state(stale, now=now) == "crashed"
+    assert session_state(stale, now=now) == "crashed"
     other_host = {**live, "host": "elsewhere", "pid": 999_999_999}  # a pid on another host is not checked here
-    assert store.session_state(other_host, now=now) == "running"
+    assert session_state(other_host, now=now) == "running"
     dead = {**live, "pid": _dead_pid()}
-    assert store.session_state(dead, now=now) == "crashed"
+    assert session_state(dead, now=now) == "crashed"
     for status in ("finished", "interrupted", "failed"):
-        assert store.session_state({**stale, "status": status}, now=now) == status
-    assert store.session_state({"status": "running", "started": "2020-01-01T00:00:00+00:00"}) == "crashed"
+        assert session_state({**stale, "status": status}, now=now) == status
+    assert session_state({"status": "running", "started": "2020-01-01T00:00:00+00:00"}) == "crashed"
 
 
 def _dead_pid() -> int:
@@ -446,16 +442,16 @@ def _dead_pid() -> int:
 def test_heartbeat_is_refreshed_while_writing(tmp_path, monkeypatch):
     import threading
 
-    monkeypatch.setattr(store, "HEARTBEAT_EVERY", 0.01)
+    monkeypatch.setattr(writer, "HEARTBEAT_EVERY", 0.01)
     beats = threading.Event()
-    real = store._write_json
+    real = write_json
 
     def counting(path, obj):
         real(path, obj)
         if obj.get("status") == "running" and obj["heartbeat"] != obj["started"]:
             beats.set()
 
-    monkeypatch.setattr(store, "_write_json", counting)
+    monkeypatch.setattr(files, "write_json", counting)
     with StoreWriter(tmp_path / "s"):
         assert beats.wait(30)  # an event, not a timing assertion
 
@@ -463,11 +459,11 @@ def test_heartbeat_is_refreshed_while_writing(tmp_path, monkeypatch):
 def test_store_without_manifest_is_not_silently_left_out(tmp_path, batch):
     write_store(tmp_path / "par" / "a", batch)
     b = write_store(tmp_path / "par" / "b", batch)
-    (b / store.MANIFEST).unlink()
+    (b / MANIFEST).unlink()
     for load in (load_runs, load_curves):
         with pytest.raises(StoreError) as err:
             load(tmp_path / "par")
-        one_line(err, b, store.MANIFEST)
+        one_line(err, b, MANIFEST)
 
 
 def test_foreign_curves_file_is_detected(tmp_path, caplog):
@@ -527,8 +523,8 @@ def test_tilde_is_expanded_when_checking_what_is_recorded(tmp_path, batch, monke
     monkeypatch.setenv("HOME", str(tmp_path))
     write_store(tmp_path / "s", batch)
     assert recorded_ids("~/s") == {run_id(c) for c in CONFIGS}
-    assert store.store_path("s", base=tmp_path) == tmp_path / "s"
-    assert store.store_path("~/s", base="/elsewhere") == tmp_path / "s"
+    assert store_path("s", base=tmp_path) == tmp_path / "s"
+    assert store_path("~/s", base="/elsewhere") == tmp_path / "s"
 
 
 def test_too_long_path_component(tmp_path):
@@ -543,19 +539,19 @@ def test_disk_full_is_one_line_and_keeps_the_store_consistent(tmp_path, batch, m
     path = tmp_path / "s"
     with StoreWriter(path) as w:
         w.write(runs_frame(batch), curves_frame(batch))
-        real = store._atomic_write
+        real = atomic_write
 
         def full(target, write):
             if target.parent.name == "runs":
                 raise OSError(errno.ENOSPC, "No space left on device")
             real(target, write)
 
-        monkeypatch.setattr(store, "_atomic_write", full)
+        monkeypatch.setattr(files, "atomic_write", full)
         with pytest.raises(StoreError) as err:
             w.write(runs_frame(batch), curves_frame(batch))
         monkeypatch.undo()
     one_line(err, path, "no space left", "consistent", "1 chunks")
-    assert len(store.committed_chunks(path)) == 1 and len(list((path / "curves").glob("*"))) == 1
+    assert len(committed_chunks(path)) == 1 and len(list((path / "curves").glob("*"))) == 1
     assert len(load_runs(path)) == len(CONFIGS) and not list(path.rglob(".tmp-*"))
 
 
@@ -586,7 +582,7 @@ def test_writers_creating_one_new_store_at_the_same_moment_all_succeed(tmp_path)
 
 
 def test_a_store_named_several_ways_is_found_once(tmp_path, monkeypatch):
-    from xorlab.store import find_stores
+    from xorlab.store.reader import find_stores
 
     for name in ("s1", "s2"):
         with StoreWriter(tmp_path / name, heartbeat=False):

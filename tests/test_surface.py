@@ -1,4 +1,4 @@
-"""Tests for ``xorlab.surface``: the decision-surface frame is the network's output, one run per outcome."""
+"""Tests for ``xorlab.analysis.surface``: the decision-surface frame is the network's output, one run per outcome."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xorlab import stats
-from xorlab.config import TrainConfig
-from xorlab.data import X, Y
-from xorlab.engine import stack_params, train_batch
-from xorlab.net import forward
-from xorlab.records import params_of, runs_frame
-from xorlab.surface import SURFACE_BOUNDS, decision_surface, medoid, mode_labels, sample_runs, typical_runs
+from xorlab.analysis import stats
+from xorlab.analysis.surface import SURFACE_BOUNDS, decision_surface, medoid, mode_labels, sample_runs, typical_runs
+from xorlab.core.config import TrainConfig
+from xorlab.core.data import X, Y
+from xorlab.core.net import forward
+from xorlab.engine.batch import train_batch
+from xorlab.engine.results import stack_params
+from xorlab.store.records import params_of, runs_frame
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,22 @@ Public API::
     runs = load_runs("runs/my_sweep")        # one row per run (sweep dirs, train run dirs, their parents)
     curves = load_curves("runs/my_sweep")    # long form: run_id, step, loss
 
-The store functions import pandas and pyarrow, so they are loaded on first use (``import xorlab`` stays light).
+The package is layered; each folder imports only from the folders before it in ``LAYERS`` (checked by
+``tests/test_layers.py``). The store functions import pandas and pyarrow, so they are loaded on first use
+(``import xorlab`` stays light). Modules of xorlab 0.1 (``xorlab.stats``, ``xorlab.records`` ...) still import
+from their old paths, with a ``DeprecationWarning``, until 0.3.
 """
 
-from xorlab.config import ConfigError, TrainConfig
-from xorlab.engine import BatchResult, TrainResult, train, train_batch
-from xorlab.inits import SCHEMES
+from importlib import metadata as _metadata
+
+from xorlab import _moved
+from xorlab.core.config import ConfigError, TrainConfig
+from xorlab.core.inits import SCHEMES
+from xorlab.engine.batch import train, train_batch
+from xorlab.engine.results import BatchResult, TrainResult
+
+#: The layers, bottom-up: a module may import from its own folder and the folders before it, never after.
+LAYERS = ("core", "engine", "store", "sweep", "analysis", "report", "tracking", "apps")
 
 _STORE_NAMES = ("StoreError", "load_curves", "load_runs")
 
@@ -28,10 +38,12 @@ __all__ = [
     "train",
     "train_batch",
 ]
-__version__ = "0.1.0"
+__version__ = _metadata.version("xorlab")  # one definition: pyproject.toml
+
+_moved.install()
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name in _STORE_NAMES:
         from xorlab import store
 

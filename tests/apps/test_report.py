@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 store = pytest.importorskip("xorlab.store")
-runner = pytest.importorskip("xorlab.runner")
+runner = pytest.importorskip("xorlab.sweep.runner")
 
 from xorlab.apps.report import main  # noqa: E402
-from xorlab.grid import Grid  # noqa: E402
+from xorlab.sweep.grid import Grid  # noqa: E402
 
 PROMISED = ["report.md", "report.html", "stats.csv"] + [
     f"figures/{s}.{e}"

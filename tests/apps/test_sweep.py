@@ -12,11 +12,11 @@ import xorlab.apps.sweep as sweep_app
 from tests.conftest import one_line_error
 from xorlab import train
 from xorlab.apps.cli import VERSION_BASE, composed_jobs, conf_dir, to_container
-from xorlab.config import TrainConfig
-from xorlab.grid import Grid
-from xorlab.inits import SCHEMES
-from xorlab.records import run_id
-from xorlab.store import load_curves, load_runs
+from xorlab.core.config import TrainConfig
+from xorlab.core.inits import SCHEMES
+from xorlab.store.reader import load_curves, load_runs
+from xorlab.store.records import run_id
+from xorlab.sweep.grid import Grid
 
 EXPERIMENTS = sorted(p.stem for p in (conf_dir("sweep") / "experiment").glob("*.yaml"))
 
@@ -100,7 +100,11 @@ def test_cli_sweep_uses_the_compiled_engine_by_default(tmp_path, cli):
     assert more.returncode == 0, more.stderr
     assert "note: this store already holds runs trained with engine compiled" in more.stdout
     assert load_runs(tmp_path / "S").set_index("seed")["engine"].to_dict() == {
-        0: "compiled", 1: "compiled", 2: "compiled", 3: "numpy"}
+        0: "compiled",
+        1: "compiled",
+        2: "compiled",
+        3: "numpy",
+    }
     expected = {run_id(c): train(c) for c in (TrainConfig(max_steps=50, seed=s) for s in range(3))}
     for _, row in runs.iterrows():
         res = expected[row["run_id"]]

@@ -14,12 +14,13 @@ from hydra import compose, initialize_config_dir
 import xorlab
 import xorlab.apps.train as train_app
 from tests.conftest import one_line_error
-from xorlab import engine
 from xorlab.apps.cli import VERSION_BASE, composed_jobs, conf_dir
-from xorlab.config import TrainConfig
-from xorlab.inits import PARAM_SHAPES, SCHEMES
-from xorlab.records import run_id
-from xorlab.store import load_curves, load_runs
+from xorlab.core.config import TrainConfig
+from xorlab.core.inits import PARAM_SHAPES, SCHEMES
+from xorlab.engine.batch import train
+from xorlab.engine.results import TrainResult
+from xorlab.store.reader import load_curves, load_runs
+from xorlab.store.records import run_id
 
 
 def composed(*overrides: str):
@@ -27,7 +28,7 @@ def composed(*overrides: str):
         return compose("train", overrides=list(overrides))
 
 
-def table_lines(res: engine.TrainResult, every: int = 20) -> list[str]:
+def table_lines(res: TrainResult, every: int = 20) -> list[str]:
     """The notebook's print statements, applied to ``res``."""
     m = res.config.max_steps
     lines = [f"{step}/{m}: loss = {res.losses[step]:.3f}" for step in range(0, m, every)]
@@ -78,11 +79,11 @@ def test_run_returns_final_loss_and_records(tmp_path, capsys, same_run):
 def test_train_is_the_engine_function_whatever_is_imported():
     """The app lives in xorlab.apps: importing it leaves ``xorlab.train`` the library function (no module that
     doubles as a function), and the app module does not pull in pandas/pyarrow before it writes a record."""
-    assert xorlab.train is engine.train
+    assert xorlab.train is train
     code = (
         "import sys, xorlab.apps.train\n"
         "from xorlab import train\n"
-        "from xorlab.engine import train as engine_train\n"
+        "from xorlab.engine.batch import train as engine_train\n"
         "assert train is engine_train, train\n"
         "heavy = sorted(m for m in ('pandas', 'pyarrow', 'scipy', 'matplotlib', 'seaborn') if m in sys.modules)\n"
         "assert not heavy, heavy\n"

@@ -29,9 +29,9 @@ from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra.types import RunMode, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from xorlab.config import ConfigError
+from xorlab.core.config import ConfigError
 
-CONF_ROOT = Path(__file__).resolve().parent.parent.parent / "conf"
+CONF_ROOT = Path(__file__).resolve().parent.parent / "conf"  # shipped inside the package
 VERSION_BASE = "1.3"
 _MULTIRUN = ("-m", "--multirun")
 _WITH_VALUE = {"-cn": "config_name", "--config-name": "config_name", "-cp": "config_path",

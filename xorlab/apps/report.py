@@ -6,7 +6,7 @@
     python -m xorlab.apps.report runs/a
 
 Writes ``report.md`` (renders on a git host), a self-contained ``report.html``, ``stats.csv`` and
-``figures/*.png|svg`` (built by ``xorlab.report``). The report is built in a hidden temporary folder next to the
+``figures/*.png|svg`` (built by ``xorlab.report.builder``). The report is built in a hidden temporary folder next to the
 output and moved into place only when complete, so a failure leaves nothing half-written. Bad input (a missing,
 empty or corrupt store, an unknown axis, a bad ``--where`` query, a ``--budget`` no run has) prints one line
 ``xorlab-report: error: …`` and exits with status 2.
@@ -57,7 +57,7 @@ def load(paths: Sequence[str]):
     """Each store loaded on its own, tagged ``sweep`` = its path as given, then stacked (never merged)."""
     import pandas as pd
 
-    from xorlab.store import load_runs
+    from xorlab.store.reader import load_runs
 
     frames = []
     for path in paths:
@@ -91,8 +91,10 @@ def publish(build: Callable[[Path], object], out: Path) -> None:
 
 def run(args: argparse.Namespace) -> Path:
     """Load the stores, build the report into ``args.out``; return the path of ``report.md``."""
-    from xorlab import report, stats
-    from xorlab.store import StoreError, load_curves
+    from xorlab.analysis import stats
+    from xorlab.report import builder as report
+    from xorlab.store.format import StoreError
+    from xorlab.store.reader import load_curves
 
     paths = list(dict.fromkeys(str(p) for p in args.sweep_dirs))
     notes = []

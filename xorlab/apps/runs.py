@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from xorlab.store.format import MANIFEST
+
 PROG = "xorlab-runs"
 
 
@@ -101,7 +103,7 @@ def _when(iso: str | None) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> None:
-    from xorlab import catalog
+    from xorlab.tracking import catalog
 
     infos = [catalog.describe(path) for path in catalog.find_stores(args.roots)]
     if args.json:
@@ -133,7 +135,7 @@ def _config_text(row: Any, columns: Sequence[str]) -> str:
 
 def _failure_mode(row: Any) -> str:
     """The ``mode`` column when the store has one (issue 10), else status and plateau."""
-    from xorlab.outcome import PLATEAU_TEXT
+    from xorlab.core.outcome import PLATEAU_TEXT
 
     if "mode" in row.index and _fmt(row["mode"]) != "–":
         return str(row["mode"])
@@ -154,10 +156,12 @@ def _failure_mode(row: Any) -> str:
 def _show_run(path: Path, run_id: str, plot: Path | None) -> None:
     import numpy as np
 
-    from xorlab import catalog, stats, store
-    from xorlab.records import CONFIG_COLUMNS, PRED_COLUMNS, params_of
+    from xorlab.analysis import stats
+    from xorlab.store.reader import load_curves, load_runs
+    from xorlab.store.records import CONFIG_COLUMNS, PRED_COLUMNS, params_of
+    from xorlab.tracking import catalog
 
-    runs = stats.with_init_label(store.load_runs(path))
+    runs = stats.with_init_label(load_runs(path))
     row = runs.loc[runs["run_id"] == run_id].iloc[0]
     config = [c for c in CONFIG_COLUMNS if c == "init" or _fmt(row[c]) != "–"]
     solved = _fmt(row["steps_to_solve"])
@@ -192,8 +196,10 @@ def _show_run(path: Path, run_id: str, plot: Path | None) -> None:
         lines.append("  command: " + " ".join(map(str, command)))
     print("\n".join(lines))
     if plot is not None:
-        curve = store.load_curves(path, run_ids=[run_id])
-        fig = catalog.run_figure(row, curve)
+        curve = load_curves(path, run_ids=[run_id])
+        from xorlab.report.run_figure import run_figure
+
+        fig = run_figure(row, curve)
         try:
             fig.savefig(plot, dpi=110, metadata={"Software": None})
         except (OSError, ValueError) as exc:
@@ -202,9 +208,10 @@ def _show_run(path: Path, run_id: str, plot: Path | None) -> None:
 
 
 def _show_where(path: Path, query: str, limit: int) -> None:
-    from xorlab import stats, store
+    from xorlab.analysis import stats
+    from xorlab.store.reader import load_runs
 
-    runs = stats.with_init_label(store.load_runs(path))
+    runs = stats.with_init_label(load_runs(path))
     try:
         hit = runs.query(query)
     except Exception as exc:  # pandas raises SyntaxError, NameError, TypeError, ValueError … for a bad query
@@ -227,11 +234,11 @@ def _show_where(path: Path, query: str, limit: int) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> None:
-    from xorlab import catalog
+    from xorlab.tracking import catalog
 
     path = Path(args.store)
-    if not (path / "xorlab-store.json").is_file():
-        raise RunsError(f"{path}: not an xorlab store (no xorlab-store.json)")
+    if not (path / MANIFEST).is_file():
+        raise RunsError(f"{path}: not an xorlab store (no {MANIFEST})")
     if args.where is not None:
         if args.run is not None or args.plot is not None:
             raise RunsError("--where lists runs; give either RUN or --where, and --plot only with RUN")
@@ -253,14 +260,15 @@ def publish(build: Callable[[Path], object], out: Path) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from xorlab import compare, store
+    from xorlab.report import compare
+    from xorlab.store.reader import load_runs
 
     names = (str(args.store_a), str(args.store_b))
     frames = []
     for name in names:
-        if not (Path(name) / "xorlab-store.json").is_file():
-            raise RunsError(f"{name}: not an xorlab store (no xorlab-store.json)")
-        frames.append(store.load_runs(name))  # each store alone: runs of different stores never merge
+        if not (Path(name) / MANIFEST).is_file():
+            raise RunsError(f"{name}: not an xorlab store (no {MANIFEST})")
+        frames.append(load_runs(name))  # each store alone: runs of different stores never merge
     try:
         result = compare.compare(*frames, names=names)
     except ValueError as exc:  # a store without runs
@@ -273,11 +281,11 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 # ----------------------------------------------------------------------------------------------- export
 def cmd_export(args: argparse.Namespace) -> None:
-    from xorlab import mlflow_export
+    from xorlab.tracking import mlflow_export
 
     path = Path(args.store)
-    if not (path / "xorlab-store.json").is_file():
-        raise RunsError(f"{path}: not an xorlab store (no xorlab-store.json)")
+    if not (path / MANIFEST).is_file():
+        raise RunsError(f"{path}: not an xorlab store (no {MANIFEST})")
     done = mlflow_export.export_store(path, args.tracking_uri, args.experiment)
     how = "replaced (grid changed)" if done.replaced else "updated" if done.updated else "created"
     print(
@@ -294,8 +302,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     found: list[type[BaseException]] = [RunsError]
     for module, name in (
         ("xorlab.store", "StoreError"),
-        ("xorlab.catalog", "CatalogError"),
-        ("xorlab.mlflow_export", "ExportError"),
+        ("xorlab.tracking.catalog", "CatalogError"),
+        ("xorlab.tracking.mlflow_export", "ExportError"),
     ):
         if module in sys.modules:
             found.append(getattr(sys.modules[module], name))

@@ -16,24 +16,26 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig
 
-from xorlab.config import TrainConfig, field_defaults
-from xorlab.inits import INIT_PARAM_NAMES
-from xorlab.options import SweepOptions
+from xorlab.core.config import TrainConfig, field_defaults
+from xorlab.core.inits import INIT_PARAM_NAMES
+from xorlab.sweep.options import SweepOptions
 
 
 def _any(name: str, defaults: dict[str, Any], bases: tuple = ()) -> type:
     """A dataclass with one ``Any`` field per entry of ``defaults`` (lists get a factory)."""
     return make_dataclass(
         name,
-        [(k, Any, field(default_factory=lambda v=v: list(v)) if isinstance(v, list) else field(default=v))
-         for k, v in defaults.items()],  # fmt: skip
+        [
+            (k, Any, field(default_factory=lambda v=v: list(v)) if isinstance(v, list) else field(default=v))
+            for k, v in defaults.items()
+        ],  # fmt: skip
         bases=bases,
     )
 
 
 InitConf = _any("InitConf", {"name": TrainConfig().init, **dict.fromkeys(INIT_PARAM_NAMES)})
 RunFields = _any("RunFields", {k: v for k, v in field_defaults().items() if k != "init"})
-GridConf = _any("GridConf", field_defaults())  # each axis: a value or a list; see xorlab.grid
+GridConf = _any("GridConf", field_defaults())  # each axis: a value or a list; see xorlab.sweep.grid
 
 
 @dataclass

@@ -35,8 +35,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``xorlab-store`` and ``python -m xorlab.apps.store``; returns the exit status."""
     args = parser().parse_args(argv)
-    from xorlab import maintenance  # heavy (pyarrow, pandas): only once the arguments are fine
-    from xorlab.store import StoreError, find_stores
+    from xorlab.store.format import StoreError
+    from xorlab.store.reader import find_stores
+    from xorlab.tracking import maintenance  # heavy (pyarrow, pandas): only once the arguments are fine
 
     status = 0
     try:

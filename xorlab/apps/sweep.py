@@ -4,7 +4,7 @@
     xorlab-sweep experiment=init_comparison sweep.dir=runs/init_comparison
     xorlab-sweep -m sweep.shard='range(0,4)' sweep.num_shards=4 hydra/launcher=joblib   # 4 processes, one store
 
-Hydra composes the config and handles overrides and launchers; the training itself is ``xorlab.runner``
+Hydra composes the config and handles overrides and launchers; the training itself is ``xorlab.sweep.runner``
 (imported when the sweep starts, so ``--help`` and bad input answer fast). ``sweep.dir`` is the store and
 also Hydra's run/sweep dir (``conf/sweep/hydra/output/xorlab.yaml``); a relative one is relative to the
 directory the command was started in, even with ``hydra.job.chdir=true``. Re-running with the same
@@ -24,8 +24,8 @@ from omegaconf import DictConfig
 
 from xorlab.apps.cli import hydra_entry, reported, run_app, to_container
 from xorlab.apps.schema import register
-from xorlab.grid import Grid
-from xorlab.options import SweepOptions
+from xorlab.sweep.grid import Grid
+from xorlab.sweep.options import SweepOptions
 
 PROG = "xorlab-sweep"
 register()
@@ -44,7 +44,7 @@ def options(cfg: DictConfig, default_dir: str | None = None, cwd: str | None = N
 
 def check(cfg: DictConfig) -> None:
     """Validate a composed config before anything is written: grid, options, and the store dir if given."""
-    from xorlab.store import check_writable
+    from xorlab.store.files import check_writable
 
     Grid.from_mapping(to_container(cfg.grid))
     opts = options(cfg)
@@ -59,7 +59,7 @@ def _store_dir() -> str:
 
 @hydra_entry("sweep")
 def hydra_main(cfg: DictConfig) -> int:
-    from xorlab.runner import run_sweep
+    from xorlab.sweep.runner import run_sweep
 
     with reported(PROG):
         grid = Grid.from_mapping(to_container(cfg.grid))
@@ -90,7 +90,7 @@ def hydra_main(cfg: DictConfig) -> int:
 
 def _note_other_engines(opts: SweepOptions) -> None:
     """Resuming a store with the other engine is allowed: say so, once, before training."""
-    from xorlab.store import recorded_engines
+    from xorlab.store.reader import recorded_engines
 
     others = recorded_engines(opts.dir) - {opts.engine}
     if others:
@@ -107,7 +107,7 @@ def _quote_grid_ranges(argv: list[str]) -> list[str]:
 def main() -> None:
     """Console script ``xorlab-sweep``: Ctrl-C or SIGTERM at any moment (start-up, a joblib parent) ends with
     one line, never a traceback."""
-    from xorlab.signals import interrupt_guard
+    from xorlab.store.signals import interrupt_guard
 
     sys.argv[1:] = _quote_grid_ranges(sys.argv[1:])
     with interrupt_guard(PROG):

@@ -20,11 +20,12 @@ import sys
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from xorlab import engine
 from xorlab.apps.cli import hydra_entry, parse_argv, reported, run_app, to_container
 from xorlab.apps.schema import register, train_config
-from xorlab.config import ConfigError, TrainConfig, check_int
-from xorlab.data import POINT_LABELS
+from xorlab.core.config import ConfigError, TrainConfig, check_int
+from xorlab.core.data import POINT_LABELS
+from xorlab.engine.batch import train_batch
+from xorlab.engine.results import ENGINES, TrainResult
 
 PROG = "xorlab-train"
 log = logging.getLogger(__name__)
@@ -35,8 +36,8 @@ def check(cfg: DictConfig) -> TrainConfig:
     """Validate a composed config; returns the typed run config."""
     check_int("print_every", cfg.print_every, 1)
     check_int("log_every", cfg.log_every, 1)
-    if cfg.engine not in engine.ENGINES:
-        raise ConfigError("engine", f"unknown engine {cfg.engine!r}; allowed: {', '.join(engine.ENGINES)}")
+    if cfg.engine not in ENGINES:
+        raise ConfigError("engine", f"unknown engine {cfg.engine!r}; allowed: {', '.join(ENGINES)}")
     return train_config(cfg)
 
 
@@ -45,7 +46,7 @@ def precheck(cfg: DictConfig) -> None:
     and writable (``hydra.run.dir``, or ``hydra.sweep.dir`` of a multirun), so that nothing is half-written."""
     from hydra.types import RunMode
 
-    from xorlab.store import check_writable
+    from xorlab.store.files import check_writable
 
     check(cfg)
     hydra = HydraConfig.get()
@@ -59,7 +60,7 @@ def _loss(value: float) -> str:
     return f"{value:.3f}" if abs(value) < 1e6 else f"{value:.6g}"
 
 
-def notebook_table(res: engine.TrainResult, print_every: int) -> str:
+def notebook_table(res: TrainResult, print_every: int) -> str:
     """The notebook's printout: loss every ``print_every`` steps, final loss, predictions, outcome."""
     m = res.config.max_steps
     lines = [f"{step}/{m}: loss = {_loss(loss)}" for step, loss in zip(res.loss_steps, res.losses, strict=True)
@@ -74,11 +75,11 @@ def notebook_table(res: engine.TrainResult, print_every: int) -> str:
 
 def run(cfg: DictConfig, out_dir: str) -> float:
     """Train the configured run, print it, record it in ``out_dir``; returns the final loss."""
-    from xorlab.records import curves_frame, run_id, runs_frame
-    from xorlab.store import StoreWriter
+    from xorlab.store.records import curves_frame, run_id, runs_frame
+    from xorlab.store.writer import StoreWriter
 
     train_cfg = check(cfg)
-    batch = engine.train_batch([train_cfg], log_every=1, engine=cfg.engine)
+    batch = train_batch([train_cfg], log_every=1, engine=cfg.engine)
     res = batch[0]
     print(notebook_table(res, cfg.print_every), flush=True)
     ids = [run_id(train_cfg)]
@@ -96,7 +97,7 @@ def hydra_main(cfg: DictConfig) -> float:
 
 def main() -> None:
     """Console script ``xorlab-train``: Ctrl-C or SIGTERM at any moment ends with one line, never a traceback."""
-    from xorlab.signals import interrupt_guard
+    from xorlab.store.signals import interrupt_guard
 
     with interrupt_guard(PROG, "the run is recorded only when it finishes"):
         run_app(PROG, "train", hydra_main, precheck)

@@ -1,0 +1,116 @@
+"""Decision surfaces and example runs: what a trained network outputs over the input plane, as tidy frames.
+
+The analysis layer runs the network here (``xorlab.core.net.forward`` on the recorded final parameters), so the
+figures only draw frames. ``SURFACE_BOUNDS`` is the square [−0.5, 1.5]² around the four XOR points.
+
+Which runs to show: ``typical_runs`` picks, per failure mode, the *medoid* of the mode's final predictions
+(the run whose four outputs are closest, in summed Euclidean distance, to all the others of that mode), so the
+surface shown is what the mode typically looks like, with how many runs share it. ``sample_runs`` draws a few
+runs per mode with a fixed seed from the runs sorted by ``run_id``, so the same store gives the same sample.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from xorlab.analysis.stats import MODE_NAMES, UNKNOWN_MODE, run_modes
+from xorlab.core.net import forward
+from xorlab.core.outcome import PLATEAU_TEXT
+from xorlab.engine.results import stack_params
+from xorlab.store.records import PRED_COLUMNS, params_of
+
+SURFACE_RESOLUTION = 161  # grid points per axis: odd, so 0, 0.5 and 1 lie on the grid
+SURFACE_BOUNDS = (-0.5, 1.5)
+MEDOID_MAX = 2000  # a mode with more runs takes its medoid over a seeded sample of this many (O(n²) distances)
+SAMPLE_SEED = 0
+
+
+def mode_labels(runs: pd.DataFrame) -> pd.Series:
+    """Failure mode per run; where it is null (older stores), the status, and the plateau for stuck runs."""
+    mode = pd.Series(run_modes(runs), index=runs.index, dtype=object)
+    old = mode == UNKNOWN_MODE
+    if old.any():
+        status = runs.loc[old, "status"].astype(object)
+        plateau = runs.loc[old, "plateau"].astype(object)
+        mode[old] = [f"stuck ({PLATEAU_TEXT.get(p, p)})" if s == "stuck" and isinstance(p, str) else s
+                     for s, p in zip(status, plateau, strict=True)]  # fmt: skip
+    return mode.rename("mode")
+
+
+def _order(labels: pd.Series) -> list[str]:
+    """Modes in ``MODE_NAMES`` order (the precedence), then any fallback labels sorted."""
+    present = set(labels)
+    return [m for m in MODE_NAMES if m in present] + sorted(present - set(MODE_NAMES))
+
+
+def medoid(points: np.ndarray, seed: int = SAMPLE_SEED, max_n: int = MEDOID_MAX) -> int:
+    """Index of the row of ``points`` (n, d) with the least summed Euclidean distance to the others.
+
+    Rows with a non-finite value are never chosen (unless all are). Above ``max_n`` finite rows the medoid is
+    taken over a sample of ``max_n`` of them drawn with ``seed``. Ties go to the lowest index.
+    """
+    finite = np.flatnonzero(np.isfinite(points).all(axis=1))
+    if finite.size == 0:
+        return 0
+    if finite.size > max_n:
+        finite = np.sort(np.random.default_rng(seed).choice(finite, max_n, replace=False))
+    p = points[finite]
+    dist = np.sqrt(((p[:, None, :] - p[None, :, :]) ** 2).sum(axis=2)).sum(axis=1)
+    return int(finite[np.argmin(dist)])
+
+
+def typical_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The typical run of each mode found: rows of ``runs`` (sorted by ``run_id``) with ``example`` (the mode),
+    ``n_mode`` (runs in that mode) and ``n_runs`` (all runs), in precedence order."""
+    ordered = runs.sort_values("run_id", kind="stable")
+    labels = mode_labels(ordered)
+    out = []
+    for mode in _order(labels):
+        sub = ordered[(labels == mode).to_numpy()]
+        i = medoid(sub[PRED_COLUMNS].to_numpy(dtype=np.float64))
+        out.append(sub.iloc[[i]].assign(example=mode, n_mode=len(sub), n_runs=len(runs)))
+    if not out:
+        return runs.iloc[:0].assign(example=pd.Series(dtype=str), n_mode=0, n_runs=0)
+    return pd.concat(out, ignore_index=True)
+
+
+def sample_runs(runs: pd.DataFrame, k: int = 5, seed: int = SAMPLE_SEED) -> pd.DataFrame:
+    """Up to ``k`` runs per mode, drawn without replacement with a generator seeded ``seed`` (one per mode, in
+    precedence order) from the runs sorted by ``run_id``: ``run_id, mode`` plus the run's columns."""
+    ordered = runs.sort_values("run_id", kind="stable", ignore_index=True)
+    labels = mode_labels(ordered)
+    parts = []
+    for i, mode in enumerate(_order(labels)):
+        idx = np.flatnonzero((labels == mode).to_numpy())
+        pick = np.sort(np.random.default_rng([seed, i]).choice(idx, min(k, idx.size), replace=False))
+        parts.append(ordered.iloc[pick].assign(mode=mode))
+    return pd.concat(parts, ignore_index=True) if parts else ordered.iloc[:0].assign(mode=pd.Series(dtype=str))
+
+
+def surface_grid(n: int = SURFACE_RESOLUTION, bounds: tuple[float, float] = SURFACE_BOUNDS) -> np.ndarray:
+    """The n × n input grid over ``bounds``², row-major with x1 fastest: (n², 2)."""
+    g = np.linspace(*bounds, n)
+    xx, yy = np.meshgrid(g, g)
+    return np.column_stack([xx.ravel(), yy.ravel()])
+
+
+def decision_surface(
+    runs: pd.DataFrame, n: int = SURFACE_RESOLUTION, bounds: tuple[float, float] = SURFACE_BOUNDS
+) -> pd.DataFrame:
+    """Network output ŷ on an n × n grid over ``bounds``² for each run-table row, long form:
+    ``run_id, x1, x2, yhat`` (n² rows per run, x1 fastest; NaN where the parameters are not finite)."""
+    grid = surface_grid(n, bounds)
+    if runs.empty:
+        return pd.DataFrame({"run_id": pd.Series(dtype=str), "x1": [], "x2": [], "yhat": []})
+    p = stack_params([params_of(row) for _, row in runs.iterrows()])
+    with np.errstate(all="ignore"):  # diverged runs may hold huge or non-finite parameters
+        yhat = forward(p, grid, np.zeros(len(grid))).yhat  # (n², runs)
+    return pd.DataFrame(
+        {
+            "run_id": np.repeat(runs["run_id"].to_numpy(dtype=object), len(grid)),
+            "x1": np.tile(grid[:, 0], len(runs)),
+            "x2": np.tile(grid[:, 1], len(runs)),
+            "yhat": yhat.T.ravel(),
+        }
+    )

@@ -1,0 +1,186 @@
+"""Training many configurations: starting parameters, the engine choice, ``prepare`` / ``train_batch`` /
+``train``, and each run's outcome read from the trace at its own end.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from xorlab.core.config import ConfigError, TrainConfig, check_int
+from xorlab.core.data import Y
+from xorlab.core.inits import PARAM_SHAPES, init_params
+from xorlab.core.modes import behaviour
+from xorlab.core.net import Params
+from xorlab.core.outcome import classify, correct_side, nearest_plateau
+from xorlab.core.rng import make_rng
+from xorlab.core.runtable import RunTable
+from xorlab.engine import kernel
+from xorlab.engine.init_draws import draw_starts
+from xorlab.engine.results import ENGINES, NO_STEP, BatchResult, Trace, TrainResult, stack_params, unstack_params
+from xorlab.engine.simulate import simulate
+
+_notified: set[str] = set()
+
+
+def _check_start(params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    out = {}
+    for name, shape in PARAM_SHAPES.items():
+        if name not in params:
+            raise ConfigError("params", f"missing {name}; needs w1 (2,4), b1 (1,4), w2 (4,1), b2 (1,1)")
+        arr = np.asarray(params[name], dtype=np.float64)
+        if arr.shape != shape:
+            raise ConfigError(f"params.{name}", f"shape must be {shape}, got {arr.shape}")
+        out[name] = arr
+    return out
+
+
+def start_params(cfg: TrainConfig) -> dict[str, np.ndarray]:
+    """A run's initial parameters, drawn from its own generator (seed, rng kind and skip of ``cfg``)."""
+    return init_params(cfg.init, make_rng(cfg.seed, cfg.rng, cfg.rng_skip), cfg.init_params)
+
+
+def _starts(table: RunTable, reps: np.ndarray) -> Params:
+    """Starting parameters of the runs ``reps`` of ``table``, each drawn from its own generator; in bulk, bit for
+    bit ``start_params`` of each (``xorlab.engine.init_draws``)."""
+    c = table.columns
+    return draw_starts(c["init"][reps], table.init_params[reps], c["seed"][reps], c["rng"][reps], c["rng_skip"][reps])
+
+
+def simulator(engine: str) -> tuple[str, Callable[..., Trace]]:
+    """(engine actually used, its ``simulate``): ``compiled`` falls back to ``numpy`` with a one-line notice on
+    stderr (once per process) when numba is not installed."""
+    if engine not in ENGINES:
+        raise ConfigError("engine", f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
+    if engine == "compiled":
+        if kernel.available():
+            kernel.load()  # here, not inside the first (timed) simulation
+            return "compiled", kernel.simulate_compiled
+        if "fallback" not in _notified:
+            _notified.add("fallback")
+            print("xorlab: numba is not installed; engine 'compiled' falls back to 'numpy' (pip install numba)",
+                  file=sys.stderr, flush=True)  # fmt: skip
+    return "numpy", simulate
+
+
+def _outcomes(
+    configs: Sequence[TrainConfig], table: RunTable, trace: Trace, lane_of: np.ndarray, engine: str, seconds: float
+) -> BatchResult:
+    """Per-run results from a trace; events after a run's own end belong to longer runs sharing its lane."""
+    max_steps = table.columns["max_steps"]
+    losses = trace.losses[lane_of]
+    losses[trace.loss_steps[None, :] >= max_steps[:, None]] = np.nan
+    steps_to_solve = trace.first_solved[lane_of]
+    steps_to_solve[steps_to_solve > max_steps] = NO_STEP
+    diverged_at = trace.diverged_step[lane_of]
+    diverged_at[diverged_at > max_steps] = NO_STEP
+    thresholds = table.columns["loss_threshold"]
+    correct_end = correct_side(trace.end_yhat, Y)
+    status = classify(diverged_at != NO_STEP, correct_end, trace.end_loss, thresholds)
+    predictions = np.ascontiguousarray(trace.end_yhat.T)
+    end_params = unstack_params(trace.end_params)
+    modes = behaviour(predictions, end_params, trace.end_loss, trace.end_tail, threshold=thresholds,
+                      diverged=diverged_at != NO_STEP)  # fmt: skip
+    return BatchResult(
+        configs=configs,
+        loss_steps=trace.loss_steps,
+        losses=losses,
+        final_loss=trace.end_loss,
+        predictions=predictions,
+        params=end_params,
+        status=status,
+        steps_to_solve=steps_to_solve,
+        plateau=np.where(status == "stuck", nearest_plateau(trace.end_loss), None),
+        diverged_step=diverged_at,
+        loss_tail=trace.end_tail,
+        behaviour=modes,
+        table=table,
+        engine=engine,
+        engine_seconds=seconds,
+    )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A batch ready to simulate (``prepare``): its lanes, starting parameters and per-lane settings."""
+
+    configs: Sequence[TrainConfig]
+    table: RunTable
+    lane_of: np.ndarray  # (N,) lane of each run
+    start: Params  # L lanes, run axis last
+    lr: np.ndarray  # (L,)
+    threshold: np.ndarray  # (L,)
+    log_every: int
+    engine: str  # the engine that will run it (after any fallback)
+    simulate: Callable[..., Trace]
+
+    def run(self, t0: int = 0, first_solved0: np.ndarray | None = None) -> tuple[Trace, float]:
+        """Simulate (the only step of a batch that needs no GIL with the compiled engine): (trace, seconds).
+
+        ``t0`` and ``first_solved0`` continue recorded runs (``simulate``'s arguments; ``xorlab.sweep.extend``)."""
+        began = time.perf_counter()
+        trace = self.simulate(self.start, self.lr, self.threshold, self.lane_of, self.table.columns["max_steps"],
+                              self.log_every, t0=t0, first_solved0=first_solved0)  # fmt: skip
+        return trace, time.perf_counter() - began
+
+    def result(self, trace: Trace, seconds: float) -> BatchResult:
+        """The batch's outcomes from its trace."""
+        return _outcomes(self.configs, self.table, trace, self.lane_of, self.engine, seconds)
+
+
+def prepare(
+    configs: Sequence[TrainConfig],
+    params: Sequence[Mapping[str, np.ndarray]] | None = None,
+    log_every: int = 1,
+    engine: str = "numpy",
+) -> Prepared:
+    """Check a batch, find its lanes and draw its starting parameters (``train_batch`` = prepare, run, result)."""
+    used, run = simulator(engine)
+    configs = configs if isinstance(configs, RunTable) else list(configs)
+    if not len(configs):
+        raise ConfigError("configs", "need at least one run")
+    check_int("log_every", log_every, 1)
+    if params is not None and len(params) != len(configs):
+        raise ConfigError("params", f"got {len(params)} parameter sets for {len(configs)} runs")
+    table = RunTable.from_configs(configs)
+    if params is None:
+        reps, lane_of = table.lanes()  # one lane per distinct trajectory
+        start = _starts(table, reps)
+    else:
+        reps = lane_of = np.arange(len(table))
+        start = stack_params([_check_start(q) for q in params])
+    lr, threshold = table.columns["lr"][reps], table.columns["loss_threshold"][reps]
+    return Prepared(configs, table, lane_of, start, lr, threshold, log_every, used, run)
+
+
+def train_batch(
+    configs: Sequence[TrainConfig],
+    params: Sequence[Mapping[str, np.ndarray]] | None = None,
+    log_every: int = 1,
+    engine: str = "numpy",
+) -> BatchResult:
+    """Train every configuration in ``configs`` together; see the module docstring.
+
+    Configs that differ only in ``max_steps`` share one simulated trajectory (a *lane*): it is trained to the
+    longest of them and each run is read out at its own end, bit-identical to training it alone.
+
+    Parameters
+    ----------
+    configs : the runs (a list of configs, or a ``RunTable``). They may differ in every field, ``max_steps``
+        included.
+    params : optional explicit starting parameters per run (notebook shapes); replaces the init draw, and
+        then every run gets its own lane.
+    log_every : record the loss every this many steps (outcomes are still computed at every step).
+    engine : ``"numpy"`` (the bit-exact reference) or ``"compiled"`` (numba; see ``ENGINES``).
+    """
+    batch = prepare(configs, params, log_every, engine)
+    return batch.result(*batch.run())
+
+
+def train(cfg: TrainConfig, params: Mapping[str, np.ndarray] | None = None) -> TrainResult:
+    """Train one run (a batch of one); ``params`` optionally gives explicit starting parameters."""
+    return train_batch([cfg], None if params is None else [params])[0]

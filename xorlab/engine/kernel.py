@@ -1,0 +1,146 @@
+"""The compiled engine (``engine="compiled"``): the numpy engine's ``simulate`` core as one numba kernel.
+
+Same inputs, outputs and semantics as ``xorlab.engine.simulate`` (see that function; contract of issue 7):
+shared trajectories read out at each run's own end, per-lane lr and threshold, losses logged every
+``log_every`` steps, the first solve checked at every step, diverged lanes frozen and recorded, continuation
+from step ``t0`` with a known ``first_solved0``, and the last ``TAIL`` losses before each run end. It is
+batch invariant like the numpy engine. Results agree with it except that exp, tanh and log1p are this
+module's polynomials (``xorlab.engine.kernel_math``), an ulp or two away from numpy's, so trajectories can differ in
+their last bits and, rarely, a run near a decision boundary gets another outcome (see ``tests/test_kernel.py``).
+
+numba is optional: ``available()`` says whether it can be imported; ``simulate_compiled`` raises
+``RuntimeError`` otherwise, so callers check ``available()`` first and fall back to the numpy engine.
+The first use in a fresh environment compiles the kernel (one signature; a one-line notice on stderr);
+later processes load it from numba's on-disk cache (``__pycache__``, or ``NUMBA_CACHE_DIR``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+
+import numpy as np
+
+from xorlab.core.modes import TAIL
+from xorlab.core.net import Params
+from xorlab.engine.results import NO_STEP, Trace
+
+COMPILE_SECONDS = 15  # measured cold compile on a 2-core machine (11-18 s), quoted in the notice
+_NOTICE_AFTER = 2.5  # s: a cache load takes ~0.5 s (even on a busy machine, < 2 s); a compile over 10 s
+
+
+_kernel = None
+_lock = threading.Lock()
+_run_lock = threading.Lock()  # numba's default (workqueue) threading layer must not be entered by two threads at once
+
+
+def available() -> bool:
+    """True if numba can be imported, i.e. ``engine="compiled"`` can run."""
+    try:
+        importlib.import_module("xorlab.engine.kernel_math")  # the one module that imports numba
+    except ImportError:
+        return False
+    return True
+
+
+def _compiled():
+    """The kernel, compiled for its one signature or loaded from numba's cache; compilation is announced."""
+    global _kernel
+    with _lock:
+        if _kernel is None:
+            if not available():
+                raise RuntimeError("engine 'compiled' needs numba (pip install numba); use engine 'numpy'")
+            message = f"xorlab: compiling the engine (once, ~{COMPILE_SECONDS} s)..."
+            notice = threading.Timer(_NOTICE_AFTER, lambda: print(message, file=sys.stderr, flush=True))
+            notice.start()
+            try:
+                from xorlab.engine import kernel_math
+
+                kernel_math.simulate_kernel.compile(kernel_math.SIGNATURE)
+                kernel_math.simulate_kernel.disable_compile()  # any other argument types: TypeError, no recompile
+            finally:
+                notice.cancel()
+            _kernel = kernel_math
+    return _kernel
+
+
+def load() -> None:
+    """Compile the kernel, or load it from numba's cache, now (else the first simulation does it)."""
+    _compiled()
+
+
+def simulate_compiled(
+    start: Params,
+    lr: np.ndarray,
+    threshold: np.ndarray,
+    run_lane: np.ndarray,
+    run_end: np.ndarray,
+    log_every: int,
+    t0: int = 0,
+    first_solved0: np.ndarray | None = None,
+) -> Trace:
+    """Simulate L lanes from ``start`` (step ``t0``) to horizon = max(run_end) and read out R runs.
+
+    Parameters
+    ----------
+    start : Params
+        Starting parameters of the L lanes, run axis last.
+    lr, threshold : (L,) float64
+        Learning rate and loss threshold of each lane.
+    run_lane, run_end : (R,) int64
+        Lane of each read-out run and the step at which it is read out (t0 <= run_end <= horizon).
+    log_every : int
+        Losses are logged at steps t0 <= t < horizon with t % log_every == 0.
+    t0 : int
+        Step index of ``start``.
+    first_solved0 : (L,) int64, optional
+        Already-known first solve per lane (-1 = none); a lane with one keeps it.
+
+    Returns
+    -------
+    Trace
+        As ``xorlab.engine.simulate``.
+    """
+    km = _compiled()
+    P = np.ascontiguousarray(np.concatenate([start.w1.reshape(8, -1), start.b1, start.w2, start.b2[None]]),
+                             dtype=np.float64)  # fmt: skip
+    n_lanes = P.shape[1]
+    lr = np.ascontiguousarray(lr, dtype=np.float64)
+    threshold = np.ascontiguousarray(threshold, dtype=np.float64)
+    run_lane = np.ascontiguousarray(run_lane, dtype=np.int64)
+    run_end = np.ascontiguousarray(run_end, dtype=np.int64)
+    if lr.shape != (n_lanes,) or threshold.shape != (n_lanes,):
+        raise ValueError(f"lr and threshold must have shape ({n_lanes},)")
+    if run_lane.ndim != 1 or run_lane.shape != run_end.shape or run_lane.size == 0:
+        raise ValueError("run_lane and run_end must be non-empty 1-D arrays of equal length")
+    if run_lane.min() < 0 or run_lane.max() >= n_lanes or run_end.min() < t0:
+        raise ValueError("run_lane must index lanes and run_end must be >= t0")
+    if int(log_every) < 1:
+        raise ValueError("log_every must be >= 1")
+    fs0 = np.full(n_lanes, NO_STEP, dtype=np.int64) if first_solved0 is None else first_solved0
+    fs0 = np.ascontiguousarray(fs0, dtype=np.int64)
+    t0, log_every, horizon = int(t0), int(log_every), int(run_end.max())
+
+    # Runs sorted by (block of their lane, end): each block walks its own runs in end order.
+    order = np.lexsort((run_end, run_lane // km.BLOCK))
+    n_blocks = -(-n_lanes // km.BLOCK)
+    blk_ptr = np.searchsorted(run_lane[order] // km.BLOCK, np.arange(n_blocks + 1)).astype(np.int64)
+    loss_steps = np.arange(-(-t0 // log_every) * log_every, horizon, log_every, dtype=np.int64)
+    n_runs = run_lane.size
+    losses = np.full((n_lanes, loss_steps.size), np.nan)
+    first_solved = np.empty(n_lanes, dtype=np.int64)
+    diverged_step = np.empty(n_lanes, dtype=np.int64)
+    end_loss = np.empty(n_runs)
+    end_yhat = np.empty((4, n_runs))
+    end_P = np.empty((km.NPARAM, n_runs))
+    end_tail = np.full((n_runs, TAIL), np.nan)
+    with np.errstate(over="ignore", invalid="ignore"):
+        cthr = np.expm1(4.0 * threshold)  # loss < thr ⇔ ∏(1 + e_p) - 1 < expm1(4·thr) when all points are correct
+    with _run_lock:
+        km.simulate_kernel(P, lr, cthr, fs0, t0, horizon, log_every, run_lane[order], run_end[order],
+                           order.astype(np.int64), blk_ptr, losses, first_solved, diverged_step, end_loss,
+                           end_yhat, end_P, end_tail)  # fmt: skip
+    end_params = Params(w1=end_P[0:8].reshape(2, 4, n_runs), b1=end_P[8:12], w2=end_P[12:16], b2=end_P[16])
+    return Trace(loss_steps=loss_steps, losses=losses, first_solved=first_solved, diverged_step=diverged_step,
+                 end_loss=end_loss, end_yhat=end_yhat, end_params=end_params, end_tail=end_tail)  # fmt: skip

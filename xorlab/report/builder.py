@@ -1,0 +1,241 @@
+"""Build a sweep report from the run and curve tables: ``stats.csv``, figures, ``report.md`` and ``report.html``.
+
+``build_report`` computes ``stats.stats_table``, draws the figures of ``FIGURES`` (``xorlab.report.figures``), and
+writes one document twice: as Markdown (renders on a git host; figures as relative PNG links) and as a
+self-contained HTML page (figures embedded as base64 PNG, inline CSS, no network). The prose comes from
+``analysis.findings``. Nothing depends on the clock or on the output path, and every sample is seeded, so the same
+tables give byte-identical files.
+
+Figures show one budget: by default each configuration's longest run (a shorter run of the same config is a
+prefix of that trajectory, so mixing lengths would only mix horizons), or ``budget`` (``--budget``); the
+report states which. Axes other than init and lr are pooled in the figures; ``stats.csv`` keeps every group
+apart. Runs of several stores (a ``sweep`` column) are never merged: ``sweep`` becomes the first grouping axis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from xorlab.analysis import findings, stats, surface
+from xorlab.report import figures, mode_figures, pages
+from xorlab.store.records import CONFIG_COLUMNS
+
+FIGURES = {  # stem -> caption; {budget} names the runs the figure shows
+    "convergence": "Training loss per init (median and 95 % CI of the median), one panel per learning rate{budget}.",
+    "km_curves": "Fraction of runs solved by step t (Kaplan–Meier time to first solve, unsolved runs censored at "
+    "max_steps){budget}.",
+    "failure_heatmap": "Fraction of runs not solved per init and learning rate{budget}; each cell gives the rate "
+    "and failed/n.",
+    "failure_modes": "Share of runs in each failure mode per learning rate, one panel per init{budget}.",
+    "final_loss": "Final loss per init and learning rate{budget}: dot area and the numbers give how many runs "
+    "share a loss bin; stuck runs sit on the plateau levels.",
+    "decision_surfaces": "Network output over the input plane for the typical (medoid) run of each mode{budget}, "
+    "with how many runs share the mode.",
+    "mode_curves": "Loss curves per mode{budget}: the median of all runs in the mode and a few runs sampled with a "
+    "fixed seed.",
+}
+SAMPLED = 5  # individual runs drawn per mode in mode_curves
+
+
+def figure_runs(runs: pd.DataFrame, budget: int | None = None) -> pd.DataFrame:
+    """The runs the figures use: those with ``max_steps == budget``, or by default each configuration's
+    longest run (its shorter runs are prefixes of it). Raises ``ValueError`` for a budget no run has."""
+    if budget is not None:
+        if not (runs["max_steps"] == budget).any():
+            found = ", ".join(f"{int(m)}" for m in sorted(runs["max_steps"].unique()))
+            raise ValueError(f"--budget: no runs with max_steps = {budget}; found: {found}")
+        return runs[runs["max_steps"] == budget]
+    keys = [c for c in [stats.SWEEP, *CONFIG_COLUMNS] if c != "max_steps" and c in runs.columns]
+    longest = runs.groupby(keys, dropna=False, sort=False)["max_steps"].transform("max")
+    return runs[runs["max_steps"] == longest]
+
+
+def budget_text(shown: pd.DataFrame) -> str:
+    """`` after 5,000 steps`` or `` at each configuration's longest max_steps (1,000–5,000)``."""
+    lengths = sorted(int(m) for m in shown["max_steps"].unique())
+    if len(lengths) == 1:
+        return f" after {lengths[0]:,} steps"
+    return f" at each configuration's longest max_steps ({lengths[0]:,}–{lengths[-1]:,})"
+
+
+def document(
+    table: pd.DataFrame, runs: pd.DataFrame, by: Sequence[str], inputs: Sequence[str], notes: Sequence[str],
+    budget: str = "",
+) -> list[tuple]:  # fmt: skip
+    """The report as a list of blocks ``(kind, content)``: h1, h2, h3, p, ul, table, figure."""
+    blocks: list[tuple] = [("h1", "xorlab sweep report")]
+    blocks.append(("p", "Inputs: " + ", ".join(f"`{p}`" for p in inputs) + f"; {findings.count(len(runs), 'run')}."))
+    swept = stats.swept_axes(runs)
+    blocks.append(
+        (
+            "ul",
+            [
+                f"Swept axes: {', '.join(f'`{a}`' for a in swept) or 'none'}.",
+                f"Grouped by: {', '.join(f'`{b}`' for b in by) or 'nothing (all runs pooled)'}.",
+                *notes,
+            ],
+        )
+    )
+    single = runs["max_steps"].unique()
+    budget_of = {"max_steps": int(single[0])} if len(single) == 1 else None
+    pooled = [a for a in swept if a != "seed" and a not in by and not (a in stats.INIT_COLUMNS and "init_label" in by)]
+    pooled = ["init" if a in stats.INIT_COLUMNS else a for a in dict.fromkeys(pooled)]
+    blocks += [("h2", "Key findings"), *findings.key_findings(table, by, budget_of, list(dict.fromkeys(pooled)))]
+    blocks += [("h2", "Summary"), ("table", findings.summary_table(table, by))]
+    blocks.append(
+        ("p", "Rates in %; n.r. = not reached within max_steps; p adj. = Benjamini–Hochberg within the family "
+              "stated under Key findings; every number is in `stats.csv`.")
+    )  # fmt: skip
+    blocks.append(("h2", "Figures"))
+    blocks += [("figure", stem, caption.format(budget=budget)) for stem, caption in FIGURES.items()]
+    blocks += [("h2", "Method"), ("ul", findings.method(by, table))]
+    return blocks
+
+
+def to_markdown(blocks: Sequence[tuple], figure_dir: str = "figures") -> str:
+    """The report as GitHub-flavoured Markdown (``xorlab.report.pages``): each figure linked as PNG, with its SVG."""
+    return pages.to_markdown([(k, f"{figure_dir}/{r[0]}.png", r[1], {"SVG": f"{figure_dir}/{r[0]}.svg"})
+                              if k == "figure" else (k, *r) for k, *r in blocks])  # fmt: skip
+
+
+CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1200px;margin:2em auto;
+padding:0 1em;line-height:1.45;color:#222;overflow-wrap:anywhere}
+table{border-collapse:collapse;font-size:0.85em;margin:1em 0}
+th,td{border:1px solid #ccc;padding:0.25em 0.5em;text-align:right;white-space:nowrap}th{background:#f3f3f3}
+tbody tr:nth-child(even){background:#fafafa}figure{margin:1.5em 0}img{max-width:100%;height:auto}
+figcaption{font-style:italic;color:#444}code{background:#f3f3f3;padding:0 0.2em}.wide{overflow-x:auto}"""
+
+
+def to_html(blocks: Sequence[tuple], figure_dir: Path) -> str:
+    """The report as one self-contained HTML page (``xorlab.report.pages``), figures embedded from ``figure_dir``."""
+    return pages.to_html([(k, f"{r[0]}.png", r[1]) if k == "figure" else (k, *r) for k, *r in blocks], figure_dir, CSS)
+
+
+def store_names(paths: Sequence[str]) -> dict[str, str]:
+    """Short names of stores for figure legends: the last path component if those are unique, else ``#1``…"""
+    short = {p: str(p).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] for p in paths}
+    if len(set(short.values())) == len(short):
+        return short
+    return {p: f"#{i + 1}" for i, p in enumerate(paths)}
+
+
+def _figure_frame(runs: pd.DataFrame, reference: str | None) -> tuple[pd.DataFrame, str | None]:
+    """Runs as the figures draw them: with several stores, each init label names its store too (never merged)."""
+    if not stats.several_sweeps(runs):
+        return runs, reference
+    names = store_names(sorted(runs[stats.SWEEP].astype(str).unique()))
+    sweep = runs[stats.SWEEP].astype(str).map(names)
+    return runs.assign(init_label=runs["init_label"].astype(str) + " · " + sweep), None
+
+
+def draw_figures(
+    runs: pd.DataFrame, curves: pd.DataFrame, figure_dir: Path, reference: str | None = None, budget: str = ""
+) -> None:
+    """Draw every figure of ``FIGURES`` from ``runs`` (already the figure subset) and save each as PNG and SVG."""
+    runs, reference = _figure_frame(runs, reference)
+    runs = runs.assign(mode=surface.mode_labels(runs))
+    threshold = runs["loss_threshold"].iloc[0] if runs["loss_threshold"].nunique() == 1 else None
+    first = runs["steps_to_solve"].astype("Float64").astype(float)
+    log_steps = figures.early_steps(first.groupby(runs["lr"]).median(), float(runs["max_steps"].max()))
+    summary = stats.summarize(runs, ["init_label", "lr"])
+
+    def mode_curves() -> figures.Figure:
+        sampled = surface.sample_runs(runs, SAMPLED)
+        picked = sampled[["run_id", "mode"]].drop_duplicates("run_id").astype({"run_id": str})
+        lines = curves[curves["run_id"].isin(picked["run_id"])].astype({"run_id": str}).merge(picked, on="run_id")
+        counts = runs["mode"].value_counts().to_dict()
+        bands = stats.curve_bands(curves, runs, by=["mode"])
+        order = {m: i for i, m in enumerate(sampled["mode"].drop_duplicates())}
+        bands = bands.sort_values("mode", key=lambda m: m.map(order), kind="stable")
+        return mode_figures.mode_curves(bands, lines, budget, log_steps, counts)
+
+    def surfaces() -> figures.Figure:
+        typical = surface.typical_runs(runs)
+        return mode_figures.decision_surfaces(typical, surface.decision_surface(typical), budget)
+
+    drawn = {
+        "convergence": lambda: figures.convergence(stats.curve_bands(curves, runs), budget, reference, log_steps),
+        "km_curves": lambda: figures.km_curves(
+            stats.km_curves(runs, ["init_label", "lr"]), budget, reference, log_steps
+        ),  # fmt: skip
+        "failure_heatmap": lambda: figures.failure_heatmap(summary, budget),
+        "failure_modes": lambda: mode_figures.failure_modes(summary, budget, reference),
+        "final_loss": lambda: figures.final_loss(runs, threshold, budget, reference),
+        "decision_surfaces": surfaces,
+        "mode_curves": mode_curves,
+    }
+    for stem, make in drawn.items():
+        figures.save(make(), figure_dir, stem)
+
+
+def build_report(
+    runs: pd.DataFrame,
+    curves: pd.DataFrame,
+    out_dir: str | Path,
+    inputs: Sequence[str] = (),
+    by: str | Sequence[str] | None = None,
+    reference: str | None = None,
+    budget: int | None = None,
+    notes: Sequence[str] = (),
+) -> dict[str, Path]:
+    """Write ``stats.csv``, ``figures/*.png|svg``, ``report.md`` and ``report.html`` into ``out_dir``.
+
+    Parameters
+    ----------
+    runs : run table (``records.RUN_COLUMNS``, optionally a ``sweep`` column naming each run's store);
+        duplicate rows (the same ``run_id`` in the same store) count once; runs of different stores never merge.
+    curves : curve table (``run_id, step, loss``) covering at least ``figure_runs(runs, budget)``.
+    out_dir : created if missing; existing files of the same names are overwritten.
+    inputs : how to name the inputs in the report (e.g. the sweep directories).
+    by : grouping axes (see ``stats.resolve_by``); default every swept axis but ``seed`` (and ``sweep`` first
+        when the runs come from several stores).
+    reference : init label the comparisons use as reference (default ``notebook`` if present).
+    budget : the ``max_steps`` the figures show (default: each configuration's longest).
+    notes : extra lines for the report's header (e.g. the ``--where`` filter applied).
+
+    Returns the paths written, by name.
+    """
+    if runs.empty:
+        raise ValueError("no runs to report on")
+    out_dir = Path(out_dir)
+    figure_dir = out_dir / "figures"
+    figure_dir.mkdir(parents=True, exist_ok=True)
+    n_all = len(runs)
+    key = [stats.SWEEP, "run_id"] if stats.SWEEP in runs.columns else ["run_id"]
+    runs = runs.drop_duplicates(key).sort_values(key, kind="stable", ignore_index=True)  # order-free
+    runs = stats.with_init_label(runs)
+    by = stats.resolve_by(runs, by)
+    if stats.several_sweeps(runs) and stats.SWEEP not in by:
+        by = [stats.SWEEP, *by]  # runs of different stores are never pooled
+    table = stats.stats_table(runs, by, reference)
+    stats.write_csv(table, out_dir / "stats.csv")
+
+    shown = figure_runs(runs, budget)
+    budget_note = budget_text(shown)
+    pooled = [a for a in stats.swept_axes(shown) if a not in ("seed", "lr") and a not in stats.INIT_COLUMNS]
+    notes = [
+        *notes,
+        f"Figures show {findings.count(len(shown), 'run')}{budget_note}"
+        + (" (`--budget`)" if budget is not None else " (shorter runs are prefixes of these)")
+        + (f", pooled over {', '.join(f'`{a}`' for a in pooled)}." if pooled else "."),
+    ]
+    if stats.several_sweeps(runs):
+        names = store_names(sorted(runs[stats.SWEEP].astype(str).unique()))
+        if any(k != v for k, v in names.items()):
+            named = ", ".join(f"{v} = `{k}`" for k, v in names.items())
+            notes.append(f"In the figures, stores are named {named}.")
+    if len(runs) < n_all:
+        notes.append(f"{n_all - len(runs):,} duplicate runs (same run_id in one store) counted once.")
+    curves = curves.drop_duplicates(["run_id", "step"])  # a run recorded in several stores has one curve
+    ref = reference if reference is not None else stats.reference_init(runs["init_label"])
+    draw_figures(shown, curves, figure_dir, ref, budget_note)
+
+    blocks = document(table, runs, by, inputs, notes, budget_note)
+    paths = {"stats": out_dir / "stats.csv", "md": out_dir / "report.md", "html": out_dir / "report.html"}
+    paths["md"].write_text(to_markdown(blocks), encoding="utf-8", newline="\n")
+    paths["html"].write_text(to_html(blocks, figure_dir), encoding="utf-8", newline="\n")
+    paths |= {f"{stem}.{ext}": figure_dir / f"{stem}.{ext}" for stem in FIGURES for ext in ("png", "svg")}
+    return paths

@@ -1,0 +1,271 @@
+"""Reading stores: finding them, reading and validating chunks (a foreign, partial or corrupt file is never read
+as this store's records), and the loaders ``load_runs`` / ``load_curves``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from xorlab.store.files import store_path
+from xorlab.store.format import (
+    _PLAIN_STRINGS,
+    CURVE_SCHEMA,
+    MANIFEST,
+    META_CHUNK,
+    META_CURVES_SHA,
+    RUN_SCHEMA,
+    StoreError,
+    log,
+    no_manifest,
+    read_manifest,
+)
+from xorlab.store.records import OPTIONAL_COLUMNS, RUN_DTYPES
+
+
+def _looks_like_store(folder: Path, subdirs: list[str]) -> bool:
+    """A folder with a runs/ holding Parquet files: a store even when its manifest is missing."""
+    if "runs" not in subdirs:
+        return False
+    try:
+        return any(n.endswith(".parquet") for n in os.listdir(folder / "runs"))
+    except OSError:
+        return False
+
+
+def find_stores(paths: str | Path | Iterable[str | Path]) -> list[Path]:
+    """Every store under the given paths (a store folder itself, or any folder containing stores), each once
+    (``s1 ./s1 /abs/s1``, or ``runs runs/s1``, name one store).
+
+    A folder that holds runs but lost its manifest is an error, not silently left out.
+    """
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        root = Path(raw).expanduser()
+        if not root.exists():
+            raise StoreError(f"{root}: no such file or directory")
+        if not root.is_dir():
+            raise StoreError(f"{root}: not a directory (expected a sweep or run directory)")
+        here = []
+        for d, subdirs, files in os.walk(root):
+            folder = Path(d)
+            if _hidden(folder, root):
+                continue
+            if MANIFEST in files:
+                here.append(folder)
+            elif _looks_like_store(folder, subdirs):
+                raise StoreError(no_manifest(folder))
+        if not here:
+            raise StoreError(f"{root}: no xorlab records found (no {MANIFEST} in it or below it)")
+        here.sort()
+        for store in here:
+            read_manifest(store)
+            if store.resolve() not in seen:
+                seen.add(store.resolve())
+                found.append(store)
+    return found
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def committed_chunks(store: Path) -> list[Path]:
+    """Runs files of the store's committed chunks, in name order (temp files excluded)."""
+    return sorted(p for p in (Path(store) / "runs").glob("*.parquet") if not p.name.startswith("."))
+
+
+def corrupt_message(file: Path, reason: str) -> str:
+    """One line for a damaged record file: which file, why, and that the rest is safe."""
+    return (f"{file}: corrupt, truncated or foreign record file ({reason}); the other chunks are intact; "
+            f"`xorlab-store check {file.parent.parent}` lists every damaged file "
+            "(Python: load_runs/load_curves(..., on_corrupt='skip') load the rest)")  # fmt: skip
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with ``schema``'s columns; optional columns a store predates become null."""
+    for name in OPTIONAL_COLUMNS:
+        if name in schema.names and name not in table.column_names:
+            table = table.append_column(name, pa.nulls(len(table), schema.field(name).type))
+    return table.select(schema.names).cast(schema)
+
+
+def check_runs_table(file: Path, table: pa.Table) -> None:
+    if "run_id" in table.column_names and table.column("run_id").null_count:
+        raise ValueError(f"run_id is null in {table.column('run_id').null_count} of {len(table)} rows")
+    meta = table.schema.metadata or {}
+    chunk = meta.get(META_CHUNK)
+    if chunk is not None and chunk.decode() != file.name:
+        raise ValueError(f"written as chunk {chunk.decode()!r} of another store or name")
+
+
+def read_table(
+    file: Path, schema: pa.Schema, on_corrupt: str, filters: Any = None, check: Callable | None = None
+) -> pa.Table | None:
+    try:
+        table = pq.read_table(file, filters=filters)
+        if check is not None:
+            check(file, table)
+        return _conform(table, schema)
+    except (OSError, pa.ArrowException, KeyError, ValueError) as exc:
+        msg = corrupt_message(file, f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
+        if on_corrupt == "skip":
+            log.warning("skipping %s", msg)
+            return None
+        raise StoreError(msg) from None
+
+
+def read_runs_file(file: Path, on_corrupt: str = "raise") -> pa.Table | None:
+    """One committed runs file, checked (readable, no null run_id, its own chunk) and conformed to RUN_SCHEMA."""
+    return read_table(file, RUN_SCHEMA, on_corrupt, check=check_runs_table)
+
+
+def read_curves_file(runs_file: Path, on_corrupt: str = "raise", filters: Any = None) -> pa.Table | None:
+    """The curves of the committed chunk ``runs_file``, verified to be the file that chunk wrote.
+
+    Chunks record the sha256 of their curves file; older chunks are checked by their run_id sets instead.
+    A missing, foreign, partial or edited curves file raises ``StoreError`` (or is skipped, logged).
+    """
+    curves_file = runs_file.parent.parent / "curves" / runs_file.name
+    try:
+        data = curves_file.read_bytes()
+        expected = (pq.read_schema(runs_file).metadata or {}).get(META_CURVES_SHA)
+        if expected is not None:
+            if hashlib.sha256(data).hexdigest() != expected.decode():
+                raise ValueError(f"not the curves file chunk {runs_file.name} wrote (content hash differs)")
+            table = pq.read_table(pa.BufferReader(data), filters=filters)
+        else:
+            table = pq.read_table(pa.BufferReader(data))
+            ids = set(pq.read_table(runs_file, columns=["run_id"]).column("run_id").to_pylist())
+            got = set(table.column("run_id").to_pylist()) if len(table) else set()
+            if got != ids:
+                raise ValueError(f"its run_ids differ from those of {runs_file.name} "
+                                 f"({len(got - ids)} foreign, {len(ids - got)} missing)")  # fmt: skip
+            if filters is not None:
+                table = pq.read_table(pa.BufferReader(data), filters=filters)
+        return _conform(table, CURVE_SCHEMA)
+    except FileNotFoundError:
+        msg = f"{curves_file}: missing curves file of committed chunk {runs_file}; the other chunks are intact"
+    except (OSError, pa.ArrowException, KeyError, ValueError) as exc:
+        msg = corrupt_message(curves_file, f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+    if on_corrupt == "skip":
+        log.warning("skipping %s", msg)
+        return None
+    raise StoreError(msg)
+
+
+def _check_on_corrupt(on_corrupt: str) -> None:
+    if on_corrupt not in ("raise", "skip"):
+        raise ValueError(f"on_corrupt: must be 'raise' or 'skip', got {on_corrupt!r}")
+
+
+def runs_to_frame(table: pa.Table) -> pd.DataFrame:
+    """A RUN_SCHEMA table as the run frame (nullable Int64 steps, pd.NA-backed strings)."""
+    frame = table.to_pandas()
+    for col, dtype in RUN_DTYPES.items():  # nullable ints and strings with pd.NA, as records.runs_frame makes them
+        if dtype == "Int64" or (dtype == "string" and col not in _PLAIN_STRINGS):
+            frame[col] = frame[col].astype(dtype)
+    return frame
+
+
+def _named_stores(paths: str | Path | Iterable[str | Path], names: Sequence[str] | None) -> list[tuple[Path, str]]:
+    """(store, sweep name) of every store under ``paths``: the store's path, or the caller's name per path."""
+    paths = [paths] if isinstance(paths, str | Path) else list(paths)
+    if names is None:
+        return [(s, str(s)) for s in find_stores(paths)]
+    if len(names) != len(paths):
+        raise StoreError(f"names: got {len(names)} names for {len(paths)} paths")
+    out = []
+    for path, name in zip(paths, names, strict=True):
+        found = find_stores(path)
+        out += [(s, name if len(found) == 1 else f"{name}/{s.relative_to(path)}") for s in found]
+    return out
+
+
+def load_runs(
+    paths: str | Path | Iterable[str | Path], on_corrupt: str = "raise", names: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """One row per recorded run from sweep dirs, run dirs or their parents: ``RUN_COLUMNS``, then ``sweep`` (the
+    store the row came from: its path, or ``names[i]`` for the i-th path) and ``init_label``.
+
+    Runs of different stores are never merged, even with equal ``run_id``s: ``(sweep, run_id)`` is the key.
+    Within a store, runs recorded twice (same ``run_id``, hence the same config and, by determinism, the same
+    result) are kept once, with a logged warning. A corrupt, truncated or foreign runs file raises ``StoreError``
+    naming it, unless ``on_corrupt="skip"``, which skips it with a logged warning.
+    """
+    from xorlab.store.records import init_labels
+
+    _check_on_corrupt(on_corrupt)
+    frames = []
+    for store, name in _named_stores(paths, names):
+        tables = [t for f in committed_chunks(store) if (t := read_runs_file(f, on_corrupt)) is not None]
+        frame = runs_to_frame(pa.concat_tables(tables) if tables else RUN_SCHEMA.empty_table())
+        dup = frame["run_id"].duplicated()
+        if dup.any():
+            log.warning("%s: %d runs are recorded more than once; keeping one record of each", store, int(dup.sum()))
+            frame = frame[~dup]
+        frames.append(frame.assign(sweep=name))
+    frame = pd.concat(frames, ignore_index=True) if frames else runs_to_frame(RUN_SCHEMA.empty_table())
+    frame["sweep"] = frame.get("sweep", pd.Series(dtype=object)).astype("string")
+    frame["init_label"] = init_labels(frame) if len(frame) else pd.Series(dtype=str)
+    return frame
+
+
+def load_curves(
+    paths: str | Path | Iterable[str | Path],
+    run_ids: Iterable[str] | None = None,
+    on_corrupt: str = "raise",
+    names: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Long-form curves (``run_id, step, loss, sweep``) of the recorded runs, optionally only of ``run_ids``;
+    ``sweep`` names the store as in ``load_runs``, and stores are never merged.
+
+    Each chunk's curves file is verified to be the one its runs file committed (see ``read_curves_file``).
+    """
+    _check_on_corrupt(on_corrupt)
+    wanted = None if run_ids is None else sorted(set(run_ids))
+    if wanted == []:
+        return CURVE_SCHEMA.empty_table().to_pandas().assign(sweep=pd.Series(dtype="string"))
+    filters = None if wanted is None else [("run_id", "in", wanted)]
+    frames = []
+    for store, name in _named_stores(paths, names):
+        tables = [t for f in committed_chunks(store) if (t := read_curves_file(f, on_corrupt, filters)) is not None]
+        frame = (pa.concat_tables(tables) if tables else CURVE_SCHEMA.empty_table()).to_pandas()
+        frame = frame.drop_duplicates(["run_id", "step"], ignore_index=True)
+        frames.append(frame.assign(sweep=pd.Series([name] * len(frame), dtype="string")))
+    if not frames:
+        return CURVE_SCHEMA.empty_table().to_pandas().assign(sweep=pd.Series(dtype="string"))
+    return pd.concat(frames, ignore_index=True)
+
+
+def recorded_values(path: str | Path, column: str, missing: Any = None) -> set[Any]:
+    """Distinct values of one run-table ``column`` in the store at ``path``, reading that column only (``missing``
+    for rows of files older than the column, and for nulls). Damaged files are skipped: the loaders and
+    ``xorlab-store check`` report them."""
+    path = store_path(path)
+    if not (path / MANIFEST).exists():
+        return set()
+    found: set[Any] = set()
+    for f in committed_chunks(path):
+        try:
+            names = pq.read_schema(f).names
+            col = pq.read_table(f, columns=[column]).column(column) if column in names else None
+        except (OSError, pa.ArrowException):
+            continue
+        found |= {missing} if col is None else {missing if v is None else v for v in col.to_pylist()}
+    return found
+
+
+def recorded_engines(path: str | Path) -> set[str]:
+    """Engines that trained the runs recorded at ``path`` (``numpy`` for rows older than the engine column)."""
+    return recorded_values(path, "engine", missing="numpy")

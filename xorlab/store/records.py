@@ -1,0 +1,215 @@
+"""Results as tidy pandas frames: one row per run, and one row per (run, logged step).
+
+This is the one schema every store file, loader, statistic and figure uses.
+
+Run table (``RUN_COLUMNS``): ``run_id``; every ``TrainConfig`` field (init params flattened to ``init_gain``,
+``init_std``, ``init_a``, ``init_path``; None where the scheme has no such parameter); ``status``,
+``steps_to_solve`` and ``diverged_step`` (nullable Int64), ``final_loss``, ``plateau`` (stuck runs),
+``pred_00 … pred_11`` (final predictions in XOR order) and the final parameters ``w1_00 … w1_13``,
+``b1_0 … b1_3``, ``w2_0 … w2_3``, ``b2`` (row-major over the notebook shapes).
+
+Curves table (``CURVE_COLUMNS``): ``run_id, step, loss``: the mean BCE before the update of step ``step`` for
+the logged steps 0, k, 2k, … < max_steps, plus ``step = max_steps`` holding ``final_loss``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from xorlab.core.config import TrainConfig, config_dtypes
+from xorlab.core.data import POINT_LABELS
+from xorlab.core.inits import INIT_PARAM_NAMES, INIT_PARAM_TYPES, SCHEMES
+from xorlab.core.runtable import RunTable
+from xorlab.engine.results import BatchResult
+
+CONFIG_DTYPES = config_dtypes()  # derived from TrainConfig: one edit there adds a column here
+CONFIG_COLUMNS = list(CONFIG_DTYPES)
+INIT_COLUMNS = [f"init_{name}" for name in INIT_PARAM_NAMES]
+INIT_STRINGS = {f"init_{n}" for n, kind in INIT_PARAM_TYPES.items() if kind is str}  # string init params
+PRED_COLUMNS = [f"pred_{p}" for p in POINT_LABELS]
+PARAM_COLUMNS = (
+    [f"w1_{i}{j}" for i in range(2) for j in range(4)]
+    + [f"b1_{j}" for j in range(4)]
+    + [f"w2_{j}" for j in range(4)]
+    + ["b2"]
+)
+OUTCOME_DTYPES = {
+    "status": "string", "steps_to_solve": "Int64", "diverged_step": "Int64", "final_loss": "float64",
+    "plateau": "string",
+}  # fmt: skip
+OUTCOME_COLUMNS = list(OUTCOME_DTYPES)
+#: Failure taxonomy from behaviour (``xorlab.core.modes``); stores written before it read these as null.
+BEHAVIOUR_DTYPES = {
+    "mode": "string", **{f"point_{p}": "string" for p in POINT_LABELS}, "trend": "string", "period": "Int64",
+    "swing": "float64", "saturated_units": "Int64", "plateau_distance": "float64",
+}  # fmt: skip
+PROVENANCE_DTYPES = {"engine": "string"}  # which engine trained the run (xorlab.engine.ENGINES)
+#: What else determines a run's result beyond its config: a from_file run's init file content (sha256).
+FILE_HASH = "init_file_sha256"
+IDENTITY_DTYPES = {FILE_HASH: "string"}
+OPTIONAL_COLUMNS = set(IDENTITY_DTYPES) | set(BEHAVIOUR_DTYPES) | set(PROVENANCE_DTYPES)  # newer than format v1
+CURVE_COLUMNS = ["run_id", "step", "loss"]
+
+
+def run_dtypes(cls: type[TrainConfig] = TrainConfig) -> dict[str, str]:
+    """Column -> dtype of the run table of configs of class ``cls``: the store's run schema."""
+    return {
+        "run_id": "string",
+        **config_dtypes(cls),
+        **IDENTITY_DTYPES,
+        **OUTCOME_DTYPES,
+        **BEHAVIOUR_DTYPES,
+        **PROVENANCE_DTYPES,
+        **{c: "float64" for c in PRED_COLUMNS + PARAM_COLUMNS},
+    }
+
+
+RUN_DTYPES = run_dtypes()
+RUN_COLUMNS = list(RUN_DTYPES)
+ID_LENGTH = 16
+
+
+def run_id(cfg: TrainConfig) -> str:
+    """Stable id of a run: sha256 of its complete, canonical config (sorted-key JSON), first 16 hex digits.
+
+    For ``from_file`` the file is part of the config: its resolved path and the sha256 of its bytes are hashed,
+    so ``start.npz`` and ``./start.npz`` name the same run and editing the file makes a new one.
+    """
+    cached = cfg.__dict__.get("_run_id")  # computed once per config object (planning, chunks, records)
+    if cached is None:
+        text = json.dumps(cfg.identity(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+        cached = hashlib.sha256(text.encode()).hexdigest()[:ID_LENGTH]
+        object.__setattr__(cfg, "_run_id", cached)
+    return cached
+
+
+def _config_columns(configs: Sequence[TrainConfig], ids: Sequence[str] | None) -> dict[str, Any]:
+    """``run_id``, the canonical config columns and ``init_file_sha256``, as the run table holds them."""
+    table = RunTable.from_configs(configs)
+    dtypes = config_dtypes(table.config_cls)
+    columns: dict[str, Any] = {"run_id": list(ids) if ids is not None else [run_id(c) for c in configs]}
+    for name in dtypes:  # float params are NaN where unset; a path column is a string column
+        columns[name] = pd.array(table.columns[name], dtype="string") if name in INIT_STRINGS else table.columns[name]
+    columns[FILE_HASH] = pd.array(table.file_sha256, dtype="string")
+    return columns
+
+
+def config_frame(configs: Sequence[TrainConfig], ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per config: ``run_id`` (``ids`` if given) plus the canonical config columns.
+
+    ``configs`` is a list of configs or a ``RunTable`` (whose columns are used as they are)."""
+    return pd.DataFrame(_config_columns(configs, ids))
+
+
+def _nullable_steps(values: np.ndarray) -> pd.arrays.IntegerArray:
+    return pd.arrays.IntegerArray(np.maximum(values, 0).astype(np.int64), values < 0)
+
+
+def _strings(values: Any) -> pd.api.extensions.ExtensionArray:
+    return pd.array(np.asarray(values, dtype=object), dtype="string")
+
+
+def _table(batch: BatchResult) -> RunTable:
+    return batch.table if batch.table is not None else RunTable.from_configs(batch.configs)
+
+
+def runs_frame(batch: BatchResult, ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """The run table of a trained batch (``ids`` defaults to ``run_id`` of each config)."""
+    table = _table(batch)
+    columns = _config_columns(table, ids)
+    columns["status"] = batch.status.astype(str)
+    columns["steps_to_solve"] = _nullable_steps(batch.steps_to_solve)
+    columns["diverged_step"] = _nullable_steps(batch.diverged_step)
+    columns["final_loss"] = batch.final_loss
+    columns["plateau"] = _strings(batch.plateau)
+    columns["engine"] = _strings([batch.engine] * len(batch))
+    for col, dtype in BEHAVIOUR_DTYPES.items():
+        values = batch.behaviour[col]
+        columns[col] = _strings(values) if dtype == "string" else pd.array(values, dtype=dtype)
+    columns.update(zip(PRED_COLUMNS, batch.predictions.T, strict=True))
+    n = len(batch)
+    flat = np.concatenate([batch.params[k].reshape(n, -1) for k in ("w1", "b1", "w2", "b2")], axis=1)
+    columns.update(zip(PARAM_COLUMNS, flat.T, strict=True))
+    return pd.DataFrame(columns, columns=list(run_dtypes(table.config_cls)))
+
+
+def curves_frame(batch: BatchResult, ids: Sequence[str] | None = None, every: int = 1) -> pd.DataFrame:
+    """Long-form losses of a trained batch: logged steps that are multiples of ``every`` and below each run's
+    end, then its final loss (at ``step = max_steps``)."""
+    ids = np.asarray(ids if ids is not None else [run_id(c) for c in batch.configs], dtype=object)
+    max_steps = _table(batch).columns["max_steps"]
+    steps = np.broadcast_to(np.append(batch.loss_steps, 0), (len(ids), batch.loss_steps.size + 1)).copy()
+    steps[:, -1] = max_steps  # (N, S + 1): the logged steps, then each run's end
+    keep = (steps < max_steps[:, None]) & (steps % every == 0)
+    keep[:, -1] = True
+    # Row-major order is (run, step) order: logged steps ascend and every kept one is below the run's end.
+    loss = np.concatenate([batch.losses, batch.final_loss[:, None]], axis=1)
+    every_kept = keep.all()  # the usual chunk: one budget, every logged step
+    categories = pd.Index(pd.unique(ids))  # a batch may hold the same config twice; one string per run
+    codes = categories.get_indexer(ids).astype(np.int32)  # run index -> category code
+    return pd.DataFrame(
+        {
+            "run_id": pd.Categorical.from_codes(np.repeat(codes, keep.sum(axis=1)), categories=categories),
+            "step": (steps.reshape(-1) if every_kept else steps[keep]).astype(np.int64, copy=False),
+            "loss": loss.reshape(-1) if every_kept else loss[keep],
+        }
+    )
+
+
+def params_of(row: pd.Series) -> dict[str, np.ndarray]:
+    """Final parameters of one run-table row in the notebook's shapes (for decision surfaces, restarts)."""
+    v = row[PARAM_COLUMNS].to_numpy(dtype=np.float64)
+    return {
+        "w1": v[:8].reshape(2, 4),
+        "b1": v[8:12].reshape(1, 4),
+        "w2": v[12:16].reshape(4, 1),
+        "b2": v[16:].reshape(1, 1),
+    }
+
+
+def _fmt(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def init_labels(runs: pd.DataFrame) -> pd.Series:
+    """Readable init per run: the scheme, plus each parameter that varies or differs from its default.
+
+    E.g. ``xavier_normal``, ``normal(std=0.01)``, ``from_file(path=w.npz)``.
+    """
+    labels = runs["init"].astype(object).copy()
+    for name, rows in runs.groupby("init", sort=True).groups.items():
+        scheme = SCHEMES.get(name)
+        sub = runs.loc[rows]
+        shown = []
+        for p in INIT_PARAM_NAMES:
+            col = sub[f"init_{p}"]
+            if col.isna().all():
+                continue
+            default = scheme.params.get(p) if scheme is not None else None
+            if col.nunique(dropna=False) > 1 or col.iloc[0] != default:
+                shown.append(p)
+        if shown:
+            paths = sub["init_path"].dropna()
+            short = _short if paths.map(_short).nunique() == paths.nunique() else str  # file names, if unique
+            text = {p: sub[f"init_{p}"].map(short if p == "path" else _fmt).to_numpy() for p in shown}
+            labels.loc[rows] = [f"{name}({', '.join(f'{p}={text[p][i]}' for p in shown)})" for i in range(len(sub))]
+    if "init_file_sha256" in runs and runs["init_file_sha256"].notna().any():
+        # One path, several contents (the file was edited between sweeps): never one group. The label gains the
+        # content hash, so statistics keep the two experiments apart.
+        files = runs[["init_path", "init_file_sha256"]].dropna()
+        edited = files.groupby("init_path")["init_file_sha256"].nunique()
+        hit = runs["init_path"].isin(edited.index[edited > 1]).fillna(False).to_numpy(dtype=bool)
+        if hit.any():
+            labels.loc[hit] = [f"{lab}@{sha[:8]}" for lab, sha in zip(labels[hit], runs.loc[hit, "init_file_sha256"],
+                                                                      strict=True)]  # fmt: skip
+    return labels.astype(str).rename("init_label")
+
+
+def _short(path: object) -> str:
+    return str(path).replace("\\", "/").rsplit("/", 1)[-1]

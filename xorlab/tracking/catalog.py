@@ -1,0 +1,309 @@
+"""What is in the run stores: find them, tell their state, summarise their grid, look runs up by id prefix.
+
+    infos = [describe(p) for p in find_stores("runs")]     # one ``StoreInfo`` per store
+    run_id = resolve_run("runs/ic", "3fa9")                  # a unique prefix, like git
+    runs = load_runs_by_store(["runs/a", "runs/b"])          # a ``sweep`` column; stores never merged
+
+A store's **state** is read from its session files (one per writing process):
+
+- ``running``: some writer is alive (same host: its pid exists; any host: heartbeat younger than 60 s);
+- ``complete``: no live writer and at least the planned number of runs recorded;
+- ``crashed``: no live writer, runs missing, and the last writer of some shard died (killed, or its session
+  says ``failed``) instead of finishing or being interrupted;
+- ``partial``: anything else short of the plan (an interrupted sweep, a shard not run yet).
+
+The session fields ``pid``, ``heartbeat``, ``planned_runs`` and ``grid`` come with heartbeats (issue 8). Older
+stores lack them, so every field has a fallback: the planned size from ``grid_runs``, the grid from the
+composed config or else from the recorded runs, and liveness from the start time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from xorlab.store import reader, sessions
+from xorlab.store.format import StoreError, read_manifest
+from xorlab.store.index import recorded_ids
+from xorlab.store.reader import committed_chunks, load_curves, load_runs
+from xorlab.store.records import CONFIG_COLUMNS
+from xorlab.store.sessions import parse_time
+
+log = logging.getLogger(__name__)
+
+STATES = ("complete", "partial", "running", "crashed", "damaged")
+AXIS_ORDER = ("init", "lr", "seed", "max_steps", "rng", "rng_skip", "loss_threshold")
+
+
+class CatalogError(ValueError):
+    """A store or run that cannot be found or named; ``str`` is one line."""
+
+
+# ----------------------------------------------------------------------------------------------- sessions
+def read_sessions(path: str | Path) -> list[dict[str, Any]]:
+    """Session infos of the store at ``path``, oldest first (by ``started``); see ``read_sessions``."""
+    found = [dict(info) for info in sessions.read_sessions(path)]
+    return sorted(found, key=lambda s: (str(s.get("started") or ""), str(s.get("session") or "")))
+
+
+def session_state(info: Mapping[str, Any]) -> str:
+    """``running | crashed | finished | interrupted | failed`` of one session (``session_state``)."""
+    return sessions.session_state(info)
+
+
+def store_state(recorded: int, planned: int | None, session_states: Sequence[tuple[Any, str]]) -> str:
+    """``complete | partial | running | crashed`` from the run count and ``(shard key, session state)`` pairs.
+
+    ``session_states`` is in start order; the last session of each shard key speaks for that shard, so a
+    crash that a later session of the same shard resumed from does not count.
+    """
+    states = [s for _, s in session_states]
+    if "running" in states:
+        return "running"
+    if planned is not None and recorded >= planned:
+        return "complete"
+    last = {key: s for key, s in session_states}
+    if any(s in ("crashed", "failed") for s in last.values()):
+        return "crashed"
+    return "partial" if planned is not None else "complete"  # no plan known: whatever finished is the plan
+
+
+# ----------------------------------------------------------------------------------------------- stores
+@dataclass(frozen=True)
+class StoreInfo:
+    """One store as ``xorlab-runs list`` shows it."""
+
+    path: Path
+    created: str | None
+    last_written: str | None
+    runs: int
+    planned: int | None
+    axes: dict[str, int]  # axis -> number of values, in ``AXIS_ORDER``
+    commit: str | None
+    dirty: bool | None
+    state: str
+    commits: list[str] = field(default_factory=list)  # every commit that wrote to the store, oldest first
+
+    @property
+    def grid(self) -> str:
+        """``init×11 lr×7 seed×200 max_steps×2``: the axes with more than one value (``single config``)."""
+        return grid_summary(self.axes)
+
+    @property
+    def code(self) -> str:
+        """``0a89e7d``, ``0a89e7d+dirty``, ``0a89e7d (+1 other)``, or ``unknown``."""
+        if not self.commit:
+            return "unknown"
+        text = self.commit[:7] + ("+dirty" if self.dirty else "")
+        others = len(self.commits) - 1
+        return text + (f" (+{others} other)" if others > 0 else "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "runs": self.runs,
+            "planned": self.planned,
+            "state": self.state,
+            "created": self.created,
+            "last_written": self.last_written,
+            "commit": self.commit,
+            "dirty": self.dirty,
+            "commits": self.commits,
+            "axes": self.axes,
+        }
+
+
+def grid_summary(axes: Mapping[str, int]) -> str:
+    swept = [f"{a}×{n}" for a, n in axes.items() if n > 1]
+    return " ".join(swept) if swept else "single config"
+
+
+def find_stores(roots: str | Path | Iterable[str | Path]) -> list[Path]:
+    """Every store under ``roots`` (each a store or a folder containing stores), in path order."""
+    try:
+        return reader.find_stores(roots)
+    except StoreError as exc:
+        raise CatalogError(str(exc)) from None
+
+
+def _ordered(axes: Mapping[str, int]) -> dict[str, int]:
+    known = [a for a in AXIS_ORDER if a in axes]
+    return {a: int(axes[a]) for a in [*known, *sorted(set(axes) - set(known))]}
+
+
+def _grid_axes(session: Mapping[str, Any]) -> dict[str, int] | None:
+    """Values per axis of the grid a session planned: its ``grid`` field, else its composed config's grid."""
+    grid = session.get("grid")
+    if isinstance(grid, Mapping) and grid:
+        return _ordered({k: len(v) if isinstance(v, list | tuple) else 1 for k, v in grid.items()})
+    config = session.get("config")
+    spec = config.get("grid") if isinstance(config, Mapping) else None
+    if isinstance(spec, Mapping) and spec:
+        from xorlab.core.config import ConfigError
+        from xorlab.sweep.grid import Grid
+
+        try:
+            g = Grid.from_mapping(spec)
+        except (ConfigError, TypeError, ValueError):  # a grid this version no longer reads: use the runs
+            return None
+        return _ordered({**{k: len(v) for k, v in g.axes.items()}, "max_steps": len(g.max_steps)})
+    return None
+
+
+def _recorded_axes(path: Path) -> dict[str, int]:
+    """Values per axis among the recorded runs (init: distinct scheme and parameters)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = committed_chunks(path)
+    if not files:
+        return {}
+    frame = pa.concat_tables([pq.read_table(f, columns=CONFIG_COLUMNS) for f in files]).to_pandas()
+    init_cols = [c for c in CONFIG_COLUMNS if c == "init" or c.startswith("init_")]
+    axes = {c: int(frame[c].nunique(dropna=False)) for c in CONFIG_COLUMNS if c not in init_cols}
+    axes["init"] = len(frame[init_cols].drop_duplicates())
+    return _ordered(axes)
+
+
+def _planned(session: Mapping[str, Any]) -> int | None:
+    for key in ("planned_runs", "grid_runs"):
+        value = session.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def _mtime(path: Path) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+    except OSError:
+        return None
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    return None if t is None else t.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+def describe(path: str | Path) -> StoreInfo:
+    """Everything ``xorlab-runs list`` shows about the store at ``path``.
+
+    Planned size, grid and code version come from the most recently started session (a grown grid replaces
+    the old one); the run count is of distinct recorded ``run_id``.
+    """
+    path = Path(path)
+    try:
+        manifest = read_manifest(path) or {}
+    except StoreError as exc:
+        raise CatalogError(str(exc)) from None
+    try:
+        recorded, damaged = len(recorded_ids(path)), False
+    except StoreError:  # a damaged record file: count what is readable, and say so (state "damaged")
+        recorded, damaged = load_runs(path, on_corrupt="skip")["run_id"].nunique(), True
+    sessions = read_sessions(path)
+    latest = sessions[-1] if sessions else {}
+    axes = _grid_axes(latest) if latest else None
+    if axes is None:
+        axes = {} if damaged else _recorded_axes(path)
+    states = [((s.get("shard", 0), s.get("num_shards", 1)), session_state(s)) for s in sessions]
+    planned = _planned(latest) if latest else None
+    written = [_mtime(f) for f in committed_chunks(path)]
+    written += [parse_time(s.get(k)) for s in sessions for k in ("ended", "heartbeat")]
+    written = [t for t in written if t is not None]
+    commits = list(dict.fromkeys(s["git_commit"] for s in sessions if s.get("git_commit")))
+    return StoreInfo(
+        path=path,
+        created=manifest.get("created"),
+        last_written=_iso(max(written)) if written else None,
+        runs=recorded,
+        planned=planned,
+        axes=axes,
+        commit=latest.get("git_commit"),
+        dirty=latest.get("git_dirty"),
+        state="damaged" if damaged else store_state(recorded, planned, states),
+        commits=commits,
+    )
+
+
+# ----------------------------------------------------------------------------------------------- runs
+def _named_paths(paths: str | Path | Sequence[str | Path], names: Sequence[str] | None) -> list[str | Path]:
+    """The paths as a list; with ``names``, one per path and each path a single store."""
+    paths = [paths] if isinstance(paths, str | Path) else list(paths)
+    if names is not None:
+        if len(names) != len(paths):
+            raise ValueError(f"names: {len(names)} names for {len(paths)} paths")
+        for raw in paths:
+            if (n := len(find_stores(raw))) != 1:
+                raise CatalogError(f"{raw}: holds {n} stores; give each its own path to name it")
+    return paths
+
+
+def load_runs_by_store(
+    paths: str | Path | Sequence[str | Path], names: Sequence[str] | None = None, on_corrupt: str = "raise"
+) -> pd.DataFrame:
+    """Run tables of several stores with a ``sweep`` column (first) naming each row's store:
+    ``xorlab.store.load_runs(paths, names=names)``, which never merges stores (the key is ``(sweep, run_id)``).
+    A path that is a folder of stores contributes each store under its own path; ``names`` (one per path, each
+    path a single store) replaces the paths as ``sweep`` values. Store errors become ``CatalogError``."""
+    paths = _named_paths(paths, names)
+    try:
+        out = load_runs(paths, on_corrupt=on_corrupt, names=names)
+    except StoreError as exc:
+        raise CatalogError(str(exc)) from None
+    out["sweep"] = out["sweep"].astype(str)
+    return out[["sweep", *[c for c in out.columns if c != "sweep"]]]
+
+
+def load_curves_by_store(
+    paths: str | Path | Sequence[str | Path],
+    names: Sequence[str] | None = None,
+    run_ids: Iterable[str] | None = None,
+    on_corrupt: str = "raise",
+) -> pd.DataFrame:
+    """Curves of several stores (``sweep, run_id, step, loss``), as ``load_runs_by_store`` (same ``names``
+    rules; ``xorlab.store.load_curves``); ``run_ids`` limits every store to those runs."""
+    paths = _named_paths(paths, names)
+    try:
+        out = load_curves(paths, run_ids=run_ids, on_corrupt=on_corrupt, names=names)
+    except StoreError as exc:
+        raise CatalogError(str(exc)) from None
+    out = out.astype({"run_id": str, "sweep": str})  # categories differ per store: plain strings
+    return out[["sweep", "run_id", "step", "loss"]]
+
+
+def resolve_run(path: str | Path, prefix: str) -> str:
+    """The full ``run_id`` of the one recorded run starting with ``prefix``; like git, one line otherwise."""
+    prefix = prefix.strip().lower()
+    if not prefix:
+        raise CatalogError("run id: empty")
+    try:
+        ids = recorded_ids(path)
+    except StoreError as exc:
+        raise CatalogError(str(exc)) from None
+    hits = sorted(i for i in ids if i.startswith(prefix))
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        raise CatalogError(f"run id {prefix!r}: no run in {path} starts with it ({len(ids):,} runs recorded)")
+    shown = ", ".join(hits[:8]) + (f", … ({len(hits)} in all)" if len(hits) > 8 else "")
+    raise CatalogError(f"run id {prefix!r} is ambiguous; candidates: {shown}")
+
+
+def run_session(path: str | Path, run_id: str) -> dict[str, Any] | None:
+    """The session that recorded ``run_id`` (chunk files are named ``<session>-<seq>.parquet``), if known."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    for f in committed_chunks(path):
+        if run_id in set(pq.read_table(f, columns=["run_id"]).column("run_id").to_pylist()):
+            session = f.stem.rsplit("-", 1)[0]
+            for s in read_sessions(path):
+                if s.get("session") == session:
+                    return s
+            return {"session": session}
+    return None
