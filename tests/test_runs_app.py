@@ -110,6 +110,21 @@ def test_show_where(root, capsys):
     one_line_error(*call(capsys, "show", root / "a", "--where", "lr > 1", "--limit", "0"), "--limit")
 
 
+@pytest.mark.parametrize(
+    "template",
+    [
+        "lr.to_csv('{out}') == 0",  # pandas' query ran this: a file written through the CLI
+        "status.to_csv('{out}') == 0 and lr > 0",
+        "lr.__class__.__init__.__globals__['__builtins__']['open']('{out}', 'w').write('x') > 0",
+        "__import__('os').system('touch {out}') == 0",
+    ],
+)
+def test_show_where_never_runs_a_query(root, capsys, tmp_path, template):
+    out = tmp_path / "pwned"
+    line = one_line_error(*call(capsys, "show", root / "a", "--where", template.format(out=out)), "--where: ")
+    assert "not allowed" in line and not out.exists()
+
+
 def test_compare_writes_atomically_and_summarises(root, capsys, tmp_path):
     out_dir = tmp_path / "cmp"
     for _ in range(2):  # a second run replaces the files in place

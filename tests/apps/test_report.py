@@ -133,6 +133,16 @@ def test_bad_where_is_one_line(sweep, tmp_path, capsys, expr):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize(
+    "template",
+    ["lr.to_csv('{out}') == 0", "init_label.to_csv('{out}') == 0 or lr > 0", "@pd.DataFrame.to_csv(@runs, '{out}')"],
+)
+def test_where_never_runs_a_query(sweep, tmp_path, capsys, template):
+    out = tmp_path / "pwned"
+    assert main([str(sweep), "--out", str(tmp_path / "o"), "--where", template.format(out=out)]) == 2
+    assert "not allowed" in one_error_line(capsys) and not out.exists() and not (tmp_path / "o").exists()
+
+
 def test_budget_chooses_the_figures_runs(sweep, tmp_path, capsys):
     assert main([str(sweep), "--out", str(tmp_path / "b"), "--budget", "100"]) == 0
     assert "Figures show 40 runs after 100 steps (`--budget`)." in (tmp_path / "b" / "report.md").read_text()

@@ -44,8 +44,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--where",
         metavar="EXPR",
-        help="keep only runs matching this pandas query over run columns, e.g. 'lr >= 0.1 and init != \"zeros\"' "
-        "(columns: every config field, init_label, sweep, status, mode, final_loss, steps_to_solve, …)",
+        help="keep only runs matching this condition over run columns (pandas-query syntax, parsed: no calls or "
+        "attributes), e.g. 'lr >= 0.1 and init != \"zeros\"' (columns: every config field, init_label, sweep, "
+        "status, mode, final_loss, steps_to_solve, …)",
     )
     p.add_argument(
         "--budget", type=int, metavar="N", help="max_steps the figures show (default: each configuration's longest)"
@@ -72,11 +73,14 @@ def load(paths: Sequence[str]):
 
 
 def where(runs, expr: str):
-    """``runs.query(expr)``; any failure is a one-line ``--where`` error."""
+    """The runs matching ``expr`` (``xorlab.analysis.query``: parsed, never executed); errors are one line."""
+    from xorlab.analysis.query import QueryError
+    from xorlab.analysis.query import where as matching
+
     try:
-        kept = runs.query(expr, engine="python")
-    except Exception as exc:  # noqa: BLE001 - pandas raises many kinds for a bad query; all are user errors
-        raise ReportError(f"--where: {type(exc).__name__}: {exc}") from None
+        kept = matching(runs, expr)
+    except QueryError as exc:
+        raise ReportError(f"--where: {exc}") from None
     if kept.empty:
         raise ReportError(f"--where: no run matches {expr!r}")
     return kept

@@ -57,7 +57,7 @@ def parser() -> argparse.ArgumentParser:
         help="one run in detail, or the runs matching a query",
         description=(
             "Config, outcome, failure mode, final predictions and parameters, and provenance of one run; or, with "
-            "--where, the runs matching a pandas query."
+            "--where, the runs matching a condition (pandas-query syntax; no calls or attributes)."
         ),
     )
     show.add_argument("store", metavar="STORE")
@@ -66,7 +66,7 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument(
         "--where",
         metavar="QUERY",
-        help='pandas query over the run table (its columns, plus init_label), e.g. "lr == 1 and status == '
+        help='condition over the run table (its columns, plus init_label), e.g. "lr == 1 and status == '
         "'stuck'\"; lists the matching runs",
     )
     show.add_argument("--limit", type=int, default=20, metavar="N", help="rows --where lists (default 20)")
@@ -209,16 +209,15 @@ def _show_run(path: Path, run_id: str, plot: Path | None) -> None:
 
 def _show_where(path: Path, query: str, limit: int) -> None:
     from xorlab.analysis import stats
+    from xorlab.analysis.query import QueryError, parse, where
     from xorlab.store.reader import load_runs
 
-    runs = stats.with_init_label(load_runs(path))
     try:
-        hit = runs.query(query)
-    except Exception as exc:  # pandas raises SyntaxError, NameError, TypeError, ValueError … for a bad query
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RunsError(f"--where: {text}") from None
-    if not hasattr(hit, "columns"):
-        raise RunsError(f"--where: {query!r} is not a condition on the runs")
+        condition = parse(query)  # before reading the store: a bad query answers at once
+        runs = stats.with_init_label(load_runs(path))
+        hit = where(runs, condition)
+    except QueryError as exc:
+        raise RunsError(f"--where: {exc}") from None
     swept = [c for c in stats.swept_axes(runs) if c not in stats.INIT_COLUMNS[1:]]
     shown = ["init_label" if c == "init" else c for c in swept] or ["init_label"]
     hit = hit.sort_values([*shown, "run_id"], kind="stable")
