@@ -56,12 +56,24 @@ def test_claim_of_a_crashed_writer_is_taken_over(writer):
     assert not list((writer.path / "claims").glob(".stale-*"))
 
 
-def test_claim_with_an_old_heartbeat_is_taken_over(writer):
+def test_claim_of_a_silent_writer_on_another_host_is_taken_over_after_watching(writer):
+    """Another host's heartbeat proves nothing by its value (clocks differ): its claim is taken over only once
+    this writer has watched it stay unchanged for the timeout, by its own clock."""
+    from xorlab.store.format import HEARTBEAT_TIMEOUT
+    from xorlab.store.liveness import Observer
+
     (writer.path / "sessions" / "far.json").write_text(json.dumps(
         {"session": "far", "status": "running", "host": "another-host", "pid": 1,
          "heartbeat": "2020-01-01T00:00:00+00:00"}))  # fmt: skip
     claim_file(writer.path, 4).write_text(json.dumps({"session": "far", "token": "t"}))
-    assert Claims(writer.path, writer.session).try_claim(4)
+    clock = [0.0]
+    claims = Claims(writer.path, writer.session, Observer(lambda: clock[0]))
+    assert not claims.try_claim(4)
+    clock[0] += HEARTBEAT_TIMEOUT / 2
+    assert not claims.try_claim(4)
+    clock[0] += HEARTBEAT_TIMEOUT / 2 + 1
+    assert claims.try_claim(4) and claims.taken_over == 1
+    assert not Claims(writer.path, "third").try_claim(4)  # no observer, no proof: a live claim to anyone else
 
 
 def test_claim_of_a_live_writer_on_another_host_is_respected(writer):
@@ -171,4 +183,40 @@ def test_work_recorded_by_others_is_skipped_without_waiting(tmp_path, monkeypatc
     monkeypatch.setattr(runner.time, "sleep", lambda t: sleeps.append(t) if t == 0.123 else real_sleep(t))
     summary = run_sweep(grid, SweepOptions(dir=path, chunk_size=8, progress=False))
     assert (summary.trained, summary.recorded_by_others, sleeps) == (100, 100, [])
+    assert sorted(load_runs(path)["run_id"]) == sorted(run_id(c) for runs in grid.trajectories() for c in runs)
+
+
+def test_a_sweep_waiting_on_a_silent_writer_says_whom_and_takes_over(tmp_path, monkeypatch, capsys):
+    """Every bucket of the grid is claimed by a session of another host whose heartbeat is three hours ahead of
+    this clock and never changes (its writer died): the sweep says whom it waits for, then takes the work over
+    after a timeout of silence by its own clock, instead of waiting forever."""
+    import datetime as dt
+
+    from xorlab.store.format import HEARTBEAT_TIMEOUT
+    from xorlab.store.liveness import Observer
+
+    grid = Grid.from_mapping({"seed": "range(0,16)", "max_steps": [5]})
+    path = tmp_path / "s"
+    with StoreWriter(path, heartbeat=False):
+        pass
+    ahead = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=3)).isoformat(timespec="seconds")
+    (path / "sessions" / "far.json").write_text(json.dumps(
+        {"session": "far", "status": "running", "host": "another-host", "pid": 4242, "heartbeat": ahead}))  # fmt: skip
+    (path / "claims").mkdir()
+    for b in range(claims_mod.N_BUCKETS):
+        claim_file(path, b).write_text(json.dumps({"session": "far", "token": f"t{b}"}))
+    clock = [0.0]
+    monkeypatch.setattr(runner, "Observer", lambda: Observer(lambda: clock[0]))
+
+    def fake_sleep(seconds):
+        clock[0] += seconds
+        assert clock[0] < 10 * HEARTBEAT_TIMEOUT, "the sweep waits forever"
+
+    monkeypatch.setattr(runner.time, "sleep", fake_sleep)
+    summary = run_sweep(grid, SweepOptions(dir=path, progress=False))
+    err = capsys.readouterr().err
+    assert summary.trained == 16 and HEARTBEAT_TIMEOUT <= clock[0] <= HEARTBEAT_TIMEOUT + 2
+    (wait,) = [ln for ln in err.splitlines() if "waiting since" in ln]
+    assert "claimed by session far (host another-host, pid 4242" in wait and f"{HEARTBEAT_TIMEOUT:.0f} s" in wait
+    assert sum("taking over the work claimed by session far" in ln for ln in err.splitlines()) == 1
     assert sorted(load_runs(path)["run_id"]) == sorted(run_id(c) for runs in grid.trajectories() for c in runs)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -120,7 +122,7 @@ def test_not_a_store(tmp_path):
 
 def test_clean_removes_only_dead_leftovers(swept):
     host = json.loads(next((swept / "sessions").glob("*.json")).read_text())["host"]
-    # A killed session: running status, dead pid, one uncommitted curves file and a claim.
+    # A killed session: running status, dead pid, one uncommitted curves file, a claim and a temp file.
     dead = {"session": "dead", "status": "running", "pid": dead_pid(), "host": host,
             "heartbeat": provenance.now(), "started": provenance.now()}  # fmt: skip
     (swept / "sessions" / "dead.json").write_text(json.dumps(dead))
@@ -128,35 +130,38 @@ def test_clean_removes_only_dead_leftovers(swept):
     shutil.copy(swept / "curves" / committed_chunks(swept)[0].name, orphan)
     dead_claim = swept / "claims" / "b009.claim"
     dead_claim.write_text(json.dumps({"session": "dead", "token": "x"}))
-    old_tmp, new_tmp = swept / "runs" / ".tmp-old.parquet", swept / "runs" / ".tmp-new.parquet"
-    old_tmp.write_bytes(b"PAR1 half")
-    new_tmp.write_bytes(b"PAR1 half")
-    age(old_tmp)
-    # A live writer: its uncommitted curves file and its claim must stay.
+    dead_tmp, unknown_tmp = swept / "runs" / ".tmp-dead-0123456789ab.parquet", swept / "runs" / ".tmp-old.parquet"
+    dead_tmp.write_bytes(b"PAR1 half")
+    unknown_tmp.write_bytes(b"PAR1 half")  # not named for a session of this store: never removed, however old
+    age(unknown_tmp)
+    # A live writer: its uncommitted curves file, temp file and claim must stay, however old.
     with StoreWriter(swept, heartbeat=False) as live:
         live_curves = swept / "curves" / f"{live.session}-00000.parquet"
         shutil.copy(orphan, live_curves)
         age(live_curves)
+        live_tmp = swept / "curves" / f".tmp-{live.session}-0123456789ab.parquet"
+        live_tmp.write_bytes(b"PAR1 half")
+        age(live_tmp)
         live_claim = swept / "claims" / "b010.claim"
         live_claim.write_text(json.dumps({"session": live.session, "token": "y"}))
         report = check_store(swept)
         assert report.ok and report.crashed == ["dead"] and len(report.leftovers) == 3
-        assert sorted(clean_store(swept, dry_run=True)) == sorted([orphan, dead_claim, old_tmp])
+        assert sorted(clean_store(swept, dry_run=True)) == sorted([orphan, dead_claim, dead_tmp])
         assert orphan.exists()
         removed = clean_store(swept)
-        assert sorted(removed) == sorted([orphan, dead_claim, old_tmp])
-        assert live_curves.exists() and live_claim.exists() and new_tmp.exists()
+        assert sorted(removed) == sorted([orphan, dead_claim, dead_tmp])
+        assert live_curves.exists() and live_claim.exists() and live_tmp.exists() and unknown_tmp.exists()
     assert len(load_runs(swept)) == 24 and check_store(swept).ok
 
 
 def test_cli_check_and_clean(swept, capsys):
     assert store_app.main(["check", str(swept)]) == 0
     assert capsys.readouterr().out.strip().endswith("ok")
-    (swept / "runs" / ".tmp-x.parquet").write_bytes(b"x")
-    age(swept / "runs" / ".tmp-x.parquet")
+    (session,) = (p.stem for p in (swept / "sessions").glob("[!.]*.json"))
+    (swept / "runs" / f".tmp-{session}-0123456789ab.parquet").write_bytes(b"x")  # the finished session's
     assert store_app.main(["clean", str(swept)]) == 0
     out = capsys.readouterr().out
-    assert ".tmp-x.parquet" in out and "removed 1 leftover files" in out
+    assert f".tmp-{session}-0123456789ab.parquet" in out and "removed 1 leftover files" in out
     first = committed_chunks(swept)[0]
     first.write_bytes(b"garbage")
     assert store_app.main(["check", str(swept)]) == 1
@@ -166,3 +171,90 @@ def test_cli_check_and_clean(swept, capsys):
     assert store_app.main(["check", str(swept.parent / "nothing")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("xorlab-store: error: ") and len(err.splitlines()) == 1
+
+
+# ----------------------------------------------------------------------------------------------- trust: clean
+def paused_writer(path) -> tuple[subprocess.Popen, str]:
+    """A real writer process of the store at ``path``, stopped (SIGSTOP) with its session open: a paused sweep."""
+    code = ("import sys, time; from xorlab.store.writer import StoreWriter\n"
+            "with StoreWriter(sys.argv[1]) as w:\n    print(w.session, flush=True)\n    time.sleep(120)")  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
+    session = proc.stdout.readline().strip()
+    os.kill(proc.pid, signal.SIGSTOP)
+    return proc, session
+
+
+def test_clean_never_removes_a_paused_writers_files(swept):
+    proc, session = paused_writer(swept)
+    try:
+        info_file = swept / "sessions" / f"{session}.json"
+        info = json.loads(info_file.read_text())
+        info["heartbeat"] = "2020-01-01T00:00:00+00:00"  # paused for years, as seen from its heartbeat
+        info_file.write_text(json.dumps(info))
+        mine = [swept / "curves" / f"{session}-00007.parquet", swept / "runs" / f".tmp-{session}-0123456789ab.parquet",
+                swept / ".tmp-" f"{session}-0123456789ab"]  # fmt: skip
+        shutil.copy(swept / "curves" / committed_chunks(swept)[0].name, mine[0])
+        for p in mine[1:]:
+            p.write_bytes(b"in flight")
+        claim = swept / "claims" / "b001.claim"
+        claim.parent.mkdir(exist_ok=True)
+        claim.write_text(json.dumps({"session": session, "token": "t"}))
+        report = check_store(swept)
+        assert report.stalled == [session] and not report.crashed and report.leftovers == []
+        assert clean_store(swept) == [] and all(p.exists() for p in [*mine, claim])
+    finally:
+        proc.kill()
+        proc.wait()
+    assert sorted(clean_store(swept)) == sorted([*mine, claim])  # dead now: its leftovers go
+
+
+def test_clean_keeps_what_is_not_named_for_a_session_of_the_store(swept):
+    user = [swept / ".tmp-notes.txt", swept / ".tmp-x-y-z", swept / "runs" / ".tmp-old.parquet",
+            swept / "curves" / "foreign-00001.parquet", swept / "claims" / ".stale-007-abcd"]  # fmt: skip
+    (swept / "claims").mkdir(exist_ok=True)
+    for p in user:
+        p.write_bytes(b"not ours")
+        age(p)
+    assert clean_store(swept) == [] and all(p.exists() for p in user)
+
+
+def test_clean_follows_no_symlink_out_of_the_store(swept, tmp_path):
+    """curves/ moved to another disk (a symlink), and a symlink planted in runs/: nothing outside is touched."""
+    dead = {"session": "dead", "status": "running", "pid": dead_pid(), "host": socket.gethostname(),
+            "heartbeat": provenance.now(), "started": provenance.now()}  # fmt: skip
+    (swept / "sessions" / "dead.json").write_text(json.dumps(dead))
+    other = tmp_path / "bigdisk"
+    shutil.move(swept / "curves", other)
+    (swept / "curves").symlink_to(other)
+    outside = [other / "dead-00001.parquet", other / ".tmp-dead-0123456789ab.parquet"]
+    for p in outside:
+        p.write_bytes(b"someone else's data")
+    victim = tmp_path / "precious.parquet"
+    victim.write_bytes(b"user data")
+    (swept / "runs" / ".tmp-dead-abcdefabcdef.parquet").symlink_to(victim)
+    assert clean_store(swept) == []
+    assert all(p.exists() for p in outside) and victim.read_bytes() == b"user data"
+    notes = check_store(swept).notes
+    assert any(f"{swept / 'curves'} is a symlink to {other}" in n for n in notes), notes
+    assert any(".tmp-dead-abcdefabcdef.parquet is a symlink to" in n for n in notes), notes
+    assert len(load_runs(swept)) == 24
+
+
+def test_a_chunk_whose_curves_vanish_before_the_commit_is_written_whole(tmp_path, monkeypatch):
+    """A cleaner that removes a writer's uncommitted curves file (the writer paused between the two writes)
+    must not leave a committed chunk without curves: the writer checks before committing and writes it again."""
+    from xorlab.store import files
+
+    real, struck = files.atomic_write, set()
+
+    def and_a_cleaner_strikes(path, write, owner=None):
+        real(path, write, owner)
+        if path.parent.name == "curves" and path not in struck:  # once per file, right after it is written
+            struck.add(path)
+            path.unlink()
+
+    monkeypatch.setattr(files, "atomic_write", and_a_cleaner_strikes)
+    run_sweep(Grid.from_mapping(GRID), SweepOptions(dir=tmp_path / "s", chunk_size=8, progress=False))
+    monkeypatch.undo()
+    assert len(struck) == 3
+    assert check_store(tmp_path / "s").ok and len(load_runs(tmp_path / "s")) == 24

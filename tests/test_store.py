@@ -411,7 +411,7 @@ def test_session_liveness_fields_and_state(tmp_path, batch):
     assert session_state(info) == "finished"
 
 
-def test_session_state_running_and_crashed():
+def test_session_state_running_stalled_and_crashed():
     import socket
 
     now = pd.Timestamp("2026-11-25T12:00:00Z").to_pydatetime()
@@ -419,15 +419,16 @@ def test_session_state_running_and_crashed():
     live = {"status": "running", "pid": os.getpid(), "host": socket.gethostname(), "heartbeat": beat}
     assert session_state(live, now=now) == "running"
     assert session_state(live, now="2026-11-25T12:00:00+00:00") == "running"
-    stale = {**live, "heartbeat": "2026-11-25T11:58:00+00:00"}  # older than HEARTBEAT_TIMEOUT
-    assert session_state(stale, now=now) == "crashed"
+    stale = {**live, "heartbeat": "2026-11-25T11:58:00+00:00"}  # older than HEARTBEAT_TIMEOUT, pid alive: paused
+    assert session_state(stale, now=now) == "stalled"
     other_host = {**live, "host": "elsewhere", "pid": 999_999_999}  # a pid on another host is not checked here
     assert session_state(other_host, now=now) == "running"
+    assert session_state({**other_host, "heartbeat": "2020-01-01T00:00:00+00:00"}, now=now) == "stalled"
     dead = {**live, "pid": _dead_pid()}
     assert session_state(dead, now=now) == "crashed"
     for status in ("finished", "interrupted", "failed"):
         assert session_state({**stale, "status": status}, now=now) == status
-    assert session_state({"status": "running", "started": "2020-01-01T00:00:00+00:00"}) == "crashed"
+    assert session_state({"status": "running", "started": "2020-01-01T00:00:00+00:00"}) == "stalled"
 
 
 def _dead_pid() -> int:
@@ -446,8 +447,8 @@ def test_heartbeat_is_refreshed_while_writing(tmp_path, monkeypatch):
     beats = threading.Event()
     real = write_json
 
-    def counting(path, obj):
-        real(path, obj)
+    def counting(path, obj, *args):
+        real(path, obj, *args)
         if obj.get("status") == "running" and obj["heartbeat"] != obj["started"]:
             beats.set()
 
@@ -541,10 +542,10 @@ def test_disk_full_is_one_line_and_keeps_the_store_consistent(tmp_path, batch, m
         w.write(runs_frame(batch), curves_frame(batch))
         real = atomic_write
 
-        def full(target, write):
+        def full(target, write, *args):
             if target.parent.name == "runs":
                 raise OSError(errno.ENOSPC, "No space left on device")
-            real(target, write)
+            real(target, write, *args)
 
         monkeypatch.setattr(files, "atomic_write", full)
         with pytest.raises(StoreError) as err:

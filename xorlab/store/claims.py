@@ -26,11 +26,13 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from xorlab.store import provenance, signals
-from xorlab.store.format import SAFE, TEMP_PREFIX, StoreError
+from xorlab.store.format import HEARTBEAT_TIMEOUT, SAFE, TEMP_PREFIX, StoreError
+from xorlab.store.liveness import Observer, silent_for
 from xorlab.store.sessions import read_session, session_state
 
 log = logging.getLogger(__name__)
@@ -53,19 +55,33 @@ def read_claim(path: Path) -> dict[str, Any] | None:
     return info if isinstance(info, dict) else {}
 
 
-def claim_alive(store: Path, info: dict[str, Any], path: Path | None = None) -> bool:
-    """Whether the writer that made a claim is still running (judged by its session json, else the claim)."""
-    session = read_session(store, info["session"]) if info.get("session") else None
+def claim_holder(store: Path, info: dict[str, Any], path: Path | None = None) -> dict[str, Any] | None:
+    """The session record of a claim's writer; without one (lost, or an unreadable claim), a stand-in built from
+    the claim itself (its pid, host and creation time, keyed by its token). None if the claim has vanished."""
+    session = read_session(store, info["session"]) if isinstance(info.get("session"), str) else None
+    if session is not None:
+        return session
+    created = info.get("created")
+    if created is None and path is not None:
+        try:
+            created = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).isoformat()
+        except OSError:
+            return None
+    return {"session": f"claim:{info.get('token')}", "status": "running", "pid": info.get("pid"),
+            "host": info.get("host"), "heartbeat": created}  # fmt: skip
+
+
+def claim_alive(store: Path, info: dict[str, Any], path: Path | None = None, observer: Observer | None = None) -> bool:
+    """Whether a claim's writer may still be working on it. False when it ended or is proven dead
+    (``session_state``); with an ``observer`` (a writer waiting for the bucket) also when it has been silent for
+    ``HEARTBEAT_TIMEOUT`` s by evidence the observer trusts (a paused or clock-skewed writer's work is taken over:
+    if it resumes, the runs are recorded twice, identically, and readers keep one)."""
+    session = claim_holder(store, info, path)
     if session is None:
-        # No session file (lost, or an unreadable claim): judge by the claim's own pid/host and its file age.
-        created = info.get("created")
-        if created is None and path is not None:
-            try:
-                created = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).isoformat()
-            except OSError:
-                return False
-        session = {"status": "running", "pid": info.get("pid"), "host": info.get("host"), "heartbeat": created}
-    return session_state(session) == "running"
+        return False
+    if session_state(session, observer=observer) not in ("running", "stalled"):
+        return False
+    return observer is None or silent_for(session, observer) <= HEARTBEAT_TIMEOUT
 
 
 class Claims:
@@ -77,11 +93,20 @@ class Claims:
     session : the writer's session id (its ``sessions/<session>.json`` carries the heartbeat others judge).
     """
 
-    def __init__(self, store: str | Path, session: str) -> None:
+    def __init__(
+        self,
+        store: str | Path,
+        session: str,
+        observer: Observer | None = None,
+        notify: Callable[[str], Any] | None = None,
+    ) -> None:
         self.store = Path(store)
         self.session = session
+        self.observer = observer  # watches other writers' heartbeats while this one waits for their buckets
+        self.notify = notify or log.warning
         self.held: dict[int, str] = {}  # bucket -> token of our claim
         self.taken_over = 0
+        self._taken_from: set[str] = set()
         try:
             (self.store / CLAIMS).mkdir(exist_ok=True)
         except OSError as exc:
@@ -102,7 +127,7 @@ class Claims:
         token = uuid.uuid4().hex
         body = json.dumps({"session": self.session, "token": token, "pid": os.getpid(), "host": socket.gethostname(),
                            "created": provenance.now()})  # fmt: skip
-        tmp = path.with_name(f"{TEMP_PREFIX}{token[:12]}.claim")
+        tmp = path.with_name(f"{TEMP_PREFIX}{self.session}-{token[:12]}.claim")
         try:
             with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w") as fh:
                 fh.write(body)
@@ -136,10 +161,10 @@ class Claims:
             return self._create(bucket)
         if info.get("session") == self.session:
             return False  # ours from an earlier release race; never expected
-        if claim_alive(self.store, info, path):
+        if claim_alive(self.store, info, path, self.observer):
             return False
         # Stale: move it aside. rename is atomic, so of several takers exactly one moves *this* file …
-        aside = path.with_name(f".stale-{bucket:03d}-{uuid.uuid4().hex[:8]}")
+        aside = path.with_name(f".stale-{self.session}-{bucket:03d}-{uuid.uuid4().hex[:8]}")
         try:
             os.rename(path, aside)
         except FileNotFoundError:
@@ -154,7 +179,11 @@ class Claims:
             aside.unlink(missing_ok=True)
             return False
         aside.unlink(missing_ok=True)
-        log.warning("taking over bucket %d from crashed session %s", bucket, info.get("session"))
+        holder = str(info.get("session"))
+        if holder not in self._taken_from:  # one line per writer, not per bucket
+            self._taken_from.add(holder)
+            self.notify(f"taking over the work claimed by session {holder}: its writer ended, died or was silent for "
+                        f"{HEARTBEAT_TIMEOUT:.0f} s")  # fmt: skip
         if self._create(bucket):
             self.taken_over += 1
             return True

@@ -48,13 +48,15 @@ def create_exclusive(path: Path) -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
 
 
-def temp_name(folder: Path, suffix: str = "") -> Path:
-    return folder / f"{TEMP_PREFIX}{uuid.uuid4().hex[:12]}{suffix}"
+def temp_name(folder: Path, suffix: str = "", owner: str | None = None) -> Path:
+    """A hidden temp file name in ``folder``: ``.tmp-<owner>-<random>``, named for the writing session (``owner``)
+    so that ``xorlab-store clean`` can tell a dead writer's leftovers from anyone else's ``.tmp-*`` files."""
+    return folder / f"{TEMP_PREFIX}{owner + '-' if owner else ''}{uuid.uuid4().hex[:12]}{suffix}"
 
 
-def atomic_write(path: Path, write: Any) -> None:
-    """Write ``path`` via a hidden temp file in the same folder, fsync, rename."""
-    tmp = temp_name(path.parent, path.suffix)
+def atomic_write(path: Path, write: Any, owner: str | None = None) -> None:
+    """Write ``path`` via a hidden temp file (named for ``owner``) in the same folder, fsync, rename."""
+    tmp = temp_name(path.parent, path.suffix, owner)
     fd = create_exclusive(tmp)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -67,8 +69,8 @@ def atomic_write(path: Path, write: Any) -> None:
         raise
 
 
-def write_json(path: Path, obj: dict[str, Any]) -> None:
-    atomic_write(path, lambda fh: fh.write(json.dumps(obj, indent=2, default=str).encode()))
+def write_json(path: Path, obj: dict[str, Any], owner: str | None = None) -> None:
+    atomic_write(path, lambda fh: fh.write(json.dumps(obj, indent=2, default=str).encode()), owner)
 
 
 def _name_max(folder: Path) -> int:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import socket
 from pathlib import Path
 from typing import Any
 
 from xorlab.store.files import store_path
-from xorlab.store.format import HEARTBEAT_TIMEOUT, log
+from xorlab.store.format import log
+from xorlab.store.liveness import Observer, parse_time, pid_alive, writer_state
+
+__all__ = ["STATES", "now_utc", "parse_time", "pid_alive", "read_session", "read_sessions", "session_state"]
+
+STATES = ("running", "stalled", "crashed", "finished", "interrupted", "failed")
 
 
 def now_utc() -> dt.datetime:
@@ -18,56 +21,21 @@ def now_utc() -> dt.datetime:
 
 
 # ----------------------------------------------------------------------------------------------- sessions
-def parse_time(value: Any) -> dt.datetime | None:
-    """An ISO time (or datetime) as an aware UTC datetime; None if it is not one."""
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    if not isinstance(value, str):
-        return None
-    try:
-        t = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+def session_state(info: dict[str, Any], now: dt.datetime | str | None = None, observer: Observer | None = None) -> str:
+    """``running``, ``stalled``, ``crashed``, ``finished``, ``interrupted`` or ``failed`` for a session json.
 
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this host and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    except OSError:
-        return False
-    try:  # a killed but unreaped child still answers kill(0)
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def session_state(info: dict[str, Any], now: dt.datetime | str | None = None) -> str:
-    """``"running"``, ``"crashed"``, ``"finished"``, ``"interrupted"`` or ``"failed"`` for a session json.
-
-    A session whose ``status`` is ``running`` is *crashed* when its writer is gone: it ran on this host and its
-    ``pid`` is dead, or its ``heartbeat`` is older than ``HEARTBEAT_TIMEOUT`` seconds (sessions written before
-    heartbeats existed fall back to ``started``). ``now`` defaults to the current UTC time.
+    A session whose ``status`` is ``running`` is *crashed* only when its writer is proven gone
+    (``xorlab.store.liveness``: its pid dead or reused on this host; on another host, its heartbeat watched
+    unchanged by ``observer`` for ``HEARTBEAT_TIMEOUT`` s), and *stalled* when it has not been heard from for
+    that long without proof of death (a paused process, another host not yet watched, a clock ahead). ``now``
+    (default: this host's clock) only tells fresh heartbeats from old ones; it never proves death.
     """
     status = info.get("status")
     if status in ("finished", "interrupted", "failed"):
         return status
     if status != "running":
         return "failed"  # unknown status: nobody is writing under it
-    pid = info.get("pid")
-    if info.get("host") == socket.gethostname() and isinstance(pid, int) and not pid_alive(pid):
-        return "crashed"
-    now = parse_time(now) if now is not None else now_utc()
-    beat = parse_time(info.get("heartbeat") or info.get("started"))
-    if beat is None or now is None or (now - beat).total_seconds() > HEARTBEAT_TIMEOUT:
-        return "crashed"
-    return "running"
+    return writer_state(info, observer, now)
 
 
 def read_sessions(path: str | Path) -> list[dict[str, Any]]:

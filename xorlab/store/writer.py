@@ -8,7 +8,6 @@ import hashlib
 import io
 import json
 import os
-import socket
 import threading
 import uuid
 from pathlib import Path
@@ -18,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from xorlab.store import files, provenance, signals
+from xorlab.store import files, liveness, provenance, signals
 from xorlab.store.files import (
     check_writable,
     create_exclusive,
@@ -69,6 +68,7 @@ class StoreWriter:
         self.info: dict[str, Any] = {"session": self.session, "config": config, **(meta or {})}
         self.chunks = 0
         self.runs_written = 0
+        self.curves_rewritten = 0  # curves files found removed before their commit, and written again
         self.written_files: set[str] = set()
         self._lock = threading.Lock()  # the heartbeat thread and the main thread both save the session json
         self._stop = threading.Event()
@@ -86,7 +86,8 @@ class StoreWriter:
             self._create_manifest()
             for sub in ("sessions", "runs", "curves"):
                 (self.path / sub).mkdir(exist_ok=True)
-            self.info.update(provenance.collect(), pid=os.getpid(), host=socket.gethostname(), status="running")
+            # pid, host, process start time, boot and pid namespace: what proves this writer dead or alive
+            self.info.update(provenance.collect(), **liveness.identity(), status="running", beats=0)
             self.info["heartbeat"] = self.info["started"]
             self._save_session()
         except OSError as exc:
@@ -128,7 +129,8 @@ class StoreWriter:
             try:
                 with self._lock:
                     self.info["heartbeat"] = provenance.now()
-                    files.write_json(self.session_file, self.info)
+                    self.info["beats"] = int(self.info.get("beats", 0)) + 1  # changes even if the clock stands still
+                    files.write_json(self.session_file, self.info, self.session)
             except OSError as err:  # a full disk must not kill the thread; readers then see an old heartbeat
                 log.debug("heartbeat of session %s not written: %s", self.session, err)
 
@@ -137,7 +139,7 @@ class StoreWriter:
         if manifest.exists():
             read_manifest(self.path)
             return
-        tmp = temp_name(self.path)
+        tmp = temp_name(self.path, owner=self.session)
         with os.fdopen(create_exclusive(tmp), "w") as fh:
             json.dump({"format": FORMAT, "version": VERSION, "created": provenance.now()}, fh)
             fh.flush()
@@ -151,7 +153,7 @@ class StoreWriter:
 
     def _save_session(self) -> None:
         with self._lock:
-            files.write_json(self.session_file, self.info)
+            files.write_json(self.session_file, self.info, self.session)
 
     def update(self, **fields: Any) -> None:
         """Add fields to the session json (written at the next heartbeat or at the end)."""
@@ -179,9 +181,16 @@ class StoreWriter:
                 META_CURVES_SHA: hashlib.sha256(curve_bytes).hexdigest().encode()}  # fmt: skip
         run_table = run_table.replace_schema_metadata(meta)
         self.written_files.add(name)  # before the commit: a concurrent reader of the folder knows it is ours
+        curves_file = self.path / "curves" / name
         try:
-            files.atomic_write(self.path / "curves" / name, lambda fh: fh.write(curve_bytes))
-            files.atomic_write(self.path / "runs" / name, lambda fh: pq.write_table(run_table, fh))
+            files.atomic_write(curves_file, lambda fh: fh.write(curve_bytes), self.session)
+            written = _stamp(curves_file)
+            # Until the runs file exists the curves file is an uncommitted leftover to anyone cleaning the store:
+            # make sure it is still the one written, just before and just after the commit (rewriting it if not),
+            # so that no committed chunk ever refers to curves that are gone.
+            written = self._ensure_curves(curves_file, curve_bytes, written)
+            files.atomic_write(self.path / "runs" / name, lambda fh: pq.write_table(run_table, fh), self.session)
+            self._ensure_curves(curves_file, curve_bytes, written)
         except OSError as exc:
             self.written_files.discard(name)
             (self.path / "curves" / name).unlink(missing_ok=True)  # an orphan either way; tidy it if we can
@@ -193,3 +202,22 @@ class StoreWriter:
         self.chunks += 1
         self.runs_written += len(runs)
         return name
+
+    def _ensure_curves(
+        self, path: Path, data: bytes, written: tuple[int, int, int] | None
+    ) -> tuple[int, int, int] | None:
+        """``path`` as written (same inode, size and mtime), else written again; returns its stamp."""
+        if written is not None and _stamp(path) == written:
+            return written
+        log.warning("%s was removed or replaced before its chunk was committed; writing it again", path)
+        self.curves_rewritten += 1
+        files.atomic_write(path, lambda fh: fh.write(data), self.session)
+        return _stamp(path)
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns

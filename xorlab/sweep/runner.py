@@ -23,6 +23,7 @@ import contextlib
 import functools
 import itertools
 import random
+import sys
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -35,12 +36,14 @@ from tqdm import tqdm
 
 from xorlab.core.config import ConfigError
 from xorlab.core.runtable import RunTable
+from xorlab.engine.batch import simulator
 from xorlab.engine.pipeline import train_batches
 from xorlab.engine.results import BatchResult
-from xorlab.store.claims import N_BUCKETS, Claims
+from xorlab.store.claims import N_BUCKETS, Claims, claim_file, claim_holder, read_claim
 from xorlab.store.files import check_writable, file_sha256, oserror_text
-from xorlab.store.format import SAFE, StoreError
+from xorlab.store.format import HEARTBEAT_TIMEOUT, SAFE, StoreError
 from xorlab.store.index import RecordedIndex, recorded_ids
+from xorlab.store.liveness import Observer, silent_for
 from xorlab.store.records import curves_frame, run_id, runs_frame
 from xorlab.store.signals import stop_on_signals
 from xorlab.store.writer import StoreWriter
@@ -185,9 +188,12 @@ class _ClaimedWork:
         own_files: set[str],
         opts: SweepOptions,
         sleep: Callable[[float], Any] | None = None,
+        notify: Callable[[str], Any] | None = None,
     ) -> None:
         self.p, self.claims, self.index, self.own_files, self.opts = p, claims, index, own_files, opts
         self.sleep = sleep or time.sleep
+        self.notify = notify or (lambda line: print(line, file=sys.stderr, flush=True))
+        self._waiting_for: tuple[str, ...] = ()  # the writers the last wait line named
         self.needed = p.needed.copy()  # less what other writers record meanwhile
         self.counts = self.needed.sum(axis=1)
         self.rows: dict[int, list[int]] = defaultdict(list)
@@ -212,6 +218,33 @@ class _ClaimedWork:
                 self.needed[at] &= ~hit
                 self.counts[at] = self.needed[at].sum(axis=1)
         return [r for r in rows if self.counts[r]]
+
+    def _say_whom(self) -> None:
+        """One line when the writers this sweep waits for change: who holds the buckets left, since when, and how
+        long they have been silent (their work is taken over once a writer is silent for the timeout)."""
+        holders: dict[str, list[Any]] = {}
+        for bucket in self.queue:
+            info = read_claim(claim_file(self.claims.store, bucket))
+            session = claim_holder(self.claims.store, info, claim_file(self.claims.store, bucket)) if info else None
+            if session is not None:
+                holders.setdefault(str(session.get("session")), [session, 0])[1] += 1
+        who = tuple(sorted(holders))
+        if not who or who == self._waiting_for:
+            return
+        self._waiting_for = who
+        since = time.strftime("%H:%M:%S", time.gmtime())
+        parts = []
+        observer = self.claims.observer or Observer()
+        for name in who:
+            session, n = holders[name]
+            silent = silent_for(session, observer)
+            heard = (
+                "proven dead" if silent == float("inf") else f"silent for {silent:.0f} s" if silent >= 1 else "alive"
+            )
+            parts.append(f"{n} bucket{'s' * (n != 1)} claimed by session {name} (host {session.get('host')}, pid "
+                         f"{session.get('pid')}, {heard})")  # fmt: skip
+        self.notify(f"xorlab-sweep: waiting since {since} UTC for {'; '.join(parts)}; work whose writer is silent "
+                    f"for {HEARTBEAT_TIMEOUT:.0f} s is taken over")  # fmt: skip
 
     def __iter__(self) -> Iterator[tuple[RunTable, np.ndarray, list[int]] | None]:
         """Yield (runs of one chunk, their run ids, buckets whose last runs are in it: release them after the
@@ -247,6 +280,7 @@ class _ClaimedWork:
                 buffered = int(sum(self.counts[r] for _, r in buffer))
             if not buffer:
                 if self.queue and not claimed and not dropped:  # all that is left is held by live writers: wait
+                    self._say_whom()
                     yield None  # for them, once the consumer has committed what it has in flight (they may be
                     self.sleep(WAIT_POLL)  # waiting for our claims)
                 continue
@@ -337,6 +371,11 @@ def _frames(batch: BatchResult | None, ids: np.ndarray, ready: Frames | None = N
     return ready if ready is not None else (runs_frame(batch, ids), curves_frame(batch, ids))
 
 
+def _notice(line: str) -> None:
+    """A line on stderr that does not tear the progress bar."""
+    tqdm.write(line if line.startswith("xorlab-sweep") else f"xorlab-sweep: {line}", file=sys.stderr)
+
+
 def run_sweep(
     grid: Grid, opts: SweepOptions, config: dict | None = None, watch_parent: bool | None = None
 ) -> SweepSummary:
@@ -361,15 +400,18 @@ def run_sweep(
     extend = Extensions(path, index.ids, opts.engine, opts.log_every, longest) if index.ids and p.pending else None
     if extend is not None and not extend.can_continue(longest):
         extend = None  # e.g. resuming the same grid: train from scratch, tables built while the next chunk trains
+    # The engine is chosen (and the compiled one loaded, or recompiled from a broken cache) before the session is
+    # recorded: a setting it cannot run with stops here with one line, leaving no session behind.
+    simulator(opts.engine)
     try:
         with (
             stop_on_signals(watch_parent) as stopper,
             StoreWriter(path, config=config, meta=meta) as store,
-            Claims(path, store.session) as claims,
+            Claims(path, store.session, Observer(), _notice) as claims,
             tqdm(total=p.pending, unit="run", disable=not opts.progress, desc="xorlab-sweep", smoothing=0.1) as bar,
             Committer(store, claims, stopper, files.hashes) as committer,
         ):
-            work = _ClaimedWork(p, claims, index, store.written_files, opts)
+            work = _ClaimedWork(p, claims, index, store.written_files, opts, notify=_notice)
             with contextlib.closing(_trained(work, files, extend, opts)) as chunks:  # closing waits for the kernel
                 for item in chunks:
                     if item is None:  # the work waits for other writers: release our claims first

@@ -6,7 +6,11 @@
 
 A store's **state** is read from its session files (one per writing process):
 
-- ``running``: some writer is alive (same host: its pid exists; any host: heartbeat younger than 60 s);
+- ``running``: some writer is alive (same host: its pid exists and its heartbeat is younger than 60 s; another
+  host: its heartbeat is younger than 60 s, or was seen to change);
+- ``stalled``: no writer running, but one that nothing proves dead: a paused process on this host (Ctrl-Z, a
+  suspended VM), or another host's writer whose heartbeat is old or ahead of this clock and that has not yet been
+  watched silent for 60 s (listing again a minute later can tell);
 - ``complete``: no live writer and at least the planned number of runs recorded;
 - ``crashed``: no live writer, runs missing, and the last writer of some shard died (killed, or its session
   says ``failed``) instead of finishing or being interrupted;
@@ -31,13 +35,14 @@ import pandas as pd
 from xorlab.store import reader, sessions
 from xorlab.store.format import StoreError, read_manifest
 from xorlab.store.index import recorded_ids
+from xorlab.store.liveness import StoreObserver, clock_ahead
 from xorlab.store.reader import committed_chunks, load_curves, load_runs
 from xorlab.store.records import CONFIG_COLUMNS
 from xorlab.store.sessions import parse_time
 
 log = logging.getLogger(__name__)
 
-STATES = ("complete", "partial", "running", "crashed", "damaged")
+STATES = ("complete", "partial", "running", "stalled", "crashed", "damaged")
 AXIS_ORDER = ("init", "lr", "seed", "max_steps", "rng", "rng_skip", "loss_threshold")
 
 
@@ -52,9 +57,9 @@ def read_sessions(path: str | Path) -> list[dict[str, Any]]:
     return sorted(found, key=lambda s: (str(s.get("started") or ""), str(s.get("session") or "")))
 
 
-def session_state(info: Mapping[str, Any]) -> str:
-    """``running | crashed | finished | interrupted | failed`` of one session (``session_state``)."""
-    return sessions.session_state(info)
+def session_state(info: Mapping[str, Any], observer: Any = None) -> str:
+    """``running | stalled | crashed | finished | interrupted | failed`` of one session (``session_state``)."""
+    return sessions.session_state(dict(info), observer=observer)
 
 
 def store_state(recorded: int, planned: int | None, session_states: Sequence[tuple[Any, str]]) -> str:
@@ -66,6 +71,8 @@ def store_state(recorded: int, planned: int | None, session_states: Sequence[tup
     states = [s for _, s in session_states]
     if "running" in states:
         return "running"
+    if "stalled" in states:  # a writer not heard from that nothing proves dead (paused, another host's clock)
+        return "stalled"
     if planned is not None and recorded >= planned:
         return "complete"
     last = {key: s for key, s in session_states}
@@ -89,6 +96,7 @@ class StoreInfo:
     dirty: bool | None
     state: str
     commits: list[str] = field(default_factory=list)  # every commit that wrote to the store, oldest first
+    notes: list[str] = field(default_factory=list)  # e.g. a session whose heartbeat is ahead of this host's clock
 
     @property
     def grid(self) -> str:
@@ -115,6 +123,7 @@ class StoreInfo:
             "commit": self.commit,
             "dirty": self.dirty,
             "commits": self.commits,
+            "notes": self.notes,
             "axes": self.axes,
         }
 
@@ -159,12 +168,11 @@ def _grid_axes(session: Mapping[str, Any]) -> dict[str, int] | None:
 def _recorded_axes(path: Path) -> dict[str, int]:
     """Values per axis among the recorded runs (init: distinct scheme and parameters)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     files = committed_chunks(path)
     if not files:
         return {}
-    frame = pa.concat_tables([pq.read_table(f, columns=CONFIG_COLUMNS) for f in files]).to_pandas()
+    frame = pa.concat_tables([reader.read_parquet(f, columns=CONFIG_COLUMNS) for f in files]).to_pandas()
     init_cols = [c for c in CONFIG_COLUMNS if c == "init" or c.startswith("init_")]
     axes = {c: int(frame[c].nunique(dropna=False)) for c in CONFIG_COLUMNS if c not in init_cols}
     axes["init"] = len(frame[init_cols].drop_duplicates())
@@ -210,11 +218,20 @@ def describe(path: str | Path) -> StoreInfo:
     axes = _grid_axes(latest) if latest else None
     if axes is None:
         axes = {} if damaged else _recorded_axes(path)
-    states = [((s.get("shard", 0), s.get("num_shards", 1)), session_state(s)) for s in sessions]
+    observer = StoreObserver(path)
+    states = [((s.get("shard", 0), s.get("num_shards", 1)), session_state(s, observer)) for s in sessions]
+    observer.save()
+    notes = [
+        f"session {s.get('session')} (host {s.get('host')}) has a heartbeat {ahead:,.0f} s ahead of this host's "
+        "clock; its liveness is judged by watching it change"
+        for s, (_, state) in zip(sessions, states, strict=True)
+        if state in ("running", "stalled") and (ahead := clock_ahead(s))
+    ]
     planned = _planned(latest) if latest else None
     written = [_mtime(f) for f in committed_chunks(path)]
     written += [parse_time(s.get(k)) for s in sessions for k in ("ended", "heartbeat")]
-    written = [t for t in written if t is not None]
+    now = dt.datetime.now(dt.UTC)
+    written = [t for t in written if t is not None and t <= now]  # a clock ahead does not make a future write
     commits = list(dict.fromkeys(s["git_commit"] for s in sessions if s.get("git_commit")))
     return StoreInfo(
         path=path,
@@ -227,6 +244,7 @@ def describe(path: str | Path) -> StoreInfo:
         dirty=latest.get("git_dirty"),
         state="damaged" if damaged else store_state(recorded, planned, states),
         commits=commits,
+        notes=notes,
     )
 
 
@@ -296,11 +314,10 @@ def resolve_run(path: str | Path, prefix: str) -> str:
 
 def run_session(path: str | Path, run_id: str) -> dict[str, Any] | None:
     """The session that recorded ``run_id`` (chunk files are named ``<session>-<seq>.parquet``), if known."""
-    import pyarrow.parquet as pq
 
     path = Path(path)
     for f in committed_chunks(path):
-        if run_id in set(pq.read_table(f, columns=["run_id"]).column("run_id").to_pylist()):
+        if run_id in set(reader.read_parquet(f, columns=["run_id"]).column("run_id").to_pylist()):
             session = f.stem.rsplit("-", 1)[0]
             for s in read_sessions(path):
                 if s.get("session") == session:

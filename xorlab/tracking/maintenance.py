@@ -2,16 +2,14 @@
 
 ``check_store`` reads every file and reports problems (unreadable, foreign or partial files, curves that do not
 match their runs, null run ids, records that differ under one ``run_id``) without changing anything.
-``clean_store`` removes only leftovers no live writer can still need: temp files older than a grace period,
-curves files of chunks that were never committed by sessions that are no longer running, and claims of crashed
-writers. Committed chunks and session files are never touched.
+``clean_store`` removes only what is provably this store's and provably dead (``xorlab.tracking.clean``): files
+inside the store, named for one of its sessions, whose writer ended or is proven gone. Committed chunks and
+session files are never touched.
 """
 
 from __future__ import annotations
 
 import json
-import socket
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,13 +17,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from xorlab.store.claims import CLAIMS, claim_alive, read_claim
 from xorlab.store.files import store_path
-from xorlab.store.format import TEMP_PREFIX, StoreError, read_manifest
+from xorlab.store.format import StoreError, read_manifest
+from xorlab.store.liveness import StoreObserver, clock_ahead
 from xorlab.store.reader import committed_chunks, read_curves_file, read_runs_file, runs_to_frame
-from xorlab.store.sessions import read_session, read_sessions, session_state
+from xorlab.store.sessions import read_sessions, session_state
+from xorlab.tracking.clean import clean, outside_links
 
-TEMP_GRACE = 600.0  # s: a live writer holds a temp file for the seconds one write takes; 10 min is far beyond
+TEMP_GRACE = 600.0  # kept for callers of clean_store(grace=...): files are now judged by their writer, not their age
 MAX_GRID_CHECK = 500_000  # grids up to this size are expanded to tell complete from partial
 
 
@@ -42,6 +41,8 @@ class StoreReport:
     leftovers: list[Path] = field(default_factory=list)
     sessions: dict[str, int] = field(default_factory=dict)
     crashed: list[str] = field(default_factory=list)
+    stalled: list[str] = field(default_factory=list)  # running, not heard from, not proven dead
+    notes: list[str] = field(default_factory=list)  # facts that are not damage: clocks ahead, links out
     grids: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -57,6 +58,9 @@ class StoreReport:
             out.append("sessions: " + ", ".join(f"{n} {s}" for s, n in sorted(self.sessions.items())))
         for sess in self.crashed:
             out.append(f"crashed session (status running, writer gone): {sess}")
+        for sess in self.stalled:
+            out.append(f"stalled session (writer alive or not proven dead, silent for over a minute): {sess}")
+        out += [f"note: {n}" for n in self.notes]
         for g in self.grids:
             state = "complete" if g["missing"] == 0 else f"partial, {g['missing']} of {g['planned']} runs missing"
             out.append(f"grid of session {g['session']}: {g['planned']} planned runs, {state}")
@@ -129,21 +133,29 @@ def check_store(path: str | Path) -> StoreReport:
         ids = set(frame["run_id"])
     else:
         ids = set()
-    states = Counter()
+    states: Counter[str] = Counter()
     grids_seen = set()
     report.problems += _unreadable_sessions(path)
+    observer = StoreObserver(path)
     for info in reversed(read_sessions(path)):  # newest first: one completeness line per distinct grid
-        state = session_state(info)
+        state = session_state(info, observer=observer)
         states[state] += 1
-        if state == "crashed":
-            report.crashed.append(str(info.get("session")))
+        if state in ("crashed", "stalled"):
+            getattr(report, state).append(str(info.get("session")))
+        if state in ("running", "stalled") and (ahead := clock_ahead(info)):
+            who = f"session {info.get('session')} (host {info.get('host')})"
+            report.notes.append(f"{who} has a heartbeat {ahead:,.0f} s ahead of this host's clock; it is judged by "
+                                "watching it change")  # fmt: skip
         key = json.dumps(info.get("grid"), sort_keys=True, default=str)
         if info.get("grid") is not None and key not in grids_seen:
             grids_seen.add(key)
             if (g := _grid_missing(info, ids)) is not None:
                 report.grids.append(g)
+    observer.save()
     report.sessions = dict(states)
-    report.leftovers = clean_store(path, dry_run=True)
+    for link, target in outside_links(path):
+        report.notes.append(f"{link} is a symlink to {target}, outside the store: clean removes nothing there")
+    report.leftovers = clean(path, dry_run=True).removed
     return report
 
 
@@ -162,56 +174,10 @@ def _unreadable_sessions(path: Path) -> list[str]:
     return out
 
 
-def _session_of_chunk(name: str) -> str:
-    return name.rsplit("-", 1)[0]  # <session>-<seq>.parquet
-
-
-def _older_than(p: Path, seconds: float, now: float) -> bool:
-    try:
-        return now - p.stat().st_mtime > seconds
-    except OSError:
-        return False
-
-
 def clean_store(path: str | Path, grace: float = TEMP_GRACE, dry_run: bool = False) -> list[Path]:
-    """Remove leftovers of killed writers from the store at ``path``; return the removed (or, with ``dry_run``,
-    removable) files.
-
-    Removed: temp files (``.tmp-*``, ``claims/.stale-*``) older than ``grace`` seconds; curves files without a
-    runs file whose session is no longer running (or, without a session file, older than ``grace``); claims
-    whose writer is gone. Never: committed chunks, session files, anything of a live writer.
-    """
-    path = store_path(path)
-    read_manifest(path)
-    now = time.time()
-    gone: list[Path] = []
-    for folder in (path, path / "runs", path / "curves", path / "sessions", path / CLAIMS):
-        if folder.is_dir():
-            for p in folder.iterdir():
-                if p.name.startswith((TEMP_PREFIX, ".stale-")) and _older_than(p, grace, now):
-                    gone.append(p)
-    committed = {p.name for p in committed_chunks(path)}
-    states: dict[str, tuple[str | None, bool]] = {}
-    host = socket.gethostname()
-    for curves in sorted((path / "curves").glob("[!.]*.parquet")):
-        if curves.name in committed:
-            continue
-        session = _session_of_chunk(curves.stem)
-        if session not in states:
-            info = read_session(path, session)
-            states[session] = (None, False) if info is None else (session_state(info), info.get("host") == host)
-        state, here = states[session]
-        # Certain death (ended, or a dead pid on this host) frees the file at once; a writer only presumed dead
-        # (no session file, or a stale heartbeat from another host) also needs the file to be older than grace.
-        certain = state in ("finished", "interrupted", "failed") or (state == "crashed" and here)
-        if certain or (state in (None, "crashed") and _older_than(curves, grace, now)):
-            gone.append(curves)
-    if (path / CLAIMS).is_dir():
-        for claim in sorted((path / CLAIMS).glob("[!.]*.claim")):
-            info = read_claim(claim)
-            if info is not None and not claim_alive(path, info, claim):
-                gone.append(claim)
-    if not dry_run:
-        for p in gone:
-            p.unlink(missing_ok=True)
-    return gone
+    """Remove what dead writers left in the store at ``path``; return the removed (or, with ``dry_run``,
+    removable) files. See ``xorlab.tracking.clean``: only files inside the store, named for one of its
+    sessions, whose writer ended or is proven dead. ``grace`` is accepted for older callers and no longer
+    used: a file's age proves nothing about its writer (a paused sweep's files are old)."""
+    del grace
+    return clean(path, dry_run=dry_run).removed
