@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from xorlab.analysis import stats
+from xorlab.analysis.text import md_code, md_text
 from xorlab.core.modes import MODES
 
 SIGNIFICANCE = 0.05
@@ -77,7 +78,7 @@ def mode_phrase(mode: str, k: int) -> str:
 
 
 def _names(rows: pd.DataFrame, axes: Sequence[str]) -> str:
-    names = [f"**{group_name(r, axes)}**" for _, r in rows.iterrows()]
+    names = [f"**{md_text(group_name(r, axes))}**" for _, r in rows.iterrows()]
     more = len(names) - LISTED
     return ", ".join(names[:LISTED]) + (f" and {more} more" if more > 0 else "")
 
@@ -164,7 +165,7 @@ def key_findings(
         budget = key.get("max_steps", (budget_of or {}).get("max_steps"))
         title = (f"After {budget:,} steps" if budget is not None else "All budgets") + note
         if stats.SWEEP in key:
-            title += f", store `{key[stats.SWEEP]}`"
+            title += f", store {md_code(key[stats.SWEEP])}"
         items = []
         for lkey, rows in section.groupby(lines, sort=True) if lines else [((), section)]:
             alone = "This budget" if budget is not None else "All budgets"
@@ -215,7 +216,7 @@ def comparison_sentence(table: pd.DataFrame, by: Sequence[str]) -> str:
     ref = comp["ref_init"].iloc[0]
     sig = comp[comp["mcnemar_p_bh"] < SIGNIFICANCE].sort_values("diff_vs_ref", ascending=False, kind="stable")
     head = (
-        f"Paired by seed against the reference init **{ref}** (exact McNemar test; {family_text(table, by)}): "
+        f"Paired by seed against the reference init **{md_text(ref)}** (exact McNemar test; {family_text(table, by)}): "
         f"{len(sig)} of {len(comp)} comparisons have an adjusted p < {SIGNIFICANCE}"
     )
     if sig.empty:

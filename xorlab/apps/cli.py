@@ -65,7 +65,9 @@ def hydra_entry(app: str) -> Callable[[TaskFunction], Callable[[], Any]]:
 
 def fail(prog: str, message: str) -> NoReturn:
     """Print ``prog: error: message`` (one line) to stderr and exit with status 2."""
-    one_line = " ".join(str(message).split())
+    from xorlab.analysis.text import terminal
+
+    one_line = terminal(" ".join(str(message).split()))  # control characters from a path or a store shown, not obeyed
     print(f"{prog}: error: {one_line}", file=sys.stderr)
     sys.exit(2)
 

@@ -96,6 +96,7 @@ def publish(build: Callable[[Path], object], out: Path) -> None:
 def run(args: argparse.Namespace) -> Path:
     """Load the stores, build the report into ``args.out``; return the path of ``report.md``."""
     from xorlab.analysis import stats
+    from xorlab.analysis.text import md_code
     from xorlab.report import builder as report
     from xorlab.store.format import StoreError
     from xorlab.store.reader import load_curves
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> Path:
         if args.where is not None:
             n = len(runs)
             runs = where(runs, args.where)
-            notes.append(f"Filter `--where {args.where}`: {len(runs):,} of {n:,} runs kept.")
+            notes.append(f"Filter {md_code('--where ' + args.where)}: {len(runs):,} of {n:,} runs kept.")
         try:
             by = stats.resolve_by(runs, args.by)
         except ValueError as exc:
@@ -129,17 +130,19 @@ def run(args: argparse.Namespace) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from xorlab.analysis.text import terminal
+
     """Entry point of ``xorlab-report`` and ``python -m xorlab.apps.report``; returns the exit status."""
     args = parser().parse_args(argv)
     try:
         md = run(args)
     except ReportError as exc:
-        print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"{PROG}: error: {terminal(' '.join(str(exc).split()))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # the report is built aside and moved into place whole: nothing half-written
         print(f"{PROG}: interrupted; no report written", file=sys.stderr)
         return 130
-    print(f"{PROG}: wrote {md} (and report.html, stats.csv, figures/ beside it)")
+    print(terminal(f"{PROG}: wrote {md} (and report.html, stats.csv, figures/ beside it)"))
     return 0
 
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from xorlab.analysis.text import terminal  # no dependencies: --help stays fast
 from xorlab.store.format import MANIFEST
 
 PROG = "xorlab-runs"
@@ -112,12 +113,14 @@ def cmd_list(args: argparse.Namespace) -> None:
     rows = [("path", "created", "last written", "runs", "grid", "code", "state")]
     for i in infos:
         planned = "?" if i.planned is None else f"{i.planned:,}"
-        rows.append(
-            (str(i.path), _when(i.created), _when(i.last_written), f"{i.runs:,}/{planned}", i.grid, i.code, i.state)
-        )
+        row = (i.path, _when(i.created), _when(i.last_written), f"{i.runs:,}/{planned}", i.grid, i.code, i.state)
+        rows.append(tuple(terminal(v) for v in row))  # a store's own strings never drive the terminal
     widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
     for r in rows:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    for i in infos:
+        for note in i.notes:
+            print(terminal(f"{PROG}: note: {i.path}: {note}"), file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------------------------- show
@@ -194,7 +197,7 @@ def _show_run(path: Path, run_id: str, plot: Path | None) -> None:
     command = session.get("command")
     if isinstance(command, list):
         lines.append("  command: " + " ".join(map(str, command)))
-    print("\n".join(lines))
+    print("\n".join(terminal(line) for line in lines))  # host, command, commit come from a file anyone can edit
     if plot is not None:
         curve = load_curves(path, run_ids=[run_id])
         from xorlab.report.run_figure import run_figure
@@ -204,7 +207,7 @@ def _show_run(path: Path, run_id: str, plot: Path | None) -> None:
             fig.savefig(plot, dpi=110, metadata={"Software": None})
         except (OSError, ValueError) as exc:
             raise RunsError(f"--plot: cannot write {plot} ({getattr(exc, 'strerror', None) or exc})") from None
-        print(f"plot: {plot}")
+        print(terminal(f"plot: {plot}"))
 
 
 def _show_where(path: Path, query: str, limit: int) -> None:
@@ -224,8 +227,10 @@ def _show_where(path: Path, query: str, limit: int) -> None:
     for _, r in hit.head(limit).iterrows():
         solved = _fmt(r["steps_to_solve"])
         print(
-            f"{r['run_id']}  {_config_text(r, shown)}  {r['status']}"
-            f"{' at ' + solved if solved != '–' else ''}  final loss {r['final_loss']:.4g}"
+            terminal(
+                f"{r['run_id']}  {_config_text(r, shown)}  {r['status']}"
+                f"{' at ' + solved if solved != '–' else ''}  final loss {r['final_loss']:.4g}"
+            )
         )
     more = len(hit) - limit
     tail = f"; {more:,} more not shown (--limit)" if more > 0 else ""
@@ -274,8 +279,8 @@ def cmd_compare(args: argparse.Namespace) -> None:
         raise RunsError(str(exc)) from None
     out = args.out if args.out is not None else Path(args.store_b) / "compare"
     publish(lambda d: compare.write(result, d), out)
-    print("\n".join(compare.summary_lines(result)))
-    print(f"wrote {out / 'compare.md'} (and compare.html, compare.csv)")
+    print("\n".join(terminal(line) for line in compare.summary_lines(result)))
+    print(terminal(f"wrote {out / 'compare.md'} (and compare.html, compare.csv)"))
 
 
 # ----------------------------------------------------------------------------------------------- export
@@ -327,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(exc: BaseException) -> int:
-    print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+    print(f"{PROG}: error: {terminal(' '.join(str(exc).split()))}", file=sys.stderr)
     return 2
 
 

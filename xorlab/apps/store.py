@@ -35,6 +35,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``xorlab-store`` and ``python -m xorlab.apps.store``; returns the exit status."""
     args = parser().parse_args(argv)
+    from xorlab.analysis.text import terminal
     from xorlab.store.format import StoreError
     from xorlab.store.reader import find_stores
     from xorlab.tracking import maintenance  # heavy (pyarrow, pandas): only once the arguments are fine
@@ -44,17 +45,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         for d in find_stores(args.dirs):  # a store, or a folder of stores (a multirun dir, runs/)
             if args.command == "check":
                 report = maintenance.check_store(d)
-                print("\n".join(report.lines()))
+                print("\n".join(terminal(line) for line in report.lines()))
                 status = max(status, 0 if report.ok else 1)
             else:
                 grace = maintenance.TEMP_GRACE if args.grace is None else args.grace
                 removed = maintenance.clean_store(d, grace=grace, dry_run=args.dry_run)
                 verb = "would remove" if args.dry_run else "removed"
                 for f in removed:
-                    print(f"{verb} {f}")
-                print(f"{PROG}: {d}: {verb} {len(removed)} leftover files; committed records untouched")
+                    print(terminal(f"{verb} {f}"))
+                print(terminal(f"{PROG}: {d}: {verb} {len(removed)} leftover files; committed records untouched"))
     except (StoreError, OSError) as exc:
-        print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"{PROG}: error: {terminal(' '.join(str(exc).split()))}", file=sys.stderr)
         return 2
     return status
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from xorlab.analysis import findings, stats, surface
+from xorlab.analysis.text import md_code, md_text
 from xorlab.report import figures, mode_figures, pages
 from xorlab.store.records import CONFIG_COLUMNS
 
@@ -67,7 +68,7 @@ def document(
 ) -> list[tuple]:  # fmt: skip
     """The report as a list of blocks ``(kind, content)``: h1, h2, h3, p, ul, table, figure."""
     blocks: list[tuple] = [("h1", "xorlab sweep report")]
-    blocks.append(("p", "Inputs: " + ", ".join(f"`{p}`" for p in inputs) + f"; {findings.count(len(runs), 'run')}."))
+    blocks.append(("p", "Inputs: " + ", ".join(md_code(p) for p in inputs) + f"; {findings.count(len(runs), 'run')}."))
     swept = stats.swept_axes(runs)
     blocks.append(
         (
@@ -225,7 +226,7 @@ def build_report(
     if stats.several_sweeps(runs):
         names = store_names(sorted(runs[stats.SWEEP].astype(str).unique()))
         if any(k != v for k, v in names.items()):
-            named = ", ".join(f"{v} = `{k}`" for k, v in names.items())
+            named = ", ".join(f"{md_text(v)} = {md_code(k)}" for k, v in names.items())
             notes.append(f"In the figures, stores are named {named}.")
     if len(runs) < n_all:
         notes.append(f"{n_all - len(runs):,} duplicate runs (same run_id in one store) counted once.")

@@ -31,6 +31,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from xorlab.analysis import stats
+from xorlab.analysis.text import md_code
 from xorlab.report import pages
 from xorlab.store.records import PRED_COLUMNS
 
@@ -324,7 +325,9 @@ def document(result: Comparison, figure: str | None) -> list[tuple]:
     """The comparison as ``xorlab.report.pages`` blocks."""
     (na, nb) = result.names
     blocks: list[tuple] = [("h1", "xorlab store comparison")]
-    blocks.append(("p", f"A = `{na}` ({result.n_runs[0]:,} runs); B = `{nb}` ({result.n_runs[1]:,} runs)."))
+    blocks.append(
+        ("p", f"A = {md_code(na)} ({result.n_runs[0]:,} runs); B = {md_code(nb)} ({result.n_runs[1]:,} runs).")
+    )
     blocks += [("h2", "Summary"), ("ul", summary_lines(result))]
     if figure:
         blocks.append(("figure", figure, figure_caption(result)))

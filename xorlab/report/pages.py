@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from xorlab.analysis.text import md_text
+
 CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;
 margin:2em auto;padding:0 1em;line-height:1.45;color:#222;overflow-wrap:anywhere}
 .wide{overflow-x:auto;max-width:100%}table{border-collapse:collapse;font-size:0.85em;margin:1em 0}
@@ -34,15 +36,32 @@ img{max-width:100%;height:auto}figcaption{font-style:italic;color:#444}code{back
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3}
 
 
+_CODE = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")  # a code span: a backtick fence, closed by the same fence
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")  # Markdown's backslash escapes of ASCII punctuation
+
+
 def inline_html(text: str) -> str:
-    """Escape ``text`` and turn ``**bold**`` and ```code``` into HTML."""
-    text = html.escape(str(text), quote=False)
+    """``text`` (the inline Markdown these pages write) as HTML: code spans (any fence length, content shown
+    exactly), ``**bold**``, backslash-escaped punctuation as the character; everything else escaped."""
+    spans: list[str] = []
+
+    def code(m: re.Match[str]) -> str:
+        body = m.group(2)
+        if len(body) > 2 and body[0] == body[-1] == " " and body.strip():  # CommonMark strips one padding space
+            body = body[1:-1]
+        spans.append(f"<code>{html.escape(body, quote=False)}</code>")
+        return f"\x00{len(spans) - 1}\x00"
+
+    text = _CODE.sub(code, str(text).replace("\x00", ""))
+    text = html.escape(text, quote=False)
     text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
-    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+    text = _ESCAPED.sub(r"\1", text)
+    return re.sub("\x00(\\d+)\x00", lambda m: spans[int(m.group(1))], text)
 
 
 def _md_cell(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    """A table cell: its text with Markdown markup and raw HTML escaped (``xorlab.analysis.text.md_text``)."""
+    return md_text(value)
 
 
 def to_markdown(blocks: Sequence[tuple]) -> str:
