@@ -57,13 +57,21 @@ def simulator(engine: str) -> tuple[str, Callable[..., Trace]]:
     if engine not in ENGINES:
         raise ConfigError("engine", f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
     if engine == "compiled":
-        if kernel.available():
-            kernel.load()  # here, not inside the first (timed) simulation
-            return "compiled", kernel.simulate_compiled
+        try:
+            kernel.check_settings()
+        except kernel.SettingError as exc:
+            raise ConfigError(exc.field, exc.message) from None
+        reason = kernel.unavailable()
+        if reason is None:
+            try:
+                kernel.load()  # here, not inside the first (timed) simulation
+                return "compiled", kernel.simulate_compiled
+            except RuntimeError as exc:  # e.g. the cache could not be read and recompiling failed too
+                reason = str(exc)
         if "fallback" not in _notified:
             _notified.add("fallback")
-            print("xorlab: numba is not installed; engine 'compiled' falls back to 'numpy' (pip install numba)",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            hint = " (pip install numba)" if reason == "numba is not installed" else ""
+            print(f"xorlab: {reason}; engine 'compiled' falls back to 'numpy'{hint}", file=sys.stderr, flush=True)
     return "numpy", simulate
 
 

@@ -8,16 +8,23 @@ batch invariant like the numpy engine. Results agree with it except that exp, ta
 module's polynomials (``xorlab.engine.kernel_math``), an ulp or two away from numpy's, so trajectories can differ in
 their last bits and, rarely, a run near a decision boundary gets another outcome (see ``tests/test_kernel.py``).
 
-numba is optional: ``available()`` says whether it can be imported; ``simulate_compiled`` raises
-``RuntimeError`` otherwise, so callers check ``available()`` first and fall back to the numpy engine.
+numba is optional, and its environment may be broken: ``unavailable()`` says why the compiled engine cannot
+run here (numba missing or failing to import, ``NUMBA_DISABLE_JIT`` set) and ``available()`` whether it can;
+``simulate_compiled`` raises ``RuntimeError`` otherwise, so callers fall back to the numpy engine with a
+one-line notice. An invalid ``NUMBA_NUM_THREADS`` is a setting error (``check_settings``), raised before
+anything runs: numba refuses 0, and crashes (segfault) with tens of thousands of threads.
 The first use in a fresh environment compiles the kernel (one signature; a one-line notice on stderr);
-later processes load it from numba's on-disk cache (``__pycache__``, or ``NUMBA_CACHE_DIR``).
+later processes load it from numba's on-disk cache (``__pycache__``, or ``NUMBA_CACHE_DIR``). A cache that
+cannot be read (corrupt, truncated, foreign) is replaced: the kernel is recompiled into a fresh cache, with a
+one-line notice, instead of every later process failing until someone deletes the cache by hand.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import tempfile
 import threading
 
 import numpy as np
@@ -35,13 +42,49 @@ _lock = threading.Lock()
 _run_lock = threading.Lock()  # numba's default (workqueue) threading layer must not be entered by two threads at once
 
 
-def available() -> bool:
-    """True if numba can be imported, i.e. ``engine="compiled"`` can run."""
+MAX_THREADS = 1024  # NUMBA_NUM_THREADS above this only slows a 17-parameter kernel; numba segfaults near 10^5
+
+
+class SettingError(ValueError):
+    """An environment setting of the compiled engine with an invalid value; ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
+
+
+def check_settings() -> None:
+    """Raise ``SettingError`` for a ``NUMBA_NUM_THREADS`` numba would refuse or crash on (checked before numba is
+    imported: its import raises for 0 or a negative count)."""
+    raw = os.environ.get("NUMBA_NUM_THREADS")
+    if raw is None or raw.strip() == "":
+        return
     try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= MAX_THREADS:
+        raise SettingError("NUMBA_NUM_THREADS", f"must be a whole number from 1 to {MAX_THREADS} (this machine has "
+                           f"{os.cpu_count()} cores), got {raw!r}")  # fmt: skip
+
+
+def unavailable() -> str | None:
+    """Why the compiled engine cannot run in this environment (one line), or None if it can."""
+    if os.environ.get("NUMBA_DISABLE_JIT", "0").strip() not in ("", "0"):
+        return "NUMBA_DISABLE_JIT is set (numba would run the kernel as slow Python)"
+    try:
+        check_settings()
         importlib.import_module("xorlab.engine.kernel_math")  # the one module that imports numba
     except ImportError:
-        return False
-    return True
+        return "numba is not installed"
+    except Exception as exc:  # noqa: BLE001 - numba's import can fail many ways (bad settings, broken install)
+        return f"numba cannot start ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+    return None
+
+
+def available() -> bool:
+    """True if the compiled engine can run here (see ``unavailable``)."""
+    return unavailable() is None
 
 
 def _compiled():
@@ -49,20 +92,38 @@ def _compiled():
     global _kernel
     with _lock:
         if _kernel is None:
-            if not available():
-                raise RuntimeError("engine 'compiled' needs numba (pip install numba); use engine 'numpy'")
+            reason = unavailable()
+            if reason is not None:
+                raise RuntimeError(f"engine 'compiled' cannot run: {reason}; use engine 'numpy'")
             message = f"xorlab: compiling the engine (once, ~{COMPILE_SECONDS} s)..."
             notice = threading.Timer(_NOTICE_AFTER, lambda: print(message, file=sys.stderr, flush=True))
             notice.start()
             try:
                 from xorlab.engine import kernel_math
 
-                kernel_math.simulate_kernel.compile(kernel_math.SIGNATURE)
+                try:
+                    kernel_math.simulate_kernel.compile(kernel_math.SIGNATURE)
+                except Exception as exc:  # noqa: BLE001 - an unreadable cache raises whatever unpickling raised
+                    notice.cancel()
+                    _recompile(kernel_math, exc)
                 kernel_math.simulate_kernel.disable_compile()  # any other argument types: TypeError, no recompile
             finally:
                 notice.cancel()
             _kernel = kernel_math
     return _kernel
+
+
+def _recompile(km, exc: Exception) -> None:
+    """The cached kernel could not be loaded: say so in one line, recompile into a fresh cache."""
+    folder = os.path.join(tempfile.gettempdir(), f"xorlab-numba-cache-{os.getuid() if hasattr(os, 'getuid') else 0}")
+    where = km.fresh_cache(folder)
+    reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:100]}" if str(exc) else type(exc).__name__
+    print(f"xorlab: the compiled engine's cache could not be read ({reason}); recompiling it (~{COMPILE_SECONDS} s) "
+          f"into {where}", file=sys.stderr, flush=True)  # fmt: skip
+    try:
+        km.simulate_kernel.compile(km.SIGNATURE)
+    except Exception as again:  # noqa: BLE001 - reported as the engine being unavailable; callers fall back
+        raise RuntimeError(f"engine 'compiled' cannot be compiled here ({type(again).__name__}: {again})") from None
 
 
 def load() -> None:

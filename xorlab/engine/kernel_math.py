@@ -371,3 +371,23 @@ def simulate_kernel(P, lr, cthr, fs0, t0, horizon, log_every, r_lane, r_end, r_i
     for b in prange(blk_ptr.size - 1):
         _block(b, P, lr, cthr, fs0, t0, horizon, log_every, r_lane, r_end, r_idx, blk_ptr[b], blk_ptr[b + 1],
                losses, fs_out, ds_out, end_loss, end_yhat, end_P, end_tail)  # fmt: skip
+
+
+def fresh_cache(folder: str) -> str:
+    """Give ``simulate_kernel`` a cache that holds nothing yet, after its cache could not be read (a corrupt or
+    truncated entry): the damaged index is replaced by an empty one in place when its folder is writable, so the
+    recompiled kernel is saved over it and later processes load it again; otherwise the cache moves to
+    ``folder`` for this process. Returns where the recompiled kernel is cached."""
+    import os
+
+    from numba.core import caching, config
+
+    cache = simulate_kernel._cache
+    try:
+        cache.flush()  # an empty index: the damaged entry is no longer referred to, the new one replaces it
+        return str(cache.cache_path)
+    except (OSError, AttributeError):
+        os.makedirs(folder, exist_ok=True)
+        config.CACHE_DIR = folder
+        simulate_kernel._cache = caching.FunctionCache(simulate_kernel.py_func)
+        return folder
