@@ -30,6 +30,20 @@ from xorlab.store.format import (
 from xorlab.store.records import OPTIONAL_COLUMNS, RUN_DTYPES
 
 
+def read_parquet(path: Path, **kw: Any) -> pa.Table:
+    """``pq.read_table`` of the file at ``path``, opened by Python: pyarrow encodes a path as UTF-8, which a path
+    holding bytes that are not UTF-8 (given by the OS, surrogate-escaped by Python) cannot be, and the good file
+    would read as corrupt. Python's ``open`` passes the OS its own bytes."""
+    with open(path, "rb") as fh:
+        return pq.read_table(fh, **kw)
+
+
+def read_parquet_schema(path: Path) -> pa.Schema:
+    """``pq.read_schema`` of the file at ``path``, opened by Python (see ``read_parquet``)."""
+    with open(path, "rb") as fh:
+        return pq.read_schema(fh)
+
+
 def _looks_like_store(folder: Path, subdirs: list[str]) -> bool:
     """A folder with a runs/ holding Parquet files: a store even when its manifest is missing."""
     if "runs" not in subdirs:
@@ -113,7 +127,7 @@ def read_table(
     file: Path, schema: pa.Schema, on_corrupt: str, filters: Any = None, check: Callable | None = None
 ) -> pa.Table | None:
     try:
-        table = pq.read_table(file, filters=filters)
+        table = read_parquet(file, filters=filters)
         if check is not None:
             check(file, table)
         return _conform(table, schema)
@@ -139,14 +153,14 @@ def read_curves_file(runs_file: Path, on_corrupt: str = "raise", filters: Any = 
     curves_file = runs_file.parent.parent / "curves" / runs_file.name
     try:
         data = curves_file.read_bytes()
-        expected = (pq.read_schema(runs_file).metadata or {}).get(META_CURVES_SHA)
+        expected = (read_parquet_schema(runs_file).metadata or {}).get(META_CURVES_SHA)
         if expected is not None:
             if hashlib.sha256(data).hexdigest() != expected.decode():
                 raise ValueError(f"not the curves file chunk {runs_file.name} wrote (content hash differs)")
             table = pq.read_table(pa.BufferReader(data), filters=filters)
         else:
             table = pq.read_table(pa.BufferReader(data))
-            ids = set(pq.read_table(runs_file, columns=["run_id"]).column("run_id").to_pylist())
+            ids = set(read_parquet(runs_file, columns=["run_id"]).column("run_id").to_pylist())
             got = set(table.column("run_id").to_pylist()) if len(table) else set()
             if got != ids:
                 raise ValueError(f"its run_ids differ from those of {runs_file.name} "
@@ -258,8 +272,8 @@ def recorded_values(path: str | Path, column: str, missing: Any = None) -> set[A
     found: set[Any] = set()
     for f in committed_chunks(path):
         try:
-            names = pq.read_schema(f).names
-            col = pq.read_table(f, columns=[column]).column(column) if column in names else None
+            names = read_parquet_schema(f).names
+            col = read_parquet(f, columns=[column]).column(column) if column in names else None
         except (OSError, pa.ArrowException):
             continue
         found |= {missing} if col is None else {missing if v is None else v for v in col.to_pylist()}
