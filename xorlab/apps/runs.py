@@ -15,18 +15,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from xorlab.apps.errors import AppError, exit_status
 from xorlab.store.format import MANIFEST
 
 PROG = "xorlab-runs"
 
 
-class RunsError(Exception):
+class RunsError(AppError):
     """A user error; ``str`` is the one-line message."""
 
 
@@ -134,7 +134,7 @@ def _config_text(row: Any, columns: Sequence[str]) -> str:
 
 
 def _failure_mode(row: Any) -> str:
-    """The ``mode`` column when the store has one (issue 10), else status and plateau."""
+    """The ``mode`` column when the store has one (older stores lack it), else status and plateau."""
     from xorlab.core.outcome import PLATEAU_TEXT
 
     if "mode" in row.index and _fmt(row["mode"]) != "–":
@@ -297,39 +297,10 @@ def cmd_export(args: argparse.Namespace) -> None:
 COMMANDS = {"list": cmd_list, "show": cmd_show, "compare": cmd_compare, "export-mlflow": cmd_export}
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Exception types that mean bad input, from the modules already imported (nothing is imported here)."""
-    found: list[type[BaseException]] = [RunsError]
-    for module, name in (
-        ("xorlab.store", "StoreError"),
-        ("xorlab.tracking.catalog", "CatalogError"),
-        ("xorlab.tracking.mlflow_export", "ExportError"),
-    ):
-        if module in sys.modules:
-            found.append(getattr(sys.modules[module], name))
-    return tuple(found)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``xorlab-runs`` and ``python -m xorlab.apps.runs``; returns the exit status."""
-    try:
-        args = parser().parse_args(argv)
-        COMMANDS[args.command](args)
-    except RunsError as exc:
-        return _fail(exc)
-    except BrokenPipeError:  # output piped into head & co.: stop quietly, as other CLI tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except Exception as exc:
-        if isinstance(exc, _user_errors()):
-            return _fail(exc)
-        raise
-    return 0
-
-
-def _fail(exc: BaseException) -> int:
-    print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
-    return 2
+    args = parser().parse_args(argv)
+    return exit_status(PROG, lambda: COMMANDS[args.command](args))
 
 
 if __name__ == "__main__":

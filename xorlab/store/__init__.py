@@ -27,12 +27,25 @@ from typing import Any
 # The store's public names, importable as ``xorlab.store.<name>`` (as in 0.1, when the store was one module);
 # loaded on first use so that importing a light part of the store (signals, provenance) loads no pandas.
 _PUBLIC = {
-    "StoreError": "format", "MANIFEST": "format", "RUN_COLUMNS": "format", "read_manifest": "format",
-    "load_runs": "reader", "load_curves": "reader", "find_stores": "reader", "committed_chunks": "reader",
-    "recorded_ids": "index", "recorded_values": "reader", "recorded_engines": "reader",
-    "read_sessions": "sessions", "read_session": "sessions", "session_state": "sessions",
-    "StoreWriter": "writer", "check_writable": "files", "store_path": "files", "RecordedIndex": "index",
-}  # fmt: skip
+    "StoreError": "format",
+    "MANIFEST": "format",
+    "RUN_COLUMNS": "format",
+    "read_manifest": "format",
+    "load_runs": "reader",
+    "load_curves": "reader",
+    "find_stores": "reader",
+    "committed_chunks": "reader",
+    "recorded_ids": "index",
+    "recorded_values": "reader",
+    "recorded_engines": "reader",
+    "read_sessions": "sessions",
+    "read_session": "sessions",
+    "session_state": "sessions",
+    "StoreWriter": "writer",
+    "check_writable": "files",
+    "store_path": "files",
+    "RecordedIndex": "index",
+}
 
 
 def __getattr__(name: str) -> Any:

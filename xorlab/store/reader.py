@@ -87,9 +87,11 @@ def committed_chunks(store: Path) -> list[Path]:
 
 def corrupt_message(file: Path, reason: str) -> str:
     """One line for a damaged record file: which file, why, and that the rest is safe."""
-    return (f"{file}: corrupt, truncated or foreign record file ({reason}); the other chunks are intact; "
-            f"`xorlab-store check {file.parent.parent}` lists every damaged file "
-            "(Python: load_runs/load_curves(..., on_corrupt='skip') load the rest)")  # fmt: skip
+    return (
+        f"{file}: corrupt, truncated or foreign record file ({reason}); the other chunks are intact; "
+        f"`xorlab-store check {file.parent.parent}` lists every damaged file "
+        "(Python: load_runs/load_curves(..., on_corrupt='skip') load the rest)"
+    )
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -149,8 +151,10 @@ def read_curves_file(runs_file: Path, on_corrupt: str = "raise", filters: Any = 
             ids = set(pq.read_table(runs_file, columns=["run_id"]).column("run_id").to_pylist())
             got = set(table.column("run_id").to_pylist()) if len(table) else set()
             if got != ids:
-                raise ValueError(f"its run_ids differ from those of {runs_file.name} "
-                                 f"({len(got - ids)} foreign, {len(ids - got)} missing)")  # fmt: skip
+                raise ValueError(
+                    f"its run_ids differ from those of {runs_file.name} "
+                    f"({len(got - ids)} foreign, {len(ids - got)} missing)"
+                )
             if filters is not None:
                 table = pq.read_table(pa.BufferReader(data), filters=filters)
         return _conform(table, CURVE_SCHEMA)

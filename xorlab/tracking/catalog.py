@@ -12,7 +12,7 @@ A store's **state** is read from its session files (one per writing process):
   says ``failed``) instead of finishing or being interrupted;
 - ``partial``: anything else short of the plan (an interrupted sweep, a shard not run yet).
 
-The session fields ``pid``, ``heartbeat``, ``planned_runs`` and ``grid`` come with heartbeats (issue 8). Older
+The session fields ``pid``, ``heartbeat``, ``planned_runs`` and ``grid`` came with heartbeats. Older
 stores lack them, so every field has a fallback: the planned size from ``grid_runs``, the grid from the
 composed config or else from the recorded runs, and liveness from the start time.
 """
