@@ -18,10 +18,13 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from xorlab.apps.errors import AppError, exit_status
 from xorlab.store.format import MANIFEST
+
+if TYPE_CHECKING:
+    from xorlab.store.reader import StoreReader
 
 PROG = "xorlab-runs"
 
@@ -153,16 +156,15 @@ def _failure_mode(row: Any) -> str:
     return f"diverged at step {_fmt(row['diverged_step'])}"
 
 
-def _show_run(path: Path, run_id: str, plot: Path | None) -> None:
+def _show_run(reader: StoreReader, run_id: str, plot: Path | None) -> None:
     import numpy as np
 
     from xorlab.analysis import stats
-    from xorlab.store.reader import load_curves, load_runs
     from xorlab.store.records import CONFIG_COLUMNS, PRED_COLUMNS, params_of
-    from xorlab.tracking import catalog
 
-    runs = stats.with_init_label(load_runs(path))
-    row = runs.loc[runs["run_id"] == run_id].iloc[0]
+    path = reader.path
+    frame, chunk = reader.run(run_id)  # this run's runs file, read once (the ids came from the id columns)
+    row = stats.with_init_label(frame).iloc[0]
     config = [c for c in CONFIG_COLUMNS if c == "init" or _fmt(row[c]) != "–"]
     solved = _fmt(row["steps_to_solve"])
     lines = [
@@ -178,7 +180,7 @@ def _show_run(path: Path, run_id: str, plot: Path | None) -> None:
         for name, value in params_of(row).items():
             text = np.array2string(value, separator=", ", prefix=f"  {name} = ")
             lines.append(f"  {name} = {text}")
-    session = catalog.run_session(path, run_id) or {}
+    session = reader.session(chunk)
     code = session.get("git_commit") or "unknown"
     if session.get("git_dirty"):
         code += " (uncommitted changes)"
@@ -196,7 +198,7 @@ def _show_run(path: Path, run_id: str, plot: Path | None) -> None:
         lines.append("  command: " + " ".join(map(str, command)))
     print("\n".join(lines))
     if plot is not None:
-        curve = load_curves(path, run_ids=[run_id])
+        curve = reader.curves(chunk, [run_id])
         from xorlab.report.run_figure import run_figure
 
         fig = run_figure(row, curve)
@@ -248,7 +250,10 @@ def cmd_show(args: argparse.Namespace) -> None:
         return
     if args.run is None:
         raise RunsError("show: give a RUN (run_id or prefix) or --where QUERY")
-    _show_run(path, catalog.resolve_run(path, args.run), args.plot)
+    from xorlab.store.reader import StoreReader
+
+    reader = StoreReader(path)
+    _show_run(reader, catalog.resolve_run(path, args.run, reader.all_ids()), args.plot)
 
 
 # ----------------------------------------------------------------------------------------------- compare
