@@ -231,13 +231,7 @@ def load_runs(
     _check_on_corrupt(on_corrupt)
     frames = []
     for store, name in _named_stores(paths, names):
-        tables = [t for f in committed_chunks(store) if (t := read_runs_file(f, on_corrupt)) is not None]
-        frame = runs_to_frame(pa.concat_tables(tables) if tables else RUN_SCHEMA.empty_table())
-        dup = frame["run_id"].duplicated()
-        if dup.any():
-            log.warning("%s: %d runs are recorded more than once; keeping one record of each", store, int(dup.sum()))
-            frame = frame[~dup]
-        frames.append(frame.assign(sweep=name))
+        frames.append(StoreReader(store, on_corrupt).runs().assign(sweep=name))
     frame = pd.concat(frames, ignore_index=True) if frames else runs_to_frame(RUN_SCHEMA.empty_table())
     frame["sweep"] = frame.get("sweep", pd.Series(dtype=object)).astype("string")
     frame["init_label"] = init_labels(frame) if len(frame) else pd.Series(dtype=str)
@@ -330,8 +324,10 @@ class StoreReader:
         schema = RUN_SCHEMA if columns is None else pa.schema([RUN_SCHEMA.field(c) for c in columns])
         table = pa.concat_tables(tables) if tables else schema.empty_table()
         frame = runs_to_frame(table) if columns is None else table.to_pandas()
-        if "run_id" in frame.columns:
-            frame = frame.drop_duplicates("run_id", ignore_index=True)
+        if "run_id" in frame.columns and (dup := frame["run_id"].duplicated()).any():
+            n = int(dup.sum())
+            log.warning("%s: %d runs are recorded more than once; keeping one record of each", self.path, n)
+            frame = frame[~dup].reset_index(drop=True)
         return frame
 
     def run(self, run_id: str) -> tuple[pd.DataFrame, Path]:
