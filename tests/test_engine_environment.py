@@ -40,8 +40,10 @@ def test_valid_thread_counts_pass(monkeypatch, value):
 def test_disable_jit_falls_back_to_numpy_with_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("NUMBA_DISABLE_JIT", "1")
     assert kernel.unavailable().startswith("NUMBA_DISABLE_JIT is set")
-    summary = run_sweep(Grid.from_mapping({"seed": [0, 1], "max_steps": [20]}),
-                        SweepOptions(dir=tmp_path / "s", progress=False, engine="compiled"))  # fmt: skip
+    summary = run_sweep(
+        Grid.from_mapping({"seed": [0, 1], "max_steps": [20]}),
+        SweepOptions(dir=tmp_path / "s", progress=False, engine="compiled"),
+    )
     (line,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("xorlab:")]
     assert "NUMBA_DISABLE_JIT is set" in line and "falls back to 'numpy'" in line
     assert summary.trained == 2

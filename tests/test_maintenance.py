@@ -74,8 +74,9 @@ def test_an_unreadable_session_record_is_a_problem(swept, content):
     assert problem.startswith(f"{session}: unreadable session record") and "runs are unaffected" in problem
 
 
-@pytest.mark.parametrize("damage", ["garbage_runs", "truncated_curves", "foreign_curves", "missing_curves",
-                                    "null_ids", "foreign_runs"])  # fmt: skip
+@pytest.mark.parametrize(
+    "damage", ["garbage_runs", "truncated_curves", "foreign_curves", "missing_curves", "null_ids", "foreign_runs"]
+)
 def test_check_names_each_damaged_file(swept, tmp_path, damage):
     files = committed_chunks(swept)
     runs_file, curves_file = files[0], swept / "curves" / files[0].name
@@ -123,8 +124,14 @@ def test_not_a_store(tmp_path):
 def test_clean_removes_only_dead_leftovers(swept):
     host = json.loads(next((swept / "sessions").glob("*.json")).read_text())["host"]
     # A killed session: running status, dead pid, one uncommitted curves file, a claim and a temp file.
-    dead = {"session": "dead", "status": "running", "pid": dead_pid(), "host": host,
-            "heartbeat": provenance.now(), "started": provenance.now()}  # fmt: skip
+    dead = {
+        "session": "dead",
+        "status": "running",
+        "pid": dead_pid(),
+        "host": host,
+        "heartbeat": provenance.now(),
+        "started": provenance.now(),
+    }
     (swept / "sessions" / "dead.json").write_text(json.dumps(dead))
     orphan = swept / "curves" / "dead-00003.parquet"
     shutil.copy(swept / "curves" / committed_chunks(swept)[0].name, orphan)
@@ -176,8 +183,10 @@ def test_cli_check_and_clean(swept, capsys):
 # ----------------------------------------------------------------------------------------------- trust: clean
 def paused_writer(path) -> tuple[subprocess.Popen, str]:
     """A real writer process of the store at ``path``, stopped (SIGSTOP) with its session open: a paused sweep."""
-    code = ("import sys, time; from xorlab.store.writer import StoreWriter\n"
-            "with StoreWriter(sys.argv[1]) as w:\n    print(w.session, flush=True)\n    time.sleep(120)")  # fmt: skip
+    code = (
+        "import sys, time; from xorlab.store.writer import StoreWriter\n"
+        "with StoreWriter(sys.argv[1]) as w:\n    print(w.session, flush=True)\n    time.sleep(120)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
     session = proc.stdout.readline().strip()
     os.kill(proc.pid, signal.SIGSTOP)
@@ -191,8 +200,11 @@ def test_clean_never_removes_a_paused_writers_files(swept):
         info = json.loads(info_file.read_text())
         info["heartbeat"] = "2020-01-01T00:00:00+00:00"  # paused for years, as seen from its heartbeat
         info_file.write_text(json.dumps(info))
-        mine = [swept / "curves" / f"{session}-00007.parquet", swept / "runs" / f".tmp-{session}-0123456789ab.parquet",
-                swept / ".tmp-" f"{session}-0123456789ab"]  # fmt: skip
+        mine = [
+            swept / "curves" / f"{session}-00007.parquet",
+            swept / "runs" / f".tmp-{session}-0123456789ab.parquet",
+            swept / f".tmp-{session}-0123456789ab",
+        ]
         shutil.copy(swept / "curves" / committed_chunks(swept)[0].name, mine[0])
         for p in mine[1:]:
             p.write_bytes(b"in flight")
@@ -209,8 +221,13 @@ def test_clean_never_removes_a_paused_writers_files(swept):
 
 
 def test_clean_keeps_what_is_not_named_for_a_session_of_the_store(swept):
-    user = [swept / ".tmp-notes.txt", swept / ".tmp-x-y-z", swept / "runs" / ".tmp-old.parquet",
-            swept / "curves" / "foreign-00001.parquet", swept / "claims" / ".stale-007-abcd"]  # fmt: skip
+    user = [
+        swept / ".tmp-notes.txt",
+        swept / ".tmp-x-y-z",
+        swept / "runs" / ".tmp-old.parquet",
+        swept / "curves" / "foreign-00001.parquet",
+        swept / "claims" / ".stale-007-abcd",
+    ]
     (swept / "claims").mkdir(exist_ok=True)
     for p in user:
         p.write_bytes(b"not ours")
@@ -220,8 +237,14 @@ def test_clean_keeps_what_is_not_named_for_a_session_of_the_store(swept):
 
 def test_clean_follows_no_symlink_out_of_the_store(swept, tmp_path):
     """curves/ moved to another disk (a symlink), and a symlink planted in runs/: nothing outside is touched."""
-    dead = {"session": "dead", "status": "running", "pid": dead_pid(), "host": socket.gethostname(),
-            "heartbeat": provenance.now(), "started": provenance.now()}  # fmt: skip
+    dead = {
+        "session": "dead",
+        "status": "running",
+        "pid": dead_pid(),
+        "host": socket.gethostname(),
+        "heartbeat": provenance.now(),
+        "started": provenance.now(),
+    }
     (swept / "sessions" / "dead.json").write_text(json.dumps(dead))
     other = tmp_path / "bigdisk"
     shutil.move(swept / "curves", other)

@@ -65,8 +65,11 @@ def test_a_table_cell_or_sentence_shows_the_text_exactly(text):
 def test_pages_keep_hostile_text_inert(tmp_path):
     import pandas as pd
 
-    blocks = [("h1", "t"), ("p", "Inputs: " + md_code("runs/`<script>x</script>`")),
-              ("table", pd.DataFrame({"sweep": ["a|b<script>y</script>"], "n": [1]}))]  # fmt: skip
+    blocks = [
+        ("h1", "t"),
+        ("p", "Inputs: " + md_code("runs/`<script>x</script>`")),
+        ("table", pd.DataFrame({"sweep": ["a|b<script>y</script>"], "n": [1]})),
+    ]
     md = to_markdown(blocks)
     assert "<script>" not in MD.render(md)
     page = to_html(blocks, tmp_path)

@@ -239,7 +239,7 @@ def _node(n: ast.AST, columns: set[str], depth: int) -> Node:
             raise _refuse("'@' is")
         raise _refuse(f"the operator {type(n.op).__name__} is")
     if isinstance(n, ast.Compare):
-        pairs = []
+        pairs: list[Node] = []
         left = _node(n.left, columns, d)
         for op, comparator in zip(n.ops, n.comparators, strict=True):
             if isinstance(op, ast.In | ast.NotIn):
@@ -276,11 +276,20 @@ def _values(n: ast.AST, columns: set[str]) -> tuple[Literal, ...]:
 # ----------------------------------------------------------------------------------------------- pandas
 def _pandas_ops() -> dict[str, Callable[[Any, Any], Any]]:
     return {
-        "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
-        "//": operator.floordiv, "%": operator.mod, "**": operator.pow,
-        "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
+        "+": operator.add,
+        "-": operator.sub,
+        "*": operator.mul,
+        "/": operator.truediv,
+        "//": operator.floordiv,
+        "%": operator.mod,
+        "**": operator.pow,
+        "==": operator.eq,
+        "!=": operator.ne,
+        "<": operator.lt,
+        "<=": operator.le,
+        ">": operator.gt,
         ">=": operator.ge,
-    }  # fmt: skip
+    }
 
 
 def mask(query: Query | str, frame: Any) -> Any:
@@ -402,13 +411,22 @@ def to_arrow(query: Query | str) -> Any:
         return e.cast(pa.float64())
 
     arith = {
-        "+": pc.add, "-": pc.subtract, "*": pc.multiply, "/": lambda a, b: pc.divide(num(a), num(b)),
+        "+": pc.add,
+        "-": pc.subtract,
+        "*": pc.multiply,
+        "/": lambda a, b: pc.divide(num(a), num(b)),
         "//": lambda a, b: pc.floor(pc.divide(num(a), num(b))),
         "%": lambda a, b: pc.subtract(num(a), pc.multiply(pc.floor(pc.divide(num(a), num(b))), num(b))),
         "**": lambda a, b: pc.power(num(a), num(b)),
-    }  # fmt: skip
-    cmp = {"==": pc.equal, "!=": pc.not_equal, "<": pc.less, "<=": pc.less_equal, ">": pc.greater,
-           ">=": pc.greater_equal}  # fmt: skip
+    }
+    cmp = {
+        "==": pc.equal,
+        "!=": pc.not_equal,
+        "<": pc.less,
+        "<=": pc.less_equal,
+        ">": pc.greater,
+        ">=": pc.greater_equal,
+    }
 
     def ev(n: Node) -> Any:
         if isinstance(n, Column):

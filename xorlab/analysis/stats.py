@@ -194,9 +194,14 @@ def _paired_diff(d: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, f
     if np.all(d == d[0]):  # every resample is identical: the interval is the point
         return mean, mean, mean
     res = stats.bootstrap(
-        (d,), np.mean, n_resamples=n_boot, method="percentile", confidence_level=CONFIDENCE,
-        vectorized=True, rng=np.random.default_rng(seed),
-    )  # fmt: skip
+        (d,),
+        np.mean,
+        n_resamples=n_boot,
+        method="percentile",
+        confidence_level=CONFIDENCE,
+        vectorized=True,
+        rng=np.random.default_rng(seed),
+    )
     return mean, float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 

@@ -1,6 +1,6 @@
 """The compiled engine (``engine="compiled"``): the numpy engine's ``simulate`` core as one numba kernel.
 
-Same inputs, outputs and semantics as ``xorlab.engine.simulate`` (see that function; contract of issue 7):
+Same inputs, outputs and semantics as ``xorlab.engine.simulate`` (see that function; the contract both engines keep):
 shared trajectories read out at each run's own end, per-lane lr and threshold, losses logged every
 ``log_every`` steps, the first solve checked at every step, diverged lanes frozen and recorded, continuation
 from step ``t0`` with a known ``first_solved0``, and the last ``TAIL`` losses before each run end. It is
@@ -64,8 +64,10 @@ def check_settings() -> None:
     except ValueError:
         n = 0
     if not 1 <= n <= MAX_THREADS:
-        raise SettingError("NUMBA_NUM_THREADS", f"must be a whole number from 1 to {MAX_THREADS} (this machine has "
-                           f"{os.cpu_count()} cores), got {raw!r}")  # fmt: skip
+        raise SettingError(
+            "NUMBA_NUM_THREADS",
+            f"must be a whole number from 1 to {MAX_THREADS} (this machine has {os.cpu_count()} cores), got {raw!r}",
+        )
 
 
 def unavailable() -> str | None:
@@ -118,8 +120,12 @@ def _recompile(km, exc: Exception) -> None:
     folder = os.path.join(tempfile.gettempdir(), f"xorlab-numba-cache-{os.getuid() if hasattr(os, 'getuid') else 0}")
     where = km.fresh_cache(folder)
     reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:100]}" if str(exc) else type(exc).__name__
-    print(f"xorlab: the compiled engine's cache could not be read ({reason}); recompiling it (~{COMPILE_SECONDS} s) "
-          f"into {where}", file=sys.stderr, flush=True)  # fmt: skip
+    print(
+        f"xorlab: the compiled engine's cache could not be read ({reason}); recompiling it (~{COMPILE_SECONDS} s) "
+        f"into {where}",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         km.simulate_kernel.compile(km.SIGNATURE)
     except Exception as again:  # noqa: BLE001 - reported as the engine being unavailable; callers fall back
@@ -164,8 +170,9 @@ def simulate_compiled(
         As ``xorlab.engine.simulate``.
     """
     km = _compiled()
-    P = np.ascontiguousarray(np.concatenate([start.w1.reshape(8, -1), start.b1, start.w2, start.b2[None]]),
-                             dtype=np.float64)  # fmt: skip
+    P = np.ascontiguousarray(
+        np.concatenate([start.w1.reshape(8, -1), start.b1, start.w2, start.b2[None]]), dtype=np.float64
+    )
     n_lanes = P.shape[1]
     lr = np.ascontiguousarray(lr, dtype=np.float64)
     threshold = np.ascontiguousarray(threshold, dtype=np.float64)
@@ -199,9 +206,34 @@ def simulate_compiled(
     with np.errstate(over="ignore", invalid="ignore"):
         cthr = np.expm1(4.0 * threshold)  # loss < thr ⇔ ∏(1 + e_p) - 1 < expm1(4·thr) when all points are correct
     with _run_lock:
-        km.simulate_kernel(P, lr, cthr, fs0, t0, horizon, log_every, run_lane[order], run_end[order],
-                           order.astype(np.int64), blk_ptr, losses, first_solved, diverged_step, end_loss,
-                           end_yhat, end_P, end_tail)  # fmt: skip
+        km.simulate_kernel(
+            P,
+            lr,
+            cthr,
+            fs0,
+            t0,
+            horizon,
+            log_every,
+            run_lane[order],
+            run_end[order],
+            order.astype(np.int64),
+            blk_ptr,
+            losses,
+            first_solved,
+            diverged_step,
+            end_loss,
+            end_yhat,
+            end_P,
+            end_tail,
+        )
     end_params = Params(w1=end_P[0:8].reshape(2, 4, n_runs), b1=end_P[8:12], w2=end_P[12:16], b2=end_P[16])
-    return Trace(loss_steps=loss_steps, losses=losses, first_solved=first_solved, diverged_step=diverged_step,
-                 end_loss=end_loss, end_yhat=end_yhat, end_params=end_params, end_tail=end_tail)  # fmt: skip
+    return Trace(
+        loss_steps=loss_steps,
+        losses=losses,
+        first_solved=first_solved,
+        diverged_step=diverged_step,
+        end_loss=end_loss,
+        end_yhat=end_yhat,
+        end_params=end_params,
+        end_tail=end_tail,
+    )

@@ -67,8 +67,13 @@ def claim_holder(store: Path, info: dict[str, Any], path: Path | None = None) ->
             created = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).isoformat()
         except OSError:
             return None
-    return {"session": f"claim:{info.get('token')}", "status": "running", "pid": info.get("pid"),
-            "host": info.get("host"), "heartbeat": created}  # fmt: skip
+    return {
+        "session": f"claim:{info.get('token')}",
+        "status": "running",
+        "pid": info.get("pid"),
+        "host": info.get("host"),
+        "heartbeat": created,
+    }
 
 
 def claim_alive(store: Path, info: dict[str, Any], path: Path | None = None, observer: Observer | None = None) -> bool:
@@ -125,8 +130,15 @@ class Claims:
         that would look alive until the heartbeat timeout. Falls back to ``O_EXCL`` where links are unsupported."""
         path = claim_file(self.store, bucket)
         token = uuid.uuid4().hex
-        body = json.dumps({"session": self.session, "token": token, "pid": os.getpid(), "host": socket.gethostname(),
-                           "created": provenance.now()})  # fmt: skip
+        body = json.dumps(
+            {
+                "session": self.session,
+                "token": token,
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "created": provenance.now(),
+            }
+        )
         tmp = path.with_name(f"{TEMP_PREFIX}{self.session}-{token[:12]}.claim")
         try:
             with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w") as fh:
@@ -182,8 +194,10 @@ class Claims:
         holder = str(info.get("session"))
         if holder not in self._taken_from:  # one line per writer, not per bucket
             self._taken_from.add(holder)
-            self.notify(f"taking over the work claimed by session {holder}: its writer ended, died or was silent for "
-                        f"{HEARTBEAT_TIMEOUT:.0f} s")  # fmt: skip
+            self.notify(
+                f"taking over the work claimed by session {holder}: its writer ended, died or was silent for "
+                f"{HEARTBEAT_TIMEOUT:.0f} s"
+            )
         if self._create(bucket):
             self.taken_over += 1
             return True

@@ -69,8 +69,13 @@ def process_start(pid: int) -> int | None:
 def identity() -> dict[str, Any]:
     """What a writer records about itself so readers can tell whether it is still the same live process."""
     pid = os.getpid()
-    return {"pid": pid, "host": socket.gethostname(), "pid_start": process_start(pid), "boot_id": boot_id(),
-            "pid_ns": pid_namespace()}  # fmt: skip
+    return {
+        "pid": pid,
+        "host": socket.gethostname(),
+        "pid_start": process_start(pid),
+        "boot_id": boot_id(),
+        "pid_ns": pid_namespace(),
+    }
 
 
 def valid_pid(pid: Any) -> bool:

@@ -92,7 +92,7 @@ def clean(path: str | Path, dry_run: bool = False) -> Cleaning:
     read_manifest(path)
     root = path.resolve()
     observer = StoreObserver(path)
-    states = {str(s.get("session")): session_state(s, observer) for s in read_sessions(path)}
+    states = {str(s.get("session")): session_state(s, observer=observer) for s in read_sessions(path)}
     observer.save()
     result = Cleaning()
     committed = {p.name for p in committed_chunks(path)}

@@ -118,8 +118,10 @@ def check_store(path: str | Path) -> StoreReport:
             continue
         ids = set(table.column("run_id").to_pylist())
         if curve_ids != ids:
-            report.problems.append(f"{runs_file}: its curves cover other runs ({len(curve_ids - ids)} foreign, "
-                                   f"{len(ids - curve_ids)} missing)")  # fmt: skip
+            report.problems.append(
+                f"{runs_file}: its curves cover other runs ({len(curve_ids - ids)} foreign, "
+                f"{len(ids - curve_ids)} missing)"
+            )
     if tables:
         frame = runs_to_frame(pa.concat_tables(tables))
         report.rows = len(frame)
@@ -144,8 +146,9 @@ def check_store(path: str | Path) -> StoreReport:
             getattr(report, state).append(str(info.get("session")))
         if state in ("running", "stalled") and (ahead := clock_ahead(info)):
             who = f"session {info.get('session')} (host {info.get('host')})"
-            report.notes.append(f"{who} has a heartbeat {ahead:,.0f} s ahead of this host's clock; it is judged by "
-                                "watching it change")  # fmt: skip
+            report.notes.append(
+                f"{who} has a heartbeat {ahead:,.0f} s ahead of this host's clock; it is judged by watching it change"
+            )
         key = json.dumps(info.get("grid"), sort_keys=True, default=str)
         if info.get("grid") is not None and key not in grids_seen:
             grids_seen.add(key)
@@ -169,8 +172,10 @@ def _unreadable_sessions(path: Path) -> list[str]:
         except (OSError, ValueError) as exc:
             ok, reason = False, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if not ok:
-            out.append(f"{f}: unreadable session record ({reason}); the runs are unaffected, the session's "
-                       "provenance is lost (delete the file to silence this)")  # fmt: skip
+            out.append(
+                f"{f}: unreadable session record ({reason}); the runs are unaffected, the session's "
+                "provenance is lost (delete the file to silence this)"
+            )
     return out
 
 
