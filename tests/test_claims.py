@@ -230,8 +230,9 @@ def test_a_sweep_waiting_on_a_silent_writer_says_whom_and_takes_over(tmp_path, m
     (path / "claims").mkdir()
     for b in range(claims_mod.N_BUCKETS):
         claim_file(path, b).write_text(json.dumps({"session": "far", "token": f"t{b}"}))
-    clock = [0.0]
+    clock, said = [0.0], []
     monkeypatch.setattr(runner, "Observer", lambda: Observer(lambda: clock[0]))
+    monkeypatch.setattr(runner, "_notice", lambda line: said.append((clock[0], line)))
 
     def fake_sleep(seconds):
         clock[0] += seconds
@@ -239,9 +240,10 @@ def test_a_sweep_waiting_on_a_silent_writer_says_whom_and_takes_over(tmp_path, m
 
     monkeypatch.setattr(runner.time, "sleep", fake_sleep)
     summary = run_sweep(grid, SweepOptions(dir=path, progress=False))
-    err = capsys.readouterr().err
-    assert summary.trained == 16 and HEARTBEAT_TIMEOUT <= clock[0] <= HEARTBEAT_TIMEOUT + 2
-    (wait,) = [ln for ln in err.splitlines() if "waiting since" in ln]
-    assert "claimed by session far (host another-host, pid 4242" in wait and f"{HEARTBEAT_TIMEOUT:.0f} s" in wait
-    assert sum("taking over the work claimed by session far" in ln for ln in err.splitlines()) == 1
+    assert summary.trained == 16
+    (wait,) = [(t, ln) for t, ln in said if "waiting since" in ln]
+    assert "claimed by session far (host another-host, pid 4242, heard from 0 s ago, its heartbeat" in wait[1]
+    assert f"silent for {HEARTBEAT_TIMEOUT:.0f} s is taken over" in wait[1]
+    (took,) = [(t, ln) for t, ln in said if "taking over the work claimed by session far" in ln]
+    assert HEARTBEAT_TIMEOUT < took[0] - wait[0] <= HEARTBEAT_TIMEOUT + 1  # a timeout of silence, by its own clock
     assert sorted(load_runs(path)["run_id"]) == sorted(run_id(c) for runs in grid.trajectories() for c in runs)

@@ -24,7 +24,9 @@ def fresh_notices(monkeypatch):
 def test_an_invalid_thread_count_stops_before_any_session(tmp_path, monkeypatch, value):
     monkeypatch.setenv("NUMBA_NUM_THREADS", value)
     with pytest.raises(ConfigError) as err:
-        run_sweep(Grid.from_mapping({"seed": [0, 1]}), SweepOptions(dir=tmp_path / "s", progress=False))
+        run_sweep(
+            Grid.from_mapping({"seed": [0, 1]}), SweepOptions(dir=tmp_path / "s", progress=False, engine="compiled")
+        )
     assert str(err.value).startswith("NUMBA_NUM_THREADS: must be a whole number from 1 to")
     assert repr(value) in str(err.value) and "\n" not in str(err.value)
     assert not (tmp_path / "s" / "sessions").exists()  # nothing recorded, so no store left 'crashed'

@@ -60,7 +60,7 @@ def load(paths: Sequence[str]):
     """Each store loaded on its own, tagged ``sweep`` = its path as given, then stacked (never merged)."""
     import pandas as pd
 
-    from xorlab.store.reader import load_runs
+    from xorlab.store.reader import load_runs, store_label
 
     frames = []
     for path in paths:
@@ -69,7 +69,7 @@ def load(paths: Sequence[str]):
             raise ReportError(f"{path}: no runs recorded")
         runs = runs.drop(columns="init_label")  # labels: over all stores, below
         if runs["sweep"].nunique() == 1:  # one store: named by the path as given; a folder keeps one per store
-            runs = runs.assign(sweep=path)
+            runs = runs.assign(sweep=store_label(path))
         frames.append(runs)
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 

@@ -36,7 +36,9 @@ img{max-width:100%;height:auto}figcaption{font-style:italic;color:#444}code{back
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3}
 
 
-_CODE = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")  # a code span: a backtick fence, closed by the same fence
+_CODE = re.compile(
+    r"(?<![`\\])(`+)(?!`)(.+?)(?<!`)\1(?!`)"
+)  # a code span (fence closed by the same fence), not an escaped backtick
 _ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")  # Markdown's backslash escapes of ASCII punctuation
 
 

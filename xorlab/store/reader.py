@@ -230,6 +230,14 @@ def _named_stores(paths: str | Path | Iterable[str | Path], names: Sequence[str]
     return out
 
 
+def store_label(name: str) -> str:
+    """A store's name as a ``sweep`` value: the path as given, with bytes that are not UTF-8 (which Arrow strings
+    cannot hold) written as ``\\xNN`` escapes."""
+    return (
+        os.fsencode(name).decode("utf-8", "backslashreplace") if any("\udc80" <= c <= "\udcff" for c in name) else name
+    )
+
+
 def load_runs(
     paths: str | Path | Iterable[str | Path], on_corrupt: str = "raise", names: Sequence[str] | None = None
 ) -> pd.DataFrame:
@@ -246,7 +254,7 @@ def load_runs(
     _check_on_corrupt(on_corrupt)
     frames = []
     for store, name in _named_stores(paths, names):
-        frames.append(StoreReader(store, on_corrupt).runs().assign(sweep=name))
+        frames.append(StoreReader(store, on_corrupt).runs().assign(sweep=store_label(name)))
     frame = pd.concat(frames, ignore_index=True) if frames else runs_to_frame(RUN_SCHEMA.empty_table())
     frame["sweep"] = frame.get("sweep", pd.Series(dtype=object)).astype("string")
     frame["init_label"] = init_labels(frame) if len(frame) else pd.Series(dtype=str)
@@ -274,7 +282,7 @@ def load_curves(
         tables = [t for f in committed_chunks(store) if (t := read_curves_file(f, on_corrupt, filters)) is not None]
         frame = (pa.concat_tables(tables) if tables else CURVE_SCHEMA.empty_table()).to_pandas()
         frame = frame.drop_duplicates(["run_id", "step"], ignore_index=True)
-        frames.append(frame.assign(sweep=pd.Series([name] * len(frame), dtype="string")))
+        frames.append(frame.assign(sweep=pd.Series([store_label(name)] * len(frame), dtype="string")))
     if not frames:
         return CURVE_SCHEMA.empty_table().to_pandas().assign(sweep=pd.Series(dtype="string"))
     return pd.concat(frames, ignore_index=True)

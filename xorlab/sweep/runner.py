@@ -43,7 +43,7 @@ from xorlab.store.claims import N_BUCKETS, Claims, claim_file, claim_holder, rea
 from xorlab.store.files import check_writable, file_sha256, oserror_text
 from xorlab.store.format import HEARTBEAT_TIMEOUT, SAFE, StoreError
 from xorlab.store.index import RecordedIndex, recorded_ids
-from xorlab.store.liveness import Observer, silent_for
+from xorlab.store.liveness import Observer, clock_ahead, silent_for
 from xorlab.store.records import curves_frame, runs_frame
 from xorlab.store.signals import stop_on_signals
 from xorlab.store.writer import StoreWriter
@@ -236,9 +236,9 @@ class _ClaimedWork:
         for name in who:
             session, n = holders[name]
             silent = silent_for(session, observer)
-            heard = (
-                "proven dead" if silent == float("inf") else f"silent for {silent:.0f} s" if silent >= 1 else "alive"
-            )
+            heard = "proven dead" if silent == float("inf") else f"heard from {silent:.0f} s ago"
+            if ahead := clock_ahead(session):
+                heard += f", its heartbeat {ahead:,.0f} s ahead of this clock"
             parts.append(
                 f"{n} bucket{'s' * (n != 1)} claimed by session {name} (host {session.get('host')}, pid "
                 f"{session.get('pid')}, {heard})"
