@@ -281,3 +281,18 @@ def test_a_chunk_whose_curves_vanish_before_the_commit_is_written_whole(tmp_path
     monkeypatch.undo()
     assert len(struck) == 3
     assert check_store(tmp_path / "s").ok and len(load_runs(tmp_path / "s")) == 24
+
+
+def test_clean_keeps_every_curves_file_when_runs_is_not_the_stores_own(swept, tmp_path):
+    """runs/ a symlink to a mount that is not there: no chunk looks committed, yet nothing may go."""
+    curves = sorted((swept / "curves").iterdir())
+    shutil.move(swept / "runs", tmp_path / "elsewhere")
+    (swept / "runs").symlink_to(tmp_path / "not-mounted")
+    assert clean_store(swept) == [] and sorted((swept / "curves").iterdir()) == curves
+
+
+def test_a_symlink_loop_is_noted_not_followed(swept):
+    (swept / "curves" / "loop-00001.parquet").symlink_to(swept / "curves" / "loop-00001.parquet")
+    assert clean_store(swept) == []
+    report = check_store(swept)
+    assert report.ok and any("loop-00001.parquet is a symlink" in n for n in report.notes), report.notes

@@ -30,3 +30,27 @@ def test_a_store_under_a_non_utf8_path_is_intact(tmp_path, name):
     assert report.ok and report.runs == 24 and [g["missing"] for g in report.grids] == [0], report.problems
     assert clean_store(path) == []
     assert catalog.describe(path).state == "complete"
+
+
+def test_compare_names_stores_under_non_utf8_paths(tmp_path, capsys):
+    from xorlab.apps import runs as runs_app
+
+    path = Path(os.fsdecode(bytes(tmp_path) + b"/r\xe9sultats"))
+    run_sweep(Grid.from_mapping(GRID), SweepOptions(dir=path, chunk_size=8, progress=False))
+    assert runs_app.main(["compare", str(path), str(path), "--out", str(tmp_path / "cmp")]) == 0
+    assert "r\\xe9sultats" in (tmp_path / "cmp" / "compare.md").read_text()
+    assert "\\xe9" in capsys.readouterr().out
+
+
+def test_an_init_file_under_a_non_utf8_path_is_one_honest_line(tmp_path):
+    import numpy as np
+
+    from xorlab.core.config import ConfigError
+
+    f = os.fsdecode(bytes(tmp_path) + b"/w\xe9.npz")
+    np.savez(f, w1=np.ones((2, 4)), b1=np.zeros((1, 4)), w2=np.ones((4, 1)), b2=np.zeros((1, 1)))
+    grid = {"init": [{"name": "from_file", "path": f}], "seed": [0], "max_steps": [10]}
+    with pytest.raises(ConfigError) as err:
+        run_sweep(Grid.from_mapping(grid), SweepOptions(dir=tmp_path / "s", progress=False))
+    assert "not valid UTF-8" in str(err.value) and "\\xe9" in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "s").exists()

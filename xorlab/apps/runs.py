@@ -270,14 +270,15 @@ def publish(build: Callable[[Path], object], out: Path) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> None:
     from xorlab.report import compare
-    from xorlab.store.reader import load_runs
+    from xorlab.store.reader import load_runs, store_label
 
-    names = (str(args.store_a), str(args.store_b))
+    paths = (str(args.store_a), str(args.store_b))
+    names = tuple(store_label(p) for p in paths)  # text a figure and a page can show (paths may not be UTF-8)
     frames = []
-    for name in names:
-        if not (Path(name) / MANIFEST).is_file():
-            raise RunsError(f"{name}: not an xorlab store (no {MANIFEST})")
-        frames.append(load_runs(name))  # each store alone: runs of different stores never merge
+    for path in paths:
+        if not (Path(path) / MANIFEST).is_file():
+            raise RunsError(f"{path}: not an xorlab store (no {MANIFEST})")
+        frames.append(load_runs(path))  # each store alone: runs of different stores never merge
     try:
         result = compare.compare(*frames, names=names)
     except ValueError as exc:  # a store without runs

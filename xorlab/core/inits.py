@@ -167,6 +167,12 @@ def read_init_file(path: str | Path) -> InitFile:
     Validation, ``run_id`` and the init draw of every run of a grid that names the file share one read. The
     cache key includes inode, size and mtime, so a file replaced or edited between two calls is read anew.
     """
+    if any("\udc80" <= c <= "\udcff" for c in str(path)):  # bytes the OS gave that are not UTF-8
+        shown = os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+        raise InitFileError(
+            f"{shown}: the path is not valid UTF-8, and runs record their init file's path as text; "
+            "rename the file or link it under a UTF-8 name"
+        )
     resolved = Path(path).expanduser().resolve()
     try:
         st = os.stat(resolved)

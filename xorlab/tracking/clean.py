@@ -71,10 +71,23 @@ def outside_links(store: Path) -> list[tuple[Path, Path]]:
             continue
         for e in entries:
             if e.is_symlink():
-                target = Path(e.path).resolve()
+                try:
+                    target = Path(e.path).resolve()
+                except (OSError, RuntimeError):  # a symlink loop: it points nowhere, inside or out
+                    out.append((Path(e.path), Path(os.readlink(e.path))))
+                    continue
                 if not target.is_relative_to(root):
                     out.append((Path(e.path), target))
     return out
+
+
+def _own_folder(folder: Path, root: Path) -> bool:
+    """Whether ``folder`` is a real directory of the store (not a symlink, not missing): only then does the
+    absence of a runs file in it prove that a chunk was never committed."""
+    try:
+        return not folder.is_symlink() and folder.is_dir() and folder.resolve().parent == root
+    except (OSError, RuntimeError):
+        return False
 
 
 def _inside(p: Path, root: Path) -> bool:
@@ -96,6 +109,9 @@ def clean(path: str | Path, dry_run: bool = False) -> Cleaning:
     observer.save()
     result = Cleaning()
     committed = {p.name for p in committed_chunks(path)}
+    # Whether a curves file's chunk was committed is read from runs/; if runs/ is not the store's own folder (a
+    # symlink, say to a mount that is not there), its absence proves nothing and no curves file is removed.
+    commits_known = _own_folder(path / "runs", root)
     candidates: list[tuple[Path, str | None]] = []
     for folder in (path, path / "runs", path / "curves", path / "sessions", path / CLAIMS):
         try:
@@ -117,6 +133,8 @@ def clean(path: str | Path, dry_run: bool = False) -> Cleaning:
             result.keep("not named for a session of this store", p)
         elif states[owner] not in DEAD:
             result.keep(f"its writer is {states[owner]} (not provably dead)", p)
+        elif p.parent.name == "curves" and not commits_known:
+            result.keep("runs/ is not this store's own folder: whether its chunk was committed is unknown", p)
         elif p.parent.name == "curves" and (path / "runs" / p.name).exists():
             continue  # committed meanwhile
         else:
