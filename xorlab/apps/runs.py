@@ -273,7 +273,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     from xorlab.store.reader import load_runs, store_label
 
     paths = (str(args.store_a), str(args.store_b))
-    names = tuple(store_label(p) for p in paths)  # text a figure and a page can show (paths may not be UTF-8)
+    names = (store_label(paths[0]), store_label(paths[1]))  # text a figure and a page can show (bytes paths)
     frames = []
     for path in paths:
         if not (Path(path) / MANIFEST).is_file():

@@ -19,9 +19,10 @@ TEMP_PREFIX = ".tmp-"
 # ``records`` keeps it as the ``init_file_sha256`` column; stores written before it read it as null.
 FILE_HASH = "init_file_sha256"
 
-# Liveness. A writer refreshes its heartbeat every HEARTBEAT_EVERY s; a session whose heartbeat is older than
-# HEARTBEAT_TIMEOUT is taken as crashed (on another host this is the only evidence; six missed beats leave room
-# for a slow shared filesystem). On the writer's own host a dead pid tells at once.
+# Liveness. A writer refreshes its heartbeat every HEARTBEAT_EVERY s. A writer not heard from for HEARTBEAT_TIMEOUT s
+# is 'stalled', and dead only on proof (xorlab.store.liveness): its pid gone on this host, or, on another host, its
+# heartbeat watched unchanged that long by the reader's own clock (six missed beats leave room for a slow shared
+# filesystem).
 HEARTBEAT_EVERY = 5.0
 HEARTBEAT_TIMEOUT = 60.0
 STATUSES = ("running", "finished", "interrupted", "failed")

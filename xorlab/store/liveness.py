@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xorlab.store.format import HEARTBEAT_TIMEOUT
+from xorlab.store.layout import HEARTBEAT_TIMEOUT
 
 CLOCK_TOLERANCE = 5.0  # s a heartbeat may be ahead of this host's clock before it is flagged
 PID_MAX = 1 << 22  # the largest pid Linux can hand out (pid_max's ceiling); anything outside is not a pid
