@@ -31,7 +31,7 @@ test-browser: setup  ## report.html and compare.html checked in headless Chromiu
 	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
 	$(BIN)/pytest -m browser -n 0 tests/browser
 
-test-chaos: setup  ## the chaos suite: kill -9, concurrent writers, joblib kill, disk full, corrupt files (~2 min)
+test-chaos: setup  ## the chaos suite: kill -9, concurrent writers, joblib kill, disk full, corrupt files; paused writer + clean, symlinks, clocks, hostile queries, bytes paths, broken numba cache
 	$(BIN)/pytest -m chaos -p no:cacheprovider -n 0
 
 test-all: setup

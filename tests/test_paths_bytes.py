@@ -54,3 +54,15 @@ def test_an_init_file_under_a_non_utf8_path_is_one_honest_line(tmp_path):
         run_sweep(Grid.from_mapping(grid), SweepOptions(dir=tmp_path / "s", progress=False))
     assert "not valid UTF-8" in str(err.value) and "\\xe9" in str(err.value) and "\n" not in str(err.value)
     assert not (tmp_path / "s").exists()
+
+
+def test_a_non_utf8_path_on_the_command_line_is_one_honest_line(tmp_path):
+    import subprocess
+    import sys
+
+    path = bytes(tmp_path) + b"/caf\xe9/store"
+    cmd = [sys.executable.encode(), b"-m", b"xorlab.apps.sweep", b"grid.seed=[0,1]", b"sweep.dir=" + path]
+    result = subprocess.run(cmd, capture_output=True, timeout=300)
+    (line,) = result.stderr.decode().splitlines()
+    assert result.returncode == 2 and line.startswith("xorlab-sweep: error: sweep.dir: sweep.dir=")
+    assert "caf\\xe9" in line and "not UTF-8" in line and not os.path.exists(path)

@@ -220,6 +220,20 @@ def _with_runtime(cfg: DictConfig) -> DictConfig:
     return cfg
 
 
+def _check_utf8(argv: list[str]) -> None:
+    """Hydra's override grammar reads text: an argument holding bytes that are not UTF-8 (a path the OS gave as
+    bytes) is one line saying so and what to do, instead of the grammar's lexer error."""
+    for arg in argv:
+        if any("\udc80" <= c <= "\udcff" for c in arg):
+            key = arg.split("=", 1)[0] if "=" in arg else "overrides"
+            shown = os.fsencode(arg).decode("utf-8", "backslashreplace")
+            raise ConfigError(
+                key,
+                f"{shown} holds bytes that are not UTF-8, which Hydra's command line cannot carry; "
+                "use a UTF-8 name (e.g. a symlink to the folder), or the Python API (run_sweep)",
+            )
+
+
 def run_app(prog: str, app: str, hydra_main: Callable[[], Any], check: Callable[[DictConfig], Any]) -> None:
     """Console-script body: check every job's composed config (keys and values), then run ``hydra_main`` (the
     app's ``@hydra_entry(app)`` function), which composes and runs the same jobs."""
@@ -227,6 +241,7 @@ def run_app(prog: str, app: str, hydra_main: Callable[[], Any], check: Callable[
 
     keys = schema_keys(SCHEMAS[app])
     with reported(prog):
+        _check_utf8(sys.argv[1:])
         for cfg in composed_jobs(app, sys.argv[1:]):
             check_keys(cfg, keys)
             check(cfg)
