@@ -64,10 +64,10 @@ def test_crash_between_curves_and_runs_write(tmp_path, monkeypatch, raw_run_ids,
     real_write = atomic_write
     commits = []
 
-    def dying_write(target: Path, write) -> None:
+    def dying_write(target: Path, write, *args) -> None:
         if target.parent.name == "runs" and len(commits) == fail_at:
             raise RuntimeError("disk on fire")
-        real_write(target, write)
+        real_write(target, write, *args)
         if target.parent.name == "runs":
             commits.append(target)
 

@@ -307,10 +307,10 @@ def test_a_signal_during_a_commit_waits_for_it(tmp_path, monkeypatch):
 
     real = store_mod.atomic_write
 
-    def signalled(target, write):
+    def signalled(target, write, *args):
         if target.parent.name == "curves":
             os.kill(os.getpid(), signal.SIGINT)  # between the curves file and the runs file that commits it
-        real(target, write)
+        real(target, write, *args)
 
     monkeypatch.setattr(store_mod, "atomic_write", signalled)
     with pytest.raises(StopRequested):

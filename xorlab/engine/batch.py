@@ -61,13 +61,14 @@ def simulator(engine: str) -> tuple[str, Callable[..., Trace]]:
             kernel.check_settings()
         except kernel.SettingError as exc:
             raise ConfigError(exc.field, exc.message) from None
-        reason = kernel.unavailable()
-        if reason is None:
+        if kernel.available():
             try:
                 kernel.load()  # here, not inside the first (timed) simulation
                 return "compiled", kernel.simulate_compiled
             except RuntimeError as exc:  # e.g. the cache could not be read and recompiling failed too
                 reason = str(exc)
+        else:
+            reason = kernel.unavailable() or "numba is not installed"
         if "fallback" not in _notified:
             _notified.add("fallback")
             hint = " (pip install numba)" if reason == "numba is not installed" else ""

@@ -95,6 +95,8 @@ def _compiled():
     with _lock:
         if _kernel is None:
             reason = unavailable()
+            if reason == "numba is not installed":
+                raise RuntimeError("engine 'compiled' needs numba (pip install numba); use engine 'numpy'")
             if reason is not None:
                 raise RuntimeError(f"engine 'compiled' cannot run: {reason}; use engine 'numpy'")
             message = f"xorlab: compiling the engine (once, ~{COMPILE_SECONDS} s)..."
