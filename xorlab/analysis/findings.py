@@ -95,7 +95,7 @@ def conditions(runs: pd.DataFrame) -> list[str]:
             swept.append(f"`{name}`{role} ({len(vals):,} values: {_range(vals)})")
     if "engine" in runs.columns:
         eng = runs["engine"].astype(object).where(runs["engine"].notna(), "unknown").value_counts()
-        engines = ", ".join(f"{e} ({k:,} runs)" for e, k in sorted(eng.items(), key=lambda t: -t[1]))
+        engines = ", ".join(f"{e} ({count(int(k), 'run')})" for e, k in sorted(eng.items(), key=lambda t: -t[1]))
     else:
         engines = "unknown (not recorded by this store's version)"
     return [
@@ -277,8 +277,9 @@ def comparison_sentence(table: pd.DataFrame, by: Sequence[str]) -> str:
     return (
         f"Paired by seed against the reference init **{ref}** (exact McNemar test; {family_text(table, by)}): "
         f"{len(sig)} of {len(comp)} comparisons have an adjusted p < {SIGNIFICANCE}; the 95 % interval of the "
-        f"difference excludes 0 in {len(clear)}. Below, the {min(RANKED, len(comp))} largest effects (ranked by the "
-        "interval's end nearest 0, then by size); every comparison is in the summary table."
+        f"difference excludes 0 in {len(clear)}. Below, largest effect first (ranked by the interval's end "
+        f"nearest 0, then by size): {count(min(RANKED, len(comp)), 'comparison')}; every comparison is in the "
+        "summary table."
     )
 
 

@@ -85,7 +85,7 @@ def read_lines(paths: Sequence[str]) -> list[str]:
         stores = f" in {len(infos)} stores" if len(infos) > 1 else ""
         of = f"{recorded:,} runs recorded (plan unknown)"
         if planned is not None:
-            of = f"{recorded:,} of {planned:,} planned runs recorded"
+            of = f"{recorded:,} of {planned:,} planned run{'' if planned == 1 else 's'} recorded"
         if "running" in states:
             text = (
                 f"`{path}`: **a writer is still running** — {of}{stores} when read; the numbers below describe "

@@ -53,7 +53,7 @@ class Side:
     code: str  # git commit (short) of the writers, or "unknown"
 
     def engine_text(self) -> str:
-        return ", ".join(f"{e} ({k:,} runs)" for e, k in self.engines.items()) or "unknown"
+        return ", ".join(f"{e} ({k:,} run{'' if k == 1 else 's'})" for e, k in self.engines.items()) or "unknown"
 
 
 def describe_side(runs: pd.DataFrame, name: str, code: str = "unknown") -> Side:

@@ -228,7 +228,7 @@ def _hue_key(fig: Figure, axes: list, labels: Sequence[str], reference: str | No
     bar = fig.colorbar(mpl.cm.ScalarMappable(hue.norm, SEQUENTIAL_CMAP), ax=axes, location="right", shrink=0.9,
                        aspect=30)  # fmt: skip
     ref = f"; thick: reference {reference}" if reference in hue.values else ""
-    bar.set_label(f"{hue.param} of the {hue.scheme} init ({len(hue.values)} values, ticks inside{ref})")
+    bar.set_label(f"{hue.param} of the {hue.scheme} init ({len(hue.values)} values{ref})")
     bar.ax.yaxis.set_minor_locator(mpl.ticker.FixedLocator(sorted(hue.values.values())))
     bar.ax.yaxis.set_minor_formatter(mpl.ticker.NullFormatter())
     bar.ax.tick_params(which="minor", length=4, color="white", width=0.8, direction="in")
