@@ -98,9 +98,21 @@ def lab(colour: str) -> np.ndarray:
 
 @pytest.mark.parametrize("reference", [None, "notebook"])
 def test_palette_is_distinct_for_12_inits_and_stable(reference):
-    """Guards issue 10: 11 inits reused colours (he_normal and zeros both blue)."""
-    labels = ["notebook", "zeros", "he_normal", "he_uniform", "xavier_normal", "xavier_uniform", "lecun_normal",
-              "lecun_uniform", "orthogonal", "normal", "uniform", "normal(std=0.1)"]  # fmt: skip
+    """Guards a bug found in review: 11 inits reused colours (he_normal and zeros both blue)."""
+    labels = [
+        "notebook",
+        "zeros",
+        "he_normal",
+        "he_uniform",
+        "xavier_normal",
+        "xavier_uniform",
+        "lecun_normal",
+        "lecun_uniform",
+        "orthogonal",
+        "normal",
+        "uniform",
+        "normal(std=0.1)",
+    ]
     pal = figures.init_palette(labels, reference)
     assert set(pal) == set(labels) and len(set(pal.values())) == 12
     colours = [lab(c) for c in pal.values()]
@@ -127,9 +139,18 @@ def test_step_axis_is_chosen_by_the_data():
 
 
 def test_convergence_y_limits_hold_every_value():
-    """Guards issue 10: curves left the frame at lr = 10 (a fixed ceiling of 10 nats)."""
-    bands = pd.DataFrame({"init_label": "a", "lr": 10.0, "step": [0, 10], "n": 5, "loss_median": [0.7, 40.0],
-                          "loss_lo": [0.6, 35.0], "loss_hi": [0.8, 45.0]})  # fmt: skip
+    """Guards a bug found in review: curves left the frame at lr = 10 (a fixed ceiling of 10 nats)."""
+    bands = pd.DataFrame(
+        {
+            "init_label": "a",
+            "lr": 10.0,
+            "step": [0, 10],
+            "n": 5,
+            "loss_median": [0.7, 40.0],
+            "loss_lo": [0.6, 35.0],
+            "loss_hi": [0.8, 45.0],
+        }
+    )
     lo, hi = figures.convergence(bands).axes[0].get_ylim()
     assert lo < 0.6 and hi > 45.0
 
@@ -140,7 +161,7 @@ def test_heatmap_names_its_budget(data):
 
 
 def test_final_loss_counts_stacked_runs():
-    """Guards issue 10: 100 identical losses were one invisible stack; now the bin shows its count."""
+    """Guards a bug found in review: 100 identical losses were one invisible stack; now the bin shows its count."""
     runs = pd.DataFrame({"init_label": "a", "lr": 0.1, "final_loss": [np.log(2)] * 100 + [0.01] * 3})
     counts, edges = figures.loss_histogram(runs)
     assert sorted(counts["count"]) == [3, 100]
@@ -153,9 +174,20 @@ STD_LABELS = [f"normal(std={v:g})" for v in np.geomspace(0.01, 10, 18).round(4)]
 
 
 def _bands(labels, lrs=(0.5,)) -> pd.DataFrame:
-    rows = [{"init_label": lab, "lr": lr, "step": st, "n": 5, "loss_median": 0.7 / (1 + st * (i + 1) / 50),
-             "loss_lo": 0.6 / (1 + st * (i + 1) / 50), "loss_hi": 0.8 / (1 + st * (i + 1) / 50)}
-            for i, lab in enumerate(labels) for lr in lrs for st in (0, 10, 100, 1000)]  # fmt: skip
+    rows = [
+        {
+            "init_label": lab,
+            "lr": lr,
+            "step": st,
+            "n": 5,
+            "loss_median": 0.7 / (1 + st * (i + 1) / 50),
+            "loss_lo": 0.6 / (1 + st * (i + 1) / 50),
+            "loss_hi": 0.8 / (1 + st * (i + 1) / 50),
+        }
+        for i, lab in enumerate(labels)
+        for lr in lrs
+        for st in (0, 10, 100, 1000)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -205,8 +237,7 @@ def test_legends_never_overlap_titles_or_leave_the_figure(n):
 
 
 def test_heatmap_rows_in_numeric_order_and_title_inside_the_figure():
-    summary = pd.DataFrame({"init_label": STD_LABELS[::-1], "lr": 0.5, "success_rate": np.linspace(0, 1, 18),
-                            "n": 100})  # fmt: skip
+    summary = pd.DataFrame({"init_label": STD_LABELS[::-1], "lr": 0.5, "success_rate": np.linspace(0, 1, 18), "n": 100})
     fig = figures.failure_heatmap(summary, " after 2,000 steps")
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == STD_LABELS
@@ -232,9 +263,17 @@ def test_final_loss_draws_plateau_runs_on_their_lines():
 
 def test_failure_modes_show_a_rare_mode_as_a_share_of_the_failures():
     """Guards issue 20: a mode holding 0.7 % of the runs was invisible on a 0–1 axis of all runs."""
-    summary = pd.DataFrame({"init_label": ["a", "b"], "lr": 0.5, "n": 140, "mode_solved": [139, 140],
-                            "mode_solved_rate": [139 / 140, 1.0], "mode_one_wrong": [1, 0],
-                            "mode_one_wrong_rate": [1 / 140, 0.0]})  # fmt: skip
+    summary = pd.DataFrame(
+        {
+            "init_label": ["a", "b"],
+            "lr": 0.5,
+            "n": 140,
+            "mode_solved": [139, 140],
+            "mode_solved_rate": [139 / 140, 1.0],
+            "mode_one_wrong": [1, 0],
+            "mode_one_wrong_rate": [1 / 140, 0.0],
+        }
+    )
     fig = mode_figures.failure_modes(summary)
     ax = fig.axes[0]
     hatched = [p for p in ax.patches if p.get_hatch()]

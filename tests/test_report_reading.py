@@ -29,8 +29,11 @@ def std_scan(n_seeds: int = 6) -> pd.DataFrame:
     frames = []
     for s in STDS:
         k = round(rates[s] * n_seeds)
-        frames.append(fake_runs(["solved"] * k + ["stuck"] * (n_seeds - k), init="normal", init_std=float(s),
-                                lr=0.5, max_steps=2000))  # fmt: skip
+        frames.append(
+            fake_runs(
+                ["solved"] * k + ["stuck"] * (n_seeds - k), init="normal", init_std=float(s), lr=0.5, max_steps=2000
+            )
+        )
     runs = pd.concat(frames, ignore_index=True)
     runs["run_id"] = [f"r{i:05d}" for i in range(len(runs))]
     return stats.with_init_label(runs)
@@ -54,8 +57,14 @@ def test_tables_and_csv_list_a_numeric_scan_in_numeric_order(tmp_path):
 
 
 def test_several_axes_sort_each_by_meaning():
-    runs = pd.concat([fake_runs(["solved", "stuck"], lr=lr, init="normal", init_std=s)
-                      for lr in (10.0, 2.0, 0.5) for s in (10.0, 2.0)], ignore_index=True)  # fmt: skip
+    runs = pd.concat(
+        [
+            fake_runs(["solved", "stuck"], lr=lr, init="normal", init_std=s)
+            for lr in (10.0, 2.0, 0.5)
+            for s in (10.0, 2.0)
+        ],
+        ignore_index=True,
+    )
     runs["run_id"] = [f"r{i}" for i in range(len(runs))]
     table = stats.summarize(runs, ["lr", "init_label"])
     assert list(zip(table["lr"], table["init_label"], strict=True)) == [
@@ -133,8 +142,14 @@ def test_ties_are_named_in_full():
 def test_conditions_name_every_fixed_field_engine_budget_and_threshold():
     runs = std_scan().assign(engine="compiled")
     text = " ".join(findings.conditions(runs))
-    for part in ("`lr` = 0.5", "`max_steps` = 2,000 (training budget)", "`loss_threshold` = 0.05 (solve threshold)",
-                 "`rng` = default", "`rng_skip` = 0", "Engine: compiled (60 runs)"):  # fmt: skip
+    for part in (
+        "`lr` = 0.5",
+        "`max_steps` = 2,000 (training budget)",
+        "`loss_threshold` = 0.05 (solve threshold)",
+        "`rng` = default",
+        "`rng_skip` = 0",
+        "Engine: compiled (60 runs)",
+    ):
         assert part in text, part
     assert "`init` (10 values: normal(std=0.01), normal(std=0.03), …, normal(std=10))" in text
     assert "`seed` (6 values: 0–5)" in text
@@ -164,10 +179,19 @@ def test_two_init_file_contents_at_one_path_are_two_groups(tmp_path):
     starts = []
     for scale in (0.5, 2.0):
         rng = np.random.default_rng(0)
-        np.savez(path, w1=rng.standard_normal((2, 4)) * scale, b1=np.zeros((1, 4)),
-                 w2=rng.standard_normal((4, 1)) * scale, b2=np.zeros((1, 1)))  # fmt: skip
-        batch = train_batch([TrainConfig(lr=0.5, max_steps=50, seed=s, init="from_file",
-                                         init_params={"path": str(path)}) for s in range(3)])  # fmt: skip
+        np.savez(
+            path,
+            w1=rng.standard_normal((2, 4)) * scale,
+            b1=np.zeros((1, 4)),
+            w2=rng.standard_normal((4, 1)) * scale,
+            b2=np.zeros((1, 1)),
+        )
+        batch = train_batch(
+            [
+                TrainConfig(lr=0.5, max_steps=50, seed=s, init="from_file", init_params={"path": str(path)})
+                for s in range(3)
+            ]
+        )
         starts.append(runs_frame(batch))
     runs = stats.with_init_label(pd.concat(starts, ignore_index=True))
     table = stats.stats_table(runs)
@@ -183,7 +207,7 @@ def _multirun(root, n: int = 11):
         run_sweep(
             Grid.from_mapping(
                 {"lr": 0.5, "seed": job, "max_steps": 60, "init": "xavier_uniform" if job % 2 else "he_normal"}
-            ),  # fmt: skip
+            ),
             SweepOptions(dir=root / str(job), progress=False, engine="numpy"),
         )
     return root
@@ -211,15 +235,22 @@ def test_stores_of_a_multirun_load_in_natural_order(tmp_path):
 
 def test_the_report_says_when_a_writer_is_still_running(tmp_path):
     store = tmp_path / "s"
-    run_sweep(Grid.from_mapping({"lr": 0.5, "seed": "range(0,3)", "max_steps": 50}),
-              SweepOptions(dir=store, progress=False, engine="numpy"))  # fmt: skip
+    run_sweep(
+        Grid.from_mapping({"lr": 0.5, "seed": "range(0,3)", "max_steps": 50}),
+        SweepOptions(dir=store, progress=False, engine="numpy"),
+    )
     (session,) = (store / "sessions").glob("*.json")
     info = json.loads(session.read_text())
     import datetime as dt
     import os
 
-    info |= {"status": "running", "pid": os.getpid(), "ended": None,
-             "heartbeat": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "planned_runs": 30}  # fmt: skip
+    info |= {
+        "status": "running",
+        "pid": os.getpid(),
+        "ended": None,
+        "heartbeat": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "planned_runs": 30,
+    }
     info.pop("ended")
     session.write_text(json.dumps(info))
     (line,) = report_app.read_lines([str(store)])

@@ -325,7 +325,7 @@ def paired(lr: float, ref_solved: int, other_solved: int, n: int = 100) -> pd.Da
 
 
 def test_bh_family_is_one_stratum_and_unchanged_by_unrelated_runs():
-    """Guards issue 10: adding an unrelated store grew the BH family from 12 to 13 and flipped the headline."""
+    """Guards a found bug: an unrelated store grew the BH family from 12 to 13 and flipped the headline."""
     mine = pd.concat([paired(0.1, 70, 55), paired(1.0, 90, 80)], ignore_index=True)
     other = paired(2.0, 50, 49)  # another lr: its own family
     alone = stats.compare_inits(mine, by="lr,init")
@@ -366,10 +366,17 @@ def test_an_edited_init_file_never_pools_two_experiments(tmp_path):
     frames = []
     for scale in (1.0, 0.0):  # a good start, then all zeros (never solves)
         rng = np.random.default_rng(1)
-        np.savez(path, w1=rng.standard_normal((2, 4)) * scale, b1=np.zeros((1, 4)),
-                 w2=rng.standard_normal((4, 1)) * scale, b2=np.zeros((1, 1)))  # fmt: skip
-        cfgs = [TrainConfig(lr=1.0, max_steps=300, seed=s, init="from_file", init_params={"path": str(path)})
-                for s in range(3)]  # fmt: skip
+        np.savez(
+            path,
+            w1=rng.standard_normal((2, 4)) * scale,
+            b1=np.zeros((1, 4)),
+            w2=rng.standard_normal((4, 1)) * scale,
+            b2=np.zeros((1, 1)),
+        )
+        cfgs = [
+            TrainConfig(lr=1.0, max_steps=300, seed=s, init="from_file", init_params={"path": str(path)})
+            for s in range(3)
+        ]
         frames.append(runs_frame(train_batch(cfgs)))
     runs = stats.with_init_label(pd.concat(frames, ignore_index=True))
     assert runs["init_label"].nunique() == 2 and all("@" in lab for lab in runs["init_label"])

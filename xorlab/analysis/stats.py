@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -214,9 +215,14 @@ def _paired_diff(d: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, f
     if np.all(d == d[0]):  # every resample is identical: the interval is the point
         return mean, mean, mean
     res = stats.bootstrap(
-        (d,), np.mean, n_resamples=n_boot, method="percentile", confidence_level=CONFIDENCE,
-        vectorized=True, rng=np.random.default_rng(seed),
-    )  # fmt: skip
+        (d,),
+        np.mean,
+        n_resamples=n_boot,
+        method="percentile",
+        confidence_level=CONFIDENCE,
+        vectorized=True,
+        rng=np.random.default_rng(seed),
+    )
     return mean, float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
@@ -364,7 +370,7 @@ def stats_table(
     return out
 
 
-def write_csv(frame: pd.DataFrame, path: str, comments: Sequence[str] = ()) -> None:
+def write_csv(frame: pd.DataFrame, path: str | Path, comments: Sequence[str] = ()) -> None:
     """Write a stats frame byte-stably and exactly: every float as its shortest round-trip text (read back with
     ``pd.read_csv(path, comment="#", float_precision="round_trip")`` it is bit-identical), ``\\n`` line ends, no
     index. ``comments`` (what the report read: runs planned and recorded, live writers) go first, each line

@@ -22,10 +22,12 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from xorlab.apps.errors import AppError, exit_status
+
 PROG = "xorlab-report"
 
 
-class ReportError(Exception):
+class ReportError(AppError):
     """A user error; ``str`` is the one-line message."""
 
 
@@ -80,7 +82,8 @@ def read_lines(paths: Sequence[str]) -> list[str]:
     for path in paths:
         infos = [catalog.describe(s) for s in catalog.find_stores(path)]
         recorded = sum(i.runs for i in infos)
-        planned = None if any(i.planned is None for i in infos) else sum(i.planned for i in infos)
+        plans = [i.planned for i in infos]
+        planned = None if None in plans else sum(p for p in plans if p is not None)
         states = {i.state for i in infos}
         stores = f" in {len(infos)} stores" if len(infos) > 1 else ""
         of = f"{recorded:,} runs recorded (plan unknown)"
@@ -162,16 +165,15 @@ def run(args: argparse.Namespace) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``xorlab-report`` and ``python -m xorlab.apps.report``; returns the exit status."""
     args = parser().parse_args(argv)
+    md: list[Path] = []
     try:
-        md = run(args)
-    except ReportError as exc:
-        print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
+        status = exit_status(PROG, lambda: md.append(run(args)))
     except KeyboardInterrupt:  # the report is built aside and moved into place whole: nothing half-written
         print(f"{PROG}: interrupted; no report written", file=sys.stderr)
         return 130
-    print(f"{PROG}: wrote {md} (and report.html, stats.csv, figures/ beside it)")
-    return 0
+    if status == 0:
+        print(f"{PROG}: wrote {md[0]} (and report.html, stats.csv, figures/ beside it)")
+    return status
 
 
 if __name__ == "__main__":

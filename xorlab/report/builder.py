@@ -63,9 +63,15 @@ def budget_text(shown: pd.DataFrame) -> str:
 
 
 def document(
-    table: pd.DataFrame, runs: pd.DataFrame, by: Sequence[str], inputs: Sequence[str], notes: Sequence[str],
-    budget: str = "", read: Sequence[str] = (), reference: str | None = None,
-) -> list[tuple]:  # fmt: skip
+    table: pd.DataFrame,
+    runs: pd.DataFrame,
+    by: Sequence[str],
+    inputs: Sequence[str],
+    notes: Sequence[str],
+    budget: str = "",
+    read: Sequence[str] = (),
+    reference: str | None = None,
+) -> list[tuple]:
     """The report as a list of blocks ``(kind, content)``: h1, h2, h3, p, ul, table, figure. ``read`` says what
     the inputs held when read (runs planned and recorded, live writers), first of all."""
     blocks: list[tuple] = [("h1", "xorlab sweep report")]
@@ -92,9 +98,12 @@ def document(
     blocks += [("h2", "Key findings"), *findings.key_findings(table, by, budget_of, list(dict.fromkeys(pooled)))]
     blocks += [("h2", "Summary"), ("table", findings.summary_table(table, by))]
     blocks.append(
-        ("p", "Rates in %; n.r. = not reached within max_steps; p adj. = Benjamini–Hochberg within the family "
-              "stated under Key findings; every number is in `stats.csv`.")
-    )  # fmt: skip
+        (
+            "p",
+            "Rates in %; n.r. = not reached within max_steps; p adj. = Benjamini–Hochberg within the family "
+            "stated under Key findings; every number is in `stats.csv`.",
+        )
+    )
     blocks.append(("h2", "Figures"))
     blocks += [("figure", stem, caption.format(budget=budget)) for stem, caption in FIGURES.items()]
     blocks += [("h2", "Method"), ("ul", findings.method(by, table))]
@@ -117,8 +126,12 @@ def reference_text(table: pd.DataFrame, runs: pd.DataFrame, by: Sequence[str], r
 
 def to_markdown(blocks: Sequence[tuple], figure_dir: str = "figures") -> str:
     """The report as GitHub-flavoured Markdown (``xorlab.report.pages``): each figure linked as PNG, with its SVG."""
-    return pages.to_markdown([(k, f"{figure_dir}/{r[0]}.png", r[1], {"SVG": f"{figure_dir}/{r[0]}.svg"})
-                              if k == "figure" else (k, *r) for k, *r in blocks])  # fmt: skip
+    return pages.to_markdown(
+        [
+            (k, f"{figure_dir}/{r[0]}.png", r[1], {"SVG": f"{figure_dir}/{r[0]}.svg"}) if k == "figure" else (k, *r)
+            for k, *r in blocks
+        ]
+    )
 
 
 CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1200px;margin:2em auto;
@@ -180,7 +193,7 @@ def draw_figures(
         "convergence": lambda: figures.convergence(stats.curve_bands(curves, runs), budget, reference, log_steps),
         "km_curves": lambda: figures.km_curves(
             stats.km_curves(runs, ["init_label", "lr"]), budget, reference, log_steps
-        ),  # fmt: skip
+        ),
         "failure_heatmap": lambda: figures.failure_heatmap(summary, budget),
         "failure_modes": lambda: mode_figures.failure_modes(summary, budget, reference),
         "final_loss": lambda: figures.final_loss(runs, threshold, budget, reference),

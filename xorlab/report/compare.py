@@ -146,8 +146,15 @@ def _bits_equal(x: pd.Series, y: pd.Series) -> np.ndarray:
     return ((xa == ya) | (xa.isna() & ya.isna())).to_numpy(dtype=bool)
 
 
-SAME_COLUMNS = ["shared", "identical", "changed", "changed_engine", "changed_same_engine", "status_changed",
-                "max_rel_diff"]  # fmt: skip
+SAME_COLUMNS = [
+    "shared",
+    "identical",
+    "changed",
+    "changed_engine",
+    "changed_same_engine",
+    "status_changed",
+    "max_rel_diff",
+]
 
 
 def _rel_diff(x: pd.Series, y: pd.Series) -> np.ndarray:
@@ -182,10 +189,13 @@ def same_runs(both: pd.DataFrame) -> pd.DataFrame:
     rel = np.fmax.reduce([_rel_diff(m[f"{c}_a"], m[f"{c}_b"]) for c in ["final_loss", *PRED_COLUMNS]])
     m["rel"] = np.where(same, 0.0, rel)
     g = m.groupby(KEY, dropna=False, sort=True).agg(
-        shared=("run_id", "size"), identical=("identical", "sum"), status_changed=("status_changed", "sum"),
-        changed_engine=("changed_engine", "sum"), changed_same_engine=("changed_same_engine", "sum"),
+        shared=("run_id", "size"),
+        identical=("identical", "sum"),
+        status_changed=("status_changed", "sum"),
+        changed_engine=("changed_engine", "sum"),
+        changed_same_engine=("changed_same_engine", "sum"),
         max_rel_diff=("rel", "max"),
-    )  # fmt: skip
+    )
     g["changed"] = g["shared"] - g["identical"]
     out = g.reset_index()[[*KEY, *SAME_COLUMNS]]
     return stats.sort_groups(out.astype({c: np.int64 for c in SAME_COLUMNS if c != "max_rel_diff"}), KEY)
@@ -267,9 +277,11 @@ def seed_pairs(both: pd.DataFrame, across: Sequence[str]) -> pd.DataFrame:
 
 
 def compare(
-    runs_a: pd.DataFrame, runs_b: pd.DataFrame, names: tuple[str, str] = ("A", "B"),
+    runs_a: pd.DataFrame,
+    runs_b: pd.DataFrame,
+    names: tuple[str, str] = ("A", "B"),
     code: tuple[str, str] = ("unknown", "unknown"),
-) -> Comparison:  # fmt: skip
+) -> Comparison:
     """Compare two run tables (``load_runs`` of each store); see the module docstring. ``code`` names the code
     version (git commit) that wrote each store, for the comparison's statement of what differs."""
     if runs_a.empty or runs_b.empty:
@@ -570,15 +582,25 @@ def figure(result: Comparison):
     fig = Figure(figsize=(8.5, 0.26 * len(rows) + 1.9), layout="constrained")
     ax = fig.subplots()
     y = np.arange(len(rows))
-    for mask, face, label in ((~rows["significant"], "white", "no difference found"),
-                              (rows["significant"], "C3", "difference (test significant)")):  # fmt: skip
+    for mask, face, label in (
+        (~rows["significant"], "white", "no difference found"),
+        (rows["significant"], "C3", "difference (test significant)"),
+    ):
         sub = rows[mask.to_numpy()]
         if sub.empty:
             continue
-        ax.errorbar(100 * sub["diff"], y[mask.to_numpy()],
-                    xerr=[100 * (sub["diff"] - sub["lo"]), 100 * (sub["hi"] - sub["diff"])], fmt="o", mfc=face,
-                    mec="C3" if face != "white" else "C0", ecolor="0.5", elinewidth=0.9, capsize=2,
-                    label=f"{label} ({len(sub)})")  # fmt: skip
+        ax.errorbar(
+            100 * sub["diff"],
+            y[mask.to_numpy()],
+            xerr=[100 * (sub["diff"] - sub["lo"]), 100 * (sub["hi"] - sub["diff"])],
+            fmt="o",
+            mfc=face,
+            mec="C3" if face != "white" else "C0",
+            ecolor="0.5",
+            elinewidth=0.9,
+            capsize=2,
+            label=f"{label} ({len(sub)})",
+        )
     ax.axvline(0, color="0.4", lw=0.8, ls="--", zorder=0)
     (na, nb) = result.names
     ax.set_yticks(y, rows["label"], fontsize=7.5)

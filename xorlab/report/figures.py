@@ -47,14 +47,49 @@ def _styled(fn: Callable[..., Figure]) -> Callable[..., Figure]:
 #: 12 colours, pairwise ΔE*ab ≥ 20 (checked in tests): near-black for the reference init, then seaborn's
 #: colour-blind palette and two of Paul Tol's (wine, indigo) so that 12 inits never share a colour.
 REFERENCE_COLOUR = "#1a1a1a"
-COLOURS = ["#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#fbafe4", "#949494", "#ece133",
-           "#56b4e9", "#882255", "#332288"]  # fmt: skip
+COLOURS = [
+    "#0173b2",
+    "#de8f05",
+    "#029e73",
+    "#d55e00",
+    "#cc78bc",
+    "#ca9161",
+    "#fbafe4",
+    "#949494",
+    "#ece133",
+    "#56b4e9",
+    "#882255",
+    "#332288",
+]
 #: 24 more for studies with more categories: picked greedily from the sRGB cube (9 levels a channel, CIELAB
 #: lightness 30–85) as the colour farthest from all chosen so far, the 12 above, near-black and white, so all 36
 #: stay pairwise ΔE*ab ≥ 20 (checked in tests). Past 36 colours repeat and lines are dashed.
-MORE_COLOURS = ["#0000ff", "#00df00", "#ff20ff", "#ff0060", "#608000", "#df009f", "#9f60ff", "#0080ff", "#9fdf80",
-                "#ff0000", "#9f2020", "#60dfdf", "#006060", "#ff8080", "#009f20", "#ff80ff", "#9fdf00", "#9f6060",
-                "#806000", "#ff609f", "#00df80", "#606040", "#006020", "#bfbf80"]  # fmt: skip
+MORE_COLOURS = [
+    "#0000ff",
+    "#00df00",
+    "#ff20ff",
+    "#ff0060",
+    "#608000",
+    "#df009f",
+    "#9f60ff",
+    "#0080ff",
+    "#9fdf80",
+    "#ff0000",
+    "#9f2020",
+    "#60dfdf",
+    "#006060",
+    "#ff8080",
+    "#009f20",
+    "#ff80ff",
+    "#9fdf00",
+    "#9f6060",
+    "#806000",
+    "#ff609f",
+    "#00df80",
+    "#606040",
+    "#006020",
+    "#bfbf80",
+]
 PALETTE = COLOURS + MORE_COLOURS
 REF_LW, LW = 2.6, 1.4
 SEQUENTIAL_MIN = 6  # a numeric init parameter with this many values or more is coloured by a colour map
@@ -215,8 +250,14 @@ def _legend(fig: Figure, ax_list: list, title: str = "init") -> None:
                 handles[lab] = h
                 labels.append(lab)
     rows = max(3, int((fig.get_figheight() - 1.2) / LEGEND_ROW))
-    fig.legend([handles[lab] for lab in labels], labels, title=title, loc="outside right center", frameon=False,
-               ncols=max(1, math.ceil(len(labels) / rows)))  # fmt: skip
+    fig.legend(
+        [handles[lab] for lab in labels],
+        labels,
+        title=title,
+        loc="outside right center",
+        frameon=False,
+        ncols=max(1, math.ceil(len(labels) / rows)),
+    )
 
 
 def _hue_key(fig: Figure, axes: list, labels: Sequence[str], reference: str | None, title: str = "init") -> None:
@@ -225,8 +266,9 @@ def _hue_key(fig: Figure, axes: list, labels: Sequence[str], reference: str | No
     if hue is None:
         _legend(fig, axes, title)
         return
-    bar = fig.colorbar(mpl.cm.ScalarMappable(hue.norm, SEQUENTIAL_CMAP), ax=axes, location="right", shrink=0.9,
-                       aspect=30)  # fmt: skip
+    bar = fig.colorbar(
+        mpl.cm.ScalarMappable(hue.norm, SEQUENTIAL_CMAP), ax=axes, location="right", shrink=0.9, aspect=30
+    )
     ref = f"; thick: reference {reference}" if reference in hue.values else ""
     bar.set_label(f"{hue.param} of the {hue.scheme} init ({len(hue.values)} values{ref})")
     bar.ax.yaxis.set_minor_locator(mpl.ticker.FixedLocator(sorted(hue.values.values())))
@@ -285,9 +327,17 @@ def failure_heatmap(summary: pd.DataFrame, caption: str = "") -> Figure:
     fig = Figure(figsize=(1.1 * fail.shape[1] + 3.6, max(3.4, 0.5 * fail.shape[0] + 1.6)), layout="constrained")
     ax = fig.subplots()
     sns.heatmap(
-        fail, ax=ax, vmin=0, vmax=1, cmap="cividis", annot=np.array(annot), fmt="", linewidths=0.5,
-        annot_kws={"fontsize": 7.5}, cbar_kws={"label": "failure rate (fraction of runs not solved)"},
-    )  # fmt: skip
+        fail,
+        ax=ax,
+        vmin=0,
+        vmax=1,
+        cmap="cividis",
+        annot=np.array(annot),
+        fmt="",
+        linewidths=0.5,
+        annot_kws={"fontsize": 7.5},
+        cbar_kws={"label": "failure rate (fraction of runs not solved)"},
+    )
     ax.set_xticklabels([f"{v:g}" for v in fail.columns])
     ax.set(xlabel="learning rate lr", ylabel="init scheme")
     ax.tick_params(axis="y", rotation=0)
@@ -312,8 +362,9 @@ def km_curves(km: pd.DataFrame, caption: str = "", reference: str | None = None,
             g = facet[facet["init_label"] == label]
             g = pd.concat([g, g.iloc[[-1]].assign(step=end)])  # carry the last value to the last step
             style = _line_style(label, reference, colours, dashes)
-            ax.fill_between(g["step"], g["solved_lo"], g["solved_hi"], step="post", color=style["color"], alpha=0.15,
-                            lw=0)  # fmt: skip
+            ax.fill_between(
+                g["step"], g["solved_lo"], g["solved_hi"], step="post", color=style["color"], alpha=0.15, lw=0
+            )
             ax.step(g["step"], g["solved"], where="post", label=label, **style)
         ax.set(ylim=(-0.02, 1.02), title=_lr_title(lr), ylabel="fraction of runs solved")
         step_axis(ax, end, log_steps)
@@ -380,8 +431,15 @@ def final_loss(
             ax.scatter(x, np.full(len(c), i), s=8 + 160 * share, color=colours[label], alpha=0.75, lw=0, zorder=3)
             for xx, k, sh, b in zip(x, c["count"], share, c["bin"], strict=True):
                 if sh >= 0.1:  # labels of neighbouring bins alternate above / below the row
-                    ax.annotate(f"{k}", (xx, i), xytext=(0, 6 if b % 2 else -12), textcoords="offset points",
-                                ha="center", fontsize=6.5, color="0.15")  # fmt: skip
+                    ax.annotate(
+                        f"{k}",
+                        (xx, i),
+                        xytext=(0, 6 if b % 2 else -12),
+                        textcoords="offset points",
+                        ha="center",
+                        fontsize=6.5,
+                        color="0.15",
+                    )
         ax.set(xscale="log", yticks=range(len(order)), yticklabels=order, ylim=(len(order) - 0.4, -0.7))
         for level in PLATEAUS.values():
             ax.axvline(level, color="0.3", lw=0.9, ls=":", zorder=1)
@@ -390,8 +448,9 @@ def final_loss(
         bad = int((~np.isfinite(sub["final_loss"].to_numpy(dtype=float))).sum())
         if bad:
             ax.text(0.02, 0.01, f"{bad} diverged runs (non-finite loss) not shown", transform=ax.transAxes, fontsize=7)
-        ax.set(xlim=(edges[0], edges[-1]), title=_lr_title(lr), xlabel="final loss (nats, log scale)",
-               ylabel="init scheme")  # fmt: skip
+        ax.set(
+            xlim=(edges[0], edges[-1]), title=_lr_title(lr), xlabel="final loss (nats, log scale)", ylabel="init scheme"
+        )
     _label_outer(axes)
     note = "" if threshold is None else f"; dashed: solve threshold {threshold:g}"
     suptitle(

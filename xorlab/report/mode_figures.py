@@ -30,10 +30,19 @@ from xorlab.report.figures import (
 
 #: One colour per failure mode (``xorlab.core.modes.MODES`` order); solved is light grey so failures stand out.
 MODE_COLOURS = {
-    "solved": "#dcdcdc", "slow": "#56b4e9", "one_undecided": "#029e73", "half_undecided": "#ece133",
-    "three_tied": "#cc78bc", "saddle_ln2": "#0173b2", "one_wrong": "#d55e00", "oscillating": "#de8f05",
-    "saturated": "#882255", "diverged": "#1a1a1a", "other": "#949494", "unknown": "#ffffff",
-}  # fmt: skip
+    "solved": "#dcdcdc",
+    "slow": "#56b4e9",
+    "one_undecided": "#029e73",
+    "half_undecided": "#ece133",
+    "three_tied": "#cc78bc",
+    "saddle_ln2": "#0173b2",
+    "one_wrong": "#d55e00",
+    "oscillating": "#de8f05",
+    "saturated": "#882255",
+    "diverged": "#1a1a1a",
+    "other": "#949494",
+    "unknown": "#ffffff",
+}
 
 
 def _mode_bars(ax, g: pd.DataFrame, modes: list[str], ticks: list[str]) -> None:
@@ -48,8 +57,17 @@ def _mode_bars(ax, g: pd.DataFrame, modes: list[str], ticks: list[str]) -> None:
         bottom += share
         if m != "solved":
             of_failed = np.divide(share, failed, out=np.zeros_like(share), where=failed > 0)
-            ax.bar(x + 0.23, of_failed, bottom=fbottom, color=MODE_COLOURS[m], width=0.3, lw=0.3, edgecolor="0.25",
-                   hatch="///", label="_" + m)  # fmt: skip
+            ax.bar(
+                x + 0.23,
+                of_failed,
+                bottom=fbottom,
+                color=MODE_COLOURS[m],
+                width=0.3,
+                lw=0.3,
+                edgecolor="0.25",
+                hatch="///",
+                label="_" + m,
+            )
             fbottom += of_failed
     for i in np.flatnonzero(failed <= 0):
         ax.text(x[i] + 0.23, 0.02, "no failure", rotation=90, ha="center", va="bottom", fontsize=6.5, color="0.3")
@@ -112,8 +130,9 @@ def decision_surfaces(examples: pd.DataFrame, grid: pd.DataFrame, caption: str =
     image = None
     for ax, row, zz in zip(axes, rows_, z, strict=False):
         if np.isfinite(zz).all():
-            image = ax.imshow(zz, origin="lower", extent=(*lim, *lim), vmin=0, vmax=1, cmap=cmap,
-                              interpolation="nearest")  # fmt: skip
+            image = ax.imshow(
+                zz, origin="lower", extent=(*lim, *lim), vmin=0, vmax=1, cmap=cmap, interpolation="nearest"
+            )
             if np.ptp(zz) > 0.01:  # a flat surface has no meaningful ŷ = 0.5 line
                 g = np.linspace(*lim, n_grid)
                 ax.contour(g, g, zz, levels=[0.5], colors="k", linewidths=1)
@@ -123,8 +142,17 @@ def decision_surfaces(examples: pd.DataFrame, grid: pd.DataFrame, caption: str =
             ax.text(0.5, 0.5, "parameters not finite:\nno surface", ha="center", va="center", transform=ax.transAxes)
         for label, marker in ((0, "o"), (1, "^")):
             pts = X[Y == label]
-            ax.scatter(pts[:, 0], pts[:, 1], marker=marker, s=70, c="white" if label == 0 else "black",
-                       edgecolors="black", linewidths=1.2, label=f"XOR target {label}", zorder=3)  # fmt: skip
+            ax.scatter(
+                pts[:, 0],
+                pts[:, 1],
+                marker=marker,
+                s=70,
+                c="white" if label == 0 else "black",
+                edgecolors="black",
+                linewidths=1.2,
+                label=f"XOR target {label}",
+                zorder=3,
+            )
         ax.set(xlim=lim, ylim=lim, aspect="equal", xlabel="input x₁", ylabel="input x₂")
         runs = "run" if row["n_runs"] == 1 else "runs"
         share = f"{row['n_mode']:,} of {row['n_runs']:,} {runs} ({100 * row['n_mode'] / row['n_runs']:.1f} %)"
@@ -158,8 +186,12 @@ def mode_curves(
         return _no_data("Loss curves per mode", "no loss curves recorded for these runs")
     order = list(dict.fromkeys(bands["mode"]))
     fig, axes = _facets(order, 4.0, 3.0)
-    values = np.concatenate([bands[["loss_median", "loss_lo", "loss_hi"]].to_numpy(dtype=float).ravel(),
-                             samples["loss"].to_numpy(dtype=float)])  # fmt: skip
+    values = np.concatenate(
+        [
+            bands[["loss_median", "loss_lo", "loss_hi"]].to_numpy(dtype=float).ravel(),
+            samples["loss"].to_numpy(dtype=float),
+        ]
+    )
     ylim = _log_limits(values)
     end = float(bands["step"].max())
     for ax, mode in zip(axes, order, strict=True):

@@ -17,8 +17,9 @@ def config_title(row: pd.Series) -> str:
     """``init=normal(std=0.01) lr=0.5 max_steps=2000 seed=3 …``: the run's config, for the figure's title."""
     label = row["init_label"] if "init_label" in row.index else row["init"]
     fields = [c for c in CONFIG_COLUMNS if c != "init" and not c.startswith("init_")]
-    return " ".join([f"init={label}", *(f"{c}={row[c]:g}" if isinstance(row[c], float) else f"{c}={row[c]}"
-                                        for c in fields)])  # fmt: skip
+    return " ".join(
+        [f"init={label}", *(f"{c}={row[c]:g}" if isinstance(row[c], float) else f"{c}={row[c]}" for c in fields)]
+    )
 
 
 def run_figure(row: pd.Series, curve: pd.DataFrame) -> Figure:
