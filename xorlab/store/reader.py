@@ -4,9 +4,11 @@ as this store's records), and the loaders ``load_runs`` / ``load_curves``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -109,14 +111,31 @@ def check_runs_table(file: Path, table: pa.Table) -> None:
         raise ValueError(f"written as chunk {chunk.decode()!r} of another store or name")
 
 
+def _subschema(schema: pa.Schema, columns: Sequence[str] | None) -> pa.Schema:
+    if columns is None:
+        return schema
+    return pa.schema([schema.field(c) for c in schema.names if c in set(columns)], metadata=schema.metadata)
+
+
 def read_table(
-    file: Path, schema: pa.Schema, on_corrupt: str, filters: Any = None, check: Callable | None = None
+    file: Path,
+    schema: pa.Schema,
+    on_corrupt: str,
+    filters: Any = None,
+    check: Callable | None = None,
+    columns: Sequence[str] | None = None,
 ) -> pa.Table | None:
+    """``file`` read and conformed to ``schema`` (only ``columns`` of it, when given: the others are never decoded)."""
     try:
-        table = pq.read_table(file, filters=filters)
+        if columns is None:
+            table = pq.read_table(file, filters=filters)
+        else:
+            present = set(pq.read_schema(file).names)
+            table = pq.read_table(file, columns=[c for c in schema.names if c in set(columns) & present],
+                                  filters=filters)  # fmt: skip
         if check is not None:
             check(file, table)
-        return _conform(table, schema)
+        return _conform(table, _subschema(schema, columns))
     except (OSError, pa.ArrowException, KeyError, ValueError) as exc:
         msg = corrupt_message(file, f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
         if on_corrupt == "skip":
@@ -125,9 +144,20 @@ def read_table(
         raise StoreError(msg) from None
 
 
-def read_runs_file(file: Path, on_corrupt: str = "raise") -> pa.Table | None:
-    """One committed runs file, checked (readable, no null run_id, its own chunk) and conformed to RUN_SCHEMA."""
-    return read_table(file, RUN_SCHEMA, on_corrupt, check=check_runs_table)
+def read_runs_file(
+    file: Path, on_corrupt: str = "raise", columns: Sequence[str] | None = None, filters: Any = None
+) -> pa.Table | None:
+    """One committed runs file, checked (readable, no null run_id, its own chunk) and conformed to RUN_SCHEMA
+    (only ``columns`` of it when given; ``filters`` as ``pyarrow.parquet.read_table`` takes them)."""
+    return read_table(file, RUN_SCHEMA, on_corrupt, filters=filters, check=check_runs_table, columns=columns)
+
+
+def read_files(files: Sequence[Path], read: Callable[[Path], Any]) -> list[Any]:
+    """``read`` of every file, in order, on every core (pyarrow decodes without the GIL)."""
+    if len(files) < 2:
+        return [read(f) for f in files]
+    with ThreadPoolExecutor(max_workers=min(len(files), os.cpu_count() or 1)) as pool:
+        return list(pool.map(read, files))
 
 
 def read_curves_file(runs_file: Path, on_corrupt: str = "raise", filters: Any = None) -> pa.Table | None:
@@ -170,15 +200,15 @@ def _check_on_corrupt(on_corrupt: str) -> None:
 
 
 def runs_to_frame(table: pa.Table) -> pd.DataFrame:
-    """A RUN_SCHEMA table as the run frame (nullable Int64 steps, pd.NA-backed strings)."""
+    """A RUN_SCHEMA table (or some of its columns) as the run frame (nullable Int64 steps, pd.NA-backed strings)."""
     frame = table.to_pandas()
     for col, dtype in RUN_DTYPES.items():  # nullable ints and strings with pd.NA, as records.runs_frame makes them
-        if dtype == "Int64" or (dtype == "string" and col not in _PLAIN_STRINGS):
+        if col in frame.columns and (dtype == "Int64" or (dtype == "string" and col not in _PLAIN_STRINGS)):
             frame[col] = frame[col].astype(dtype)
     return frame
 
 
-def _named_stores(paths: str | Path | Iterable[str | Path], names: Sequence[str] | None) -> list[tuple[Path, str]]:
+def named_stores(paths: str | Path | Iterable[str | Path], names: Sequence[str] | None) -> list[tuple[Path, str]]:
     """(store, sweep name) of every store under ``paths``: the store's path, or the caller's name per path."""
     paths = [paths] if isinstance(paths, str | Path) else list(paths)
     if names is None:
@@ -193,31 +223,49 @@ def _named_stores(paths: str | Path | Iterable[str | Path], names: Sequence[str]
 
 
 def load_runs(
-    paths: str | Path | Iterable[str | Path], on_corrupt: str = "raise", names: Sequence[str] | None = None
+    paths: str | Path | Iterable[str | Path],
+    on_corrupt: str = "raise",
+    names: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
+    run_ids: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """One row per recorded run from sweep dirs, run dirs or their parents: ``RUN_COLUMNS``, then ``sweep`` (the
     store the row came from: its path, or ``names[i]`` for the i-th path) and ``init_label``.
+
+    ``columns`` reads only those run columns (plus ``run_id``, and ``init_label`` when the init columns are among
+    them): the others are never decoded, which is what keeps a million-run store's table small. ``run_ids``
+    reads only those runs. Files are read on every core.
 
     Runs of different stores are never merged, even with equal ``run_id``s: ``(sweep, run_id)`` is the key.
     Within a store, runs recorded twice (same ``run_id``, hence the same config and, by determinism, the same
     result) are kept once, with a logged warning. A corrupt, truncated or foreign runs file raises ``StoreError``
     naming it, unless ``on_corrupt="skip"``, which skips it with a logged warning.
     """
-    from xorlab.store.records import init_labels
+    from xorlab.store.records import INIT_COLUMNS, init_labels
 
     _check_on_corrupt(on_corrupt)
+    if columns is not None:
+        unknown = sorted(set(columns) - set(RUN_SCHEMA.names))
+        if unknown:
+            raise StoreError(f"columns: unknown run column {unknown[0]!r}; allowed: {', '.join(RUN_SCHEMA.names)}")
+        columns = list(dict.fromkeys(["run_id", *columns]))
+    wanted = None if run_ids is None else sorted(set(run_ids))
+    filters = None if wanted is None else [("run_id", "in", wanted)]
+    empty = _conform(RUN_SCHEMA.empty_table(), _subschema(RUN_SCHEMA, columns))
     frames = []
-    for store, name in _named_stores(paths, names):
-        tables = [t for f in committed_chunks(store) if (t := read_runs_file(f, on_corrupt)) is not None]
-        frame = runs_to_frame(pa.concat_tables(tables) if tables else RUN_SCHEMA.empty_table())
+    for store, name in named_stores(paths, names):
+        read = functools.partial(read_runs_file, on_corrupt=on_corrupt, columns=columns, filters=filters)
+        tables = [t for t in read_files(committed_chunks(store), read) if t is not None]
+        frame = runs_to_frame(pa.concat_tables(tables) if tables else empty)
         dup = frame["run_id"].duplicated()
         if dup.any():
             log.warning("%s: %d runs are recorded more than once; keeping one record of each", store, int(dup.sum()))
             frame = frame[~dup]
         frames.append(frame.assign(sweep=name))
-    frame = pd.concat(frames, ignore_index=True) if frames else runs_to_frame(RUN_SCHEMA.empty_table())
+    frame = pd.concat(frames, ignore_index=True) if frames else runs_to_frame(empty)
     frame["sweep"] = frame.get("sweep", pd.Series(dtype=object)).astype("string")
-    frame["init_label"] = init_labels(frame) if len(frame) else pd.Series(dtype=str)
+    if columns is None or {"init", *INIT_COLUMNS} <= set(columns):
+        frame["init_label"] = init_labels(frame) if len(frame) else pd.Series(dtype=str)
     return frame
 
 
@@ -238,7 +286,7 @@ def load_curves(
         return CURVE_SCHEMA.empty_table().to_pandas().assign(sweep=pd.Series(dtype="string"))
     filters = None if wanted is None else [("run_id", "in", wanted)]
     frames = []
-    for store, name in _named_stores(paths, names):
+    for store, name in named_stores(paths, names):
         tables = [t for f in committed_chunks(store) if (t := read_curves_file(f, on_corrupt, filters)) is not None]
         frame = (pa.concat_tables(tables) if tables else CURVE_SCHEMA.empty_table()).to_pandas()
         frame = frame.drop_duplicates(["run_id", "step"], ignore_index=True)
