@@ -23,7 +23,8 @@ def grid_runs(nx=20, ny=17, seeds=3, seed=0, xs=None) -> pd.DataFrame:
                          "max_steps": 1000, "rng": "default", "rng_skip": 0, "init_gain": np.nan, "init_a": np.nan,
                          "init_path": None,
                          "status": pd.array(status, dtype="string"), "mode": pd.array(mode, dtype="string"),
-                         "steps_to_solve": pd.array([None if v != v else int(v) for v in steps], dtype="Int64")})  # fmt: skip
+                         "steps_to_solve": pd.array([None if v != v else int(v) for v in steps],
+                                                    dtype="Int64")})  # fmt: skip
 
 
 def test_axes_need_two_float_axes_of_at_least_16_values():
