@@ -114,3 +114,26 @@ def steps_map(steps: np.ndarray, axes: tuple[MapAxis, MapAxis], caption: str = "
                    cmap=cmap, norm=LogNorm(lo, hi), interpolation="nearest")  # fmt: skip
     fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02, label="steps to first solve (log scale)")
     return fig
+
+
+#: stem -> caption of the map figures, drawn instead of the per-group figures when two axes are continuous
+MAP_FIGURES = {
+    "map_modes": "The failure mode of each grid point (the most common over its runs){budget}; one image cell per "
+    "grid point, axes on the grid's own scale.",
+    "map_solved": "Fraction of each grid point's runs solved at the end{budget}.",
+    "map_steps": "Steps to first solve per grid point (the step by which half its runs had solved; grey: fewer "
+    "than half ever did){budget}, log colour scale.",
+}
+
+
+def draw_maps(runs, axes: tuple[MapAxis, MapAxis], figure_dir, budget: str, save, advance=None) -> None:  # noqa: ANN001
+    """Compute the per-point maps of ``runs`` over ``axes`` and save the three ``MAP_FIGURES`` with ``save``."""
+    from xorlab.analysis.maps import point_maps
+
+    m = point_maps(runs, axes)
+    for stem, make in (("map_modes", lambda: mode_map(m["mode"], axes, budget)),
+                       ("map_solved", lambda: solved_map(m["solved_rate"], axes, budget)),
+                       ("map_steps", lambda: steps_map(m["steps_median"], axes, budget))):  # fmt: skip
+        save(make(), figure_dir, stem)
+        if advance is not None:
+            advance()
