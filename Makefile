@@ -37,8 +37,10 @@ test-chaos: setup  ## the chaos suite: kill -9, concurrent writers, joblib kill,
 test-all: setup
 	$(BIN)/pytest -m 'slow or not slow'
 
-lint: setup
-	$(BIN)/ruff check xorlab tests benchmarks
+lint: setup  ## ruff's linter and formatter check, and mypy (what CI and pre-commit run)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 replay: setup  ## reproduce the notebook's printed table
 	$(BIN)/xorlab-train experiment=notebook_replay hydra.run.dir=$(RUNS)/notebook_replay

@@ -49,8 +49,12 @@ NUMPY_MAX_RUNS = 10_000
 def starts(n: int) -> tuple[Params, np.ndarray]:
     """Notebook-init starting parameters (run axis last) and learning rates of n runs."""
     rng = np.random.default_rng(0)
-    p = Params(w1=rng.standard_normal((2, 4, n)) / np.sqrt(2), b1=np.zeros((4, n)),
-               w2=rng.standard_normal((4, n)) * 0.5, b2=np.zeros(n))  # fmt: skip
+    p = Params(
+        w1=rng.standard_normal((2, 4, n)) / np.sqrt(2),
+        b1=np.zeros((4, n)),
+        w2=rng.standard_normal((4, n)) * 0.5,
+        b2=np.zeros(n),
+    )
     return p, np.resize([0.1, 0.3, 1.0], n)
 
 
@@ -101,8 +105,13 @@ def jax_peer(p: Params, lr: np.ndarray):
     def step(state, t, lr, thr):
         w1, b1, w2, b2, fs, ds = state
         a1, yhat, loss = forward(w1, b1, w2, b2)
-        finite = jnp.isfinite(loss) & jnp.all(jnp.isfinite(w1)) & jnp.all(jnp.isfinite(b1)) & jnp.all(
-            jnp.isfinite(w2)) & jnp.isfinite(b2)  # fmt: skip
+        finite = (
+            jnp.isfinite(loss)
+            & jnp.all(jnp.isfinite(w1))
+            & jnp.all(jnp.isfinite(b1))
+            & jnp.all(jnp.isfinite(w2))
+            & jnp.isfinite(b2)
+        )
         ds = jnp.where((ds < 0) & ~finite, t, ds)
         alive = ds < 0
         correct = jnp.all(jnp.where(y > 0.5, yhat > 0.5, yhat < 0.5))
@@ -124,8 +133,9 @@ def jax_peer(p: Params, lr: np.ndarray):
         return logged, state[4], state[5]
 
     run = jax.jit(jax.vmap(one_run))
-    args = tuple(jnp.asarray(a) for a in (np.moveaxis(p.w1, -1, 0), p.b1.T, p.w2.T, p.b2, lr,
-                                          np.full(lr.size, THRESHOLD)))  # fmt: skip
+    args = tuple(
+        jnp.asarray(a) for a in (np.moveaxis(p.w1, -1, 0), p.b1.T, p.w2.T, p.b2, lr, np.full(lr.size, THRESHOLD))
+    )
     jax.block_until_ready(run(*args))  # compile (excluded from the timing)
     return lambda: jax.block_until_ready(run(*args))
 
@@ -141,8 +151,13 @@ def compile_times() -> tuple[float, float, float, float]:
     with tempfile.TemporaryDirectory() as cache:
         for _ in range(2):
             t = time.perf_counter()
-            res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                                 env={**os.environ, "NUMBA_CACHE_DIR": cache})  # fmt: skip
+            res = subprocess.run(
+                [sys.executable, "-c", code],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "NUMBA_CACHE_DIR": cache},
+            )
             out += [float(res.stdout), time.perf_counter() - t]
     return tuple(out)
 
@@ -163,8 +178,10 @@ def main() -> None:
         have_jax = True
     except ImportError:
         have_jax = False
-    print(f"load avg {os.getloadavg()[0]:.2f} at start; {os.cpu_count()} cores; numba {numba.__version__}"
-          f"{'; jax ' + jax.__version__ if have_jax else '; jax not installed'}")  # fmt: skip
+    print(
+        f"load avg {os.getloadavg()[0]:.2f} at start; {os.cpu_count()} cores; numba {numba.__version__}"
+        f"{'; jax ' + jax.__version__ if have_jax else '; jax not installed'}"
+    )
     cold, cold_proc, warm, warm_proc = compile_times()
     kernel._compiled()
     rows = []
@@ -198,11 +215,16 @@ def main() -> None:
         c1 = f"{fmt(r['compiled 1t'])} ({fmt(r['compiled 1t cpu'])})"
         c2s = f"{fmt(c2)} ({fmt(r['compiled 2t cpu'])})"
         print(f"| {n:,} | {fmt(npy)} | {c1} | {c2s} | {fmt(jx)} | {jx_ratio} | {np_ratio} |")
-    print(f"\ncompile: cold {cold:.1f} s (process {cold_proc:.1f} s), warm load {warm:.2f} s "
-          f"(process {warm_proc:.2f} s); load avg {os.getloadavg()[0]:.2f} at the end")  # fmt: skip
+    print(
+        f"\ncompile: cold {cold:.1f} s (process {cold_proc:.1f} s), warm load {warm:.2f} s "
+        f"(process {warm_proc:.2f} s); load avg {os.getloadavg()[0]:.2f} at the end"
+    )
     last_n, last = rows[-1]
-    checks = [(f"compiled 2t ≤ 40 ns/run-step at {last_n:,} runs", last["compiled 2t"] <= 40),
-              ("cold compile ≤ 30 s", cold <= 30), ("warm load ≤ 2 s", warm_proc <= 2)]  # fmt: skip
+    checks = [
+        (f"compiled 2t ≤ 40 ns/run-step at {last_n:,} runs", last["compiled 2t"] <= 40),
+        ("cold compile ≤ 30 s", cold <= 30),
+        ("warm load ≤ 2 s", warm_proc <= 2),
+    ]
     if "jax" in last:
         checks.append((f"compiled 2t ≥ 5× JAX throughput at {last_n:,} runs", last["jax"] / last["compiled 2t"] >= 5))
     for name, ok in checks:

@@ -30,10 +30,20 @@ from xorlab.sweep.runner import SweepOptions, run_sweep
 TARGET_S = 30.0
 GRID = {
     "lr": [0.01, 0.1, 0.5, 1.0, 4.0],
-    "init": ["notebook", "xavier_normal", "xavier_uniform", "he_normal", "he_uniform", "lecun_normal",
-             "lecun_uniform", "orthogonal", "normal", "zeros"],
+    "init": [
+        "notebook",
+        "xavier_normal",
+        "xavier_uniform",
+        "he_normal",
+        "he_uniform",
+        "lecun_normal",
+        "lecun_uniform",
+        "orthogonal",
+        "normal",
+        "zeros",
+    ],
     "max_steps": 1000,
-}  # fmt: skip
+}
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ Each command runs as a fresh subprocess (``python -m <module>``) in an empty tem
 times; the table shows the median and the best wall time. With ``--ref`` the same commands run against the
 other checkout (put first on PYTHONPATH; module names as that checkout has them) and the ratio is printed.
 Each command runs once untimed first, so a checkout's first compile of the numba kernel is not timed.
-Targets (issue 7): each ``--help`` ≤ 0.8 s, one 1,000-step run ≤ 1.5 s. The one-run sweep has no target: at
+Targets: each ``--help`` ≤ 0.8 s, one 1,000-step run ≤ 1.5 s. The one-run sweep has no target: at
 100,000 runs the engine needs about 2 s, and everything this row measures is paid on top of that.
 """
 
@@ -25,20 +25,29 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parents[1]
-TARGETS = {"xorlab-train --help": 0.8, "xorlab-sweep --help": 0.8, "xorlab-train (1,000 steps, recorded)": 1.5,
-           "xorlab-sweep (1 run, compiled, recorded)": None}  # fmt: skip
+TARGETS = {
+    "xorlab-train --help": 0.8,
+    "xorlab-sweep --help": 0.8,
+    "xorlab-train (1,000 steps, recorded)": 1.5,
+    "xorlab-sweep (1 run, compiled, recorded)": None,
+}
 
 
 def commands(checkout: Path) -> dict[str, list[str]]:
-    """The commands, with the module names of ``checkout`` (apps moved to xorlab.apps in issue 7)."""
+    """The commands, with the module names of ``checkout`` (older checkouts kept the apps beside the library)."""
     apps = "xorlab.apps." if (checkout / "xorlab" / "apps").is_dir() else "xorlab."
     return {
         "xorlab-train --help": ["-m", f"{apps}train", "--help"],
         "xorlab-sweep --help": ["-m", f"{apps}sweep", "--help"],
         "xorlab-train (1,000 steps, recorded)": ["-m", f"{apps}train", "hydra.run.dir=out"],
-        "xorlab-sweep (1 run, compiled, recorded)": ["-m", f"{apps}sweep", "grid.seed=[0]", "sweep.dir=out",
-                                                     "sweep.progress=false"],
-    }  # fmt: skip
+        "xorlab-sweep (1 run, compiled, recorded)": [
+            "-m",
+            f"{apps}sweep",
+            "grid.seed=[0]",
+            "sweep.dir=out",
+            "sweep.progress=false",
+        ],
+    }
 
 
 def wall(args: list[str], checkout: Path) -> float:

@@ -55,9 +55,11 @@ def machine() -> str:
         blas = "?"
     threads = ", ".join(f"{v}={os.environ[v]}" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS") if v in os.environ)
     load = "/".join(f"{x:.2f}" for x in os.getloadavg())
-    return (f"machine: {platform.platform()} | {cpu} | {os.cpu_count()} cores | Python {platform.python_version()} | "
-            f"numpy {np.__version__} (BLAS {blas}{'; ' + threads if threads else ''}; the engine calls no BLAS) | "
-            f"load avg {load} at start")  # fmt: skip
+    return (
+        f"machine: {platform.platform()} | {cpu} | {os.cpu_count()} cores | Python {platform.python_version()} | "
+        f"numpy {np.__version__} (BLAS {blas}{'; ' + threads if threads else ''}; the engine calls no BLAS) | "
+        f"load avg {load} at start"
+    )
 
 
 def run_child(args: list[str], log: Path, cwd: Path) -> tuple[float, float]:
@@ -85,9 +87,17 @@ def engine_seconds(store: Path) -> float:
 
 
 def sweep_cmd(seeds: int, store: Path) -> list[str]:
-    return ["-m", "xorlab.apps.sweep", f"grid.lr=[{','.join(map(repr, LRS))}]", f"grid.init=[{','.join(INITS)}]",
-            f"grid.seed=range(0,{seeds})", f"grid.max_steps=[{STEPS}]", f"sweep.dir={store}",
-            "sweep.progress=false", f"sweep.engine={ENGINE}"]  # fmt: skip
+    return [
+        "-m",
+        "xorlab.apps.sweep",
+        f"grid.lr=[{','.join(map(repr, LRS))}]",
+        f"grid.init=[{','.join(INITS)}]",
+        f"grid.seed=range(0,{seeds})",
+        f"grid.max_steps=[{STEPS}]",
+        f"sweep.dir={store}",
+        "sweep.progress=false",
+        f"sweep.engine={ENGINE}",
+    ]
 
 
 # Hydra's own multirun without xorlab's pre-launch validation (which composes every job once more so that bad
@@ -97,8 +107,15 @@ RAW_HYDRA = "import sys; sys.argv[0] = 'xorlab-train'; from xorlab.apps.train im
 
 def train_cmd(seeds: list[int], out: Path, precheck: bool = True) -> list[str]:
     entry = ["-m", "xorlab.apps.train"] if precheck else ["-c", RAW_HYDRA]
-    return [*entry, "-m", f"lr={','.join(map(repr, LRS))}", f"init={','.join(INITS)}",
-            f"seed={','.join(map(str, seeds))}", f"max_steps={STEPS}", f"hydra.sweep.dir={out}"]  # fmt: skip
+    return [
+        *entry,
+        "-m",
+        f"lr={','.join(map(repr, LRS))}",
+        f"init={','.join(INITS)}",
+        f"seed={','.join(map(str, seeds))}",
+        f"max_steps={STEPS}",
+        f"hydra.sweep.dir={out}",
+    ]
 
 
 def engine_us(n: int, repeats: int, engine: str = "numpy") -> float:
@@ -106,8 +123,12 @@ def engine_us(n: int, repeats: int, engine: str = "numpy") -> float:
     from xorlab.core.config import TrainConfig
     from xorlab.engine.batch import train_batch
 
-    configs = [TrainConfig(lr=lr, init=init, seed=s, max_steps=STEPS)
-               for s in range(math.ceil(n / PER_SEED)) for lr in LRS for init in INITS][:n]  # fmt: skip
+    configs = [
+        TrainConfig(lr=lr, init=init, seed=s, max_steps=STEPS)
+        for s in range(math.ceil(n / PER_SEED))
+        for lr in LRS
+        for init in INITS
+    ][:n]
     best = math.inf
     for _ in range(repeats):
         start = time.perf_counter()
@@ -150,8 +171,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="reduced sizes: a smoke check, not the real numbers")
     ap.add_argument("--runs", type=int, help="runs of the main sweep grid (default 10,000; quick 2,000)")
     ap.add_argument("--big-runs", type=int, help="runs of the peak-RSS sweep (default 100,000; quick 10,000)")
-    ap.add_argument("--basic-runs", type=int, help="runs sampled for xorlab-train -m, rounded up to whole seeds "
-                    f"of {PER_SEED} runs (default 40; quick 20)")  # fmt: skip
+    ap.add_argument(
+        "--basic-runs",
+        type=int,
+        help=f"runs sampled for xorlab-train -m, rounded up to whole seeds of {PER_SEED} runs (default 40; quick 20)",
+    )
     ap.add_argument("--repeats", type=int, default=3, help="engine timing: best of this many (default 3)")
     ap.add_argument("--markdown", type=Path, help="also write the table as markdown to this file")
     ap.add_argument("--engine", choices=("compiled", "numpy"), default="compiled", help="xorlab-sweep's engine")
@@ -182,8 +206,12 @@ def main() -> None:
             sweep_rate = n / sec
             row(f"xorlab-sweep runs/s ({n:,} runs x {STEPS:,} steps, end to end)", f"{sweep_rate:,.0f}")
             row(f"xorlab-sweep µs per run-step ({n:,} runs, end to end)", f"{sec / (n * STEPS) * 1e6:.2f}")
-            row(f"xorlab-sweep wall s ({n:,} runs x {STEPS:,} steps)", f"{sec:.1f}", "≤ 15 s at 10,000 runs",
-                sec <= 15 if n >= 10_000 else "n/a (size)")  # fmt: skip
+            row(
+                f"xorlab-sweep wall s ({n:,} runs x {STEPS:,} steps)",
+                f"{sec:.1f}",
+                "≤ 15 s at 10,000 runs",
+                sec <= 15 if n >= 10_000 else "n/a (size)",
+            )
             row(f"xorlab-sweep peak RSS ({n:,} runs)", f"{sweep_rss:,.0f} MB")
         except RuntimeError as exc:
             row("xorlab-sweep (main grid)", f"FAILED: {str(exc).splitlines()[0]}", "", False)
@@ -205,33 +233,50 @@ def main() -> None:
             try:
                 same, detail = identical(tmp / "sweep", tmp / "basic")
                 what = "final_loss, status" if ENGINE == "numpy" else "status"
-                row(f"sampled runs identical on both sides ({what}; {detail})", "yes" if same else "no",
-                    "yes", same)  # fmt: skip
+                row(f"sampled runs identical on both sides ({what}; {detail})", "yes" if same else "no", "yes", same)
             except Exception as exc:  # noqa: BLE001 - a report: show it, carry on
                 row("sampled runs: identical final_loss", f"FAILED: {exc}", "yes", False)
         for size in engine_sizes:
             for engine in ("numpy", "compiled"):
                 us = engine_us(size, a.repeats, engine)
-                row(f"{engine} engine µs per run-step ({size:,} runs, in process, best of {a.repeats})", f"{us:.3f}",
-                    "≤ 1", us <= 1)  # fmt: skip
+                row(
+                    f"{engine} engine µs per run-step ({size:,} runs, in process, best of {a.repeats})",
+                    f"{us:.3f}",
+                    "≤ 1",
+                    us <= 1,
+                )
         try:
             sec, rss_big = run_child(sweep_cmd(big_seeds, tmp / "big"), tmp / "big.log", tmp)
-            row(f"xorlab-sweep peak RSS ({big:,} runs x {STEPS:,} steps)", f"{rss_big:,.0f} MB",
-                "≤ 1,000 MB at 100,000 runs", rss_big <= 1000 if big >= 100_000 else "n/a (size)")  # fmt: skip
+            row(
+                f"xorlab-sweep peak RSS ({big:,} runs x {STEPS:,} steps)",
+                f"{rss_big:,.0f} MB",
+                "≤ 1,000 MB at 100,000 runs",
+                rss_big <= 1000 if big >= 100_000 else "n/a (size)",
+            )
             if sweep_rss is not None:
                 row(f"peak RSS growth, {n:,} → {big:,} runs", f"{rss_big - sweep_rss:+,.0f} MB")
             row(f"xorlab-sweep µs per run-step ({big:,} runs, end to end)", f"{sec / (big * STEPS) * 1e6:.2f}")
             inside = engine_seconds(tmp / "big")
             row(f"xorlab-sweep wall s ({big:,} runs x {STEPS:,} steps, process start to exit)", f"{sec:.1f}")
-            row(f"  of which in the engine's simulation ({ENGINE})", f"{inside:.1f} s = {inside / sec:.0%}",
-                "≥ 50 % at 100,000 runs", inside / sec >= 0.5 if big >= 100_000 else "n/a (size)")  # fmt: skip
+            row(
+                f"  of which in the engine's simulation ({ENGINE})",
+                f"{inside:.1f} s = {inside / sec:.0%}",
+                "≥ 50 % at 100,000 runs",
+                inside / sec >= 0.5 if big >= 100_000 else "n/a (size)",
+            )
             over = (sec - inside) / big * 1e6
-            row("  the rest (start-up, planning, ids, init draws, tables, Parquet) per run", f"{over:.1f} µs",
-                "≤ 30 µs", over <= 30)  # fmt: skip
+            row(
+                "  the rest (start-up, planning, ids, init draws, tables, Parquet) per run",
+                f"{over:.1f} µs",
+                "≤ 30 µs",
+                over <= 30,
+            )
             alone = kernel_alone(big_seeds, a.repeats) if ENGINE == "compiled" else None
             if alone is not None:  # inside the sweep the kernel shares the cores with the commit thread
-                row("  the same simulation alone in process (best of N), as a share of the sweep's wall",
-                    f"{alone:.1f} s = {alone / sec:.0%}")  # fmt: skip
+                row(
+                    "  the same simulation alone in process (best of N), as a share of the sweep's wall",
+                    f"{alone:.1f} s = {alone / sec:.0%}",
+                )
         except RuntimeError as exc:
             row(f"xorlab-sweep ({big:,} runs)", f"FAILED: {str(exc).splitlines()[0]}", "", False)
             print(exc, file=sys.stderr)

@@ -55,8 +55,9 @@ def test_equals_the_in_memory_bands_over_several_stores(two_stores, max_points=2
     for store in (a, b):
         mine = runs[runs["sweep"] == str(store)]
         want = stats.curve_bands(load_curves(store), mine, by=by, max_points=max_points)
-        pd.testing.assert_frame_equal(got[got["sweep"] == str(store)].reset_index(drop=True), want,
-                                      check_dtype=False, rtol=0, atol=0)  # fmt: skip
+        pd.testing.assert_frame_equal(
+            got[got["sweep"] == str(store)].reset_index(drop=True), want, check_dtype=False, rtol=0, atol=0
+        )
 
 
 def test_memory_is_bounded_by_slabs(two_stores, monkeypatch):
@@ -74,8 +75,13 @@ def test_diverged_losses_count_as_the_worst():
     import pyarrow as pa
 
     ids = [f"r{i}" for i in range(5)]
-    table = pa.table({"run_id": pa.array(ids).dictionary_encode(), "step": pa.array([0] * 5, pa.int64()),
-                      "loss": [1.0, np.nan, np.inf, 0.5, 2.0]})  # fmt: skip
+    table = pa.table(
+        {
+            "run_id": pa.array(ids).dictionary_encode(),
+            "step": pa.array([0] * 5, pa.int64()),
+            "loss": [1.0, np.nan, np.inf, 0.5, 2.0],
+        }
+    )
     runs = pd.DataFrame({"run_id": ids, "g": ["x"] * 5})
     got = bands.curve_bands([("s", table)], runs, {"g": ["g"]})["g"]
     assert got["loss_median"].tolist() == [2.0] and got["n"].tolist() == [5]

@@ -120,11 +120,31 @@ def test_partial_running_and_crashed_states(tmp_path):
     info = catalog.describe(store)
     assert info.planned == 40 and 0 < info.runs < 40 and info.state == "partial"
     host = socket.gethostname()
-    add_session(store, "z-live", status="running", pid=os.getpid(), host=host, heartbeat=_ago(seconds=2),
-                started=_ago(seconds=3), shard=1, num_shards=2, planned_runs=40)  # fmt: skip
+    add_session(
+        store,
+        "z-live",
+        status="running",
+        pid=os.getpid(),
+        host=host,
+        heartbeat=_ago(seconds=2),
+        started=_ago(seconds=3),
+        shard=1,
+        num_shards=2,
+        planned_runs=40,
+    )
     assert catalog.describe(store).state == "running"
-    add_session(store, "z-live", status="running", pid=dead_pid(), host=host, heartbeat=_ago(seconds=2),
-                started=_ago(seconds=3), shard=1, num_shards=2, planned_runs=40)  # fmt: skip
+    add_session(
+        store,
+        "z-live",
+        status="running",
+        pid=dead_pid(),
+        host=host,
+        heartbeat=_ago(seconds=2),
+        started=_ago(seconds=3),
+        shard=1,
+        num_shards=2,
+        planned_runs=40,
+    )
     assert catalog.describe(store).state == "crashed"
     sweep(store, shard=1, num_shards=2)  # shard 1 finished by a later session: the crash no longer matters
     info = catalog.describe(store)
@@ -155,9 +175,14 @@ def test_grid_from_session_field_and_from_runs(tmp_path):
         info.pop("config")
         f.write_text(json.dumps(info))
     assert catalog.describe(store).grid == "init×2 lr×2 seed×5 max_steps×2"
-    add_session(store, "z-grid", status="finished", started=_ago(seconds=-60), planned_runs=60,  # the latest
-                grid={"lr": [0.5, 3.0, 1.0], "seed": list(range(5)), "init": ["notebook", "zeros"],
-                      "max_steps": [40, 80]})  # fmt: skip
+    add_session(
+        store,
+        "z-grid",
+        status="finished",
+        started=_ago(seconds=-60),
+        planned_runs=60,  # the latest
+        grid={"lr": [0.5, 3.0, 1.0], "seed": list(range(5)), "init": ["notebook", "zeros"], "max_steps": [40, 80]},
+    )
     info = catalog.describe(store)
     assert (info.planned, info.grid, info.state) == (60, "init×2 lr×3 seed×5 max_steps×2", "partial")
 
@@ -218,6 +243,6 @@ def test_uses_the_store_session_api(stores, monkeypatch):
         seen.append(info["session"])
         return "running"
 
-    monkeypatch.setattr(catalog.store, "session_state", session_state)
+    monkeypatch.setattr(catalog.sessions, "session_state", session_state)
     assert catalog.describe(stores / "a").state == "running"
     assert sorted(seen) == sorted(f.stem for f in (stores / "a" / "sessions").glob("*.json"))

@@ -46,8 +46,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 LOG_EVERY = 50
 GRID = {"lr": [0.5, 2.0], "seed": "range(0,120)", "max_steps": [400, 800]}  # 480 runs, ~2 s of training
 # The reference sweeps run in process with the engine the CLI is given (numpy unless a test says otherwise).
-ARGS = ["grid.lr=[0.5,2.0]", "grid.seed=range(0,120)", "grid.max_steps=[400,800]", f"sweep.log_every={LOG_EVERY}",
-        "sweep.progress=false"]  # fmt: skip
+ARGS = [
+    "grid.lr=[0.5,2.0]",
+    "grid.seed=range(0,120)",
+    "grid.max_steps=[400,800]",
+    f"sweep.log_every={LOG_EVERY}",
+    "sweep.progress=false",
+]
 
 
 def sweep_module() -> str:
@@ -62,8 +67,18 @@ def sweep_cmd(
     hydra_dir = store_dir.parent / f"hydra-{store_dir.name}"
     where = f"hydra.sweep.dir={hydra_dir}" if multirun else f"hydra.run.dir={hydra_dir}"
     flags = ["-m"] if multirun else []
-    return [sys.executable, "-m", sweep_module(), *flags, *ARGS, *args, f"sweep.chunk_size={chunk_size}",
-            f"sweep.engine={engine}", f"sweep.dir={store_dir}", where]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        sweep_module(),
+        *flags,
+        *ARGS,
+        *args,
+        f"sweep.chunk_size={chunk_size}",
+        f"sweep.engine={engine}",
+        f"sweep.dir={store_dir}",
+        where,
+    ]
 
 
 def env() -> dict[str, str]:
@@ -113,8 +128,7 @@ def sorted_frames(path: Path, ids: set[str] | None = None) -> tuple[pd.DataFrame
     curves = load_curves(path).drop(columns="sweep").astype({"run_id": str})
     if ids is not None:
         runs, curves = runs[runs["run_id"].isin(ids)], curves[curves["run_id"].isin(ids)]
-    return (runs.sort_values("run_id", ignore_index=True),
-            curves.sort_values(["run_id", "step"], ignore_index=True))  # fmt: skip
+    return (runs.sort_values("run_id", ignore_index=True), curves.sort_values(["run_id", "step"], ignore_index=True))
 
 
 def emit(line: str) -> None:
@@ -141,8 +155,14 @@ def assert_recovered(path: Path, reference: Path, attack: str, attacks: int, max
     raw = raw_ids(path)
     got = set(raw)
     lost, extra, dups = len(want - got), len(got - want), len(raw) - len(got)
-    figures = {"attack": attack, "attacks": attacks, "runs_checked": len(want), "duplicates": dups,
-               "lost": lost, "foreign": extra}  # fmt: skip
+    figures = {
+        "attack": attack,
+        "attacks": attacks,
+        "runs_checked": len(want),
+        "duplicates": dups,
+        "lost": lost,
+        "foreign": extra,
+    }
     emit(f"\nCHAOS {json.dumps(figures)}")
     assert lost == 0 and extra == 0, figures
     assert dups <= max_dup * len(want), figures
@@ -216,8 +236,9 @@ def start_joblib_multirun(path: Path) -> tuple[subprocess.Popen, list, list]:
     """A 2-shard joblib multirun into ``path``, once 2 chunks are committed: (process, its children, loky workers)."""
     psutil = pytest.importorskip("psutil")
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
-    cmd = sweep_cmd(path, "sweep.shard=0,1", "sweep.num_shards=2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                    multirun=True)  # fmt: skip
+    cmd = sweep_cmd(
+        path, "sweep.shard=0,1", "sweep.num_shards=2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", multirun=True
+    )
     # Output to a file, not a pipe: loky's helper processes inherit the parent's stdout/stderr.
     with open(path.parent / "multirun.log", "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env(), start_new_session=True)
@@ -280,8 +301,12 @@ def _mount_tmpfs(where: Path, size: str) -> bool:
     where.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0 or not shutil.which("mount"):
         return False
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                          capture_output=True).returncode == 0  # fmt: skip
+    return (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True
+        ).returncode
+        == 0
+    )
 
 
 def test_disk_full_then_resume(tmp_path, reference, monkeypatch):
@@ -402,6 +427,12 @@ def test_corrupted_files_of_each_kind(tmp_path, reference):
             pd.testing.assert_frame_equal(a, b)
         assert set(raw_ids(path)) == expected_ids(GRID) and len(raw_ids(path)) == len(expected_ids(GRID))
         checked += len(expected_ids(GRID))
-    figures = {"attack": "corrupted files", "attacks": len(CORRUPTIONS), "runs_checked": checked,
-               "duplicates": 0, "lost": 0, "kinds": list(CORRUPTIONS)}  # fmt: skip
+    figures = {
+        "attack": "corrupted files",
+        "attacks": len(CORRUPTIONS),
+        "runs_checked": checked,
+        "duplicates": 0,
+        "lost": 0,
+        "kinds": list(CORRUPTIONS),
+    }
     emit(f"\nCHAOS {json.dumps(figures)}")

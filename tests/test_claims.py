@@ -48,8 +48,17 @@ def test_one_claim_per_bucket(writer):
 
 def test_claim_of_a_crashed_writer_is_taken_over(writer):
     path = claim_file(writer.path, 3)
-    path.write_text(json.dumps({"session": "gone", "token": "t", "pid": dead_pid(), "host": writer.info["host"],
-                                "created": writer.info["started"]}))  # fmt: skip
+    path.write_text(
+        json.dumps(
+            {
+                "session": "gone",
+                "token": "t",
+                "pid": dead_pid(),
+                "host": writer.info["host"],
+                "created": writer.info["started"],
+            }
+        )
+    )
     c = Claims(writer.path, writer.session)
     assert c.try_claim(3) and c.taken_over == 1
     assert json.loads(path.read_text())["session"] == writer.session
@@ -57,17 +66,33 @@ def test_claim_of_a_crashed_writer_is_taken_over(writer):
 
 
 def test_claim_with_an_old_heartbeat_is_taken_over(writer):
-    (writer.path / "sessions" / "far.json").write_text(json.dumps(
-        {"session": "far", "status": "running", "host": "another-host", "pid": 1,
-         "heartbeat": "2020-01-01T00:00:00+00:00"}))  # fmt: skip
+    (writer.path / "sessions" / "far.json").write_text(
+        json.dumps(
+            {
+                "session": "far",
+                "status": "running",
+                "host": "another-host",
+                "pid": 1,
+                "heartbeat": "2020-01-01T00:00:00+00:00",
+            }
+        )
+    )
     claim_file(writer.path, 4).write_text(json.dumps({"session": "far", "token": "t"}))
     assert Claims(writer.path, writer.session).try_claim(4)
 
 
 def test_claim_of_a_live_writer_on_another_host_is_respected(writer):
-    (writer.path / "sessions" / "far.json").write_text(json.dumps(
-        {"session": "far", "status": "running", "host": "another-host", "pid": 1,
-         "heartbeat": writer.info["started"]}))  # fmt: skip
+    (writer.path / "sessions" / "far.json").write_text(
+        json.dumps(
+            {
+                "session": "far",
+                "status": "running",
+                "host": "another-host",
+                "pid": 1,
+                "heartbeat": writer.info["started"],
+            }
+        )
+    )
     claim_file(writer.path, 4).write_text(json.dumps({"session": "far", "token": "t"}))
     assert not Claims(writer.path, writer.session).try_claim(4)
 
@@ -91,8 +116,7 @@ def test_sweep_waits_for_a_live_writers_bucket_and_skips_what_it_recorded(tmp_pa
                 from xorlab.engine.batch import train_batch
                 from xorlab.store.records import curves_frame, runs_frame
 
-                mine = [c for runs in grid.trajectories() for c in runs
-                        if shard_of(c, claims_mod.N_BUCKETS) == bucket]  # fmt: skip
+                mine = [c for runs in grid.trajectories() for c in runs if shard_of(c, claims_mod.N_BUCKETS) == bucket]
                 b = train_batch(mine)
                 other.write(runs_frame(b), curves_frame(b))
                 other_bucket_runs.update({run_id(c): c for c in mine})

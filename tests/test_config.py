@@ -209,9 +209,18 @@ def test_canonical_is_complete_and_plain():
     """Guards ``canonical``: every field present, init params flattened (None where unused), plain types."""
     c = TrainConfig(lr=0.5, max_steps=7, seed=2, init="orthogonal", init_params={"gain": 2}).canonical()
     assert c == {
-        "lr": 0.5, "max_steps": 7, "seed": 2, "init": "orthogonal", "rng": "default", "rng_skip": 0,
-        "loss_threshold": 0.05, "init_gain": 2.0, "init_std": None, "init_a": None, "init_path": None,
-    }  # fmt: skip
+        "lr": 0.5,
+        "max_steps": 7,
+        "seed": 2,
+        "init": "orthogonal",
+        "rng": "default",
+        "rng_skip": 0,
+        "loss_threshold": 0.05,
+        "init_gain": 2.0,
+        "init_std": None,
+        "init_a": None,
+        "init_path": None,
+    }
     assert type(c["init_gain"]) is float
 
 

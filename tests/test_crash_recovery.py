@@ -114,8 +114,15 @@ def test_exception_mid_sweep_keeps_finished_chunks(tmp_path, monkeypatch, raw_ru
 
 # ----------------------------------------------------------------------------------------------- real processes
 # Many small chunks of long runs: the sweep takes several seconds, so it is reliably killed mid-run.
-SLOW_ARGS = ["grid.lr=[0.5]", "grid.seed=range(0,120)", "grid.max_steps=[1000,2000]", "sweep.chunk_size=8",
-             "sweep.log_every=50", "sweep.progress=false", "sweep.engine=numpy"]  # fmt: skip
+SLOW_ARGS = [
+    "grid.lr=[0.5]",
+    "grid.seed=range(0,120)",
+    "grid.max_steps=[1000,2000]",
+    "sweep.chunk_size=8",
+    "sweep.log_every=50",
+    "sweep.progress=false",
+    "sweep.engine=numpy",
+]
 SLOW_GRID = {"lr": [0.5], "seed": "range(0,120)", "max_steps": [1000, 2000]}
 
 

@@ -42,8 +42,11 @@ def assert_same_run(a: TrainResult, b: TrainResult) -> None:
         assert a.params[k].shape == b.params[k].shape
         assert a.params[k].tobytes() == b.params[k].tobytes(), k
     assert (a.status, a.steps_to_solve, a.plateau, a.diverged_step) == (
-        b.status, b.steps_to_solve, b.plateau, b.diverged_step,
-    )  # fmt: skip
+        b.status,
+        b.steps_to_solve,
+        b.plateau,
+        b.diverged_step,
+    )
 
 
 # --- against a naive re-run ---------------------------------------------------------------------------------
@@ -335,8 +338,12 @@ def _lanes(configs):
     return start, lr, thr, np.arange(len(configs))
 
 
-CONTINUED = [TrainConfig(lr=lr, seed=s, init=i) for lr in (0.1, 1.0, 5.0) for s in range(4)
-             for i in ("notebook", "orthogonal", "zeros")]  # fmt: skip
+CONTINUED = [
+    TrainConfig(lr=lr, seed=s, init=i)
+    for lr in (0.1, 1.0, 5.0)
+    for s in range(4)
+    for i in ("notebook", "orthogonal", "zeros")
+]
 
 
 def test_simulate_continues_from_a_recorded_state_bit_for_bit():
@@ -344,8 +351,9 @@ def test_simulate_continues_from_a_recorded_state_bit_for_bit():
     start, lr, thr, lanes = _lanes(CONTINUED)
     full = simulate(start, lr, thr, lanes, np.full(len(lanes), 200), log_every=1)
     half = simulate(start, lr, thr, lanes, np.full(len(lanes), 80), log_every=1)
-    rest = simulate(half.end_params, lr, thr, lanes, np.full(len(lanes), 200), log_every=1, t0=80,
-                    first_solved0=half.first_solved)  # fmt: skip
+    rest = simulate(
+        half.end_params, lr, thr, lanes, np.full(len(lanes), 200), log_every=1, t0=80, first_solved0=half.first_solved
+    )
     assert (full.diverged_step == NO_STEP).all()
     assert rest.end_loss.tobytes() == full.end_loss.tobytes()
     assert rest.end_yhat.tobytes() == full.end_yhat.tobytes()

@@ -47,10 +47,14 @@ def test_extending_max_steps_continues_and_equals_training_from_scratch(tmp_path
 
 def test_a_shorter_record_logged_at_another_interval_is_not_continued(tmp_path):
     path = tmp_path / "s"
-    run_sweep(Grid.from_mapping({**GRID, "lr": [0.5], "max_steps": [200]}),
-              SweepOptions(dir=path, log_every=10, progress=False))  # fmt: skip
-    summary = run_sweep(Grid.from_mapping({**GRID, "lr": [0.5], "max_steps": [400]}),
-                        SweepOptions(dir=path, log_every=7, progress=False))  # fmt: skip
+    run_sweep(
+        Grid.from_mapping({**GRID, "lr": [0.5], "max_steps": [200]}),
+        SweepOptions(dir=path, log_every=10, progress=False),
+    )
+    summary = run_sweep(
+        Grid.from_mapping({**GRID, "lr": [0.5], "max_steps": [400]}),
+        SweepOptions(dir=path, log_every=7, progress=False),
+    )
     assert summary.trained == 24 and summary.continued == 0
     steps = load_curves(path, run_ids=load_runs(path).query("max_steps == 400")["run_id"])["step"]
     assert set(steps) == set(range(0, 400, 7)) | {400}

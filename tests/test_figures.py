@@ -97,9 +97,21 @@ def lab(colour: str) -> np.ndarray:
 
 @pytest.mark.parametrize("reference", [None, "notebook"])
 def test_palette_is_distinct_for_12_inits_and_stable(reference):
-    """Guards issue 10: 11 inits reused colours (he_normal and zeros both blue)."""
-    labels = ["notebook", "zeros", "he_normal", "he_uniform", "xavier_normal", "xavier_uniform", "lecun_normal",
-              "lecun_uniform", "orthogonal", "normal", "uniform", "normal(std=0.1)"]  # fmt: skip
+    """Guards a bug found in review: 11 inits reused colours (he_normal and zeros both blue)."""
+    labels = [
+        "notebook",
+        "zeros",
+        "he_normal",
+        "he_uniform",
+        "xavier_normal",
+        "xavier_uniform",
+        "lecun_normal",
+        "lecun_uniform",
+        "orthogonal",
+        "normal",
+        "uniform",
+        "normal(std=0.1)",
+    ]
     pal = figures.init_palette(labels, reference)
     assert set(pal) == set(labels) and len(set(pal.values())) == 12
     colours = [lab(c) for c in pal.values()]
@@ -126,9 +138,18 @@ def test_step_axis_is_chosen_by_the_data():
 
 
 def test_convergence_y_limits_hold_every_value():
-    """Guards issue 10: curves left the frame at lr = 10 (a fixed ceiling of 10 nats)."""
-    bands = pd.DataFrame({"init_label": "a", "lr": 10.0, "step": [0, 10], "n": 5, "loss_median": [0.7, 40.0],
-                          "loss_lo": [0.6, 35.0], "loss_hi": [0.8, 45.0]})  # fmt: skip
+    """Guards a bug found in review: curves left the frame at lr = 10 (a fixed ceiling of 10 nats)."""
+    bands = pd.DataFrame(
+        {
+            "init_label": "a",
+            "lr": 10.0,
+            "step": [0, 10],
+            "n": 5,
+            "loss_median": [0.7, 40.0],
+            "loss_lo": [0.6, 35.0],
+            "loss_hi": [0.8, 45.0],
+        }
+    )
     lo, hi = figures.convergence(bands).axes[0].get_ylim()
     assert lo < 0.6 and hi > 45.0
 
@@ -139,7 +160,7 @@ def test_heatmap_names_its_budget(data):
 
 
 def test_final_loss_counts_stacked_runs():
-    """Guards issue 10: 100 identical losses were one invisible stack; now the bin shows its count."""
+    """Guards a bug found in review: 100 identical losses were one invisible stack; now the bin shows its count."""
     runs = pd.DataFrame({"init_label": "a", "lr": 0.1, "final_loss": [np.log(2)] * 100 + [0.01] * 3})
     counts, edges = figures.loss_histogram(runs)
     assert sorted(counts["count"]) == [3, 100]

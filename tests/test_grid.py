@@ -206,8 +206,9 @@ def test_shard_of_is_deterministic_across_processes():
         "from xorlab.core.config import TrainConfig; from xorlab.sweep.grid import shard_of; "
         "print([shard_of(TrainConfig(seed=s, lr=lr, init='he_normal'), 7) for s in range(20) for lr in (0.1, 1.5)])"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"PYTHONHASHSEED": "12345"})  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": "12345"}
+    )
     assert out.stdout.strip() == str(here)
     assert set(here) == set(range(7))
 
@@ -223,8 +224,12 @@ def test_shard_of_ignores_max_steps_only():
 
 def shard_ids(grid: Grid, k: int, n: int, tmp_path) -> set[str]:
     p = plan(grid, SweepOptions(dir=tmp_path / "none", shard=k, num_shards=n, progress=False))
-    return {run_id(c) for i, todo in zip(p.trajectories, p.needed, strict=True)
-            for c, t in zip(grid.trajectory(int(i)), todo, strict=True) if t}  # fmt: skip
+    return {
+        run_id(c)
+        for i, todo in zip(p.trajectories, p.needed, strict=True)
+        for c, t in zip(grid.trajectory(int(i)), todo, strict=True)
+        if t
+    }
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5])

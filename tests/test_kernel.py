@@ -37,8 +37,12 @@ GRID_LRS = (0.03, 0.1, 0.3, 1.0)
 
 
 def grid(seeds: int, max_steps: int = 1000) -> list[TrainConfig]:
-    return [TrainConfig(lr=lr, max_steps=max_steps, seed=seed, init=init)
-            for init in GRID_SCHEMES for lr in GRID_LRS for seed in range(seeds)]  # fmt: skip
+    return [
+        TrainConfig(lr=lr, max_steps=max_steps, seed=seed, init=init)
+        for init in GRID_SCHEMES
+        for lr in GRID_LRS
+        for seed in range(seeds)
+    ]
 
 
 def simulate(configs, starts=None, log_every=1, run_lane=None, run_end=None, **kw) -> Trace:
@@ -72,8 +76,14 @@ def bits(a) -> bytes:
 def end_bits(tr: Trace, r: int) -> tuple:
     """Run r's read-out (loss, predictions, parameters) as bytes."""
     p = tr.end_params
-    return (bits(tr.end_loss[r]), bits(tr.end_yhat[:, r]), bits(p.w1[..., r]), bits(p.b1[:, r]), bits(p.w2[:, r]),
-            bits(p.b2[r]))  # fmt: skip
+    return (
+        bits(tr.end_loss[r]),
+        bits(tr.end_yhat[:, r]),
+        bits(p.w1[..., r]),
+        bits(p.b1[:, r]),
+        bits(p.w2[:, r]),
+        bits(p.b2[r]),
+    )
 
 
 def run_bits(tr: Trace, r: int, lane: int) -> tuple:
@@ -119,8 +129,9 @@ def test_from_file_start_and_losses_agree(tmp_path):
     """Guards explicit starts and logged losses: a from_file start trains to the numpy engine's losses (1e-9)."""
     rng = np.random.default_rng(7)
     path = tmp_path / "start.npz"
-    np.savez(path, w1=rng.standard_normal((2, 4)), b1=rng.standard_normal((1, 4)), w2=rng.standard_normal((4, 1)),
-             b2=[[0.3]])  # fmt: skip
+    np.savez(
+        path, w1=rng.standard_normal((2, 4)), b1=rng.standard_normal((1, 4)), w2=rng.standard_normal((4, 1)), b2=[[0.3]]
+    )
     configs = [TrainConfig(lr=0.1, max_steps=500, init="from_file", init_params={"path": str(path)})]
     ref = train_batch(configs)
     tr = simulate(configs)
@@ -148,8 +159,10 @@ def test_diverging_runs_frozen_and_marked():
     """Guards divergence: lr 1e308 (and the numpy engine tests' diverging configs) diverge at the numpy engine's
     step; afterwards the lane is frozen: every later loss, every read-out (at several ends) is bit-identical."""
     configs = [TrainConfig(lr=1e308, max_steps=40, seed=s, init=i) for i in GRID_SCHEMES for s in range(3)]
-    configs += [TrainConfig(lr=1e306, max_steps=40, seed=0, init="normal", init_params={"std": 1e3}),
-                TrainConfig(lr=1e307, max_steps=40, seed=0, init="notebook")]  # fmt: skip
+    configs += [
+        TrainConfig(lr=1e306, max_steps=40, seed=0, init="normal", init_params={"std": 1e3}),
+        TrainConfig(lr=1e307, max_steps=40, seed=0, init="notebook"),
+    ]
     ref = train_batch(configs)
     tr = simulate(configs)
     status, steps = outcomes(configs, tr)
@@ -170,8 +183,12 @@ def test_diverging_runs_frozen_and_marked():
 def test_overflowing_logit_with_finite_params_diverges():
     """Guards the divergence check's blind spot: finite parameters whose logit overflows to -inf at a y = 0 point
     (max(z, 0) alone would be finite there) give the numpy engine a NaN loss, so both engines mark step 0."""
-    start = {"w1": np.array([[-100.0, 0, 0, 0], [0, -100.0, 0, 0]]), "b1": np.array([[100.0, 100.0, 0, 0]]),
-             "w2": np.array([[-0.9e308], [-0.9e308], [0], [0]]), "b2": np.array([[0.5e308]])}  # fmt: skip
+    start = {
+        "w1": np.array([[-100.0, 0, 0, 0], [0, -100.0, 0, 0]]),
+        "b1": np.array([[100.0, 100.0, 0, 0]]),
+        "w2": np.array([[-0.9e308], [-0.9e308], [0], [0]]),
+        "b2": np.array([[0.5e308]]),
+    }
     cfg = TrainConfig(lr=0.1, max_steps=5)
     ref = train_batch([cfg], params=[start])
     tr = simulate([cfg], starts=[start])
@@ -188,8 +205,9 @@ def test_batch_invariance_bit_for_bit():
     between the logging and plain loops)."""
     probe = TrainConfig(lr=0.5, max_steps=400, seed=11, init="he_uniform")  # the longest: same horizon
     alone = simulate([probe], log_every=5)
-    others = [TrainConfig(lr=[0.1, 1e308, 2.0][s % 3], max_steps=50 + s, seed=s, init="xavier_normal")
-              for s in range(300)]  # fmt: skip
+    others = [
+        TrainConfig(lr=[0.1, 1e308, 2.0][s % 3], max_steps=50 + s, seed=s, init="xavier_normal") for s in range(300)
+    ]
     want = run_bits(alone, 0, 0)
     for pos in (0, 127, 128, 200, 299):
         batch = others.copy()
@@ -229,9 +247,16 @@ def test_continuation_from_t0():
     n = len(configs)
     full = simulate(configs, log_every=10)
     half = simulate(configs, log_every=10, run_end=np.full(n, 255))
-    rest = kernel.simulate_compiled(half.end_params, np.array([c.lr for c in configs]),
-                                    np.array([c.loss_threshold for c in configs]), np.arange(n), np.full(n, 600), 10,
-                                    t0=255, first_solved0=half.first_solved)  # fmt: skip
+    rest = kernel.simulate_compiled(
+        half.end_params,
+        np.array([c.lr for c in configs]),
+        np.array([c.loss_threshold for c in configs]),
+        np.arange(n),
+        np.full(n, 600),
+        10,
+        t0=255,
+        first_solved0=half.first_solved,
+    )
     np.testing.assert_array_equal(rest.loss_steps, np.arange(260, 600, 10))
     assert bits(rest.losses) == bits(full.losses[:, 26:])
     np.testing.assert_array_equal(rest.first_solved, full.first_solved)
@@ -239,8 +264,9 @@ def test_continuation_from_t0():
     for r in range(n):
         assert end_bits(rest, r) == end_bits(full, r)
         assert bits(rest.end_tail[r]) == bits(full.end_tail[r])  # NaN before t0 = 255: tail starts at 536
-    short = kernel.simulate_compiled(half.end_params, np.full(n, 0.1), np.full(n, 0.01), np.arange(n),
-                                     np.full(n, 300), 10, t0=255)  # fmt: skip
+    short = kernel.simulate_compiled(
+        half.end_params, np.full(n, 0.1), np.full(n, 0.01), np.arange(n), np.full(n, 300), 10, t0=255
+    )
     assert np.isnan(short.end_tail[:, :19]).all() and not np.isnan(short.end_tail[:, 19:]).any()
 
 
@@ -248,8 +274,14 @@ def test_trace_matches_numpy_simulate():
     """Guards the contract against the numpy core itself: same trace fields, within an ulp-driven tolerance."""
     configs = grid(seeds=3, max_steps=300)
     n = len(configs)
-    args = (stack_params([start_params(c) for c in configs]), np.array([c.lr for c in configs]),
-            np.array([c.loss_threshold for c in configs]), np.arange(n), np.full(n, 300), 10)  # fmt: skip
+    args = (
+        stack_params([start_params(c) for c in configs]),
+        np.array([c.lr for c in configs]),
+        np.array([c.loss_threshold for c in configs]),
+        np.arange(n),
+        np.full(n, 300),
+        10,
+    )
     want, got = numpy_simulate(*args), kernel.simulate_compiled(*args)
     np.testing.assert_array_equal(got.loss_steps, want.loss_steps)
     assert (got.first_solved == want.first_solved).mean() >= 0.99
@@ -314,8 +346,13 @@ def test_math_functions_match_numpy():
 
 
 def _python(code: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, **(env or {})})  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_warm_start_is_silent():
@@ -353,8 +390,12 @@ def test_cold_compile_announced_once(tmp_path):
 def test_start_params_roundtrip():
     """Guards the parameter layout: with lr 0 nothing moves, so end_params equal the start bit for bit."""
     rng = np.random.default_rng(3)
-    p = Params(w1=rng.standard_normal((2, 4, 5)), b1=rng.standard_normal((4, 5)), w2=rng.standard_normal((4, 5)),
-               b2=rng.standard_normal(5))  # fmt: skip
+    p = Params(
+        w1=rng.standard_normal((2, 4, 5)),
+        b1=rng.standard_normal((4, 5)),
+        w2=rng.standard_normal((4, 5)),
+        b2=rng.standard_normal(5),
+    )
     tr = kernel.simulate_compiled(p, np.zeros(5), np.full(5, 0.01), np.arange(5), np.full(5, 3), 1)
     for got, want in zip(tr.end_params.arrays(), p.arrays(), strict=True):
         assert bits(got) == bits(want)

@@ -43,10 +43,19 @@ def reference(tmp_path_factory):
 @pytest.mark.parametrize("launcher", LAUNCHERS)
 def test_concurrent_shards_fill_one_store(tmp_path, cli, raw_run_ids, reference, launcher):
     store = tmp_path / "D"
-    out = cli("xorlab-sweep", "-m", "sweep.shard=range(0,3)", "sweep.num_shards=3", f"hydra/launcher={launcher}",
-              f"sweep.dir={store}", f"hydra.sweep.dir={tmp_path / 'multirun'}", "sweep.engine=numpy", *GRID_ARGS,
-              cwd=tmp_path,
-              script=True)  # fmt: skip
+    out = cli(
+        "xorlab-sweep",
+        "-m",
+        "sweep.shard=range(0,3)",
+        "sweep.num_shards=3",
+        f"hydra/launcher={launcher}",
+        f"sweep.dir={store}",
+        f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        "sweep.engine=numpy",
+        *GRID_ARGS,
+        cwd=tmp_path,
+        script=True,
+    )
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stdout + out.stderr
     assert len(list((store / "sessions").glob("*.json"))) == 3  # three writers …
@@ -55,16 +64,26 @@ def test_concurrent_shards_fill_one_store(tmp_path, cli, raw_run_ids, reference,
     assert len(ids) == len(set(ids)) == n  # … one record per run
     for load, key in ((load_runs, ["run_id"]), (load_curves, ["run_id", "step"])):
         # run_id is categorical in curves: sort by its text, not by category order
-        got, expected = (load(p).drop(columns="sweep").astype({"run_id": str}).sort_values(key, ignore_index=True)
-                         for p in (store, reference))  # fmt: skip
+        got, expected = (
+            load(p).drop(columns="sweep").astype({"run_id": str}).sort_values(key, ignore_index=True)
+            for p in (store, reference)
+        )
         pd.testing.assert_frame_equal(got, expected)
 
 
 @pytest.mark.parametrize("launcher", LAUNCHERS)
 def test_train_multirun(tmp_path, cli, same_run, launcher):
     sweep_dir = tmp_path / "D"
-    out = cli("xorlab-train", "-m", "seed=0,1", "init=he_normal,zeros", "max_steps=120", f"hydra/launcher={launcher}",
-              f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)  # fmt: skip
+    out = cli(
+        "xorlab-train",
+        "-m",
+        "seed=0,1",
+        "init=he_normal,zeros",
+        "max_steps=120",
+        f"hydra/launcher={launcher}",
+        f"hydra.sweep.dir={sweep_dir}",
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stdout + out.stderr
     runs = load_runs(sweep_dir).set_index("run_id")

@@ -72,8 +72,9 @@ def test_an_unreadable_session_record_is_a_problem(swept, content):
     assert problem.startswith(f"{session}: unreadable session record") and "runs are unaffected" in problem
 
 
-@pytest.mark.parametrize("damage", ["garbage_runs", "truncated_curves", "foreign_curves", "missing_curves",
-                                    "null_ids", "foreign_runs"])  # fmt: skip
+@pytest.mark.parametrize(
+    "damage", ["garbage_runs", "truncated_curves", "foreign_curves", "missing_curves", "null_ids", "foreign_runs"]
+)
 def test_check_names_each_damaged_file(swept, tmp_path, damage):
     files = committed_chunks(swept)
     runs_file, curves_file = files[0], swept / "curves" / files[0].name
@@ -121,8 +122,14 @@ def test_not_a_store(tmp_path):
 def test_clean_removes_only_dead_leftovers(swept):
     host = json.loads(next((swept / "sessions").glob("*.json")).read_text())["host"]
     # A killed session: running status, dead pid, one uncommitted curves file and a claim.
-    dead = {"session": "dead", "status": "running", "pid": dead_pid(), "host": host,
-            "heartbeat": provenance.now(), "started": provenance.now()}  # fmt: skip
+    dead = {
+        "session": "dead",
+        "status": "running",
+        "pid": dead_pid(),
+        "host": host,
+        "heartbeat": provenance.now(),
+        "started": provenance.now(),
+    }
     (swept / "sessions" / "dead.json").write_text(json.dumps(dead))
     orphan = swept / "curves" / "dead-00003.parquet"
     shutil.copy(swept / "curves" / committed_chunks(swept)[0].name, orphan)

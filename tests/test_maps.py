@@ -19,12 +19,24 @@ def grid_runs(nx=20, ny=17, seeds=3, seed=0, xs=None) -> pd.DataFrame:
     mode = np.where(rng.random(n) < 0.1, None, mode)  # some runs recorded before the taxonomy
     status = np.where(mode == "solved", "solved", rng.choice(["stuck", "diverged", "solved"], size=n))
     steps = np.where(rng.random(n) < 0.6, rng.integers(1, 1000, n).astype(float), np.nan)
-    return pd.DataFrame({"lr": x, "init_std": y, "seed": s, "init": "normal", "loss_threshold": 0.05,
-                         "max_steps": 1000, "rng": "default", "rng_skip": 0, "init_gain": np.nan, "init_a": np.nan,
-                         "init_path": None,
-                         "status": pd.array(status, dtype="string"), "mode": pd.array(mode, dtype="string"),
-                         "steps_to_solve": pd.array([None if v != v else int(v) for v in steps],
-                                                    dtype="Int64")})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "lr": x,
+            "init_std": y,
+            "seed": s,
+            "init": "normal",
+            "loss_threshold": 0.05,
+            "max_steps": 1000,
+            "rng": "default",
+            "rng_skip": 0,
+            "init_gain": np.nan,
+            "init_a": np.nan,
+            "init_path": None,
+            "status": pd.array(status, dtype="string"),
+            "mode": pd.array(mode, dtype="string"),
+            "steps_to_solve": pd.array([None if v != v else int(v) for v in steps], dtype="Int64"),
+        }
+    )
 
 
 def test_axes_need_two_float_axes_of_at_least_16_values():

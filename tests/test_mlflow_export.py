@@ -79,8 +79,11 @@ def test_export_matches_stats_table_and_updates_in_place(tmp_path):
     assert (cells["tags.mlflow.parentRunId"] == done.parent_run_id).all()
     metric_cols = [c for c in table.columns if c not in by and pd.api.types.is_numeric_dtype(table[c])]
     for _, row in table.iterrows():
-        hit = cells[(cells["params.lr"] == f"{row['lr']:g}") & (cells["params.max_steps"] == str(row["max_steps"]))
-                    & (cells["params.init"] == row["init_label"])]  # fmt: skip
+        hit = cells[
+            (cells["params.lr"] == f"{row['lr']:g}")
+            & (cells["params.max_steps"] == str(row["max_steps"]))
+            & (cells["params.init"] == row["init_label"])
+        ]
         assert len(hit) == 1, row[by].to_dict()
         got = hit.iloc[0]
         for col in metric_cols:

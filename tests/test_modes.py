@@ -1,5 +1,5 @@
 """The behaviour taxonomy of ``xorlab.core.modes``: hand-built network states for every mode, synthetic loss windows
-for the trend/period detector, edge cases, and the two real cases of issue 10 (the lr = 2 attractor and the
+for the trend/period detector, edge cases, and two real cases found in studies (the lr = 2 attractor and the
 orthogonal seed-198 run once mislabelled ``ln2``)."""
 
 from __future__ import annotations
@@ -62,8 +62,9 @@ def zero_net() -> dict[str, np.ndarray]:
     return {"w1": np.zeros((2, 4)), "b1": np.zeros((1, 4)), "w2": np.zeros((4, 1)), "b2": np.zeros((1, 1))}
 
 
-def evaluate(nets: list[dict[str, np.ndarray]], windows: list[np.ndarray] | None = None, threshold: float = 0.05,
-             **kw) -> dict[str, np.ndarray]:  # fmt: skip
+def evaluate(
+    nets: list[dict[str, np.ndarray]], windows: list[np.ndarray] | None = None, threshold: float = 0.05, **kw
+) -> dict[str, np.ndarray]:
     """Forward the nets with xorlab.core.net, then ``behaviour``.
 
     Without ``windows`` the loss stayed at its final value (a flat tail). A synthetic window, (WINDOW,) per net,
@@ -115,7 +116,10 @@ def test_plateau_states_sit_on_their_plateau_loss():
 
 def test_saturated_units_counts_dead_tanh_on_all_four_points():
     assert list(evaluate([zero_net(), net((-5, 5, 5, 5)), net((-5, 5, 5, 5), dead4=True)])["saturated_units"]) == [
-        0, 3, 4]  # fmt: skip
+        0,
+        3,
+        4,
+    ]
     # Exactly at the bound counts; a unit saturated on only three points does not (|z1| = 0 at 00 below).
     edge = zero_net() | {"b1": np.full((1, 4), SAT_Z)}
     partial = zero_net() | {"w1": np.full((2, 4), 10.0)}
@@ -144,10 +148,22 @@ def test_params_run_axis_last_gives_the_same_columns():
 
 
 def test_batch_equals_one_by_one():
-    nets = [zero_net(), net((-6, 6, 6, -6)), net((-1, 1, 1, -1)), net((-6, 6, 0, 0)), net((-5, 5, 5, 5)),
-            net((-5, -5, 5, 5), dead4=True)]  # fmt: skip
-    tails = [cycle([1.0]), cycle([0.01]), np.linspace(0.4, 0.3, WINDOW), cycle([0.35]), cycle([1.238, 1.2337]),
-             cycle([2.45, 3.72, 1.23])]  # fmt: skip
+    nets = [
+        zero_net(),
+        net((-6, 6, 6, -6)),
+        net((-1, 1, 1, -1)),
+        net((-6, 6, 0, 0)),
+        net((-5, 5, 5, 5)),
+        net((-5, -5, 5, 5), dead4=True),
+    ]
+    tails = [
+        cycle([1.0]),
+        cycle([0.01]),
+        np.linspace(0.4, 0.3, WINDOW),
+        cycle([0.35]),
+        cycle([1.238, 1.2337]),
+        cycle([2.45, 3.72, 1.23]),
+    ]
     whole = evaluate(nets, tails)
     for i in range(len(nets)):
         one = evaluate([nets[i]], [tails[i]])
@@ -236,8 +252,9 @@ def test_point_margin_is_strict():
     inside = np.nextafter(0.5 + MARGIN, 0.0)
     yhat = np.array([[0.5 - MARGIN, 0.5 + MARGIN, 0.5 - MARGIN, 0.5 + MARGIN], [0.5, inside, 0.5, 0.5]])
     loss = np.array([0.5, 0.6])
-    cols = behaviour(yhat, notebook_shapes(stack_params([zero_net()] * 2)), loss, np.repeat(loss[:, None], TAIL, 1),
-                     threshold=0.05)  # fmt: skip
+    cols = behaviour(
+        yhat, notebook_shapes(stack_params([zero_net()] * 2)), loss, np.repeat(loss[:, None], TAIL, 1), threshold=0.05
+    )
     assert [cols[p][0] for p in POINTS] == ["right", "right", "wrong", "wrong"]
     assert [cols[p][1] for p in POINTS] == ["undecided"] * 4
     assert list(cols["mode"]) == ["other", "saddle_ln2"]
@@ -250,8 +267,9 @@ def test_tie_tolerance_and_loss_threshold_edges():
     loose[3] = np.nextafter(0.8125 - TIE_TOL, 0.0)
     yhat = np.array([ok, loose])
     loss = np.array([0.5, 0.5])
-    cols = behaviour(yhat, notebook_shapes(stack_params([zero_net()] * 2)), loss, np.repeat(loss[:, None], TAIL, 1),
-                     threshold=0.05)  # fmt: skip
+    cols = behaviour(
+        yhat, notebook_shapes(stack_params([zero_net()] * 2)), loss, np.repeat(loss[:, None], TAIL, 1), threshold=0.05
+    )
     assert list(cols["mode"]) == ["three_tied", "one_wrong"]
     # Loss exactly at the threshold is slow (solved needs loss < threshold), per run thresholds accepted.
     s = evaluate([net((-3, 3, 3, -3))] * 2, threshold=np.array([0.0, 1.0]))
@@ -265,7 +283,7 @@ def test_rejects_mismatched_shapes():
         behaviour(np.zeros((4, 2)), stack_params([zero_net()] * 2), np.zeros(2), np.zeros((2, TAIL)), threshold=0.05)
 
 
-# --- the real cases of issue 10 ----------------------------------------------------------------------------------
+# --- real cases from the studies ----------------------------------------------------------------------------------
 
 
 def _last_losses(batch) -> np.ndarray:
@@ -276,8 +294,9 @@ def _last_losses(batch) -> np.ndarray:
 
 def _batch_behaviour(configs):
     b = train_batch(configs, log_every=1)
-    return b, behaviour(b.predictions, b.params, b.final_loss, _last_losses(b), threshold=0.05,
-                        diverged=b.status == "diverged")  # fmt: skip
+    return b, behaviour(
+        b.predictions, b.params, b.final_loss, _last_losses(b), threshold=0.05, diverged=b.status == "diverged"
+    )
 
 
 def test_lr2_stuck_runs_are_mostly_one_wrong():

@@ -104,7 +104,7 @@ def test_figures_keep_each_configurations_own_longest_run(data):
 
 
 def test_headlines_are_per_budget_and_lr_never_pooled(data):
-    """Guards issue 10: "After 1,000 steps: 54.4 %" pooled every init and lr, zeros and lr = 10 included."""
+    """Guards a found bug: "After 1,000 steps: 54.4 %" pooled every init and lr, zeros and lr = 10 included."""
     runs = stats.with_init_label(data[0])
     by = stats.default_by(runs)
     table = stats.stats_table(runs, by)
@@ -135,8 +135,13 @@ def stratum(rates: dict[str, int], n: int = 100, **extra) -> pd.DataFrame:
     """A stats table of one lr: init -> solved runs out of n (solved at step 10, the others stuck)."""
     parts = []
     for init, k in rates.items():
-        runs = fake_runs(["solved"] * k + ["stuck"] * (n - k), steps=[10] * k + [None] * (n - k), init=init,
-                         init_gain=1.0 if init != "notebook" else float("nan"), **extra)  # fmt: skip
+        runs = fake_runs(
+            ["solved"] * k + ["stuck"] * (n - k),
+            steps=[10] * k + [None] * (n - k),
+            init=init,
+            init_gain=1.0 if init != "notebook" else float("nan"),
+            **extra,
+        )
         runs["run_id"] = runs["run_id"] + init
         runs["mode"] = pd.array(["solved"] * k + ["one_wrong"] * (n - k), dtype="string")
         parts.append(runs)
@@ -144,12 +149,14 @@ def stratum(rates: dict[str, int], n: int = 100, **extra) -> pd.DataFrame:
 
 
 def test_ties_are_reported_as_ties():
-    """Guards issue 10: "Highest success rate: lr=1 … he_normal" picked one of 24 groups tied at 100 %."""
-    line = findings.stratum_line(stratum({"notebook": 100, "he_normal": 100, "orthogonal": 100}), "lr = 1",
-                                 ["init_label"])  # fmt: skip
+    """Guards a bug found in review: "Highest success rate: lr=1 … he_normal" picked one of 24 groups tied at 100 %."""
+    line = findings.stratum_line(
+        stratum({"notebook": 100, "he_normal": 100, "orthogonal": 100}), "lr = 1", ["init_label"]
+    )
     assert line.startswith("lr = 1: all 3 inits solve 100.0 % (n = 100 each)")
-    line = findings.stratum_line(stratum({"notebook": 100, "he_normal": 100, "xavier_normal": 90}), "lr = 1",
-                                 ["init_label"])  # fmt: skip
+    line = findings.stratum_line(
+        stratum({"notebook": 100, "he_normal": 100, "xavier_normal": 90}), "lr = 1", ["init_label"]
+    )
     assert "highest: 2 inits tie at 100.0 % (**he_normal**, **notebook**)" in line
     assert "lowest: **xavier_normal** 90.0 [" in line
     assert "fastest of those solving ≥ 50.0 %: 3 inits tie at a KM median steps to first solve of 10" in line
@@ -173,14 +180,19 @@ def test_summary_table_labels_and_p_values(data):
     runs = stats.with_init_label(data[0])
     by = stats.default_by(runs)
     cols = list(findings.summary_table(stats.stats_table(runs, by), by).columns)
-    for col in ("KM median steps to first solve [95% CI]", "final loss median [Q1, Q3]", "McNemar p",
-                "p adj. (BH in family)", "most common failure mode, % of runs"):  # fmt: skip
+    for col in (
+        "KM median steps to first solve [95% CI]",
+        "final loss median [Q1, Q3]",
+        "McNemar p",
+        "p adj. (BH in family)",
+        "most common failure mode, % of runs",
+    ):
         assert col in cols, col
     assert not any("IQR" in c or c.startswith("median steps") for c in cols)
 
 
 def test_unrelated_store_changes_nothing_of_this_one(data):
-    """Guards issue 10: an unrelated 300-run store changed the BH family and flipped the headline."""
+    """Guards a bug found in review: an unrelated 300-run store changed the BH family and flipped the headline."""
     runs = stats.with_init_label(data[0]).assign(sweep="a")
     cfgs = [TrainConfig(lr=2.0, max_steps=200, seed=s, init=i) for i in ("notebook", "he_normal") for s in range(150)]
     other = stats.with_init_label(runs_frame(train_batch(cfgs))).assign(sweep="b")

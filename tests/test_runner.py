@@ -201,7 +201,7 @@ def test_sweep_into_unwritable_dir_fails_before_training(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["afile"]
 
 
-# ----------------------------------------------------------------------------------------------- issue 8
+# ----------------------------------------------------------------------------------------------- liveness
 @pytest.mark.parametrize(
     ("grid", "field"),
     [

@@ -145,7 +145,7 @@ def test_failure_mode_prefers_the_mode_column():
     row = pd.Series({"status": "stuck", "plateau": "ln2", "diverged_step": pd.NA})
     assert app._failure_mode(row) == "stuck on the ln 2 plateau"
     assert app._failure_mode(pd.Series({**row, "plateau": "other"})).startswith("stuck far from every plateau")
-    assert app._failure_mode(pd.concat([row, pd.Series({"mode": "dead_units"})])) == "dead_units"  # issue 10
+    assert app._failure_mode(pd.concat([row, pd.Series({"mode": "dead_units"})])) == "dead_units"
     assert app._failure_mode(pd.Series({"status": "diverged", "plateau": pd.NA, "diverged_step": 7})) == (
         "diverged at step 7"
     )

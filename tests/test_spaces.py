@@ -64,15 +64,29 @@ def test_bad_spaces_are_one_line_config_errors(grid, field, words):
 
 
 def test_every_float_axis_takes_spaces():
-    grid = Grid.from_mapping({"lr": "logspace(-1,0,3)", "loss_threshold": "linspace(0.01,0.05,5)",
-                              "init": [{"name": "he_normal", "gain": "linspace(0.5,1.5,3)"},
-                                       {"name": "normal", "std": "logspace(-2,0,3)"},
-                                       {"name": "uniform", "a": "linspace(0.5,1,2)"}]})  # fmt: skip
+    grid = Grid.from_mapping(
+        {
+            "lr": "logspace(-1,0,3)",
+            "loss_threshold": "linspace(0.01,0.05,5)",
+            "init": [
+                {"name": "he_normal", "gain": "linspace(0.5,1.5,3)"},
+                {"name": "normal", "std": "logspace(-2,0,3)"},
+                {"name": "uniform", "a": "linspace(0.5,1,2)"},
+            ],
+        }
+    )
     assert grid.axes["lr"] == [0.1, 0.316227766017, 1.0]
     assert grid.axes["loss_threshold"] == [0.01, 0.02, 0.03, 0.04, 0.05]
     assert [p for _, p in grid.axes["init"]] == [
-        (("gain", 0.5),), (("gain", 1.0),), (("gain", 1.5),), (("std", 0.01),), (("std", 0.1),), (("std", 1.0),),
-        (("a", 0.5),), (("a", 1.0),)]  # fmt: skip
+        (("gain", 0.5),),
+        (("gain", 1.0),),
+        (("gain", 1.5),),
+        (("std", 0.01),),
+        (("std", 0.1),),
+        (("std", 1.0),),
+        (("a", 0.5),),
+        (("a", 1.0),),
+    ]
 
 
 def test_run_ids_and_labels_equal_a_written_out_list():
@@ -85,14 +99,14 @@ def test_run_ids_and_labels_equal_a_written_out_list():
         run_id(c) for t in listed.trajectories() for c in t
     ]
     frame = pd.DataFrame(spaced.table(np.arange(spaced.n_trajectories)).columns)
-    assert sorted(set(init_labels(frame))) == [
-        "normal(std=0.01)", "normal(std=0.0316227766017)", "normal(std=0.1)"]  # fmt: skip
+    assert sorted(set(init_labels(frame))) == ["normal(std=0.01)", "normal(std=0.0316227766017)", "normal(std=0.1)"]
 
 
 def test_labels_of_fine_grids_are_distinct():
     values = spaces.space("logspace(-0.5001,-0.5,50)")
-    frame = pd.DataFrame({"init": "normal", "init_std": values, "init_gain": np.nan, "init_a": np.nan,
-                          "init_path": None})  # fmt: skip
+    frame = pd.DataFrame(
+        {"init": "normal", "init_std": values, "init_gain": np.nan, "init_a": np.nan, "init_path": None}
+    )
     labels = init_labels(frame)
     assert labels.nunique() == 50 and labels.iloc[0] == f"normal(std={values[0]!r})"
     coarse = frame.assign(init_std=[0.01, 0.1] * 25)

@@ -325,7 +325,7 @@ def paired(lr: float, ref_solved: int, other_solved: int, n: int = 100) -> pd.Da
 
 
 def test_bh_family_is_one_stratum_and_unchanged_by_unrelated_runs():
-    """Guards issue 10: adding an unrelated store grew the BH family from 12 to 13 and flipped the headline."""
+    """Guards a found bug: an unrelated store grew the BH family from 12 to 13 and flipped the headline."""
     mine = pd.concat([paired(0.1, 70, 55), paired(1.0, 90, 80)], ignore_index=True)
     other = paired(2.0, 50, 49)  # another lr: its own family
     alone = stats.compare_inits(mine, by="lr,init")
@@ -366,10 +366,17 @@ def test_an_edited_init_file_never_pools_two_experiments(tmp_path):
     frames = []
     for scale in (1.0, 0.0):  # a good start, then all zeros (never solves)
         rng = np.random.default_rng(1)
-        np.savez(path, w1=rng.standard_normal((2, 4)) * scale, b1=np.zeros((1, 4)),
-                 w2=rng.standard_normal((4, 1)) * scale, b2=np.zeros((1, 1)))  # fmt: skip
-        cfgs = [TrainConfig(lr=1.0, max_steps=300, seed=s, init="from_file", init_params={"path": str(path)})
-                for s in range(3)]  # fmt: skip
+        np.savez(
+            path,
+            w1=rng.standard_normal((2, 4)) * scale,
+            b1=np.zeros((1, 4)),
+            w2=rng.standard_normal((4, 1)) * scale,
+            b2=np.zeros((1, 1)),
+        )
+        cfgs = [
+            TrainConfig(lr=1.0, max_steps=300, seed=s, init="from_file", init_params={"path": str(path)})
+            for s in range(3)
+        ]
         frames.append(runs_frame(train_batch(cfgs)))
     runs = stats.with_init_label(pd.concat(frames, ignore_index=True))
     assert runs["init_label"].nunique() == 2 and all("@" in lab for lab in runs["init_label"])
@@ -383,10 +390,13 @@ def test_bootstrap_in_batches_and_threads_equals_one_array(monkeypatch):
     rng = np.random.default_rng(5)
     n = 600
     runs = pd.concat(
-        [fake_runs(rng.choice(["solved", "stuck"], size=n, p=[p, 1 - p]), init=init, lr=lr)
-         for init, p in (("notebook", 0.6), ("he_normal", 0.5), ("zeros", 0.0)) for lr in (0.1, 1.0)],
+        [
+            fake_runs(rng.choice(["solved", "stuck"], size=n, p=[p, 1 - p]), init=init, lr=lr)
+            for init, p in (("notebook", 0.6), ("he_normal", 0.5), ("zeros", 0.0))
+            for lr in (0.1, 1.0)
+        ],
         ignore_index=True,
-    )  # fmt: skip
+    )
     runs["run_id"] = [f"r{i}" for i in range(len(runs))]
     batched = stats.compare_inits(runs, by=["init_label", "lr"], n_boot=500)
     monkeypatch.setattr(stats, "BOOT_CELLS", 7 * n)  # batches of 7 resamples: many batches, an uneven last one
@@ -396,7 +406,13 @@ def test_bootstrap_in_batches_and_threads_equals_one_array(monkeypatch):
         sub = runs[runs["lr"] == row["lr"]]
         ok = (sub["status"] == "solved").astype(np.int64).to_numpy().reshape(3, n)
         d = ok[{"he_normal": 1, "zeros": 2}[row["init_label"]]] - ok[0]  # rows: notebook, he_normal, zeros
-        ref = sps.bootstrap((d,), np.mean, n_resamples=500, method="percentile", vectorized=True,
-                            rng=np.random.default_rng(stats.BOOT_SEED))  # fmt: skip
+        ref = sps.bootstrap(
+            (d,),
+            np.mean,
+            n_resamples=500,
+            method="percentile",
+            vectorized=True,
+            rng=np.random.default_rng(stats.BOOT_SEED),
+        )
         assert abs(row["diff_lo"] - ref.confidence_interval.low) <= 1e-12
         assert abs(row["diff_hi"] - ref.confidence_interval.high) <= 1e-12

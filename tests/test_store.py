@@ -85,8 +85,10 @@ def test_round_trip_is_exact(tmp_path, batch):
     path = write_store(tmp_path / "s", batch)
     pd.testing.assert_frame_equal(by_id(load_runs(path)), by_id(with_file_hashes(runs_frame(batch))[RUN_COLUMNS]))
     got, expected = load_curves(path).drop(columns="sweep"), curves_frame(batch)
-    pd.testing.assert_frame_equal(got.sort_values(["run_id", "step"], ignore_index=True),
-                                  expected.sort_values(["run_id", "step"], ignore_index=True))  # fmt: skip
+    pd.testing.assert_frame_equal(
+        got.sort_values(["run_id", "step"], ignore_index=True),
+        expected.sort_values(["run_id", "step"], ignore_index=True),
+    )
 
 
 @pytest.mark.parametrize("every", [1, 7])
@@ -132,7 +134,7 @@ def test_load_from_store_parent_and_list(tmp_path, batch):
 
 
 def test_runs_of_two_stores_are_never_merged(tmp_path, batch):
-    """Issue 9: the same runs in two stores are two sets of rows, told apart by ``sweep``."""
+    """The same runs in two stores are two sets of rows, told apart by ``sweep``."""
     a, b = write_store(tmp_path / "a", batch), write_store(tmp_path / "b", batch)
     runs = load_runs([a, b])
     assert len(runs) == 2 * len(CONFIGS) and runs.groupby("sweep")["run_id"].nunique().tolist() == [3, 3]
@@ -391,7 +393,7 @@ def test_runs_files_written_before_the_behaviour_columns_still_load(tmp_path):
     assert runs["status"].tolist() == batch.status.tolist()
 
 
-# ----------------------------------------------------------------------------------------------- issue 8
+# ----------------------------------------------------------------------------------------------- liveness
 def test_files_honour_the_umask(tmp_path, batch):
     old = os.umask(0o022)
     try:

@@ -18,8 +18,12 @@ from xorlab.store.records import params_of, runs_frame
 
 @pytest.fixture(scope="module")
 def runs() -> pd.DataFrame:
-    cfgs = [TrainConfig(lr=lr, max_steps=300, seed=s, init=i) for lr in (0.05, 1.0)
-            for i in ("notebook", "zeros") for s in range(12)]  # fmt: skip
+    cfgs = [
+        TrainConfig(lr=lr, max_steps=300, seed=s, init=i)
+        for lr in (0.05, 1.0)
+        for i in ("notebook", "zeros")
+        for s in range(12)
+    ]
     return stats.with_init_label(runs_frame(train_batch(cfgs)))
 
 

@@ -1,107 +1,80 @@
-"""Tests for ``xorlab.apps.cli``: a plain command line (overrides only) is composed once, into exactly the config
-``@hydra.main`` composes for it, and runs as ``@hydra.main`` runs it. The general path (``composed_jobs``, then
-``@hydra.main``) is taken here by adding ``--config-name``, which names the same primary config."""
+"""Tests for ``xorlab.apps.cli``: every job's config is composed with Hydra's public API and checked before
+Hydra starts; the config checked is the one the job receives; Hydra's own groups list their real options; and
+nothing in xorlab reaches into ``hydra._internal``."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from pathlib import Path
 
 import pytest
-from hydra._internal.hydra import Hydra
-from hydra.core.global_hydra import GlobalHydra
-from hydra.types import RunMode
+import yaml
 from omegaconf import OmegaConf
 
-import xorlab.apps.sweep as sweep_app
-from xorlab.apps.cli import compose_plain
+import xorlab
+from xorlab.apps.cli import composed_jobs
 
-PLAIN = [
-    ("xorlab-sweep", ["grid.seed=[0,1]", "grid.max_steps=5", "sweep.dir=S", "sweep.engine=numpy",
-                      "sweep.progress=false"]),
-    ("xorlab-sweep", ["experiment=demo", "grid.seed=[0]", "grid.max_steps=5", "grid.lr=[0.5]", "sweep.dir=S",
-                      "sweep.engine=numpy", "sweep.progress=false", "hydra.job.chdir=true",
-                      "hydra.job_logging.root.level=WARNING"]),
-    ("xorlab-train", ["init=normal", "init.std=0.5", "max_steps=5", "hydra.run.dir=S"]),
-    ("xorlab-train", ["experiment=notebook_replay", "max_steps=5", "hydra.run.dir=S", "hydra.mode=RUN"]),
-]  # fmt: skip
+PACKAGE = Path(xorlab.__file__).parent
 
 
-def hydra_files(run_dir, cwd) -> dict[str, str]:
-    return {p.name: p.read_text().replace(str(cwd), "<cwd>") for p in sorted((run_dir / ".hydra").iterdir())}
-
-
-@pytest.mark.parametrize(("app", "args"), PLAIN, ids=[" ".join(a) for _, a in PLAIN])
-def test_plain_run_writes_what_hydra_main_writes(tmp_path, cli, app, args):
-    """The files Hydra writes for the job (composed config, Hydra's config, overrides) and what the app prints
-    are those of the general path, byte for byte up to the working directory."""
-    plain, general = tmp_path / "plain", tmp_path / "general"
-    plain.mkdir()
-    general.mkdir()
-    a = cli(app, *args, cwd=plain)
-    b = cli(app, "--config-name", app.removeprefix("xorlab-"), *args, cwd=general)
-    assert a.returncode == b.returncode == 0, a.stderr + b.stderr
-    files = hydra_files(plain / "S", plain)
-    assert set(files) == {"config.yaml", "hydra.yaml", "overrides.yaml"}
-    assert files == hydra_files(general / "S", general)
-    assert "hydra.mode=RUN" in files["hydra.yaml"]
-    if app == "xorlab-train":  # (the sweep's summary line carries its duration; log lines their time)
-        printed = [[ln for ln in out.stdout.splitlines() if not ln.startswith("[")] for out in (a, b)]
-        assert printed[0] == printed[1] and len(printed[0]) > 5
-    assert a.stderr == b.stderr == ""
+def test_xorlab_uses_only_hydras_public_api():
+    private = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if "hydra._internal" in p.read_text()]
+    assert private == []
 
 
 @pytest.mark.parametrize(
-    "overrides",
-    [[], ["grid.seed='range(0,3)'", "sweep.dir=S"], ["experiment=init_comparison", "hydra.verbose=true"],
-     ["hydra/launcher=joblib", "hydra.job.name=other", "+hydra.job.env_set.X=1"], ["hydra.mode=RUN"]],
-)  # fmt: skip
-def test_compose_plain_equals_hydra_run_composition(overrides):
-    """The config ``compose_plain`` hands to ``Hydra.run`` equals the one ``Hydra.run`` composes itself, with the
-    overrides ``@hydra.main`` gives it, node for node (interpolations unresolved) and in the same key order."""
-    try:
-        main, cfg, run_overrides = compose_plain("sweep", sweep_app.hydra_main.__wrapped__, overrides)
-        assert isinstance(main, Hydra) and GlobalHydra.instance().hydra is main
-        assert main.config_loader.ready == {}  # nothing handed out yet: the next composition is a real one
-        expected = main.compose_config("sweep", run_overrides, run_mode=RunMode.RUN)
-        assert main.get_mode("sweep", overrides) == (RunMode.RUN if "hydra.mode=RUN" in overrides else None)
-    finally:
-        GlobalHydra.instance().clear()
-    assert run_overrides == (overrides if "hydra.mode=RUN" in overrides else [*overrides, "hydra.mode=RUN"])
-    assert cfg.hydra.job.name == ("other" if "hydra.job.name=other" in overrides else "sweep")
-    assert cfg.hydra.mode == RunMode.RUN
-    assert OmegaConf.to_yaml(cfg) == OmegaConf.to_yaml(expected)
+    ("app", "args"),
+    [
+        ("xorlab-sweep", ["grid.seed=[0,1]", "grid.max_steps=5", "sweep.engine=numpy", "sweep.progress=false"]),
+        ("xorlab-train", ["init=normal", "init.std=0.5", "max_steps=5"]),
+    ],
+)
+def test_the_config_checked_is_the_config_the_job_gets(tmp_path, cli, app, args):
+    name = app.removeprefix("xorlab-")
+    out_key = "sweep.dir" if name == "sweep" else "hydra.run.dir"
+    argv = [*args, f"{out_key}={tmp_path / 'S'}"]
+    (checked,) = composed_jobs(name, argv)
+    run = cli(app, *argv, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    written = yaml.safe_load((tmp_path / "S" / ".hydra" / "config.yaml").read_text())
+    assert OmegaConf.to_container(checked, resolve=True) == written
 
 
-def test_config_asking_for_a_multirun_takes_the_general_path(tmp_path, cli):
+def test_a_multirun_is_checked_job_by_job_as_the_basic_sweeper_forms_them(tmp_path, cli):
+    argv = ["-m", "init=glob(*,exclude=from_file)", "seed=0,1", "max_steps=3", f"hydra.sweep.dir={tmp_path / 'M'}"]
+    jobs = composed_jobs("train", argv)
+    run = cli("xorlab-train", *argv, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    launched = sorted((tmp_path / "M").glob("*/.hydra/config.yaml"), key=lambda p: int(p.parts[-3]))
+    assert [OmegaConf.to_container(j, resolve=True) for j in jobs] == [yaml.safe_load(p.read_text()) for p in launched]
+    assert len(jobs) == 2 * 11
+
+
+def test_a_bad_value_in_one_job_of_a_multirun_stops_before_anything_is_written(tmp_path, cli):
+    run = cli("xorlab-train", "-m", "lr=0.1,-1", "max_steps=3", f"hydra.sweep.dir={tmp_path / 'M'}", cwd=tmp_path)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and run.stderr.startswith("xorlab-train: error: lr")
+    assert not (tmp_path / "M").exists()
+
+
+@pytest.mark.parametrize(("app", "group"), [("xorlab-sweep", "hydra/launcher"), ("xorlab-train", "hydra/sweeper")])
+def test_an_unknown_option_of_hydras_own_group_lists_the_real_options(tmp_path, cli, app, group):
+    run = cli(app, f"{group}=joblbi", cwd=tmp_path)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+    allowed = run.stderr.split("allowed: ")[1].strip().split(", ")
+    assert "basic" in allowed and ("joblib" in allowed or group == "hydra/sweeper"), run.stderr
+
+
+def test_config_asking_for_a_multirun_runs_as_a_multirun(tmp_path, cli):
     """``hydra.mode=MULTIRUN`` without ``-m``: Hydra runs it as a multirun (job dir S/0, the store S)."""
-    out = cli("xorlab-sweep", "hydra.mode=MULTIRUN", "grid.seed=[0]", "grid.max_steps=5", "sweep.dir=S",
-              "sweep.engine=numpy", "sweep.progress=false", cwd=tmp_path)  # fmt: skip
+    out = cli(
+        "xorlab-sweep",
+        "hydra.mode=MULTIRUN",
+        "grid.seed=[0]",
+        "grid.max_steps=5",
+        "sweep.dir=S",
+        "sweep.engine=numpy",
+        "sweep.progress=false",
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert "Launching 1 jobs locally" in out.stdout and "trained 1 runs" in out.stdout
     assert (tmp_path / "S" / "0" / ".hydra" / "config.yaml").exists() and (tmp_path / "S" / "runs").is_dir()
-
-
-COUNTED = """
-import atexit, sys
-from hydra._internal.config_loader_impl import ConfigLoaderImpl
-impl, calls = ConfigLoaderImpl._load_configuration_impl, []
-def counted(*args, **kwargs):
-    calls.append(1)
-    return impl(*args, **kwargs)
-ConfigLoaderImpl._load_configuration_impl = counted
-atexit.register(lambda: print("compositions:", len(calls)))
-sys.argv[0] = "xorlab-sweep"
-from xorlab.apps.sweep import main
-main()
-"""
-
-
-def test_plain_run_is_composed_once(tmp_path):
-    args = ["grid.seed=[0]", "grid.max_steps=5", "sweep.engine=numpy", "sweep.progress=false"]
-    counts = []
-    for extra in ([], ["--config-name", "sweep"]):
-        out = subprocess.run([sys.executable, "-c", COUNTED, *extra, *args, f"sweep.dir=S{len(counts)}"],
-                             cwd=tmp_path, capture_output=True, text=True, check=True)  # fmt: skip
-        counts.append(out.stdout.splitlines()[-1])
-    assert counts == ["compositions: 1", "compositions: 3"]  # the general path: check, get_mode, run

@@ -66,8 +66,14 @@ def test_cli_sweep_records_equal_train_and_resumes(tmp_path, cli, same_run, raw_
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stdout + out.stderr
     assert "trained 36 runs" in out.stdout
-    grid = Grid.from_mapping({"lr": [0.5, 1e306], "max_steps": [20, 45], "seed": [0, 1, 2],
-                              "init": ["zeros", "notebook", {"name": "normal", "std": 1000.0}]})  # fmt: skip
+    grid = Grid.from_mapping(
+        {
+            "lr": [0.5, 1e306],
+            "max_steps": [20, 45],
+            "seed": [0, 1, 2],
+            "init": ["zeros", "notebook", {"name": "normal", "std": 1000.0}],
+        }
+    )
     configs = [c for runs in grid.trajectories() for c in runs]
     runs, curves = load_runs(tmp_path / "D").set_index("run_id"), load_curves(tmp_path / "D")
     assert sorted(runs.index) == sorted(run_id(c) for c in configs)
@@ -95,8 +101,9 @@ def test_cli_sweep_uses_the_compiled_engine_by_default(tmp_path, cli):
     assert out.returncode == 0, out.stderr
     runs = load_runs(tmp_path / "S")
     assert set(runs["engine"]) == {"compiled"} and "note:" not in out.stdout
-    more = cli("xorlab-sweep", "grid.seed=[0,1,2,3]", "grid.max_steps=50", "sweep.dir=S", "sweep.engine=numpy",
-               cwd=tmp_path)  # fmt: skip
+    more = cli(
+        "xorlab-sweep", "grid.seed=[0,1,2,3]", "grid.max_steps=50", "sweep.dir=S", "sweep.engine=numpy", cwd=tmp_path
+    )
     assert more.returncode == 0, more.stderr
     assert "note: this store already holds runs trained with engine compiled" in more.stdout
     assert load_runs(tmp_path / "S").set_index("seed")["engine"].to_dict() == {

@@ -41,12 +41,26 @@ def test_default_config_is_the_notebook_run():
 
 
 def test_overrides_reach_every_field():
-    cfg = composed("init=normal", "init.std=0.5", "lr=0.3", "max_steps=10", "seed=4", "rng=legacy",
-                   "rng_skip=2", "loss_threshold=0.1")  # fmt: skip
+    cfg = composed(
+        "init=normal",
+        "init.std=0.5",
+        "lr=0.3",
+        "max_steps=10",
+        "seed=4",
+        "rng=legacy",
+        "rng_skip=2",
+        "loss_threshold=0.1",
+    )
     assert train_app.check(cfg) == TrainConfig(
-        lr=0.3, max_steps=10, seed=4, init="normal", init_params={"std": 0.5}, rng="legacy", rng_skip=2,
+        lr=0.3,
+        max_steps=10,
+        seed=4,
+        init="normal",
+        init_params={"std": 0.5},
+        rng="legacy",
+        rng_skip=2,
         loss_threshold=0.1,
-    )  # fmt: skip
+    )
     assert train_app.check(composed("init=he_uniform")).init_params == {"gain": 1.0}
 
 

@@ -120,10 +120,23 @@ def chromium(tmp_path_factory) -> Iterator[str]:
     if exe is None:
         pytest.fail("chromium not found: `make test-browser` installs Debian's chromium (apt-get install chromium)")
     profile = tmp_path_factory.mktemp("chromium-profile")
-    args = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--disable-extensions", "--no-first-run",
-            "--no-default-browser-check", "--hide-scrollbars", f"--user-data-dir={profile}",
-            "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "about:blank"]  # fmt: skip
+    args = [
+        exe,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-extensions",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+        "--remote-debugging-address=127.0.0.1",
+        "--remote-debugging-port=0",
+        "about:blank",
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         endpoint = None
@@ -193,14 +206,25 @@ def pages(tmp_path_factory) -> dict[str, Path]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HYDRA_")}
     for name, extra in (("a", []), (DEEP, ["grid.loss_threshold=0.01"])):
         d = root / name
-        subprocess.run([BIN / "xorlab-sweep", *GRID, *extra, f"sweep.dir={d}"], cwd=root,
-                       env=env, check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [BIN / "xorlab-sweep", *GRID, *extra, f"sweep.dir={d}"], cwd=root, env=env, check=True, capture_output=True
+        )
     subprocess.run([BIN / "xorlab-report", root / "a"], cwd=root, env=env, check=True, capture_output=True)
-    subprocess.run([BIN / "xorlab-runs", "compare", root / "a", root / "a", "--out", root / "same"], cwd=root,
-                   env=env, check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [BIN / "xorlab-runs", "compare", root / "a", root / "a", "--out", root / "same"],
+        cwd=root,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     subprocess.run([BIN / "xorlab-report", root / DEEP], cwd=root, env=env, check=True, capture_output=True)
-    subprocess.run([BIN / "xorlab-runs", "compare", root / "a", root / DEEP, "--out", root / "threshold"],
-                   cwd=root, env=env, check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [BIN / "xorlab-runs", "compare", root / "a", root / DEEP, "--out", root / "threshold"],
+        cwd=root,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     return {
         "report": root / "a" / "report" / "report.html",
         "report_long_path": root / DEEP / "report" / "report.html",

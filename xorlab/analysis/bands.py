@@ -47,8 +47,9 @@ class _Spill:
 
     def read(self, block: _Block) -> np.ndarray:
         self.file.flush()
-        return np.fromfile(self.file.name, dtype=np.float64, count=block.rows * block.steps.size,
-                           offset=block.offset).reshape(block.rows, block.steps.size)  # fmt: skip
+        return np.fromfile(
+            self.file.name, dtype=np.float64, count=block.rows * block.steps.size, offset=block.offset
+        ).reshape(block.rows, block.steps.size)
 
 
 def order_statistics(sorted_cols: np.ndarray, confidence: float) -> tuple[np.ndarray, ...]:
@@ -174,8 +175,11 @@ def curve_bands(
                 groups = cells[by].drop_duplicates().sort_values(by, kind="stable", ignore_index=True)
             else:
                 groups = cells.iloc[:1, :0].reset_index(drop=True)
-            code = (cells[by].merge(groups.reset_index(names="_g"), on=by, how="left")["_g"].to_numpy()
-                    if by else np.zeros(len(cells), dtype=np.int64))  # fmt: skip
+            code = (
+                cells[by].merge(groups.reset_index(names="_g"), on=by, how="left")["_g"].to_numpy()
+                if by
+                else np.zeros(len(cells), dtype=np.int64)
+            )
             members = [[b for b in spill.blocks if code[b.cell] == g] for g in range(len(groups))]
             with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # numpy sorts release the GIL
                 results = list(
@@ -186,8 +190,15 @@ def curve_bands(
                 if res is None or not res[0].size:
                     continue
                 step, n, med, lo, hi = res
-                part = pd.DataFrame({"step": step.astype(np.int64), "n": n.astype(np.int64), "loss_median": med,
-                                     "loss_lo": lo, "loss_hi": hi})  # fmt: skip
+                part = pd.DataFrame(
+                    {
+                        "step": step.astype(np.int64),
+                        "n": n.astype(np.int64),
+                        "loss_median": med,
+                        "loss_lo": lo,
+                        "loss_hi": hi,
+                    }
+                )
                 parts.append((g, part))
             frame = (
                 pd.concat([p for _, p in parts], ignore_index=True)

@@ -1,6 +1,6 @@
 """The prose of a report, computed from the stats table: key findings, the summary table as text, the method.
 
-Rules the sentences follow (issue 10), so that what a researcher reads is true:
+Rules the sentences follow, so that what a researcher reads is true:
 
 - success rates are stated per budget (``max_steps``) and per learning rate, never pooled over groups that are
   not replicates of each other;

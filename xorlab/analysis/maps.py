@@ -106,8 +106,12 @@ def point_maps(runs: pd.DataFrame, axes: tuple[MapAxis, MapAxis]) -> dict[str, n
     median[~np.isfinite(median)] = np.nan
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(n > 0, solved / np.maximum(n, 1), np.nan)
-    return {"n": n.reshape(shape), "solved_rate": rate.reshape(shape), "mode": mode.reshape(shape),
-            "steps_median": median.reshape(shape)}  # fmt: skip
+    return {
+        "n": n.reshape(shape),
+        "solved_rate": rate.reshape(shape),
+        "mode": mode.reshape(shape),
+        "steps_median": median.reshape(shape),
+    }
 
 
 def default_by(runs: pd.DataFrame) -> list[str]:

@@ -201,9 +201,15 @@ def _paired_diff(d: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, f
     if np.all(d == d[0]):  # every resample is identical: the interval is the point
         return mean, mean, mean
     res = stats.bootstrap(
-        (d,), np.mean, n_resamples=n_boot, method="percentile", confidence_level=CONFIDENCE,
-        vectorized=True, rng=np.random.default_rng(seed), batch=max(1, BOOT_CELLS // d.size),
-    )  # fmt: skip
+        (d,),
+        np.mean,
+        n_resamples=n_boot,
+        method="percentile",
+        confidence_level=CONFIDENCE,
+        vectorized=True,
+        rng=np.random.default_rng(seed),
+        batch=max(1, BOOT_CELLS // d.size),
+    )
     return mean, float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 

@@ -33,8 +33,10 @@ def mode_labels(runs: pd.DataFrame) -> pd.Series:
     if old.any():
         status = runs.loc[old, "status"].astype(object)
         plateau = runs.loc[old, "plateau"].astype(object)
-        mode[old] = [f"stuck ({PLATEAU_TEXT.get(p, p)})" if s == "stuck" and isinstance(p, str) else s
-                     for s, p in zip(status, plateau, strict=True)]  # fmt: skip
+        mode[old] = [
+            f"stuck ({PLATEAU_TEXT.get(p, p)})" if s == "stuck" and isinstance(p, str) else s
+            for s, p in zip(status, plateau, strict=True)
+        ]
     return mode.rename("mode")
 
 

@@ -6,10 +6,12 @@ import argparse
 import sys
 from typing import NoReturn
 
+from xorlab.apps.errors import USAGE, say
+
 
 class OneLineParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose usage errors are one line (the usage is one ``--help`` away)."""
 
     def error(self, message: str) -> NoReturn:
-        print(f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)", file=sys.stderr)
-        sys.exit(2)
+        say(self.prog, f"{message} (see {self.prog} --help)")
+        sys.exit(USAGE)

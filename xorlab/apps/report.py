@@ -22,10 +22,12 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from xorlab.apps.errors import AppError, exit_status
+
 PROG = "xorlab-report"
 
 
-class ReportError(Exception):
+class ReportError(AppError):
     """A user error; ``str`` is the one-line message."""
 
 
@@ -51,11 +53,17 @@ def parser() -> argparse.ArgumentParser:
         "--budget", type=int, metavar="N", help="max_steps the figures show (default: each configuration's longest)"
     )
     p.add_argument(
-        "--formats", default="png,svg", metavar="LIST", help="figure formats: png (always) and optionally svg "
-        "(default: png,svg)",
-    )  # fmt: skip
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="show stages and an ETA on stderr (default: when stderr is a terminal)")  # fmt: skip
+        "--formats",
+        default="png,svg",
+        metavar="LIST",
+        help="figure formats: png (always) and optionally svg (default: png,svg)",
+    )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show stages and an ETA on stderr (default: when stderr is a terminal)",
+    )
     return p
 
 
@@ -153,27 +161,34 @@ def run(args: argparse.Namespace) -> Path:
         out = args.out if args.out is not None else Path(paths[0]) / "report"
         publish(
             lambda d: report.build_report(
-                runs, curves, d, inputs=paths, by=by, reference=args.reference, budget=args.budget, notes=notes,
-                formats=figure_formats, progress=progress,
+                runs,
+                curves,
+                d,
+                inputs=paths,
+                by=by,
+                reference=args.reference,
+                budget=args.budget,
+                notes=notes,
+                formats=figure_formats,
+                progress=progress,
             ),
             out,
-        )  # fmt: skip
+        )
     return out / "report.md"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``xorlab-report`` and ``python -m xorlab.apps.report``; returns the exit status."""
     args = parser().parse_args(argv)
+    md: list[Path] = []
     try:
-        md = run(args)
-    except ReportError as exc:
-        print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
+        status = exit_status(PROG, lambda: md.append(run(args)))
     except KeyboardInterrupt:  # the report is built aside and moved into place whole: nothing half-written
         print(f"{PROG}: interrupted; no report written", file=sys.stderr)
         return 130
-    print(f"{PROG}: wrote {md} (and report.html, stats.csv, figures/ beside it)")
-    return 0
+    if status == 0:
+        print(f"{PROG}: wrote {md[0]} (and report.html, stats.csv, figures/ beside it)")
+    return status
 
 
 if __name__ == "__main__":

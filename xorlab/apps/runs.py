@@ -15,18 +15,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from xorlab.apps.errors import AppError, exit_status
 from xorlab.store.format import MANIFEST
+
+if TYPE_CHECKING:
+    from xorlab.store.reader import StoreReader
 
 PROG = "xorlab-runs"
 
 
-class RunsError(Exception):
+class RunsError(AppError):
     """A user error; ``str`` is the one-line message."""
 
 
@@ -134,7 +137,7 @@ def _config_text(row: Any, columns: Sequence[str]) -> str:
 
 
 def _failure_mode(row: Any) -> str:
-    """The ``mode`` column when the store has one (issue 10), else status and plateau."""
+    """The ``mode`` column when the store has one (older stores lack it), else status and plateau."""
     from xorlab.core.outcome import PLATEAU_TEXT
 
     if "mode" in row.index and _fmt(row["mode"]) != "–":
@@ -153,16 +156,15 @@ def _failure_mode(row: Any) -> str:
     return f"diverged at step {_fmt(row['diverged_step'])}"
 
 
-def _show_run(path: Path, run_id: str, plot: Path | None) -> None:
+def _show_run(reader: StoreReader, run_id: str, plot: Path | None) -> None:
     import numpy as np
 
     from xorlab.analysis import stats
-    from xorlab.store.reader import load_curves, load_runs
     from xorlab.store.records import CONFIG_COLUMNS, PRED_COLUMNS, params_of
-    from xorlab.tracking import catalog
 
-    runs = stats.with_init_label(load_runs(path))
-    row = runs.loc[runs["run_id"] == run_id].iloc[0]
+    path = reader.path
+    frame, chunk = reader.run(run_id)  # this run's runs file, read once (the ids came from the id columns)
+    row = stats.with_init_label(frame).iloc[0]
     config = [c for c in CONFIG_COLUMNS if c == "init" or _fmt(row[c]) != "–"]
     solved = _fmt(row["steps_to_solve"])
     lines = [
@@ -178,7 +180,7 @@ def _show_run(path: Path, run_id: str, plot: Path | None) -> None:
         for name, value in params_of(row).items():
             text = np.array2string(value, separator=", ", prefix=f"  {name} = ")
             lines.append(f"  {name} = {text}")
-    session = catalog.run_session(path, run_id) or {}
+    session = reader.session(chunk)
     code = session.get("git_commit") or "unknown"
     if session.get("git_dirty"):
         code += " (uncommitted changes)"
@@ -196,7 +198,7 @@ def _show_run(path: Path, run_id: str, plot: Path | None) -> None:
         lines.append("  command: " + " ".join(map(str, command)))
     print("\n".join(lines))
     if plot is not None:
-        curve = load_curves(path, run_ids=[run_id])
+        curve = reader.curves(chunk, [run_id])
         from xorlab.report.run_figure import run_figure
 
         fig = run_figure(row, curve)
@@ -248,7 +250,10 @@ def cmd_show(args: argparse.Namespace) -> None:
         return
     if args.run is None:
         raise RunsError("show: give a RUN (run_id or prefix) or --where QUERY")
-    _show_run(path, catalog.resolve_run(path, args.run), args.plot)
+    from xorlab.store.reader import StoreReader
+
+    reader = StoreReader(path)
+    _show_run(reader, catalog.resolve_run(path, args.run, reader.all_ids()), args.plot)
 
 
 # ----------------------------------------------------------------------------------------------- compare
@@ -297,39 +302,10 @@ def cmd_export(args: argparse.Namespace) -> None:
 COMMANDS = {"list": cmd_list, "show": cmd_show, "compare": cmd_compare, "export-mlflow": cmd_export}
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Exception types that mean bad input, from the modules already imported (nothing is imported here)."""
-    found: list[type[BaseException]] = [RunsError]
-    for module, name in (
-        ("xorlab.store", "StoreError"),
-        ("xorlab.tracking.catalog", "CatalogError"),
-        ("xorlab.tracking.mlflow_export", "ExportError"),
-    ):
-        if module in sys.modules:
-            found.append(getattr(sys.modules[module], name))
-    return tuple(found)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``xorlab-runs`` and ``python -m xorlab.apps.runs``; returns the exit status."""
-    try:
-        args = parser().parse_args(argv)
-        COMMANDS[args.command](args)
-    except RunsError as exc:
-        return _fail(exc)
-    except BrokenPipeError:  # output piped into head & co.: stop quietly, as other CLI tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except Exception as exc:
-        if isinstance(exc, _user_errors()):
-            return _fail(exc)
-        raise
-    return 0
-
-
-def _fail(exc: BaseException) -> int:
-    print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
-    return 2
+    args = parser().parse_args(argv)
+    return exit_status(PROG, lambda: COMMANDS[args.command](args))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ def _any(name: str, defaults: dict[str, Any], bases: tuple = ()) -> type:
         [
             (k, Any, field(default_factory=lambda v=v: list(v)) if isinstance(v, list) else field(default=v))
             for k, v in defaults.items()
-        ],  # fmt: skip
+        ],
         bases=bases,
     )
 

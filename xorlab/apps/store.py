@@ -14,6 +14,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from xorlab.apps.errors import exit_status
+
 PROG = "xorlab-store"
 
 
@@ -26,8 +28,13 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("dirs", nargs="+", metavar="DIR", help="store directories, or folders containing stores")
     clean = sub.add_parser("clean", help="remove leftovers of killed writers")
     clean.add_argument("dirs", nargs="+", metavar="DIR", help="store directories, or folders containing stores")
-    clean.add_argument("--grace", type=float, default=None, metavar="SECONDS",
-                       help="only remove temp files older than this (default: 600)")  # fmt: skip
+    clean.add_argument(
+        "--grace",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="only remove temp files older than this (default: 600)",
+    )
     clean.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
     return p
 
@@ -35,12 +42,13 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``xorlab-store`` and ``python -m xorlab.apps.store``; returns the exit status."""
     args = parser().parse_args(argv)
-    from xorlab.store.format import StoreError
     from xorlab.store.reader import find_stores
     from xorlab.tracking import maintenance  # heavy (pyarrow, pandas): only once the arguments are fine
 
     status = 0
-    try:
+
+    def body() -> int:
+        nonlocal status
         for d in find_stores(args.dirs):  # a store, or a folder of stores (a multirun dir, runs/)
             if args.command == "check":
                 report = maintenance.check_store(d)
@@ -53,10 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for f in removed:
                     print(f"{verb} {f}")
                 print(f"{PROG}: {d}: {verb} {len(removed)} leftover files; committed records untouched")
-    except (StoreError, OSError) as exc:
-        print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
-    return status
+        return status
+
+    return exit_status(PROG, body)
 
 
 if __name__ == "__main__":

@@ -74,8 +74,11 @@ def hydra_main(cfg: DictConfig) -> int:
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (a SLURM time limit) as signals.StopRequested
             signum = getattr(exc, "signum", signal.SIGINT)
             name = signal.Signals(signum).name
-            print(f"\n{PROG}: interrupted ({name}); finished chunks are recorded in {opts.dir}. "
-                  "Re-run the same command (same sweep.dir) to train the rest.", file=sys.stderr)  # fmt: skip
+            print(
+                f"\n{PROG}: interrupted ({name}); finished chunks are recorded in {opts.dir}. "
+                "Re-run the same command (same sweep.dir) to train the rest.",
+                file=sys.stderr,
+            )
             sys.exit(128 + signum)
     others = f"; {summary.recorded_by_others} more were recorded meanwhile by other writers" * bool(
         summary.recorded_by_others
@@ -96,9 +99,12 @@ def _note_other_engines(opts: SweepOptions) -> None:
 
     others = recorded_engines(opts.dir) - {opts.engine}
     if others:
-        print(f"{PROG}: note: this store already holds runs trained with engine {', '.join(sorted(others))}; this "
-              f"session trains with {opts.engine} (outcomes agree for >= 99.9 % of runs; the `engine` column "
-              "tells them apart)", flush=True)  # fmt: skip
+        print(
+            f"{PROG}: note: this store already holds runs trained with engine {', '.join(sorted(others))}; this "
+            f"session trains with {opts.engine} (outcomes agree for >= 99.9 % of runs; the `engine` column "
+            "tells them apart)",
+            flush=True,
+        )
 
 
 def _quote_grid_ranges(argv: list[str]) -> list[str]:

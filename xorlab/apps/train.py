@@ -63,8 +63,11 @@ def _loss(value: float) -> str:
 def notebook_table(res: TrainResult, print_every: int) -> str:
     """The notebook's printout: loss every ``print_every`` steps, final loss, predictions, outcome."""
     m = res.config.max_steps
-    lines = [f"{step}/{m}: loss = {_loss(loss)}" for step, loss in zip(res.loss_steps, res.losses, strict=True)
-             if step % print_every == 0]  # fmt: skip
+    lines = [
+        f"{step}/{m}: loss = {_loss(loss)}"
+        for step, loss in zip(res.loss_steps, res.losses, strict=True)
+        if step % print_every == 0
+    ]
     lines.append(f"Final loss = {_loss(res.final_loss)}")
     lines += [f"  yhat({p}) = {y:.8f}" for p, y in zip(POINT_LABELS, res.predictions, strict=True)]
     solved = "never" if res.steps_to_solve is None else f"step {res.steps_to_solve}"

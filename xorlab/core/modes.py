@@ -184,8 +184,9 @@ def behaviour(
     tail = np.asarray(tail, dtype=np.float64)
     r = final_loss.shape[0]
     if yhat.shape != (r, 4) or tail.ndim != 2 or tail.shape[0] != r:
-        raise ValueError(f"need yhat (R, 4), final_loss (R,), tail (R, T); got {yhat.shape}, {final_loss.shape}, "
-                         f"{tail.shape}")  # fmt: skip
+        raise ValueError(
+            f"need yhat (R, 4), final_loss (R,), tail (R, T); got {yhat.shape}, {final_loss.shape}, {tail.shape}"
+        )
     z1 = hidden_preactivations(params)
     if z1.shape != (r, 4, 4):
         raise ValueError(f"params hold {z1.shape[0]} runs, expected {r}")
@@ -241,6 +242,13 @@ def behaviour(
     mode = np.select([conditions[m] for m in names], names, "other").astype(object)
 
     out = {f"point_{label}": states[:, i] for i, label in enumerate(POINT_LABELS)}
-    out.update(trend=trend, period=period, swing=swing, saturated_units=saturated_units,
-               plateau_loss=plateau_loss, plateau_distance=plateau_distance, mode=mode)  # fmt: skip
+    out.update(
+        trend=trend,
+        period=period,
+        swing=swing,
+        saturated_units=saturated_units,
+        plateau_loss=plateau_loss,
+        plateau_distance=plateau_distance,
+        mode=mode,
+    )
     return out

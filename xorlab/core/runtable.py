@@ -1,7 +1,7 @@
 """``RunTable``: N runs as columns — the canonical config of every run, one array per field.
 
 A sweep trains and records runs by the hundred thousand; building a ``TrainConfig`` object per run, and reading
-its fields back one by one, would cost more than training it (issue 11). A ``RunTable`` holds the same
+its fields back one by one, would cost more than training it. A ``RunTable`` holds the same
 information column-wise: ``columns`` are exactly ``TrainConfig.canonical()``'s entries (``config_dtypes`` order
 and types: float64, int64, or object arrays of ``str``/``None``; float init params are NaN where the scheme has
 no such parameter), plus each run's complete ``init_params`` mapping, its init file's sha256 (``from_file``
@@ -64,8 +64,13 @@ class RunTable(Sequence[TrainConfig]):
 
     def take(self, rows: np.ndarray) -> RunTable:
         """The runs at ``rows`` (indices or a boolean mask), in that order."""
-        return RunTable(self.config_cls, {k: v[rows] for k, v in self.columns.items()}, self.init_params[rows],
-                        self.file_sha256[rows], self.trajectory[rows])  # fmt: skip
+        return RunTable(
+            self.config_cls,
+            {k: v[rows] for k, v in self.columns.items()},
+            self.init_params[rows],
+            self.file_sha256[rows],
+            self.trajectory[rows],
+        )
 
     def lanes(self) -> tuple[np.ndarray, np.ndarray]:
         """(first run of each distinct trajectory, lane of each run): one simulated lane per trajectory."""

@@ -62,8 +62,11 @@ def simulator(engine: str) -> tuple[str, Callable[..., Trace]]:
             return "compiled", kernel.simulate_compiled
         if "fallback" not in _notified:
             _notified.add("fallback")
-            print("xorlab: numba is not installed; engine 'compiled' falls back to 'numpy' (pip install numba)",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            print(
+                "xorlab: numba is not installed; engine 'compiled' falls back to 'numpy' (pip install numba)",
+                file=sys.stderr,
+                flush=True,
+            )
     return "numpy", simulate
 
 
@@ -83,8 +86,9 @@ def _outcomes(
     status = classify(diverged_at != NO_STEP, correct_end, trace.end_loss, thresholds)
     predictions = np.ascontiguousarray(trace.end_yhat.T)
     end_params = unstack_params(trace.end_params)
-    modes = behaviour(predictions, end_params, trace.end_loss, trace.end_tail, threshold=thresholds,
-                      diverged=diverged_at != NO_STEP)  # fmt: skip
+    modes = behaviour(
+        predictions, end_params, trace.end_loss, trace.end_tail, threshold=thresholds, diverged=diverged_at != NO_STEP
+    )
     return BatchResult(
         configs=configs,
         loss_steps=trace.loss_steps,
@@ -123,8 +127,16 @@ class Prepared:
 
         ``t0`` and ``first_solved0`` continue recorded runs (``simulate``'s arguments; ``xorlab.sweep.extend``)."""
         began = time.perf_counter()
-        trace = self.simulate(self.start, self.lr, self.threshold, self.lane_of, self.table.columns["max_steps"],
-                              self.log_every, t0=t0, first_solved0=first_solved0)  # fmt: skip
+        trace = self.simulate(
+            self.start,
+            self.lr,
+            self.threshold,
+            self.lane_of,
+            self.table.columns["max_steps"],
+            self.log_every,
+            t0=t0,
+            first_solved0=first_solved0,
+        )
         return trace, time.perf_counter() - began
 
     def result(self, trace: Trace, seconds: float) -> BatchResult:

@@ -1,6 +1,6 @@
 """The compiled engine (``engine="compiled"``): the numpy engine's ``simulate`` core as one numba kernel.
 
-Same inputs, outputs and semantics as ``xorlab.engine.simulate`` (see that function; contract of issue 7):
+Same inputs, outputs and semantics as ``xorlab.engine.simulate`` (see that function; the contract both engines keep):
 shared trajectories read out at each run's own end, per-lane lr and threshold, losses logged every
 ``log_every`` steps, the first solve checked at every step, diverged lanes frozen and recorded, continuation
 from step ``t0`` with a known ``first_solved0``, and the last ``TAIL`` losses before each run end. It is
@@ -103,8 +103,9 @@ def simulate_compiled(
         As ``xorlab.engine.simulate``.
     """
     km = _compiled()
-    P = np.ascontiguousarray(np.concatenate([start.w1.reshape(8, -1), start.b1, start.w2, start.b2[None]]),
-                             dtype=np.float64)  # fmt: skip
+    P = np.ascontiguousarray(
+        np.concatenate([start.w1.reshape(8, -1), start.b1, start.w2, start.b2[None]]), dtype=np.float64
+    )
     n_lanes = P.shape[1]
     lr = np.ascontiguousarray(lr, dtype=np.float64)
     threshold = np.ascontiguousarray(threshold, dtype=np.float64)
@@ -138,9 +139,34 @@ def simulate_compiled(
     with np.errstate(over="ignore", invalid="ignore"):
         cthr = np.expm1(4.0 * threshold)  # loss < thr ⇔ ∏(1 + e_p) - 1 < expm1(4·thr) when all points are correct
     with _run_lock:
-        km.simulate_kernel(P, lr, cthr, fs0, t0, horizon, log_every, run_lane[order], run_end[order],
-                           order.astype(np.int64), blk_ptr, losses, first_solved, diverged_step, end_loss,
-                           end_yhat, end_P, end_tail)  # fmt: skip
+        km.simulate_kernel(
+            P,
+            lr,
+            cthr,
+            fs0,
+            t0,
+            horizon,
+            log_every,
+            run_lane[order],
+            run_end[order],
+            order.astype(np.int64),
+            blk_ptr,
+            losses,
+            first_solved,
+            diverged_step,
+            end_loss,
+            end_yhat,
+            end_P,
+            end_tail,
+        )
     end_params = Params(w1=end_P[0:8].reshape(2, 4, n_runs), b1=end_P[8:12], w2=end_P[12:16], b2=end_P[16])
-    return Trace(loss_steps=loss_steps, losses=losses, first_solved=first_solved, diverged_step=diverged_step,
-                 end_loss=end_loss, end_yhat=end_yhat, end_params=end_params, end_tail=end_tail)  # fmt: skip
+    return Trace(
+        loss_steps=loss_steps,
+        losses=losses,
+        first_solved=first_solved,
+        diverged_step=diverged_step,
+        end_loss=end_loss,
+        end_yhat=end_yhat,
+        end_params=end_params,
+        end_tail=end_tail,
+    )

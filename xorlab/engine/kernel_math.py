@@ -99,9 +99,19 @@ def _pow2(k):
 
 # Q(r) = (expm1(r) - r)/r² on |r| ≤ 0.3466 (≥ ln2/2): degree-10 Chebyshev interpolant (near-minimax, fitted in
 # 40-digit arithmetic), relative error of r + r²·Q below 1e-18, i.e. well under an ulp before rounding.
-Q_COEF = (0.5, 0.1666666666666667, 0.04166666666666667, 0.008333333333326136, 0.001388888888888375,
-          0.00019841269874815834, 2.480158732554432e-05, 2.7557255406285044e-06, 2.7557273647451087e-07,
-          2.5105214474751413e-08, 2.0914685161418067e-09)  # fmt: skip
+Q_COEF = (
+    0.5,
+    0.1666666666666667,
+    0.04166666666666667,
+    0.008333333333326136,
+    0.001388888888888375,
+    0.00019841269874815834,
+    2.480158732554432e-05,
+    2.7557255406285044e-06,
+    2.7557273647451087e-07,
+    2.5105214474751413e-08,
+    2.0914685161418067e-09,
+)
 
 
 @nb.njit(**_JIT)
@@ -238,8 +248,16 @@ def _step(loc, i, t, with_loss):
     later forward pass reproduces its frozen loss and predictions.
     """
     n = BLOCK
-    w = (loc[i], loc[n + i], loc[2 * n + i], loc[3 * n + i], loc[4 * n + i], loc[5 * n + i], loc[6 * n + i],
-         loc[7 * n + i])  # fmt: skip
+    w = (
+        loc[i],
+        loc[n + i],
+        loc[2 * n + i],
+        loc[3 * n + i],
+        loc[4 * n + i],
+        loc[5 * n + i],
+        loc[6 * n + i],
+        loc[7 * n + i],
+    )
     b1 = (loc[B1 * n + i], loc[(B1 + 1) * n + i], loc[(B1 + 2) * n + i], loc[(B1 + 3) * n + i])
     v = (loc[W2 * n + i], loc[(W2 + 1) * n + i], loc[(W2 + 2) * n + i], loc[(W2 + 3) * n + i])
     b2 = loc[B2 * n + i]
@@ -251,8 +269,13 @@ def _step(loc, i, t, with_loss):
     a_3, z_3, e_3, y_3 = _point(1.0, 1.0, w, b1, v, b2)
 
     big = _psum(_bce_big(z_0, 0.0), _bce_big(z_1, 1.0), _bce_big(z_2, 1.0), _bce_big(z_3, 0.0))
-    finite = (big - big == 0.0) & (b1[0] - b1[0] == 0.0) & (b1[1] - b1[1] == 0.0) & (b1[2] - b1[2] == 0.0) & (
-        b1[3] - b1[3] == 0.0)  # fmt: skip
+    finite = (
+        (big - big == 0.0)
+        & (b1[0] - b1[0] == 0.0)
+        & (b1[1] - b1[1] == 0.0)
+        & (b1[2] - b1[2] == 0.0)
+        & (b1[3] - b1[3] == 0.0)
+    )
     ds = t if (ds < 0.0) & (not finite) else ds
     alive = ds < 0.0
     correct = (y_0 < 0.5) & (y_1 > 0.5) & (y_2 > 0.5) & (y_3 < 0.5)
@@ -303,8 +326,28 @@ def _steps_loss(loc, t):
 
 
 @nb.njit(nogil=True, error_model="numpy")
-def _block(b, P, lr, cthr, fs0, t0, horizon, log_every, r_lane, r_end, r_idx, lo, hi,
-           losses, fs_out, ds_out, end_loss, end_yhat, end_P, end_tail):  # fmt: skip
+def _block(
+    b,
+    P,
+    lr,
+    cthr,
+    fs0,
+    t0,
+    horizon,
+    log_every,
+    r_lane,
+    r_end,
+    r_idx,
+    lo,
+    hi,
+    losses,
+    fs_out,
+    ds_out,
+    end_loss,
+    end_yhat,
+    end_P,
+    end_tail,
+):
     """Simulate lanes b·BLOCK … b·BLOCK + BLOCK - 1 over every step, with the runs r_idx[lo:hi] read out of them
     (sorted by end). A step records losses ("loss" loop) if it is logged, the last, or within TAIL steps before
     some run end of this block; otherwise it runs the plain loop."""
@@ -362,12 +405,50 @@ SIGNATURE = types.void(_F2, _F1, _F1, _I1, _I, _I, _I, _I1, _I1, _I1, _I1, _F2, 
 
 
 @nb.njit(nogil=True, error_model="numpy", parallel=True, cache=True)
-def simulate_kernel(P, lr, cthr, fs0, t0, horizon, log_every, r_lane, r_end, r_idx, blk_ptr,
-                    losses, fs_out, ds_out, end_loss, end_yhat, end_P, end_tail):  # fmt: skip
+def simulate_kernel(
+    P,
+    lr,
+    cthr,
+    fs0,
+    t0,
+    horizon,
+    log_every,
+    r_lane,
+    r_end,
+    r_idx,
+    blk_ptr,
+    losses,
+    fs_out,
+    ds_out,
+    end_loss,
+    end_yhat,
+    end_P,
+    end_tail,
+):
     """All blocks, spread over numba's threads (``prange``); results land in the output arrays.
 
     P (17, L) parameter rows; lr, cthr = expm1(4·threshold), fs0 per lane; runs sorted by (block, end), block b's
     runs at blk_ptr[b]:blk_ptr[b+1]; outputs as in ``xorlab.engine.kernel.simulate_compiled``."""
     for b in prange(blk_ptr.size - 1):
-        _block(b, P, lr, cthr, fs0, t0, horizon, log_every, r_lane, r_end, r_idx, blk_ptr[b], blk_ptr[b + 1],
-               losses, fs_out, ds_out, end_loss, end_yhat, end_P, end_tail)  # fmt: skip
+        _block(
+            b,
+            P,
+            lr,
+            cthr,
+            fs0,
+            t0,
+            horizon,
+            log_every,
+            r_lane,
+            r_end,
+            r_idx,
+            blk_ptr[b],
+            blk_ptr[b + 1],
+            losses,
+            fs_out,
+            ds_out,
+            end_loss,
+            end_yhat,
+            end_P,
+            end_tail,
+        )

@@ -1,9 +1,9 @@
 """The numpy engine: ``simulate`` trains N configurations at once as one numpy program (the reference).
 
 ``train_batch`` stacks every run's starting parameters along a run axis and steps them together with the pure
-functions of ``xorlab.net``. Each run keeps its own learning rate, loss threshold and length; a batch trains to
+functions of ``xorlab.core.net``. Each run keeps its own learning rate, loss threshold and length; a batch trains to
 the longest ``max_steps`` and reads every run out at its own end, so runs that differ only in ``max_steps``
-can share one trajectory. Results are batch invariant (see ``xorlab.net``).
+can share one trajectory. Results are batch invariant (see ``xorlab.core.net``).
 
 A run whose loss or parameters become non-finite is *diverged* at that step: its state is frozen (recorded
 as it was, non-finite values included) and it stops changing, while the others go on. Overflow is exactly how

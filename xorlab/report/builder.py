@@ -44,8 +44,17 @@ FIGURES = {  # stem -> caption; {budget} names the runs the figure shows
 SAMPLED = 5  # individual runs drawn per mode in mode_curves
 #: The run columns a report reads (the others -- parameters, point states, trend -- are never decoded; the typical
 #: runs' parameters are read for those runs alone).
-RUN_COLUMNS_USED = ["run_id", *CONFIG_COLUMNS, FILE_HASH, "status", "steps_to_solve", "final_loss", "plateau", "mode",
-                    *PRED_COLUMNS]  # fmt: skip
+RUN_COLUMNS_USED = [
+    "run_id",
+    *CONFIG_COLUMNS,
+    FILE_HASH,
+    "status",
+    "steps_to_solve",
+    "final_loss",
+    "plateau",
+    "mode",
+    *PRED_COLUMNS,
+]
 
 
 def figure_runs(runs: pd.DataFrame, budget: int | None = None) -> pd.DataFrame:
@@ -70,9 +79,14 @@ def budget_text(shown: pd.DataFrame) -> str:
 
 
 def document(
-    table: pd.DataFrame, runs: pd.DataFrame, by: Sequence[str], inputs: Sequence[str], notes: Sequence[str],
-    budget: str = "", captions: dict[str, str] | None = None,
-) -> list[tuple]:  # fmt: skip
+    table: pd.DataFrame,
+    runs: pd.DataFrame,
+    by: Sequence[str],
+    inputs: Sequence[str],
+    notes: Sequence[str],
+    budget: str = "",
+    captions: dict[str, str] | None = None,
+) -> list[tuple]:
     """The report as a list of blocks ``(kind, content)``: h1, h2, h3, p, ul, table, figure."""
     blocks: list[tuple] = [("h1", "xorlab sweep report")]
     blocks.append(("p", "Inputs: " + ", ".join(f"`{p}`" for p in inputs) + f"; {findings.count(len(runs), 'run')}."))
@@ -94,9 +108,12 @@ def document(
     blocks += [("h2", "Key findings"), *findings.key_findings(table, by, budget_of, list(dict.fromkeys(pooled)))]
     blocks += [("h2", "Summary"), ("table", findings.summary_table(table, by))]
     blocks.append(
-        ("p", "Rates in %; n.r. = not reached within max_steps; p adj. = Benjamini–Hochberg within the family "
-              "stated under Key findings; every number is in `stats.csv`.")
-    )  # fmt: skip
+        (
+            "p",
+            "Rates in %; n.r. = not reached within max_steps; p adj. = Benjamini–Hochberg within the family "
+            "stated under Key findings; every number is in `stats.csv`.",
+        )
+    )
     blocks.append(("h2", "Figures"))
     blocks += [("figure", stem, caption.format(budget=budget)) for stem, caption in (captions or FIGURES).items()]
     blocks += [("h2", "Method"), ("ul", findings.method(by, table))]
@@ -105,8 +122,12 @@ def document(
 
 def to_markdown(blocks: Sequence[tuple], figure_dir: str = "figures") -> str:
     """The report as GitHub-flavoured Markdown (``xorlab.report.pages``): each figure linked as PNG, with its SVG."""
-    return pages.to_markdown([(k, f"{figure_dir}/{r[0]}.png", r[1], {"SVG": f"{figure_dir}/{r[0]}.svg"})
-                              if k == "figure" else (k, *r) for k, *r in blocks])  # fmt: skip
+    return pages.to_markdown(
+        [
+            (k, f"{figure_dir}/{r[0]}.png", r[1], {"SVG": f"{figure_dir}/{r[0]}.svg"}) if k == "figure" else (k, *r)
+            for k, *r in blocks
+        ]
+    )
 
 
 CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1200px;margin:2em auto;
@@ -182,7 +203,7 @@ def draw_figures(
         "convergence": lambda: figures.convergence(bands["convergence"], budget, reference, log_steps),
         "km_curves": lambda: figures.km_curves(
             stats.km_curves(runs, ["init_label", "lr"]), budget, reference, log_steps
-        ),  # fmt: skip
+        ),
         "failure_heatmap": lambda: figures.failure_heatmap(summary, budget),
         "failure_modes": lambda: mode_figures.failure_modes(summary, budget, reference),
         "final_loss": lambda: figures.final_loss(runs, threshold, budget, reference),
@@ -271,9 +292,11 @@ def build_report(
         progress.start("maps", len(captions))
         save = functools.partial(figures.save, formats=formats)
         map_figures.draw_maps(shown, map_axes, figure_dir, budget_note, save, progress.advance)
-        notes.append(f"Two continuous axes (`{map_axes[0].name}` × `{map_axes[1].name}`, "
-                     f"{map_axes[0].values.size:,} × {map_axes[1].values.size:,} values): the figures are maps "
-                     "over them, one cell per grid point.")  # fmt: skip
+        notes.append(
+            f"Two continuous axes (`{map_axes[0].name}` × `{map_axes[1].name}`, "
+            f"{map_axes[0].values.size:,} × {map_axes[1].values.size:,} values): the figures are maps "
+            "over them, one cell per grid point."
+        )
 
     progress.start("pages")
     blocks = document(table, runs, by, inputs, notes, budget_note, captions)

@@ -44,8 +44,20 @@ def _styled(fn: Callable[..., Figure]) -> Callable[..., Figure]:
 #: 12 colours, pairwise ΔE*ab ≥ 20 (checked in tests): near-black for the reference init, then seaborn's
 #: colour-blind palette and two of Paul Tol's (wine, indigo) so that 12 inits never share a colour.
 REFERENCE_COLOUR = "#1a1a1a"
-COLOURS = ["#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#fbafe4", "#949494", "#ece133",
-           "#56b4e9", "#882255", "#332288"]  # fmt: skip
+COLOURS = [
+    "#0173b2",
+    "#de8f05",
+    "#029e73",
+    "#d55e00",
+    "#cc78bc",
+    "#ca9161",
+    "#fbafe4",
+    "#949494",
+    "#ece133",
+    "#56b4e9",
+    "#882255",
+    "#332288",
+]
 REF_LW, LW = 2.6, 1.4
 
 
@@ -207,9 +219,17 @@ def failure_heatmap(summary: pd.DataFrame, caption: str = "") -> Figure:
     fig = Figure(figsize=(1.1 * fail.shape[1] + 3.6, max(3.4, 0.5 * fail.shape[0] + 1.6)), layout="constrained")
     ax = fig.subplots()
     sns.heatmap(
-        fail, ax=ax, vmin=0, vmax=1, cmap="cividis", annot=np.array(annot), fmt="", linewidths=0.5,
-        annot_kws={"fontsize": 7.5}, cbar_kws={"label": "failure rate (fraction of runs not solved)"},
-    )  # fmt: skip
+        fail,
+        ax=ax,
+        vmin=0,
+        vmax=1,
+        cmap="cividis",
+        annot=np.array(annot),
+        fmt="",
+        linewidths=0.5,
+        annot_kws={"fontsize": 7.5},
+        cbar_kws={"label": "failure rate (fraction of runs not solved)"},
+    )
     ax.set_xticklabels([f"{v:g}" for v in fail.columns])
     ax.set(
         xlabel="learning rate lr",
@@ -236,8 +256,9 @@ def km_curves(km: pd.DataFrame, caption: str = "", reference: str | None = None,
             g = facet[facet["init_label"] == label]
             g = pd.concat([g, g.iloc[[-1]].assign(step=end)])  # carry the last value to the last step
             style = _line_style(label, reference, colours, dashes)
-            ax.fill_between(g["step"], g["solved_lo"], g["solved_hi"], step="post", color=style["color"], alpha=0.15,
-                            lw=0)  # fmt: skip
+            ax.fill_between(
+                g["step"], g["solved_lo"], g["solved_hi"], step="post", color=style["color"], alpha=0.15, lw=0
+            )
             ax.step(g["step"], g["solved"], where="post", label=label, **style)
         ax.set(ylim=(-0.02, 1.02), title=_lr_title(lr), ylabel="fraction of runs solved")
         step_axis(ax, end, log_steps)
@@ -289,8 +310,15 @@ def final_loss(
             ax.scatter(x, np.full(len(c), i), s=8 + 160 * share, color=colours[label], alpha=0.75, lw=0)
             for xx, k, sh, b in zip(x, c["count"], share, c["bin"], strict=True):
                 if sh >= 0.1:  # labels of neighbouring bins alternate above / below the row
-                    ax.annotate(f"{k}", (xx, i), xytext=(0, 6 if b % 2 else -12), textcoords="offset points",
-                                ha="center", fontsize=6.5, color="0.15")  # fmt: skip
+                    ax.annotate(
+                        f"{k}",
+                        (xx, i),
+                        xytext=(0, 6 if b % 2 else -12),
+                        textcoords="offset points",
+                        ha="center",
+                        fontsize=6.5,
+                        color="0.15",
+                    )
         ax.set(xscale="log", yticks=range(len(order)), yticklabels=order, ylim=(len(order) - 0.4, -0.7))
         for level in PLATEAUS.values():
             ax.axvline(level, color="0.3", lw=0.9, ls=":")
@@ -299,8 +327,9 @@ def final_loss(
         bad = int((~np.isfinite(sub["final_loss"].to_numpy(dtype=float))).sum())
         if bad:
             ax.text(0.02, 0.01, f"{bad} diverged runs (non-finite loss) not shown", transform=ax.transAxes, fontsize=7)
-        ax.set(xlim=(edges[0], edges[-1]), title=_lr_title(lr), xlabel="final loss (nats, log scale)",
-               ylabel="init scheme")  # fmt: skip
+        ax.set(
+            xlim=(edges[0], edges[-1]), title=_lr_title(lr), xlabel="final loss (nats, log scale)", ylabel="init scheme"
+        )
     _label_outer(axes)
     note = "" if threshold is None else f"; dashed: solve threshold {threshold:g}"
     suptitle(

@@ -21,9 +21,15 @@ from xorlab.analysis.stats import MODE_NAMES
 from xorlab.report.figures import DPI, _styled
 from xorlab.report.mode_figures import MODE_COLOURS
 
-AXIS_TEXT = {"lr": "learning rate", "init_std": "init std", "init_gain": "init gain", "init_a": "init a",
-             "loss_threshold": "loss threshold", "lr_hidden": "hidden-layer learning rate",
-             "lr_output": "output-layer learning rate"}  # fmt: skip
+AXIS_TEXT = {
+    "lr": "learning rate",
+    "init_std": "init std",
+    "init_gain": "init gain",
+    "init_a": "init a",
+    "loss_threshold": "loss threshold",
+    "lr_hidden": "hidden-layer learning rate",
+    "lr_output": "output-layer learning rate",
+}
 MIN_INCHES = 5.0
 
 
@@ -57,8 +63,14 @@ def _frame(axes: tuple[MapAxis, MapAxis], title: str) -> tuple[Figure, object, l
     h = max(MIN_INCHES, ny / DPI)
     margin_l, margin_r, margin_b, margin_t = 1.1, 2.2, 0.8, 0.7
     fig = Figure(figsize=(w + margin_l + margin_r, h + margin_b + margin_t), dpi=DPI)
-    ax = fig.add_axes((margin_l / (w + margin_l + margin_r), margin_b / (h + margin_b + margin_t),
-                       w / (w + margin_l + margin_r), h / (h + margin_b + margin_t)))  # fmt: skip
+    ax = fig.add_axes(
+        (
+            margin_l / (w + margin_l + margin_r),
+            margin_b / (h + margin_b + margin_t),
+            w / (w + margin_l + margin_r),
+            h / (h + margin_b + margin_t),
+        )
+    )
     x0, x1 = _extent(ax_x)
     y0, y1 = _extent(ax_y)
     ax.set_xlim(x0, x1)
@@ -84,8 +96,15 @@ def mode_map(modes: np.ndarray, axes: tuple[MapAxis, MapAxis], caption: str = ""
     norm = BoundaryNorm(np.arange(len(colours) + 1) - 0.5, len(colours))
     ax.imshow(image, origin="lower", extent=extent, aspect="auto", cmap=cmap, norm=norm, interpolation="nearest")
     total = modes.size
-    handles = [Patch(facecolor=MODE_COLOURS.get(m, "#949494"), edgecolor="0.4", lw=0.4,
-                     label=f"{m} ({(modes == MODE_NAMES.index(m)).sum() / total:.1%})") for m in present]  # fmt: skip
+    handles = [
+        Patch(
+            facecolor=MODE_COLOURS.get(m, "#949494"),
+            edgecolor="0.4",
+            lw=0.4,
+            label=f"{m} ({(modes == MODE_NAMES.index(m)).sum() / total:.1%})",
+        )
+        for m in present
+    ]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     return fig
 
@@ -94,8 +113,9 @@ def mode_map(modes: np.ndarray, axes: tuple[MapAxis, MapAxis], caption: str = ""
 def solved_map(rate: np.ndarray, axes: tuple[MapAxis, MapAxis], caption: str = "") -> Figure:
     """Fraction of each grid point's runs solved at the end (0 = none, 1 = all)."""
     fig, ax, extent = _frame(axes, f"Fraction of runs solved per grid point{caption}")
-    im = ax.imshow(rate, origin="lower", extent=extent, aspect="auto", cmap="viridis", vmin=0, vmax=1,
-                   interpolation="nearest")  # fmt: skip
+    im = ax.imshow(
+        rate, origin="lower", extent=extent, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest"
+    )
     fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02, label="fraction solved")
     return fig
 
@@ -103,15 +123,23 @@ def solved_map(rate: np.ndarray, axes: tuple[MapAxis, MapAxis], caption: str = "
 @_styled
 def steps_map(steps: np.ndarray, axes: tuple[MapAxis, MapAxis], caption: str = "") -> Figure:
     """Steps by which half a grid point's runs had first solved, log colour; grey where fewer than half did."""
-    fig, ax, extent = _frame(axes, f"Steps to first solve per grid point (median over its runs; grey: not "
-                                   f"reached){caption}")  # fmt: skip
+    fig, ax, extent = _frame(
+        axes, f"Steps to first solve per grid point (median over its runs; grey: not reached){caption}"
+    )
     finite = steps[np.isfinite(steps)]
     lo = max(1.0, float(finite.min())) if finite.size else 1.0
     hi = max(lo * 10, float(finite.max())) if finite.size else 10.0
     cmap = mpl.colormaps["magma_r"].copy()
     cmap.set_bad("#bdbdbd")
-    im = ax.imshow(np.ma.masked_invalid(np.maximum(steps, lo)), origin="lower", extent=extent, aspect="auto",
-                   cmap=cmap, norm=LogNorm(lo, hi), interpolation="nearest")  # fmt: skip
+    im = ax.imshow(
+        np.ma.masked_invalid(np.maximum(steps, lo)),
+        origin="lower",
+        extent=extent,
+        aspect="auto",
+        cmap=cmap,
+        norm=LogNorm(lo, hi),
+        interpolation="nearest",
+    )
     fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02, label="steps to first solve (log scale)")
     return fig
 
@@ -131,9 +159,11 @@ def draw_maps(runs, axes: tuple[MapAxis, MapAxis], figure_dir, budget: str, save
     from xorlab.analysis.maps import point_maps
 
     m = point_maps(runs, axes)
-    for stem, make in (("map_modes", lambda: mode_map(m["mode"], axes, budget)),
-                       ("map_solved", lambda: solved_map(m["solved_rate"], axes, budget)),
-                       ("map_steps", lambda: steps_map(m["steps_median"], axes, budget))):  # fmt: skip
+    for stem, make in (
+        ("map_modes", lambda: mode_map(m["mode"], axes, budget)),
+        ("map_solved", lambda: solved_map(m["solved_rate"], axes, budget)),
+        ("map_steps", lambda: steps_map(m["steps_median"], axes, budget)),
+    ):
         save(make(), figure_dir, stem)
         if advance is not None:
             advance()

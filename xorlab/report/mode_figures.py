@@ -30,10 +30,19 @@ from xorlab.report.figures import (
 
 #: One colour per failure mode (``xorlab.core.modes.MODES`` order); solved is light grey so failures stand out.
 MODE_COLOURS = {
-    "solved": "#dcdcdc", "slow": "#56b4e9", "one_undecided": "#029e73", "half_undecided": "#ece133",
-    "three_tied": "#cc78bc", "saddle_ln2": "#0173b2", "one_wrong": "#d55e00", "oscillating": "#de8f05",
-    "saturated": "#882255", "diverged": "#1a1a1a", "other": "#949494", "unknown": "#ffffff",
-}  # fmt: skip
+    "solved": "#dcdcdc",
+    "slow": "#56b4e9",
+    "one_undecided": "#029e73",
+    "half_undecided": "#ece133",
+    "three_tied": "#cc78bc",
+    "saddle_ln2": "#0173b2",
+    "one_wrong": "#d55e00",
+    "oscillating": "#de8f05",
+    "saturated": "#882255",
+    "diverged": "#1a1a1a",
+    "other": "#949494",
+    "unknown": "#ffffff",
+}
 
 
 @_styled
@@ -52,12 +61,24 @@ def failure_modes(summary: pd.DataFrame, caption: str = "", reference: str | Non
         bottom = np.zeros(len(lrs))
         for m in modes:
             share = g[f"mode_{m}_rate"].fillna(0).to_numpy(dtype=float)
-            ax.bar(np.arange(len(lrs)), share, bottom=bottom, color=MODE_COLOURS[m], width=0.85, lw=0.3,
-                   edgecolor="white", label=m)  # fmt: skip
+            ax.bar(
+                np.arange(len(lrs)),
+                share,
+                bottom=bottom,
+                color=MODE_COLOURS[m],
+                width=0.85,
+                lw=0.3,
+                edgecolor="white",
+                label=m,
+            )
             bottom += share
         ax.set_xticks(np.arange(len(lrs)), [f"{v:g}" for v in lrs], rotation=90, fontsize=7.5)
-        ax.set(ylim=(0, 1), title=label + (" (reference)" if label == reference else ""),
-               xlabel="learning rate lr", ylabel="share of runs")  # fmt: skip
+        ax.set(
+            ylim=(0, 1),
+            title=label + (" (reference)" if label == reference else ""),
+            xlabel="learning rate lr",
+            ylabel="share of runs",
+        )
         ax.grid(False, axis="x")
     _label_outer(axes)
     _legend(fig, axes, title="mode")
@@ -83,8 +104,9 @@ def decision_surfaces(examples: pd.DataFrame, grid: pd.DataFrame, caption: str =
     image = None
     for ax, row, zz in zip(axes, rows_, z, strict=False):
         if np.isfinite(zz).all():
-            image = ax.imshow(zz, origin="lower", extent=(*lim, *lim), vmin=0, vmax=1, cmap=cmap,
-                              interpolation="nearest")  # fmt: skip
+            image = ax.imshow(
+                zz, origin="lower", extent=(*lim, *lim), vmin=0, vmax=1, cmap=cmap, interpolation="nearest"
+            )
             if np.ptp(zz) > 0.01:  # a flat surface has no meaningful ŷ = 0.5 line
                 g = np.linspace(*lim, n_grid)
                 ax.contour(g, g, zz, levels=[0.5], colors="k", linewidths=1)
@@ -94,8 +116,17 @@ def decision_surfaces(examples: pd.DataFrame, grid: pd.DataFrame, caption: str =
             ax.text(0.5, 0.5, "parameters not finite:\nno surface", ha="center", va="center", transform=ax.transAxes)
         for label, marker in ((0, "o"), (1, "^")):
             pts = X[Y == label]
-            ax.scatter(pts[:, 0], pts[:, 1], marker=marker, s=70, c="white" if label == 0 else "black",
-                       edgecolors="black", linewidths=1.2, label=f"XOR target {label}", zorder=3)  # fmt: skip
+            ax.scatter(
+                pts[:, 0],
+                pts[:, 1],
+                marker=marker,
+                s=70,
+                c="white" if label == 0 else "black",
+                edgecolors="black",
+                linewidths=1.2,
+                label=f"XOR target {label}",
+                zorder=3,
+            )
         ax.set(xlim=lim, ylim=lim, aspect="equal", xlabel="input x₁", ylabel="input x₂")
         runs = "run" if row["n_runs"] == 1 else "runs"
         share = f"{row['n_mode']:,} of {row['n_runs']:,} {runs} ({100 * row['n_mode'] / row['n_runs']:.1f} %)"
@@ -129,8 +160,12 @@ def mode_curves(
         return _no_data("Loss curves per mode", "no loss curves recorded for these runs")
     order = list(dict.fromkeys(bands["mode"]))
     fig, axes = _facets(order, 4.0, 3.0)
-    values = np.concatenate([bands[["loss_median", "loss_lo", "loss_hi"]].to_numpy(dtype=float).ravel(),
-                             samples["loss"].to_numpy(dtype=float)])  # fmt: skip
+    values = np.concatenate(
+        [
+            bands[["loss_median", "loss_lo", "loss_hi"]].to_numpy(dtype=float).ravel(),
+            samples["loss"].to_numpy(dtype=float),
+        ]
+    )
     ylim = _log_limits(values)
     end = float(bands["step"].max())
     for ax, mode in zip(axes, order, strict=True):

@@ -25,8 +25,14 @@ class Progress:
             enabled = sys.stderr.isatty()
         total = sum(weights.values())
         self.weights = {k: w / total for k, w in weights.items()} if total else dict(weights)
-        self.bar: Any = tqdm(total=SCALE, disable=not enabled, desc=desc, unit="%", leave=False,
-                             bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")  # fmt: skip
+        self.bar: Any = tqdm(
+            total=SCALE,
+            disable=not enabled,
+            desc=desc,
+            unit="%",
+            leave=False,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
+        )
         self.done = 0.0
         self.stage: str | None = None
         self.units = 1

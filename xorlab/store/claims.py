@@ -100,8 +100,15 @@ class Claims:
         that would look alive until the heartbeat timeout. Falls back to ``O_EXCL`` where links are unsupported."""
         path = claim_file(self.store, bucket)
         token = uuid.uuid4().hex
-        body = json.dumps({"session": self.session, "token": token, "pid": os.getpid(), "host": socket.gethostname(),
-                           "created": provenance.now()})  # fmt: skip
+        body = json.dumps(
+            {
+                "session": self.session,
+                "token": token,
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "created": provenance.now(),
+            }
+        )
         tmp = path.with_name(f"{TEMP_PREFIX}{token[:12]}.claim")
         try:
             with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w") as fh:

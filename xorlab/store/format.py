@@ -20,7 +20,7 @@ VERSION = 1
 MANIFEST = "xorlab-store.json"
 TEMP_PREFIX = ".tmp-"
 
-# Which init file a from_file run started from is part of what determines its result (issue 8, item 1):
+# Which init file a from_file run started from is part of what determines its result:
 # ``records`` keeps it as the ``init_file_sha256`` column; stores written before it read it as null.
 FILE_HASH = "init_file_sha256"
 _ARROW = {"string": pa.string(), "int64": pa.int64(), "Int64": pa.int64(), "float64": pa.float64()}
@@ -80,5 +80,7 @@ def read_manifest(path: Path, missing_ok: bool = False) -> dict[str, Any] | None
 
 
 def no_manifest(path: Path) -> str:
-    return (f"{path}: has runs/ but no {MANIFEST}: a store whose manifest was lost, or not an xorlab store; "
-            f"restore {MANIFEST} (e.g. from a sibling store) or move the folder away")  # fmt: skip
+    return (
+        f"{path}: has runs/ but no {MANIFEST}: a store whose manifest was lost, or not an xorlab store; "
+        f"restore {MANIFEST} (e.g. from a sibling store) or move the folder away"
+    )

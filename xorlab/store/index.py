@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-import pyarrow as pa
-
 from xorlab.store.files import store_path
-from xorlab.store.format import MANIFEST, RUN_SCHEMA, read_manifest
-from xorlab.store.reader import check_runs_table, committed_chunks, read_table
+from xorlab.store.format import MANIFEST, read_manifest
+from xorlab.store.reader import committed_chunks, read_runs_file
 
 
 class RecordedIndex:
@@ -18,8 +16,6 @@ class RecordedIndex:
     Concurrent writers commit new chunks while a sweep runs; ``refresh`` returns the ids that appeared since the
     last call, so a writer can drop runs others recorded meanwhile without re-reading the whole store.
     """
-
-    _ID_SCHEMA = pa.schema([RUN_SCHEMA.field("run_id")])
 
     def __init__(self, path: str | Path) -> None:
         self.path = store_path(path)
@@ -40,7 +36,7 @@ class RecordedIndex:
             self.files.add(f.name)
             if f.name in skip:
                 continue
-            table = read_table(f, self._ID_SCHEMA, "raise", check=check_runs_table)
+            table = read_runs_file(f, columns=["run_id"])
             new.update(table.column("run_id").to_pylist())
         new -= self.ids
         self.ids |= new

@@ -30,6 +30,7 @@ from xorlab.store.format import (
     read_manifest,
 )
 from xorlab.store.records import OPTIONAL_COLUMNS, RUN_DTYPES
+from xorlab.store.sessions import read_session
 
 
 def _looks_like_store(folder: Path, subdirs: list[str]) -> bool:
@@ -89,9 +90,11 @@ def committed_chunks(store: Path) -> list[Path]:
 
 def corrupt_message(file: Path, reason: str) -> str:
     """One line for a damaged record file: which file, why, and that the rest is safe."""
-    return (f"{file}: corrupt, truncated or foreign record file ({reason}); the other chunks are intact; "
-            f"`xorlab-store check {file.parent.parent}` lists every damaged file "
-            "(Python: load_runs/load_curves(..., on_corrupt='skip') load the rest)")  # fmt: skip
+    return (
+        f"{file}: corrupt, truncated or foreign record file ({reason}); the other chunks are intact; "
+        f"`xorlab-store check {file.parent.parent}` lists every damaged file "
+        "(Python: load_runs/load_curves(..., on_corrupt='skip') load the rest)"
+    )
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -125,17 +128,21 @@ def read_table(
     check: Callable | None = None,
     columns: Sequence[str] | None = None,
 ) -> pa.Table | None:
-    """``file`` read and conformed to ``schema`` (only ``columns`` of it, when given: the others are never decoded)."""
+    """``file`` conformed to ``schema`` (or to its ``columns``): only those columns are read from disk. A file
+    that lacks a required column, or fails ``check(file, table)`` (given the file's metadata), is corrupt."""
+    wanted = list(schema.names if columns is None else columns)
     try:
-        if columns is None:
-            table = pq.read_table(file, filters=filters)
-        else:
-            present = set(pq.read_schema(file).names)
-            table = pq.read_table(file, columns=[c for c in schema.names if c in set(columns) & present],
-                                  filters=filters)  # fmt: skip
+        pf = pq.ParquetFile(file)
+        present = set(pf.schema_arrow.names)
+        if missing := [c for c in wanted if c not in present and c not in OPTIONAL_COLUMNS]:
+            raise KeyError(f"no column {missing[0]!r}")
+        read = [c for c in wanted if c in present]
+        table = pf.read(columns=read).replace_schema_metadata(pf.schema_arrow.metadata)
+        if filters is not None:  # the file is opened once; a runs file is one chunk, small enough to filter here
+            table = table.filter(pq.filters_to_expression(filters))
         if check is not None:
             check(file, table)
-        return _conform(table, _subschema(schema, columns))
+        return _conform(table, pa.schema([schema.field(c) for c in wanted]))
     except (OSError, pa.ArrowException, KeyError, ValueError) as exc:
         msg = corrupt_message(file, f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
         if on_corrupt == "skip":
@@ -148,7 +155,7 @@ def read_runs_file(
     file: Path, on_corrupt: str = "raise", columns: Sequence[str] | None = None, filters: Any = None
 ) -> pa.Table | None:
     """One committed runs file, checked (readable, no null run_id, its own chunk) and conformed to RUN_SCHEMA
-    (only ``columns`` of it when given; ``filters`` as ``pyarrow.parquet.read_table`` takes them)."""
+    (only ``columns``, if given, are read)."""
     return read_table(file, RUN_SCHEMA, on_corrupt, filters=filters, check=check_runs_table, columns=columns)
 
 
@@ -179,8 +186,10 @@ def read_curves_file(runs_file: Path, on_corrupt: str = "raise", filters: Any = 
             ids = set(pq.read_table(runs_file, columns=["run_id"]).column("run_id").to_pylist())
             got = set(table.column("run_id").to_pylist()) if len(table) else set()
             if got != ids:
-                raise ValueError(f"its run_ids differ from those of {runs_file.name} "
-                                 f"({len(got - ids)} foreign, {len(ids - got)} missing)")  # fmt: skip
+                raise ValueError(
+                    f"its run_ids differ from those of {runs_file.name} "
+                    f"({len(got - ids)} foreign, {len(ids - got)} missing)"
+                )
             if filters is not None:
                 table = pq.read_table(pa.BufferReader(data), filters=filters)
         return _conform(table, CURVE_SCHEMA)
@@ -254,14 +263,7 @@ def load_runs(
     empty = _conform(RUN_SCHEMA.empty_table(), _subschema(RUN_SCHEMA, columns))
     frames = []
     for store, name in named_stores(paths, names):
-        read = functools.partial(read_runs_file, on_corrupt=on_corrupt, columns=columns, filters=filters)
-        tables = [t for t in read_files(committed_chunks(store), read) if t is not None]
-        frame = runs_to_frame(pa.concat_tables(tables) if tables else empty)
-        dup = frame["run_id"].duplicated()
-        if dup.any():
-            log.warning("%s: %d runs are recorded more than once; keeping one record of each", store, int(dup.sum()))
-            frame = frame[~dup]
-        frames.append(frame.assign(sweep=name))
+        frames.append(StoreReader(store, on_corrupt).runs(columns, filters).assign(sweep=name))
     frame = pd.concat(frames, ignore_index=True) if frames else runs_to_frame(empty)
     frame["sweep"] = frame.get("sweep", pd.Series(dtype=object)).astype("string")
     if columns is None or {"init", *INIT_COLUMNS} <= set(columns):
@@ -317,3 +319,66 @@ def recorded_values(path: str | Path, column: str, missing: Any = None) -> set[A
 def recorded_engines(path: str | Path) -> set[str]:
     """Engines that trained the runs recorded at ``path`` (``numpy`` for rows older than the engine column)."""
     return recorded_values(path, "engine", missing="numpy")
+
+
+class StoreReader:
+    """One store, each file read at most once per question: the chunk list (listed once), run ids per chunk (the
+    id column only), the runs table (projected to the columns asked for), and one run's row, curves and session
+    (its runs file, its chunk's curves file and its session record, each read once; no other file is opened)."""
+
+    def __init__(self, path: str | Path, on_corrupt: str = "raise") -> None:
+        _check_on_corrupt(on_corrupt)
+        self.path = store_path(path)
+        self.manifest = read_manifest(self.path)
+        self.on_corrupt = on_corrupt
+        self.chunks = committed_chunks(self.path)
+        self._ids: dict[Path, frozenset[str]] = {}
+
+    def ids(self, chunk: Path) -> frozenset[str]:
+        """The run ids committed by ``chunk`` (its ``run_id`` column only; cached)."""
+        if chunk not in self._ids:
+            table = read_runs_file(chunk, self.on_corrupt, columns=["run_id"])
+            self._ids[chunk] = frozenset() if table is None else frozenset(table.column("run_id").to_pylist())
+        return self._ids[chunk]
+
+    def all_ids(self) -> set[str]:
+        return set().union(*(self.ids(c) for c in self.chunks))
+
+    def locate(self, run_id: str) -> Path:
+        """The runs file of the chunk that recorded ``run_id``; ``StoreError`` if none did."""
+        for chunk in self.chunks:
+            if run_id in self.ids(chunk):
+                return chunk
+        raise StoreError(f"{self.path}: no run {run_id!r}")
+
+    def runs(self, columns: Sequence[str] | None = None, filters: Any = None) -> pd.DataFrame:
+        """The run table of every chunk (only ``columns``, if given; only rows matching ``filters``), in chunk order,
+        each run once; files are read on every core."""
+        read = functools.partial(read_runs_file, on_corrupt=self.on_corrupt, columns=columns, filters=filters)
+        tables = [t for t in read_files(self.chunks, read) if t is not None]
+        schema = RUN_SCHEMA if columns is None else pa.schema([RUN_SCHEMA.field(c) for c in columns])
+        table = pa.concat_tables(tables) if tables else schema.empty_table()
+        frame = runs_to_frame(table)
+        if "run_id" in frame.columns and (dup := frame["run_id"].duplicated()).any():
+            n = int(dup.sum())
+            log.warning("%s: %d runs are recorded more than once; keeping one record of each", self.path, n)
+            frame = frame[~dup].reset_index(drop=True)
+        return frame
+
+    def run(self, run_id: str) -> tuple[pd.DataFrame, Path]:
+        """One run's row (a one-row run frame) and the runs file that holds it (read once, filtered to the run)."""
+        chunk = self.locate(run_id)
+        table = read_runs_file(chunk, "raise", filters=[("run_id", "==", run_id)])
+        assert table is not None  # "raise": a damaged file raised
+        return runs_to_frame(table).head(1), chunk
+
+    def curves(self, chunk: Path, run_ids: Iterable[str]) -> pd.DataFrame:
+        """The curves of ``run_ids`` from ``chunk``'s curves file (read once, verified against its runs file)."""
+        table = read_curves_file(chunk, "raise", filters=[("run_id", "in", sorted(set(run_ids)))])
+        assert table is not None
+        return table.to_pandas().drop_duplicates(["run_id", "step"], ignore_index=True)
+
+    def session(self, chunk: Path) -> dict[str, Any]:
+        """The session record of the writer that committed ``chunk`` (chunks are ``<session>-<seq>.parquet``)."""
+        session = chunk.stem.rsplit("-", 1)[0]
+        return read_session(self.path, session) or {"session": session}

@@ -14,8 +14,6 @@ the logged steps 0, k, 2k, … < max_steps, plus ``step = max_steps`` holding ``
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +22,7 @@ import pandas as pd
 
 from xorlab.core.config import TrainConfig, config_dtypes
 from xorlab.core.data import POINT_LABELS
+from xorlab.core.identity import run_id_of
 from xorlab.core.inits import INIT_PARAM_NAMES, INIT_PARAM_TYPES, SCHEMES
 from xorlab.core.runtable import RunTable
 from xorlab.engine.results import BatchResult
@@ -40,15 +39,23 @@ PARAM_COLUMNS = (
     + ["b2"]
 )
 OUTCOME_DTYPES = {
-    "status": "string", "steps_to_solve": "Int64", "diverged_step": "Int64", "final_loss": "float64",
+    "status": "string",
+    "steps_to_solve": "Int64",
+    "diverged_step": "Int64",
+    "final_loss": "float64",
     "plateau": "string",
-}  # fmt: skip
+}
 OUTCOME_COLUMNS = list(OUTCOME_DTYPES)
 #: Failure taxonomy from behaviour (``xorlab.core.modes``); stores written before it read these as null.
 BEHAVIOUR_DTYPES = {
-    "mode": "string", **{f"point_{p}": "string" for p in POINT_LABELS}, "trend": "string", "period": "Int64",
-    "swing": "float64", "saturated_units": "Int64", "plateau_distance": "float64",
-}  # fmt: skip
+    "mode": "string",
+    **{f"point_{p}": "string" for p in POINT_LABELS},
+    "trend": "string",
+    "period": "Int64",
+    "swing": "float64",
+    "saturated_units": "Int64",
+    "plateau_distance": "float64",
+}
 PROVENANCE_DTYPES = {"engine": "string"}  # which engine trained the run (xorlab.engine.ENGINES)
 #: What else determines a run's result beyond its config: a from_file run's init file content (sha256).
 FILE_HASH = "init_file_sha256"
@@ -72,19 +79,18 @@ def run_dtypes(cls: type[TrainConfig] = TrainConfig) -> dict[str, str]:
 
 RUN_DTYPES = run_dtypes()
 RUN_COLUMNS = list(RUN_DTYPES)
-ID_LENGTH = 16
 
 
 def run_id(cfg: TrainConfig) -> str:
-    """Stable id of a run: sha256 of its complete, canonical config (sorted-key JSON), first 16 hex digits.
+    """Stable id of a run: sha256 of its complete, canonical config (sorted-key JSON), first 16 hex digits
+    (``xorlab.core.identity``, which a sweep's bulk ids use too).
 
     For ``from_file`` the file is part of the config: its resolved path and the sha256 of its bytes are hashed,
     so ``start.npz`` and ``./start.npz`` name the same run and editing the file makes a new one.
     """
     cached = cfg.__dict__.get("_run_id")  # computed once per config object (planning, chunks, records)
     if cached is None:
-        text = json.dumps(cfg.identity(), sort_keys=True, separators=(",", ":"), allow_nan=False)
-        cached = hashlib.sha256(text.encode()).hexdigest()[:ID_LENGTH]
+        cached = run_id_of(cfg.identity())
         object.__setattr__(cfg, "_run_id", cached)
     return cached
 
@@ -211,8 +217,9 @@ def init_labels(runs: pd.DataFrame) -> pd.Series:
         edited = files.groupby("init_path")["init_file_sha256"].nunique()
         hit = runs["init_path"].isin(edited.index[edited > 1]).fillna(False).to_numpy(dtype=bool)
         if hit.any():
-            labels.loc[hit] = [f"{lab}@{sha[:8]}" for lab, sha in zip(labels[hit], runs.loc[hit, "init_file_sha256"],
-                                                                      strict=True)]  # fmt: skip
+            labels.loc[hit] = [
+                f"{lab}@{sha[:8]}" for lab, sha in zip(labels[hit], runs.loc[hit, "init_file_sha256"], strict=True)
+            ]
     return labels.astype(str).rename("init_label")
 
 

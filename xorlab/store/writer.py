@@ -120,8 +120,9 @@ class StoreWriter:
                 # the session then reads as crashed (old heartbeat), which is what it is
                 log.debug("could not mark session %s %s: %s", self.session, status, err)
                 return
-            raise StoreError(f"{self.session_file}: cannot record the end of the session ({oserror_text(err)}); "
-                             f"{SAFE}") from None  # fmt: skip
+            raise StoreError(
+                f"{self.session_file}: cannot record the end of the session ({oserror_text(err)}); {SAFE}"
+            ) from None
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_EVERY):
@@ -175,8 +176,11 @@ class StoreWriter:
         # nothing from either, and skipping them makes the write ~1.5x faster.
         pq.write_table(curve_table, sink, use_dictionary=["run_id"], write_statistics=["run_id"])
         curve_bytes = sink.getvalue()
-        meta = {**(run_table.schema.metadata or {}), META_CHUNK: name.encode(),
-                META_CURVES_SHA: hashlib.sha256(curve_bytes).hexdigest().encode()}  # fmt: skip
+        meta = {
+            **(run_table.schema.metadata or {}),
+            META_CHUNK: name.encode(),
+            META_CURVES_SHA: hashlib.sha256(curve_bytes).hexdigest().encode(),
+        }
         run_table = run_table.replace_schema_metadata(meta)
         self.written_files.add(name)  # before the commit: a concurrent reader of the folder knows it is ours
         try:

@@ -19,7 +19,6 @@ Everything here is plain Python: the Hydra app hands over a plain dict.
 from __future__ import annotations
 
 import functools
-import hashlib
 import itertools
 import math
 import re
@@ -40,6 +39,7 @@ from xorlab.core.config import (
     int_axes,
     plain_cast,
 )
+from xorlab.core.identity import traj_hash_of
 from xorlab.core.inits import INIT_PARAM_NAMES, INIT_PARAM_TYPES
 from xorlab.core.runtable import RunTable, column_array
 from xorlab.sweep import spaces
@@ -75,9 +75,12 @@ def _space(field: str, value: Any, floats: frozenset[str] | set[str]) -> list[fl
         return None
     if field not in floats:
         named = [f for f in sorted(floats) if not f.startswith("init.")]
-        raise ConfigError(f"grid.{field}", f"{value.strip()}: linspace/logspace are for float axes ("
-                          f"{', '.join(named)} and the init parameters std, gain, a); integer axes take "
-                          "range(a,b[,step])")  # fmt: skip
+        raise ConfigError(
+            f"grid.{field}",
+            f"{value.strip()}: linspace/logspace are for float axes ("
+            f"{', '.join(named)} and the init parameters std, gain, a); integer axes take "
+            "range(a,b[,step])",
+        )
     try:
         return spaces.space(value)
     except spaces.SpaceError as exc:
@@ -166,8 +169,11 @@ class Grid:
         max_steps = _values(budget, grid.get(budget, defaults[budget]), ints, floats)
         runs = math.prod(_count(v) for v in axes.values()) * _count(max_steps)
         if runs > MAX_GRID_RUNS:
-            raise ConfigError("grid", f"{runs:,} runs is more than a sweep plans ({MAX_GRID_RUNS:,}); split the grid "
-                              "into several sweeps (e.g. seed ranges) into one store")  # fmt: skip
+            raise ConfigError(
+                "grid",
+                f"{runs:,} runs is more than a sweep plans ({MAX_GRID_RUNS:,}); split the grid "
+                "into several sweeps (e.g. seed ranges) into one store",
+            )
         cls(axes, max_steps, config_cls)._validate()  # every value as given, before repeats are dropped
         unique = {field: _unique(values) for field, values in axes.items()}
         return cls(unique, _unique(max_steps), config_cls)
@@ -303,8 +309,9 @@ class Grid:
         for name in config_dtypes(self.config_cls):
             axis = self.owner(name)
             columns[name] = init[name][idx["init"]] if axis == "init" else self.column(axis, idx.get(axis, b_idx))
-        return RunTable(self.config_cls, columns, init["_params"][idx["init"]], init["_sha256"][idx["init"]],
-                        t_pos.astype(np.int64))  # fmt: skip
+        return RunTable(
+            self.config_cls, columns, init["_params"][idx["init"]], init["_sha256"][idx["init"]], t_pos.astype(np.int64)
+        )
 
 
 def shard_of(cfg: TrainConfig, num_shards: int) -> int:
@@ -313,5 +320,4 @@ def shard_of(cfg: TrainConfig, num_shards: int) -> int:
     Depends only on the trajectory, not on the grid it sits in, so growing a grid never moves a run to another
     shard, and runs sharing a trajectory always land in the same shard.
     """
-    key = repr(cfg.trajectory_key())
-    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % num_shards
+    return traj_hash_of(cfg.trajectory_key()) % num_shards

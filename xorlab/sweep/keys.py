@@ -1,7 +1,8 @@
 """Run ids, trajectory hashes and duplicates of a grid's runs in bulk, without a config object per run.
 
-``records.run_id(cfg)`` is the sha256 of ``json.dumps(cfg.identity(), sort_keys=True, separators=(",", ":"))``
-and ``grid.shard_of`` hashes ``repr(cfg.trajectory_key())``. Both texts are a fixed sequence of ``key:value``
+``records.run_id(cfg)`` hashes the identity text of ``xorlab.core.identity`` (sorted ``"key":value`` JSON pairs)
+and ``grid.shard_of`` hashes ``repr(cfg.trajectory_key())``; both are written by that module's pair functions,
+which this module uses too. Both texts are a fixed sequence of ``key:value``
 pairs, and each pair is set by one grid axis (``Grid.owner``): a field by its own axis, the init params and a
 from_file run's file identity by ``init``. So the text of any run is the concatenation of per-axis-value
 fragments, built once per axis value (``Grid.owned``), and planning a 100,000-run sweep costs string joins and
@@ -15,26 +16,16 @@ iterating the trajectories in order and skipping seen run ids gives.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from xorlab.core.config import config_dtypes
-from xorlab.store.records import ID_LENGTH
+from xorlab.core.identity import ID_SEP, TRAJ_SEP, id_of_pairs, id_pair, int_pair_parts, traj_hash_of_pairs, traj_pair
 from xorlab.sweep.grid import Grid
 
 Encode = Callable[[str, Any], str]
-
-
-def _json_pair(key: str, value: Any) -> str:
-    return f"{json.dumps(key)}:{json.dumps(value, allow_nan=False)}"
-
-
-def _repr_pair(key: str, value: Any) -> str:
-    return repr((key, value))
 
 
 class _Text:
@@ -60,10 +51,8 @@ class _Text:
     def fragment_template(self, seg: int) -> tuple[str, str]:
         """(head, tail) with fragment = head + str(value) + tail, for a segment that is one integer field."""
         axis, keys = self.segments[seg]
-        marker = 987654321
-        head, tail = (self.sep + self.encode(keys[0], marker)).rsplit(str(marker), 1)
-        assert keys == (axis,) and self.encode(axis, 12) == f"{head[len(self.sep) :]}12{tail}", keys
-        return head, tail
+        head, tail = int_pair_parts(self.encode, axis)
+        return self.sep + head, tail
 
     def fragments(self, seg: int, idx: np.ndarray, prefix: str = "") -> np.ndarray:
         """``prefix`` + fragment of segment ``seg`` at value indices ``idx`` (object array of str)."""
@@ -105,9 +94,10 @@ class GridKeys:
         identity = set(config_dtypes(grid.config_cls))
         for j in range(len(grid.axes["init"])):  # a from_file entry adds its file's identity
             identity |= set(grid.owned("init", j))
-        self.ids = _Text(grid, sorted(identity), ",", _json_pair)
+        self.ids = _Text(grid, sorted(identity), ID_SEP, id_pair)
         canonical = [k for k in config_dtypes(grid.config_cls) if k != grid.budget]
-        self.traj = _Text(grid, canonical, ", ", _repr_pair, canonical=True)  # trajectory_key(): canonical()
+        self._one = "," if len(canonical) == 1 else ""  # repr of a 1-tuple: ('k', v),
+        self.traj = _Text(grid, canonical, TRAJ_SEP, traj_pair, canonical=True)  # trajectory_key(): canonical()
         budget = [i for i, (axis, _) in enumerate(self.ids.segments) if axis == grid.budget]
         self._budget = budget[0]
         self._repeats: dict[str, np.ndarray] = {}
@@ -120,13 +110,13 @@ class GridKeys:
         out = np.empty((len(head), len(self.grid.max_steps)), dtype=object)
         for b in range(len(self.grid.max_steps)):
             mid = self.ids.fragment(self._budget, b)
-            out[:, b] = [_sha("{" + (h + mid + t)[1:] + "}")[:ID_LENGTH] for h, t in zip(head, tail, strict=True)]
+            out[:, b] = [id_of_pairs((h + mid + t)[len(ID_SEP) :]) for h, t in zip(head, tail, strict=True)]
         return out
 
     def hashes(self, traj: np.ndarray) -> np.ndarray:
         """(T,) int64: the trajectory hash ``shard_of`` takes modulo the number of shards (or claim buckets)."""
         text = self.traj.join(self.grid.axis_index(traj), range(len(self.traj.segments)))
-        return np.array([int(_sha("(" + t[2:] + ")")[:8], 16) for t in text], dtype=np.int64)
+        return np.array([traj_hash_of_pairs(t[len(TRAJ_SEP) :] + self._one) for t in text], dtype=np.int64)
 
     def duplicates(self, traj: np.ndarray) -> np.ndarray:
         """(T, len(max_steps)) bool: runs equal to a run earlier in the grid (same identity text)."""
@@ -144,8 +134,10 @@ class GridKeys:
         if isinstance(values, range):
             self._repeats[axis] = np.zeros(len(values), dtype=bool)
             return self._repeats[axis]
-        texts = ["".join(self.ids.fragment(s, j) for s, (a, _) in enumerate(self.ids.segments) if a == axis)
-                 for j in range(len(values))]  # fmt: skip
+        texts = [
+            "".join(self.ids.fragment(s, j) for s, (a, _) in enumerate(self.ids.segments) if a == axis)
+            for j in range(len(values))
+        ]
         seen: set[str] = set()
         out = np.zeros(len(values), dtype=bool)
         for j, text in enumerate(texts):
@@ -153,7 +145,3 @@ class GridKeys:
             seen.add(text)
         self._repeats[axis] = out
         return out
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()

@@ -41,7 +41,7 @@ from xorlab.store.claims import N_BUCKETS, Claims
 from xorlab.store.files import check_writable, file_sha256, oserror_text
 from xorlab.store.format import SAFE, StoreError
 from xorlab.store.index import RecordedIndex, recorded_ids
-from xorlab.store.records import curves_frame, run_id, runs_frame
+from xorlab.store.records import curves_frame, runs_frame
 from xorlab.store.signals import stop_on_signals
 from xorlab.store.writer import StoreWriter
 from xorlab.sweep.committer import Committer
@@ -80,8 +80,6 @@ class Plan:
         needed = self.needed[rows] if needed is None else needed
         table = self.grid.table(traj, needed)
         ids = self.keys.run_ids(traj)[needed]
-        if len(table) and run_id(table[0]) != ids[0]:  # the bulk ids must be run_id's; a cheap spot check
-            raise RuntimeError(f"xorlab bug: bulk run id {ids[0]} != run_id {run_id(table[0])} of {table[0]}")
         return table, ids
 
 
@@ -352,9 +350,16 @@ def run_sweep(
     index = RecordedIndex(path)
     index.refresh()
     p = plan(grid, opts, done=index.ids)
-    meta = {"app": "xorlab-sweep", "shard": opts.shard, "num_shards": opts.num_shards, "grid_runs": len(grid),
-            "shard_runs": p.in_shard, "already_recorded": p.recorded,
-            "planned_runs": len(grid), "grid": grid_record(grid)}  # fmt: skip
+    meta = {
+        "app": "xorlab-sweep",
+        "shard": opts.shard,
+        "num_shards": opts.num_shards,
+        "grid_runs": len(grid),
+        "shard_runs": p.in_shard,
+        "already_recorded": p.recorded,
+        "planned_runs": len(grid),
+        "grid": grid_record(grid),
+    }
     trained, engine_seconds = 0, 0.0
     # Runs whose trajectory is recorded at a shorter budget continue from that record (xorlab.sweep.extend).
     longest = max(grid.max_steps)
@@ -384,9 +389,22 @@ def run_sweep(
             committer.wait()
             continued = extend.continued if extend is not None else 0
             engine_seconds += extend.engine_seconds if extend is not None else 0.0
-            store.update(trained=trained, continued=continued, recorded_by_others=work.by_others,
-                         claims_taken_over=claims.taken_over, engine_seconds=round(engine_seconds, 3))  # fmt: skip
+            store.update(
+                trained=trained,
+                continued=continued,
+                recorded_by_others=work.by_others,
+                claims_taken_over=claims.taken_over,
+                engine_seconds=round(engine_seconds, 3),
+            )
     except OSError as exc:  # anything the writer did not already turn into a StoreError: no traceback
         raise StoreError(f"{path}: {oserror_text(exc)}; {SAFE}; fix the cause and re-run the same command") from None
-    return SweepSummary(len(grid), p.in_shard, p.recorded, trained, time.perf_counter() - start, work.by_others,
-                        continued, engine_seconds)  # fmt: skip
+    return SweepSummary(
+        len(grid),
+        p.in_shard,
+        p.recorded,
+        trained,
+        time.perf_counter() - start,
+        work.by_others,
+        continued,
+        engine_seconds,
+    )

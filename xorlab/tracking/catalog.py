@@ -12,7 +12,7 @@ A store's **state** is read from its session files (one per writing process):
   says ``failed``) instead of finishing or being interrupted;
 - ``partial``: anything else short of the plan (an interrupted sweep, a shard not run yet).
 
-The session fields ``pid``, ``heartbeat``, ``planned_runs`` and ``grid`` come with heartbeats (issue 8). Older
+The session fields ``pid``, ``heartbeat``, ``planned_runs`` and ``grid`` came with heartbeats. Older
 stores lack them, so every field has a fallback: the planned size from ``grid_runs``, the grid from the
 composed config or else from the recorded runs, and liveness from the start time.
 """
@@ -31,7 +31,7 @@ import pandas as pd
 from xorlab.store import reader, sessions
 from xorlab.store.format import StoreError, read_manifest
 from xorlab.store.index import recorded_ids
-from xorlab.store.reader import committed_chunks, load_curves, load_runs
+from xorlab.store.reader import StoreReader, committed_chunks, load_curves, load_runs
 from xorlab.store.records import CONFIG_COLUMNS
 from xorlab.store.sessions import parse_time
 
@@ -276,13 +276,14 @@ def load_curves_by_store(
     return out[["sweep", "run_id", "step", "loss"]]
 
 
-def resolve_run(path: str | Path, prefix: str) -> str:
-    """The full ``run_id`` of the one recorded run starting with ``prefix``; like git, one line otherwise."""
+def resolve_run(path: str | Path, prefix: str, ids: set[str] | None = None) -> str:
+    """The full ``run_id`` of the one recorded run starting with ``prefix``; like git, one line otherwise
+    (``ids``: the store's recorded ids, if already read)."""
     prefix = prefix.strip().lower()
     if not prefix:
         raise CatalogError("run id: empty")
     try:
-        ids = recorded_ids(path)
+        ids = recorded_ids(path) if ids is None else ids
     except StoreError as exc:
         raise CatalogError(str(exc)) from None
     hits = sorted(i for i in ids if i.startswith(prefix))
@@ -296,14 +297,8 @@ def resolve_run(path: str | Path, prefix: str) -> str:
 
 def run_session(path: str | Path, run_id: str) -> dict[str, Any] | None:
     """The session that recorded ``run_id`` (chunk files are named ``<session>-<seq>.parquet``), if known."""
-    import pyarrow.parquet as pq
-
-    path = Path(path)
-    for f in committed_chunks(path):
-        if run_id in set(pq.read_table(f, columns=["run_id"]).column("run_id").to_pylist()):
-            session = f.stem.rsplit("-", 1)[0]
-            for s in read_sessions(path):
-                if s.get("session") == session:
-                    return s
-            return {"session": session}
-    return None
+    reader = StoreReader(path)
+    try:
+        return reader.session(reader.locate(run_id))
+    except StoreError:
+        return None

@@ -114,8 +114,10 @@ def check_store(path: str | Path) -> StoreReport:
             continue
         ids = set(table.column("run_id").to_pylist())
         if curve_ids != ids:
-            report.problems.append(f"{runs_file}: its curves cover other runs ({len(curve_ids - ids)} foreign, "
-                                   f"{len(ids - curve_ids)} missing)")  # fmt: skip
+            report.problems.append(
+                f"{runs_file}: its curves cover other runs ({len(curve_ids - ids)} foreign, "
+                f"{len(ids - curve_ids)} missing)"
+            )
     if tables:
         frame = runs_to_frame(pa.concat_tables(tables))
         report.rows = len(frame)
@@ -157,8 +159,10 @@ def _unreadable_sessions(path: Path) -> list[str]:
         except (OSError, ValueError) as exc:
             ok, reason = False, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if not ok:
-            out.append(f"{f}: unreadable session record ({reason}); the runs are unaffected, the session's "
-                       "provenance is lost (delete the file to silence this)")  # fmt: skip
+            out.append(
+                f"{f}: unreadable session record ({reason}); the runs are unaffected, the session's "
+                "provenance is lost (delete the file to silence this)"
+            )
     return out
 
 

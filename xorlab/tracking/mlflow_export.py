@@ -302,8 +302,10 @@ def check_reachable(uri: str, timeout: float = REACH_TIMEOUT) -> None:
         socket.create_connection((parts.hostname or "", port), timeout=timeout).close()
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        raise ExportError(f"tracking URI: cannot reach the MLflow server at {uri} ({reason}); nothing was exported; "
-                          "start it (mlflow server) or check the address") from None  # fmt: skip
+        raise ExportError(
+            f"tracking URI: cannot reach the MLflow server at {uri} ({reason}); nothing was exported; "
+            "start it (mlflow server) or check the address"
+        ) from None
 
 
 def _attach(client, run_id: str, runs: pd.DataFrame, path: Path) -> None:
