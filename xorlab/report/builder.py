@@ -120,13 +120,12 @@ def document(
     return blocks
 
 
-def to_markdown(blocks: Sequence[tuple], figure_dir: str = "figures") -> str:
-    """The report as GitHub-flavoured Markdown (``xorlab.report.pages``): each figure linked as PNG, with its SVG."""
+def to_markdown(blocks: Sequence[tuple], figure_dir: str = "figures", formats: Sequence[str] = figures.FORMATS) -> str:
+    """The report as GitHub-flavoured Markdown (``xorlab.report.pages``): each figure linked as PNG, with its SVG
+    when ``formats`` has one."""
+    other = (lambda stem: {"SVG": f"{figure_dir}/{stem}.svg"}) if "svg" in formats else (lambda stem: {})
     return pages.to_markdown(
-        [
-            (k, f"{figure_dir}/{r[0]}.png", r[1], {"SVG": f"{figure_dir}/{r[0]}.svg"}) if k == "figure" else (k, *r)
-            for k, *r in blocks
-        ]
+        [(k, f"{figure_dir}/{r[0]}.png", r[1], other(r[0])) if k == "figure" else (k, *r) for k, *r in blocks]
     )
 
 
@@ -301,7 +300,7 @@ def build_report(
     progress.start("pages")
     blocks = document(table, runs, by, inputs, notes, budget_note, captions)
     paths = {"stats": out_dir / "stats.csv", "md": out_dir / "report.md", "html": out_dir / "report.html"}
-    paths["md"].write_text(to_markdown(blocks), encoding="utf-8", newline="\n")
+    paths["md"].write_text(to_markdown(blocks, formats=formats), encoding="utf-8", newline="\n")
     paths["html"].write_text(to_html(blocks, figure_dir), encoding="utf-8", newline="\n")
     paths |= {f"{stem}.{ext}": figure_dir / f"{stem}.{ext}" for stem in captions for ext in formats}
     return paths
