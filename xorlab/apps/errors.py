@@ -16,7 +16,7 @@ USAGE, FAILURE = 2, 1
 # (module, exception) pairs that mean bad input, whichever app meets them
 _USER_ERRORS = (
     ("xorlab.core.config", "ConfigError"),
-    ("xorlab.store.format", "StoreError"),
+    ("xorlab.store.layout", "StoreError"),
     ("xorlab.tracking.catalog", "CatalogError"),
     ("xorlab.tracking.mlflow_export", "ExportError"),
 )

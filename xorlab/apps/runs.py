@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from xorlab.apps.errors import AppError, exit_status
-from xorlab.store.format import MANIFEST
+from xorlab.store.layout import MANIFEST
 
 if TYPE_CHECKING:
     from xorlab.store.reader import StoreReader
@@ -304,8 +304,12 @@ COMMANDS = {"list": cmd_list, "show": cmd_show, "compare": cmd_compare, "export-
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``xorlab-runs`` and ``python -m xorlab.apps.runs``; returns the exit status."""
-    args = parser().parse_args(argv)
-    return exit_status(PROG, lambda: COMMANDS[args.command](args))
+
+    def body() -> None:
+        args = parser().parse_args(argv)  # its usage errors are RunsErrors: reported like the others
+        COMMANDS[args.command](args)
+
+    return exit_status(PROG, body)
 
 
 if __name__ == "__main__":

@@ -27,10 +27,10 @@ from typing import Any
 # The store's public names, importable as ``xorlab.store.<name>`` (as in 0.1, when the store was one module);
 # loaded on first use so that importing a light part of the store (signals, provenance) loads no pandas.
 _PUBLIC = {
-    "StoreError": "format",
-    "MANIFEST": "format",
+    "StoreError": "layout",
+    "MANIFEST": "layout",
     "RUN_COLUMNS": "format",
-    "read_manifest": "format",
+    "read_manifest": "layout",
     "load_runs": "reader",
     "load_curves": "reader",
     "find_stores": "reader",

@@ -1,28 +1,29 @@
-"""The store's on-disk format: names (``MANIFEST``, ``TEMP_PREFIX``), Arrow schemas of runs and curves files,
-the metadata keys that tie a runs file to its curves, liveness constants, ``StoreError`` and the manifest.
+"""The store's on-disk format: Arrow schemas of runs and curves files and the metadata keys that tie a runs file
+to its curves. Names, versions, liveness constants, ``StoreError`` and the manifest are in ``layout`` (light) and
+re-exported here.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-from pathlib import Path
-from typing import Any
-
 import pyarrow as pa
 
+from xorlab.store.layout import (  # noqa: F401  (re-exported: one definition, in layout)
+    FILE_HASH,
+    FORMAT,
+    HEARTBEAT_EVERY,
+    HEARTBEAT_TIMEOUT,
+    MANIFEST,
+    SAFE,
+    STATUSES,
+    TEMP_PREFIX,
+    VERSION,
+    StoreError,
+    log,
+    no_manifest,
+    read_manifest,
+)
 from xorlab.store.records import RUN_DTYPES
 
-log = logging.getLogger(__name__)
-
-FORMAT = "xorlab-store"
-VERSION = 1
-MANIFEST = "xorlab-store.json"
-TEMP_PREFIX = ".tmp-"
-
-# Which init file a from_file run started from is part of what determines its result:
-# ``records`` keeps it as the ``init_file_sha256`` column; stores written before it read it as null.
-FILE_HASH = "init_file_sha256"
 _ARROW = {"string": pa.string(), "int64": pa.int64(), "Int64": pa.int64(), "float64": pa.float64()}
 
 
@@ -41,46 +42,3 @@ CURVE_SCHEMA = pa.schema(
 # Parquet key-value metadata of a runs file: what ties it to this store's chunk and curves file.
 META_CHUNK = b"xorlab.chunk"
 META_CURVES_SHA = b"xorlab.curves_sha256"
-
-# Liveness. A writer refreshes its heartbeat every HEARTBEAT_EVERY s; a session whose heartbeat is older than
-# HEARTBEAT_TIMEOUT is taken as crashed (on another host this is the only evidence; six missed beats leave room
-# for a slow shared filesystem). On the writer's own host a dead pid tells at once.
-HEARTBEAT_EVERY = 5.0
-HEARTBEAT_TIMEOUT = 60.0
-STATUSES = ("running", "finished", "interrupted", "failed")
-
-SAFE = "finished chunks are kept and the store is consistent (nothing half-written)"
-
-
-class StoreError(ValueError):
-    """A store path that cannot be read or written; ``str`` is one line naming the path."""
-
-
-def read_manifest(path: Path, missing_ok: bool = False) -> dict[str, Any] | None:
-    """The store's manifest; ``StoreError`` if unreadable or written by an incompatible format version."""
-    manifest = path / MANIFEST
-    if not manifest.exists():
-        if missing_ok:
-            if (path / "runs").is_dir():
-                raise StoreError(no_manifest(path))
-            return None
-        raise StoreError(f"{path}: not an xorlab store (no {MANIFEST})")
-    try:
-        info = json.loads(manifest.read_text())
-    except (OSError, ValueError) as exc:
-        raise StoreError(f"{manifest}: unreadable store manifest ({exc})") from None
-    if not isinstance(info, dict) or info.get("format") != FORMAT:
-        raise StoreError(f"{manifest}: not an xorlab store manifest")
-    if info.get("version") != VERSION:
-        raise StoreError(
-            f"{path}: store format version {info.get('version')!r}, this xorlab reads version {VERSION}; "
-            "use a new directory or the xorlab version that wrote it"
-        )
-    return info
-
-
-def no_manifest(path: Path) -> str:
-    return (
-        f"{path}: has runs/ but no {MANIFEST}: a store whose manifest was lost, or not an xorlab store; "
-        f"restore {MANIFEST} (e.g. from a sibling store) or move the folder away"
-    )
