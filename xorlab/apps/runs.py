@@ -211,9 +211,12 @@ def _show_run(reader: StoreReader, run_id: str, plot: Path | None) -> None:
 
 def _show_where(path: Path, query: str, limit: int) -> None:
     from xorlab.analysis import stats
+    from xorlab.report.builder import RUN_COLUMNS_USED
+    from xorlab.store.format import named_columns
     from xorlab.store.reader import load_runs
 
-    runs = stats.with_init_label(load_runs(path))
+    columns = list(dict.fromkeys([*RUN_COLUMNS_USED, *named_columns(query)]))  # not the parameters a query skips
+    runs = stats.with_init_label(load_runs(path, columns=columns))
     try:
         hit = runs.query(query)
     except Exception as exc:  # pandas raises SyntaxError, NameError, TypeError, ValueError … for a bad query
@@ -266,6 +269,7 @@ def publish(build: Callable[[Path], object], out: Path) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> None:
     from xorlab.report import compare
+    from xorlab.report.builder import RUN_COLUMNS_USED
     from xorlab.store.reader import load_runs
 
     names = (str(args.store_a), str(args.store_b))
@@ -273,7 +277,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     for name in names:
         if not (Path(name) / MANIFEST).is_file():
             raise RunsError(f"{name}: not an xorlab store (no {MANIFEST})")
-        frames.append(load_runs(name))  # each store alone: runs of different stores never merge
+        frames.append(load_runs(name, columns=RUN_COLUMNS_USED))  # each store alone: stores never merge
     try:
         result = compare.compare(*frames, names=names)
     except ValueError as exc:  # a store without runs
