@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,7 +36,7 @@ class _Block:
 
 @dataclass
 class _Spill:
-    file: object
+    file: Any  # the open temporary file
     blocks: list[_Block] = field(default_factory=list)
     size: int = 0
 
@@ -147,9 +148,10 @@ def curve_bands(
     with tempfile.NamedTemporaryFile(prefix="xorlab-bands-", suffix=".f64") as handle:
         spill = _Spill(handle)
         for sweep, table in tables:
-            ids, rows = index.get(str(sweep) if sweeps is not None else "None", (None, None))
-            if ids is None or not len(table):
+            found = index.get(str(sweep) if sweeps is not None else "None")
+            if found is None or not len(table):
                 continue
+            ids, rows = found
             rid = table.column("run_id").combine_chunks()
             if not isinstance(rid.type, pa.DictionaryType):
                 rid = rid.dictionary_encode()

@@ -14,6 +14,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
+from typing import Any
 
 import matplotlib as mpl
 import numpy as np
@@ -349,9 +350,10 @@ def rasterize_dense(fig: Figure, limit: int = DENSE) -> int:
     can see (pixels at the figure's resolution) instead of every vertex; returns how many were marked."""
     marked = 0
     for ax in fig.axes:
-        for artist in [*ax.lines, *ax.collections]:
+        artists: list[Any] = [*ax.lines, *ax.collections]
+        for artist in artists:
             if isinstance(artist, mpl.lines.Line2D):
-                n = len(artist.get_xdata(orig=False))
+                n = int(np.size(artist.get_xdata(orig=False)))
             else:
                 n = sum(len(p.vertices) for p in artist.get_paths()) + len(artist.get_offsets())
             if n > limit:
@@ -370,5 +372,6 @@ def save(fig: Figure, directory: str | Path, stem: str, formats: Sequence[str] =
         if "svg" in paths:
             fig.set_layout_engine("none")  # keep the layout just computed: the SVG needs no second pass
             dense = rasterize_dense(fig)  # rasterized parts at the PNG's resolution; none: the SVG as it always was
-            fig.savefig(paths["svg"], metadata={"Date": None, "Creator": None}, **({"dpi": DPI} if dense else {}))
+            extra: dict[str, Any] = {"dpi": DPI} if dense else {}
+            fig.savefig(paths["svg"], metadata={"Date": None, "Creator": None}, **extra)
     return paths

@@ -12,6 +12,7 @@ import math
 
 import matplotlib as mpl
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
@@ -56,7 +57,7 @@ def _log_ticks(ax, which: str, lo: float, hi: float) -> None:
     (ax.set_xticks if which == "x" else ax.set_yticks)(ticks, labels)
 
 
-def _frame(axes: tuple[MapAxis, MapAxis], title: str) -> tuple[Figure, object, list[float]]:
+def _frame(axes: tuple[MapAxis, MapAxis], title: str) -> tuple[Figure, Axes, tuple[float, float, float, float]]:
     ax_x, ax_y = axes
     nx, ny = ax_x.values.size, ax_y.values.size
     w = max(MIN_INCHES, nx / DPI)  # at least one pixel per grid point
@@ -82,7 +83,7 @@ def _frame(axes: tuple[MapAxis, MapAxis], title: str) -> tuple[Figure, object, l
             _log_ticks(ax, which, lo, hi)
     ax.grid(False)
     ax.set_title(title, fontsize=10, loc="left")
-    return fig, ax, [x0, x1, y0, y1]
+    return fig, ax, (x0, x1, y0, y1)
 
 
 @_styled
