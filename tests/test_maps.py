@@ -76,3 +76,12 @@ def test_default_by_leaves_the_map_axes_out():
     assert maps.default_by(runs) == []
     runs["loss_threshold"] = np.where(runs["seed"] == 0, 0.05, 0.01)
     assert maps.default_by(runs) == ["loss_threshold"]
+
+
+def test_a_narrow_logspace_window_is_still_log():
+    """At a 1,000x zoom both spacings are nearly even; the grid's own (log) one is the more even."""
+    from xorlab.sweep.spaces import space
+
+    narrow = np.array(space("logspace(0.12475,0.12725,1000)"))
+    assert maps._scale(narrow) == "log"
+    assert maps._scale(np.array(space("linspace(1.33,1.34,1000)"))) == "linear"

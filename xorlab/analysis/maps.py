@@ -26,7 +26,6 @@ from xorlab.analysis.stats import MODE_NAMES, UNKNOWN_MODE
 from xorlab.store.records import CONFIG_COLUMNS, CONFIG_DTYPES
 
 MIN_VALUES = 16  # an axis with at least this many values is drawn as a map axis
-EVEN = 1e-6  # relative tolerance of "evenly spaced"
 
 
 @dataclass(frozen=True)
@@ -37,9 +36,11 @@ class MapAxis:
 
 
 def _scale(values: np.ndarray) -> str:
+    """``log`` when the values are more evenly spaced in log than in value (a ``logspace`` grid, even a narrow
+    window of one, where both spacings are nearly even), else ``linear``."""
     if values.size > 2 and (values > 0).all():
-        d = np.diff(np.log(values))
-        if np.ptp(d) <= EVEN * abs(d.mean()):
+        dl, dx = np.diff(np.log(values)), np.diff(values)
+        if np.ptp(dl) / abs(dl.mean()) < np.ptp(dx) / abs(dx.mean()):
             return "log"
     return "linear"
 
