@@ -32,18 +32,23 @@ def recomputed(store: Path) -> pd.DataFrame:
 
 
 def read(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, comment="#", float_precision="round_trip")
+    return pd.read_csv(path, comment="#")
 
 
 def differences(new: pd.DataFrame, old: pd.DataFrame) -> list[str]:
+    """Columns where ``new`` and the committed ``old`` disagree: counts and text exactly; floats within 1e-12
+    (relative), or, where the committed file holds 6 significant digits (written before stats.csv kept every float
+    exactly), as the same 6-digit text."""
     if list(new.columns) != list(old.columns) or len(new) != len(old):
         return [f"shape or columns differ: {new.shape} vs {old.shape}"]
     out = []
     for col in old.columns:
         a, b = new[col], old[col]
-        if pd.api.types.is_numeric_dtype(b) and pd.api.types.is_numeric_dtype(a):
+        if pd.api.types.is_float_dtype(a) or pd.api.types.is_float_dtype(b):
             x, y = a.to_numpy(dtype=float), b.to_numpy(dtype=float)
-            same = (np.isnan(x) & np.isnan(y)) | (np.abs(x - y) <= 1e-12 * np.maximum(1.0, np.abs(y)))
+            close = (np.isnan(x) & np.isnan(y)) | (np.abs(x - y) <= 1e-12 * np.maximum(1.0, np.abs(y)))
+            six = np.array([f"{v:.6g}" for v in x]) == np.array([f"{v:.6g}" for v in y])
+            same = close | six
         else:
             same = (a.astype(str) == b.astype(str)).to_numpy()
         if not same.all():
