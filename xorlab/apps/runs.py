@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from xorlab.apps.errors import AppError, exit_status
+from xorlab.apps.publish import publish
 from xorlab.store.layout import MANIFEST
 
 if TYPE_CHECKING:
@@ -257,13 +258,6 @@ def cmd_show(args: argparse.Namespace) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- compare
-def publish(build: Callable[[Path], object], out: Path) -> None:
-    """Build the output folder whole (``apps.publish``); failures are one-line ``RunsError``s."""
-    from xorlab.apps.publish import publish as publish_whole
-
-    publish_whole(build, out, RunsError, "--out: ")
-
-
 def cmd_compare(args: argparse.Namespace) -> None:
     from xorlab.report import compare
     from xorlab.store.reader import load_runs
