@@ -11,6 +11,8 @@ import yaml
 from omegaconf import OmegaConf
 
 import xorlab
+import xorlab.apps.sweep  # noqa: F401  (importing an app registers its schema with Hydra)
+import xorlab.apps.train  # noqa: F401
 from xorlab.apps.cli import composed_jobs
 
 PACKAGE = Path(xorlab.__file__).parent
