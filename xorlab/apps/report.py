@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from xorlab.apps.errors import AppError, exit_status
+from xorlab.apps.publish import publish
 
 PROG = "xorlab-report"
 
@@ -150,13 +151,6 @@ def where(runs, expr: str):
     if kept.empty:
         raise ReportError(f"--where: no run matches {expr!r}")
     return kept
-
-
-def publish(build: Callable[[Path], object], out: Path) -> None:
-    """Build the output folder whole (``apps.publish``); failures are one-line ``ReportError``s."""
-    from xorlab.apps.publish import publish as publish_whole
-
-    publish_whole(build, out, ReportError, "--out: ")
 
 
 def run(args: argparse.Namespace) -> Path:

@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from xorlab.apps.errors import AppError, exit_status
+from xorlab.apps.publish import publish
 from xorlab.store.layout import MANIFEST
 
 if TYPE_CHECKING:
@@ -275,13 +276,6 @@ def cmd_show(args: argparse.Namespace) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- compare
-def publish(build: Callable[[Path], object], out: Path) -> None:
-    """Build the output folder whole (``apps.publish``); failures are one-line ``RunsError``s."""
-    from xorlab.apps.publish import publish as publish_whole
-
-    publish_whole(build, out, RunsError, "--out: ")
-
-
 def _study(path: str):
     """The runs of one store, or of one Hydra multirun (a folder whose stores are one study), and the code
     version(s) that wrote them."""
