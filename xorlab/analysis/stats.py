@@ -208,7 +208,7 @@ def summarize(runs: pd.DataFrame, by: str | Sequence[str] | None = None) -> pd.D
     return sort_groups(pd.DataFrame(rows), by)
 
 
-def _paired_diff(d: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]:
+def paired_diff(d: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]:
     """Mean of the paired differences d ∈ {-1, 0, 1} and its percentile-bootstrap interval over pairs
     (``scipy.stats.bootstrap``, seeded generator, so the same data always give the same interval)."""
     mean = float(d.mean())
@@ -321,7 +321,7 @@ def compare_inits(
             if pair.empty:
                 continue
             d = (pair[label] - pair[ref]).to_numpy(dtype=np.int64)
-            diff, lo, hi = _paired_diff(d, n_boot, seed)
+            diff, lo, hi = paired_diff(d, n_boot, seed)
             b, c = int((d == 1).sum()), int((d == -1).sum())
             p = stats.binomtest(b, b + c, 0.5).pvalue if b + c else 1.0
             rows.append(
