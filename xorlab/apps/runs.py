@@ -227,9 +227,12 @@ def _show_run(reader: StoreReader, run_id: str, plot: Path | None) -> None:
 
 def _show_where(path: Path, query: str, limit: int) -> None:
     from xorlab.analysis import stats
+    from xorlab.report.builder import RUN_COLUMNS_USED
+    from xorlab.store.format import named_columns
     from xorlab.store.reader import load_runs
 
-    runs = stats.with_init_label(load_runs(path))
+    columns = list(dict.fromkeys([*RUN_COLUMNS_USED, *named_columns(query)]))  # not the parameters a query skips
+    runs = stats.with_init_label(load_runs(path, columns=columns))
     try:
         hit = runs.query(query)
     except Exception as exc:  # pandas raises SyntaxError, NameError, TypeError, ValueError … for a bad query
@@ -276,12 +279,13 @@ def cmd_show(args: argparse.Namespace) -> None:
 def _study(path: str):
     """The runs of one store, or of one Hydra multirun (a folder whose stores are one study), and the code
     version(s) that wrote them."""
+    from xorlab.report.builder import RUN_COLUMNS_USED
     from xorlab.store.reader import load_runs
     from xorlab.tracking import catalog
 
     if not Path(path).is_dir():
         raise RunsError(f"{path}: not an xorlab store (no {MANIFEST})")
-    runs = load_runs(path)
+    runs = load_runs(path, columns=RUN_COLUMNS_USED)  # only what a comparison reads
     if runs["sweep"].nunique() > 1:
         raise RunsError(
             f"{path}: holds {runs['sweep'].nunique()} stores of different sweeps; compare takes one store or one "
