@@ -297,12 +297,12 @@ def test_km_median_interval_with_censoring_by_hand():
 def test_paired_bootstrap_interval_matches_explicit_resampling_of_pairs():
     """Guards the paired-difference interval: close to percentiles of means of pairs resampled by hand."""
     d = np.repeat([-1, 0, 1], [20, 150, 30])
-    mean, lo, hi = stats._paired_diff(d, 20_000, seed=1)
+    mean, lo, hi = stats.paired_diff(d, 20_000, seed=1)
     idx = np.random.default_rng(2).integers(0, d.size, size=(20_000, d.size))
     by_hand = np.quantile(d[idx].mean(axis=1), [0.025, 0.975])
     assert mean == pytest.approx(0.05)
     np.testing.assert_allclose([lo, hi], by_hand, atol=0.006)
-    assert stats._paired_diff(np.zeros(50), 1000, seed=1) == (0.0, 0.0, 0.0)
+    assert stats.paired_diff(np.zeros(50), 1000, seed=1) == (0.0, 0.0, 0.0)
 
 
 def test_mode_counts_and_rates_per_group():

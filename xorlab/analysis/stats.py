@@ -213,7 +213,7 @@ def summarize(runs: pd.DataFrame, by: str | Sequence[str] | None = None) -> pd.D
 BOOT_CELLS = 2**23  # resampled values held at once by a bootstrap (64 MB): scipy resamples in batches of this
 
 
-def _paired_diff(d: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]:
+def paired_diff(d: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]:
     """Mean of the paired differences d ∈ {-1, 0, 1} and its percentile-bootstrap interval over pairs
     (``scipy.stats.bootstrap``, seeded generator, so the same data always give the same interval). Resamples are
     drawn in batches of at most ``BOOT_CELLS`` values: the same draws from the same generator, so the same interval,
@@ -329,7 +329,7 @@ def compare_inits(
             if not pair.empty:
                 pairs.append((key, label, (pair[label] - pair[ref]).to_numpy(dtype=np.int64)))
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # numpy's draws release the GIL
-        boots = list(pool.map(lambda p: _paired_diff(p[2], n_boot, seed), pairs))
+        boots = list(pool.map(lambda p: paired_diff(p[2], n_boot, seed), pairs))
     rows = []
     for (key, label, d), (diff, lo, hi) in zip(pairs, boots, strict=True):
         b, c = int((d == 1).sum()), int((d == -1).sum())
