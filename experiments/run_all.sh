@@ -11,3 +11,20 @@ for study in notebook_replay lr_sensitivity init_comparison failure_modes; do
   "$BIN/xorlab-sweep" experiment="$study" sweep.dir="runs/$study" sweep.engine=numpy
   "$BIN/xorlab-report" "runs/$study" --out "experiments/$study/report"
 done
+
+# The trainability map: four sweeps of 1,000 x 1,000 points (compiled engine, the default: a million runs each),
+# a map report of each, and the box-counting dimension of the solve/fail boundary at each magnification.
+echo "== trainability_map"
+TM=runs/trainability_map
+"$BIN/xorlab-sweep" experiment=trainability_map sweep.dir="$TM/base"
+zoom() {  # name, lr exponents from/to, std exponents from/to: a window of the base map, same resolution
+  "$BIN/xorlab-sweep" experiment=trainability_map sweep.dir="$TM/$1" "grid.lr=logspace($2,$3,1000)" \
+    "grid.init=[{name:normal,std:logspace($4,$5,1000)}]"
+}
+zoom zoom10 0.001 0.251 -0.375 -0.125
+zoom zoom100 0.1135 0.1385 -0.2625 -0.2375
+zoom zoom1000 0.12475 0.12725 -0.25125 -0.24875
+for s in base zoom10 zoom100 zoom1000; do
+  "$BIN/xorlab-report" "$TM/$s" --out "experiments/trainability_map/$s" --formats png
+done
+"$BIN/python" experiments/trainability_map/boundary.py "$TM" --out experiments/trainability_map

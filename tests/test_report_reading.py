@@ -255,3 +255,25 @@ def test_the_report_says_when_a_writer_is_still_running(tmp_path):
     session.write_text(json.dumps(info))
     (line,) = report_app.read_lines([str(store)])
     assert "**a writer is still running**" in line and "3 of 30 planned runs" in line
+
+
+def test_the_ranking_lists_every_clear_comparison_and_only_those():
+    table = pd.DataFrame(
+        {
+            "init_label": ["a", "b", "c", "d", "e"],
+            "diff_vs_ref": [-1.0, 0.30, 0.05, -0.40, 0.02],
+            "diff_lo": [-1.0, 0.20, -0.05, -0.80, -0.01],
+            "diff_hi": [-1.0, 0.40, 0.15, -0.01, 0.05],
+            "mcnemar_p_bh": [1e-60, 1e-4, 0.5, 0.04, 0.6],
+            "n_pairs": 100,
+            "only_this_solved": 1,
+            "only_ref_solved": 1,
+            "ref_init": "ref",
+            "family": "all",
+            "family_size": 5,
+        }
+    )
+    assert findings.comparison_table(table, ["init_label"])["init"].tolist() == ["a", "b", "d"]
+    unclear = table.assign(diff_lo=-1.0, diff_hi=1.0)
+    assert findings.comparison_table(unclear, ["init_label"])["init"].tolist() == ["a", "d", "b", "c", "e"]
+    assert "no interval excludes 0" in findings.comparison_sentence(unclear, ["init_label"])

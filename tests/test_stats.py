@@ -297,12 +297,12 @@ def test_km_median_interval_with_censoring_by_hand():
 def test_paired_bootstrap_interval_matches_explicit_resampling_of_pairs():
     """Guards the paired-difference interval: close to percentiles of means of pairs resampled by hand."""
     d = np.repeat([-1, 0, 1], [20, 150, 30])
-    mean, lo, hi = stats._paired_diff(d, 20_000, seed=1)
+    mean, lo, hi = stats.paired_diff(d, 20_000, seed=1)
     idx = np.random.default_rng(2).integers(0, d.size, size=(20_000, d.size))
     by_hand = np.quantile(d[idx].mean(axis=1), [0.025, 0.975])
     assert mean == pytest.approx(0.05)
     np.testing.assert_allclose([lo, hi], by_hand, atol=0.006)
-    assert stats._paired_diff(np.zeros(50), 1000, seed=1) == (0.0, 0.0, 0.0)
+    assert stats.paired_diff(np.zeros(50), 1000, seed=1) == (0.0, 0.0, 0.0)
 
 
 def test_mode_counts_and_rates_per_group():
@@ -382,3 +382,37 @@ def test_an_edited_init_file_never_pools_two_experiments(tmp_path):
     assert runs["init_label"].nunique() == 2 and all("@" in lab for lab in runs["init_label"])
     table = stats.summarize(runs, ["init_label"])
     assert sorted(table["n"]) == [3, 3]
+
+
+def test_bootstrap_in_batches_and_threads_equals_one_array(monkeypatch):
+    """Resampling in batches (bounded memory) on several threads gives the intervals of scipy's one-array bootstrap
+    (the same draws of the same seeded generator), which is what keeps a million-run stats.csv unchanged."""
+    rng = np.random.default_rng(5)
+    n = 600
+    runs = pd.concat(
+        [
+            fake_runs(rng.choice(["solved", "stuck"], size=n, p=[p, 1 - p]), init=init, lr=lr)
+            for init, p in (("notebook", 0.6), ("he_normal", 0.5), ("zeros", 0.0))
+            for lr in (0.1, 1.0)
+        ],
+        ignore_index=True,
+    )
+    runs["run_id"] = [f"r{i}" for i in range(len(runs))]
+    batched = stats.compare_inits(runs, by=["init_label", "lr"], n_boot=500)
+    monkeypatch.setattr(stats, "BOOT_CELLS", 7 * n)  # batches of 7 resamples: many batches, an uneven last one
+    small = stats.compare_inits(runs, by=["init_label", "lr"], n_boot=500)
+    pd.testing.assert_frame_equal(small, batched, rtol=0, atol=0)
+    for _, row in batched.iterrows():
+        sub = runs[runs["lr"] == row["lr"]]
+        ok = (sub["status"] == "solved").astype(np.int64).to_numpy().reshape(3, n)
+        d = ok[{"he_normal": 1, "zeros": 2}[row["init_label"]]] - ok[0]  # rows: notebook, he_normal, zeros
+        ref = sps.bootstrap(
+            (d,),
+            np.mean,
+            n_resamples=500,
+            method="percentile",
+            vectorized=True,
+            rng=np.random.default_rng(stats.BOOT_SEED),
+        )
+        assert abs(row["diff_lo"] - ref.confidence_interval.low) <= 1e-12
+        assert abs(row["diff_hi"] - ref.confidence_interval.high) <= 1e-12

@@ -11,6 +11,8 @@ import yaml
 from omegaconf import OmegaConf
 
 import xorlab
+import xorlab.apps.sweep  # noqa: F401  (importing an app registers its schema with Hydra)
+import xorlab.apps.train  # noqa: F401
 from xorlab.apps.cli import composed_jobs
 
 PACKAGE = Path(xorlab.__file__).parent
@@ -78,3 +80,21 @@ def test_config_asking_for_a_multirun_runs_as_a_multirun(tmp_path, cli):
     assert out.returncode == 0, out.stderr
     assert "Launching 1 jobs locally" in out.stdout and "trained 1 runs" in out.stdout
     assert (tmp_path / "S" / "0" / ".hydra" / "config.yaml").exists() and (tmp_path / "S" / "runs").is_dir()
+
+
+@pytest.mark.parametrize("app", ["xorlab-sweep", "xorlab-train"])
+def test_help_is_hydras_help_text_without_hydras_start_up(tmp_path, cli, app, monkeypatch, capsys):
+    """``--help`` prints exactly what Hydra prints for the app (``--config-name`` takes Hydra's own path), and
+    does not start Hydra to do it (Hydra's help lists every config group the slow way)."""
+    import importlib
+
+    module = importlib.import_module(f"xorlab.apps.{app.removeprefix('xorlab-')}")
+    monkeypatch.setattr(module, "hydra_main", lambda: pytest.fail("Hydra was started for --help"))
+    monkeypatch.setattr("sys.argv", [app, "--help", "max_steps=7" if app == "xorlab-train" else "grid.lr=[0.5]"])
+    module.main()
+    fast = capsys.readouterr().out
+    name = app.removeprefix("xorlab-")
+    override = "max_steps=7" if app == "xorlab-train" else "grid.lr=[0.5]"
+    slow = cli(app, "--config-name", name, "--help", override, cwd=tmp_path)
+    assert slow.returncode == 0 and fast == slow.stdout
+    assert "== Examples ==" in fast and ("max_steps: 7" in fast or "- 0.5" in fast)

@@ -150,6 +150,9 @@ BAD = [
     (["grid.lr=[0.1,abc]"], "grid.lr"),
     (["grid.init=[notebook,foo]"], "grid.init"),
     (["grid.seed=range(0,5,0)"], "grid.seed"),
+    (["grid.lr=linspace(0,1,5)"], "grid.lr"),  # a space is validated value by value
+    (["grid.lr=logspace(1,2)"], "grid.lr"),
+    (["grid.init=[{name:normal,std:logspace(0,400,3)}]"], "grid.init.std"),
     (["grid.max_steps=[10,0]"], "grid.max_steps"),
     (["grid.init=[{name:normal,std:-1}]"], "grid.init.std"),
     (["grid.foo=1"], "grid.foo"),
@@ -203,6 +206,15 @@ def test_each_app_help_lists_only_its_own_groups(tmp_path, cli):
     assert "experiment: notebook_replay\n" in train_help and "init: from_file, he_normal" in train_help
     assert "demo" not in train_help
     assert list(tmp_path.iterdir()) == []
+
+
+def test_grid_spaces_are_axes_also_inside_an_init_entry():
+    argv = sweep_app._quote_grid_ranges(["grid.lr=logspace(-1,0,3)", "grid.init=[{name:normal,std:linspace(1,2,2)}]"])
+    assert argv == ["grid.lr='logspace(-1,0,3)'", "grid.init=[{name:normal,std:'linspace(1,2,2)'}]"]
+    (job,) = composed_jobs("sweep", argv)
+    grid = grid_of(job)
+    assert grid.axes["lr"] == [0.1, 0.316227766017, 1.0]
+    assert [p for _, p in grid.axes["init"]] == [(("std", 1.0),), (("std", 2.0),)]
 
 
 def test_each_app_help_describes_its_own_options_grid_syntax_and_examples(tmp_path, cli):

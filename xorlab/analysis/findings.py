@@ -250,7 +250,8 @@ def family_text(table: pd.DataFrame, by: Sequence[str]) -> str:
     )
 
 
-RANKED = 10  # paired comparisons listed in the ranking (every one is in the summary table and stats.csv)
+RANKED = 25  # at most this many comparisons listed in the ranking (every one is in the summary table and stats.csv)
+UNCLEAR_SHOWN = 5  # when no interval excludes 0, the largest differences still listed
 
 
 def _effect_floor(r: pd.Series) -> float:
@@ -268,6 +269,14 @@ def ranked_comparisons(table: pd.DataFrame) -> pd.DataFrame:
     return comp.sort_values(["_floor", "_size"], ascending=False, kind="stable").drop(columns=["_floor", "_size"])
 
 
+def shown_comparisons(table: pd.DataFrame) -> pd.DataFrame:
+    """The comparisons the ranking lists: every one whose 95 % interval excludes 0, largest effect first (at most
+    ``RANKED``); when none does, the ``UNCLEAR_SHOWN`` largest differences."""
+    ranked = ranked_comparisons(table)
+    clear = ranked[(ranked["diff_lo"] > 0) | (ranked["diff_hi"] < 0)]
+    return clear.head(RANKED) if len(clear) else ranked.head(UNCLEAR_SHOWN)
+
+
 def comparison_sentence(table: pd.DataFrame, by: Sequence[str]) -> str:
     comp = table.dropna(subset=["diff_vs_ref"])
     if comp.empty:
@@ -275,18 +284,24 @@ def comparison_sentence(table: pd.DataFrame, by: Sequence[str]) -> str:
     ref = comp["ref_init"].iloc[0]
     sig = comp[comp["mcnemar_p_bh"] < SIGNIFICANCE]
     clear = comp[(comp["diff_lo"] > 0) | (comp["diff_hi"] < 0)]
+    shown = len(shown_comparisons(table))
+    which = (
+        f"the {count(shown, 'comparison')} whose interval excludes 0"
+        if len(clear)
+        else f"no interval excludes 0; the {count(shown, 'largest difference')}"
+    )
+    more = f" (of {len(clear)})" if len(clear) > shown else ""
     return (
         f"Paired by seed against the reference init **{md_text(ref)}** (exact McNemar test; {family_text(table, by)}): "
         f"{len(sig)} of {len(comp)} comparisons have an adjusted p < {SIGNIFICANCE}; the 95 % interval of the "
-        f"difference excludes 0 in {len(clear)}. Below, largest effect first (ranked by the interval's end "
-        f"nearest 0, then by size): {count(min(RANKED, len(comp)), 'comparison')}; every comparison is in the "
-        "summary table."
+        f"difference excludes 0 in {len(clear)}. Below, {which}{more}, largest effect first (ranked by the "
+        "interval's end nearest 0, then by size); every comparison is in the summary table."
     )
 
 
 def comparison_table(table: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
-    """The ``RANKED`` most informative paired comparisons (``ranked_comparisons``) as a text table."""
-    top = ranked_comparisons(table).head(RANKED)
+    """The comparisons of ``shown_comparisons`` as a text table."""
+    top = shown_comparisons(table)
     strata = [b for b in by if b != "init_label"]
     out = pd.DataFrame({"init": top["init_label"].astype(str).to_numpy()})
     for b in strata:

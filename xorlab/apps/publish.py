@@ -8,22 +8,24 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from xorlab.apps.errors import FAILURE, AppError
 
-def publish(build: Callable[[Path], object], out: Path, error: Callable[[str], Exception], field: str = "") -> None:
+
+def publish(build: Callable[[Path], object], out: Path, field: str = "--out: ") -> None:
     """Run ``build(tmp)`` in a hidden temp folder beside ``out``, then move it (or its files) into place.
 
     A new ``out`` appears whole (one rename); into an existing one each file is renamed over its old version,
     so a reader never sees a half-written file and a failed build leaves ``out`` as it was. Failures raise
-    ``error(message)`` with a one-line message (prefixed by ``field``, e.g. ``--out: ``).
+    ``AppError`` with a one-line message naming ``field``; a full disk or a denied write is a failure (exit 1).
     """
     if out.exists() and not out.is_dir():
-        raise error(f"{field}{out} exists and is not a directory")
+        raise AppError(f"{field}{out} exists and is not a directory")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:12]}"
         tmp.mkdir()  # not mkdtemp: its 0700 mode would become the output folder's
     except OSError as exc:
-        raise error(f"{field}cannot create {out} ({exc.strerror or exc})") from None
+        raise AppError(f"{field}cannot create {out} ({exc.strerror or exc})", FAILURE) from None
     try:
         build(tmp)
         if not out.exists():
@@ -34,6 +36,6 @@ def publish(build: Callable[[Path], object], out: Path, error: Callable[[str], E
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.replace(src, dst)
     except OSError as exc:
-        raise error(f"{field}cannot write {out} ({exc.strerror or exc})") from None
+        raise AppError(f"{field}cannot write {out} ({exc.strerror or exc})", FAILURE) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from xorlab.apps.errors import AppError, exit_status
+from xorlab.apps.publish import publish
 
 PROG = "xorlab-report"
 
@@ -53,21 +54,57 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--budget", type=int, metavar="N", help="max_steps the figures show (default: each configuration's longest)"
     )
+    p.add_argument(
+        "--formats",
+        default="png,svg",
+        metavar="LIST",
+        help="figure formats: png (always) and optionally svg (default: png,svg)",
+    )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show stages and an ETA on stderr (default: when stderr is a terminal)",
+    )
     return p
 
 
-def load(paths: Sequence[str]):
-    """Each store loaded on its own, tagged ``sweep`` = its path as given, then stacked (never merged)."""
+def formats(text: str) -> tuple[str, ...]:
+    """``--formats`` as a tuple; PNG is required (the pages embed it)."""
+    from xorlab.report.figures import FORMATS
+
+    got = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
+    bad = [f for f in got if f not in FORMATS]
+    if bad or "png" not in got:
+        what = f"unknown format {bad[0]!r}" if bad else "png is required (the report pages embed it)"
+        raise ReportError(f"--formats: {what}; allowed: {', '.join(FORMATS)}, e.g. png or png,svg")
+    return got
+
+
+def columns(where_expr: str | None) -> list[str]:
+    """The run columns a report reads: what its statistics and figures use, and any column ``--where`` names."""
+    import re
+
+    from xorlab.report.builder import RUN_COLUMNS_USED
+    from xorlab.store.format import RUN_SCHEMA
+
+    named = set(re.findall(r"\w+", where_expr or "")) & set(RUN_SCHEMA.names)
+    return [*RUN_COLUMNS_USED, *sorted(named - set(RUN_COLUMNS_USED))]
+
+
+def load(paths: Sequence[str], columns: Sequence[str] | None = None):
+    """Each store loaded on its own (only ``columns`` when given), tagged ``sweep`` = its path as given, then
+    stacked (never merged)."""
     import pandas as pd
 
     from xorlab.store.reader import load_runs, store_label
 
     frames = []
     for path in paths:
-        runs = load_runs(path)
+        runs = load_runs(path, columns=columns)
         if runs.empty:
             raise ReportError(f"{path}: no runs recorded")
-        runs = runs.drop(columns="init_label")  # labels: over all stores, below
+        runs = runs.drop(columns="init_label", errors="ignore")  # labels: over all stores, below
         if runs["sweep"].nunique() == 1:  # one store: named by the path as given; a folder keeps one per store
             runs = runs.assign(sweep=store_label(path))
         frames.append(runs)
@@ -120,50 +157,59 @@ def where(runs, expr: str):
     return kept
 
 
-def publish(build: Callable[[Path], object], out: Path) -> None:
-    """Build the output folder whole (``apps.publish``); failures are one-line ``ReportError``s."""
-    from xorlab.apps.publish import publish as publish_whole
-
-    publish_whole(build, out, ReportError, "--out: ")
-
-
 def run(args: argparse.Namespace) -> Path:
     """Load the stores, build the report into ``args.out``; return the path of ``report.md``."""
-    from xorlab.analysis import stats
+    from xorlab.analysis import maps, stats
+    from xorlab.analysis.curves import StoreCurves
     from xorlab.analysis.text import md_code
     from xorlab.report import builder as report
+    from xorlab.report.progress import Progress
     from xorlab.store.format import StoreError
-    from xorlab.store.reader import load_curves
 
     paths = list(dict.fromkeys(str(p) for p in args.sweep_dirs))
+    figure_formats = formats(args.formats)
     notes = []
-    try:
-        runs = stats.with_init_label(load(paths))
-        if args.where is not None:
-            n = len(runs)
-            runs = where(runs, args.where)
-            notes.append(f"Filter {md_code('--where ' + args.where)}: {len(runs):,} of {n:,} runs kept.")
+    weights = {"reading runs": 20, "statistics": 25, "loss curves": 30, "figures": 20, "maps": 20, "pages": 5}
+    with Progress(weights, enabled=args.progress) as progress:
+        progress.start("reading runs")
         try:
-            by = stats.resolve_by(runs, args.by)
-        except ValueError as exc:
-            raise ReportError(f"--by: {exc}") from None
-        reference = None
-        if args.reference is not None:
+            runs = stats.with_init_label(load(paths, columns(args.where)))
+            if args.where is not None:
+                n = len(runs)
+                runs = where(runs, args.where)
+                notes.append(f"Filter {md_code('--where ' + args.where)}: {len(runs):,} of {n:,} runs kept.")
             try:
-                reference = stats.resolve_reference(runs["init_label"].unique(), args.reference)
+                by = maps.default_by(runs) if args.by is None else stats.resolve_by(runs, args.by)
             except ValueError as exc:
-                raise ReportError(f"--{exc}") from None
-        curves = load_curves(paths, run_ids=report.figure_runs(runs, args.budget)["run_id"]).drop(columns="sweep")
-    except (StoreError, ValueError) as exc:
-        raise ReportError(str(exc)) from None
-    out = args.out if args.out is not None else Path(paths[0]) / "report"
-    read = read_lines(paths)
-    publish(
-        lambda d: report.build_report(
-            runs, curves, d, inputs=paths, by=by, reference=reference, budget=args.budget, notes=notes, read=read
-        ),
-        out,
-    )
+                raise ReportError(f"--by: {exc}") from None
+            reference = None
+            if args.reference is not None:
+                try:
+                    reference = stats.resolve_reference(runs["init_label"].unique(), args.reference)
+                except ValueError as exc:
+                    raise ReportError(f"--{exc}") from None
+            report.figure_runs(runs, args.budget)  # a --budget no run has: one line before anything is built
+            curves = StoreCurves(paths)  # read out of core, only the figure runs' curves
+        except (StoreError, ValueError) as exc:
+            raise ReportError(str(exc)) from None
+        out = args.out if args.out is not None else Path(paths[0]) / "report"
+        read = read_lines(paths)
+        publish(
+            lambda d: report.build_report(
+                runs,
+                curves,
+                d,
+                inputs=paths,
+                by=by,
+                reference=reference,
+                budget=args.budget,
+                notes=notes,
+                read=read,
+                formats=figure_formats,
+                progress=progress,
+            ),
+            out,
+        )
     return out / "report.md"
 
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from xorlab.analysis.text import terminal  # no dependencies: --help stays fast
 from xorlab.apps.errors import AppError, exit_status
+from xorlab.apps.publish import publish
 from xorlab.store.layout import MANIFEST
 
 if TYPE_CHECKING:
@@ -230,11 +231,14 @@ def _show_run(reader: StoreReader, run_id: str, plot: Path | None) -> None:
 def _show_where(path: Path, query: str, limit: int) -> None:
     from xorlab.analysis import stats
     from xorlab.analysis.query import QueryError, parse, where
+    from xorlab.report.builder import RUN_COLUMNS_USED
+    from xorlab.store.format import named_columns
     from xorlab.store.reader import load_runs
 
     try:
         condition = parse(query)  # before reading the store: a bad query answers at once
-        runs = stats.with_init_label(load_runs(path))
+        columns = list(dict.fromkeys([*RUN_COLUMNS_USED, *named_columns(query)]))  # not the parameters it skips
+        runs = stats.with_init_label(load_runs(path, columns=columns))
         hit = where(runs, condition)
     except QueryError as exc:
         raise RunsError(f"--where: {exc}") from None
@@ -276,22 +280,16 @@ def cmd_show(args: argparse.Namespace) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- compare
-def publish(build: Callable[[Path], object], out: Path) -> None:
-    """Build the output folder whole (``apps.publish``); failures are one-line ``RunsError``s."""
-    from xorlab.apps.publish import publish as publish_whole
-
-    publish_whole(build, out, RunsError, "--out: ")
-
-
 def _study(path: str):
     """The runs of one store, or of one Hydra multirun (a folder whose stores are one study), and the code
     version(s) that wrote them."""
+    from xorlab.report.builder import RUN_COLUMNS_USED
     from xorlab.store.reader import load_runs
     from xorlab.tracking import catalog
 
     if not Path(path).is_dir():
         raise RunsError(f"{path}: not an xorlab store (no {MANIFEST})")
-    runs = load_runs(path)
+    runs = load_runs(path, columns=RUN_COLUMNS_USED)  # only what a comparison reads
     if runs["sweep"].nunique() > 1:
         raise RunsError(
             f"{path}: holds {runs['sweep'].nunique()} stores of different sweeps; compare takes one store or one "

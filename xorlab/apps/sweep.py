@@ -29,7 +29,9 @@ from xorlab.sweep.options import SweepOptions
 
 PROG = "xorlab-sweep"
 register()
-_GRID_RANGE = re.compile(r"^(grid\.\w+)=(range\(.*\))$")
+# ``range(...)``, ``linspace(...)``, ``logspace(...)`` not already quoted, anywhere in a grid value (also inside an
+# init entry such as ``{name:normal,std:logspace(-2,1,100)}``)
+_GRID_CALL = re.compile(r"(?<![\w'\"])((?:range|linspace|logspace)\([^()'\"]*\))")
 
 
 def options(cfg: DictConfig, default_dir: str | None = None, cwd: str | None = None) -> SweepOptions:
@@ -106,8 +108,9 @@ def _note_other_engines(opts: SweepOptions) -> None:
 
 
 def _quote_grid_ranges(argv: list[str]) -> list[str]:
-    """``grid.seed=range(0,500)`` is a grid axis, not a Hydra sweep: pass it on as the string it is."""
-    return [_GRID_RANGE.sub(r"\1='\2'", a) for a in argv]
+    """``grid.seed=range(0,500)`` or ``grid.lr=logspace(-2,1,100)`` is a grid axis, not a Hydra sweep or function:
+    pass it on as the string it is."""
+    return [_GRID_CALL.sub(r"'\1'", a) if a.startswith("grid.") else a for a in argv]
 
 
 def main() -> None:

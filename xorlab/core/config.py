@@ -233,6 +233,11 @@ def int_axes(cls: type[TrainConfig] = TrainConfig) -> set[str]:
     return {f.name for f in scalar_fields(cls) if _kind(f) == "int"}
 
 
+def float_axes(cls: type[TrainConfig] = TrainConfig) -> set[str]:
+    """Float axes (they also accept ``linspace(a,b,n)`` and ``logspace(a,b,n)`` in a grid)."""
+    return {f.name for f in scalar_fields(cls) if _kind(f) == "float"}
+
+
 def field_defaults(cls: type[TrainConfig] = TrainConfig) -> dict[str, Any]:
     return {f.name: f.default for f in scalar_fields(cls)}
 

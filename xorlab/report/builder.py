@@ -14,16 +14,20 @@ apart. Runs of several stores (a ``sweep`` column) are never merged: ``sweep`` b
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from xorlab.analysis import findings, stats, surface
+from xorlab.analysis import findings, maps, stats, surface
+from xorlab.analysis.curves import Curves, FrameCurves
 from xorlab.analysis.text import md_code, md_text
 from xorlab.core.order import ordered
 from xorlab.report import figures, mode_figures, pages
-from xorlab.store.records import CONFIG_COLUMNS
+from xorlab.report import maps as map_figures
+from xorlab.report.progress import Progress, Quiet
+from xorlab.store.records import CONFIG_COLUMNS, FILE_HASH, PRED_COLUMNS
 
 FIGURES = {  # stem -> caption; {budget} names the runs the figure shows
     "convergence": "Training loss per init (median and 95 % CI of the median), one panel per learning rate{budget}.",
@@ -40,6 +44,19 @@ FIGURES = {  # stem -> caption; {budget} names the runs the figure shows
     "fixed seed.",
 }
 SAMPLED = 5  # individual runs drawn per mode in mode_curves
+#: The run columns a report reads (the others -- parameters, point states, trend -- are never decoded; the typical
+#: runs' parameters are read for those runs alone).
+RUN_COLUMNS_USED = [
+    "run_id",
+    *CONFIG_COLUMNS,
+    FILE_HASH,
+    "status",
+    "steps_to_solve",
+    "final_loss",
+    "plateau",
+    "mode",
+    *PRED_COLUMNS,
+]
 
 
 def figure_runs(runs: pd.DataFrame, budget: int | None = None) -> pd.DataFrame:
@@ -72,6 +89,7 @@ def document(
     budget: str = "",
     read: Sequence[str] = (),
     reference: str | None = None,
+    captions: dict[str, str] | None = None,
 ) -> list[tuple]:
     """The report as a list of blocks ``(kind, content)``: h1, h2, h3, p, ul, table, figure. ``read`` says what
     the inputs held when read (runs planned and recorded, live writers), first of all."""
@@ -106,7 +124,7 @@ def document(
         )
     )
     blocks.append(("h2", "Figures"))
-    blocks += [("figure", stem, caption.format(budget=budget)) for stem, caption in FIGURES.items()]
+    blocks += [("figure", stem, caption.format(budget=budget)) for stem, caption in (captions or FIGURES).items()]
     blocks += [("h2", "Method"), ("ul", findings.method(by, table))]
     return blocks
 
@@ -125,13 +143,12 @@ def reference_text(table: pd.DataFrame, runs: pd.DataFrame, by: Sequence[str], r
     return f"Reference init: **{reference}** ({how}); every other init is compared with it on the same seeds."
 
 
-def to_markdown(blocks: Sequence[tuple], figure_dir: str = "figures") -> str:
-    """The report as GitHub-flavoured Markdown (``xorlab.report.pages``): each figure linked as PNG, with its SVG."""
+def to_markdown(blocks: Sequence[tuple], figure_dir: str = "figures", formats: Sequence[str] = figures.FORMATS) -> str:
+    """The report as GitHub-flavoured Markdown (``xorlab.report.pages``): each figure linked as PNG, with its SVG
+    when ``formats`` has one."""
+    other = (lambda stem: {"SVG": f"{figure_dir}/{stem}.svg"}) if "svg" in formats else (lambda stem: {})
     return pages.to_markdown(
-        [
-            (k, f"{figure_dir}/{r[0]}.png", r[1], {"SVG": f"{figure_dir}/{r[0]}.svg"}) if k == "figure" else (k, *r)
-            for k, *r in blocks
-        ]
+        [(k, f"{figure_dir}/{r[0]}.png", r[1], other(r[0])) if k == "figure" else (k, *r) for k, *r in blocks]
     )
 
 
@@ -166,32 +183,46 @@ def _figure_frame(runs: pd.DataFrame, reference: str | None) -> tuple[pd.DataFra
 
 
 def draw_figures(
-    runs: pd.DataFrame, curves: pd.DataFrame, figure_dir: Path, reference: str | None = None, budget: str = ""
+    runs: pd.DataFrame,
+    curves: pd.DataFrame | Curves,
+    figure_dir: Path,
+    reference: str | None = None,
+    budget: str = "",
+    formats: Sequence[str] = figures.FORMATS,
+    progress: Progress | None = None,
 ) -> None:
-    """Draw every figure of ``FIGURES`` from ``runs`` (already the figure subset) and save each as PNG and SVG."""
+    """Draw every figure of ``FIGURES`` from ``runs`` (already the figure subset) and save each in ``formats``.
+
+    ``curves`` is a curve frame or a curve source (``xorlab.analysis.curves``): the loss bands of both groupings
+    are computed in one pass over it, the sampled runs' curves and the typical runs' parameters read on demand.
+    """
+    progress = progress or Quiet()
+    source = FrameCurves(curves) if isinstance(curves, pd.DataFrame) else curves
     runs, reference = _figure_frame(runs, reference)
     runs = runs.assign(mode=surface.mode_labels(runs))
     threshold = runs["loss_threshold"].iloc[0] if runs["loss_threshold"].nunique() == 1 else None
     first = runs["steps_to_solve"].astype("Float64").astype(float)
     log_steps = figures.early_steps(first.groupby(runs["lr"]).median(), float(runs["max_steps"].max()))
     summary = stats.summarize(runs, ["init_label", "lr"])
+    progress.start("loss curves", source.units)
+    bands = source.bands(runs, {"convergence": ["init_label", "lr"], "mode": ["mode"]}, progress.advance)
+    progress.start("figures", len(FIGURES))
 
     def mode_curves() -> figures.Figure:
         sampled = surface.sample_runs(runs, SAMPLED)
         picked = sampled[["run_id", "mode"]].drop_duplicates("run_id").astype({"run_id": str})
-        lines = curves[curves["run_id"].isin(picked["run_id"])].astype({"run_id": str}).merge(picked, on="run_id")
+        lines = source.lines(picked["run_id"].tolist()).astype({"run_id": str}).merge(picked, on="run_id")
         counts = runs["mode"].value_counts().to_dict()
-        bands = stats.curve_bands(curves, runs, by=["mode"])
         order = {m: i for i, m in enumerate(sampled["mode"].drop_duplicates())}
-        bands = bands.sort_values("mode", key=lambda m: m.map(order), kind="stable")
-        return mode_figures.mode_curves(bands, lines, budget, log_steps, counts)
+        by_mode = bands["mode"].sort_values("mode", key=lambda m: m.map(order), kind="stable")
+        return mode_figures.mode_curves(by_mode, lines, budget, log_steps, counts)
 
     def surfaces() -> figures.Figure:
-        typical = surface.typical_runs(runs)
+        typical = source.with_params(surface.typical_runs(runs))
         return mode_figures.decision_surfaces(typical, surface.decision_surface(typical), budget)
 
     drawn = {
-        "convergence": lambda: figures.convergence(stats.curve_bands(curves, runs), budget, reference, log_steps),
+        "convergence": lambda: figures.convergence(bands["convergence"], budget, reference, log_steps),
         "km_curves": lambda: figures.km_curves(
             stats.km_curves(runs, ["init_label", "lr"]), budget, reference, log_steps
         ),
@@ -202,12 +233,13 @@ def draw_figures(
         "mode_curves": mode_curves,
     }
     for stem, make in drawn.items():
-        figures.save(make(), figure_dir, stem)
+        figures.save(make(), figure_dir, stem, formats)
+        progress.advance()
 
 
 def build_report(
     runs: pd.DataFrame,
-    curves: pd.DataFrame,
+    curves: pd.DataFrame | Curves,
     out_dir: str | Path,
     inputs: Sequence[str] = (),
     by: str | Sequence[str] | None = None,
@@ -215,6 +247,8 @@ def build_report(
     budget: int | None = None,
     notes: Sequence[str] = (),
     read: Sequence[str] = (),
+    formats: Sequence[str] = figures.FORMATS,
+    progress: Progress | None = None,
 ) -> dict[str, Path]:
     """Write ``stats.csv``, ``figures/*.png|svg``, ``report.md`` and ``report.html`` into ``out_dir``.
 
@@ -222,7 +256,8 @@ def build_report(
     ----------
     runs : run table (``records.RUN_COLUMNS``, optionally a ``sweep`` column naming each run's store);
         duplicate rows (the same ``run_id`` in the same store) count once; runs of different stores never merge.
-    curves : curve table (``run_id, step, loss``) covering at least ``figure_runs(runs, budget)``.
+    curves : curve table (``run_id, step, loss``) covering at least ``figure_runs(runs, budget)``, or a curve
+        source (``xorlab.analysis.curves.StoreCurves``) that reads the stores out of core.
     out_dir : created if missing; existing files of the same names are overwritten.
     inputs : how to name the inputs in the report (e.g. the sweep directories).
     by : grouping axes (see ``stats.resolve_by``); default every swept axis but ``seed`` (and ``sweep`` first
@@ -232,11 +267,17 @@ def build_report(
     notes : extra lines for the report's header (e.g. the ``--where`` filter applied).
     read : what the inputs held when read (runs planned and recorded, a writer still running): the report's first
         lines and ``stats.csv``'s comment lines.
+    formats : figure formats, ``png`` (always: the pages embed it) and optionally ``svg``.
+    progress : stages and ETA of a long report (``xorlab.report.progress``; default none).
+
+    When two axes are continuous (``xorlab.analysis.maps``), the figures are maps over them at full resolution,
+    and the statistics are grouped by the other axes by default (a map shows every point).
 
     Returns the paths written, by name.
     """
     if runs.empty:
         raise ValueError("no runs to report on")
+    progress = progress or Quiet()
     out_dir = Path(out_dir)
     figure_dir = out_dir / "figures"
     figure_dir.mkdir(parents=True, exist_ok=True)
@@ -244,15 +285,18 @@ def build_report(
     key = [stats.SWEEP, "run_id"] if stats.SWEEP in runs.columns else ["run_id"]
     runs = runs.drop_duplicates(key).sort_values(key, kind="stable", ignore_index=True)  # order-free
     runs = stats.with_init_label(runs)
-    by = stats.resolve_by(runs, by)
+    by = maps.default_by(runs) if by is None else stats.resolve_by(runs, by)
     if stats.several_sweeps(runs) and stats.SWEEP not in by:
         by = [stats.SWEEP, *by]  # runs of different stores are never pooled
+    progress.start("statistics")
     labels = runs["init_label"].unique()
     ref = stats.resolve_reference(labels, reference) if reference is not None else stats.reference_init(labels)
     table = stats.stats_table(runs, by, ref)
     stats.write_csv(table, out_dir / "stats.csv", [*read, *findings.conditions(runs)])
 
     shown = figure_runs(runs, budget)
+    map_axes = maps.map_axes(shown)
+    captions = FIGURES if map_axes is None else map_figures.MAP_FIGURES
     budget_note = budget_text(shown)
     pooled = [a for a in stats.swept_axes(shown) if a not in ("seed", "lr") and a not in stats.INIT_COLUMNS]
     notes = [
@@ -268,12 +312,22 @@ def build_report(
             notes.append(f"In the figures, stores are named {named}.")
     if len(runs) < n_all:
         notes.append(f"{n_all - len(runs):,} duplicate runs (same run_id in one store) counted once.")
-    curves = curves.drop_duplicates(["run_id", "step"])  # a run recorded in several stores has one curve
-    draw_figures(shown, curves, figure_dir, ref, budget_note)
+    if map_axes is None:
+        draw_figures(shown, curves, figure_dir, ref, budget_note, formats, progress)
+    else:
+        progress.start("maps", len(captions))
+        save = functools.partial(figures.save, formats=formats)
+        map_figures.draw_maps(shown, map_axes, figure_dir, budget_note, save, progress.advance)
+        notes.append(
+            f"Two continuous axes (`{map_axes[0].name}` × `{map_axes[1].name}`, "
+            f"{map_axes[0].values.size:,} × {map_axes[1].values.size:,} values): the figures are maps "
+            "over them, one cell per grid point."
+        )
 
-    blocks = document(table, runs, by, inputs, notes, budget_note, read, ref)
+    progress.start("pages")
+    blocks = document(table, runs, by, inputs, notes, budget_note, read, ref, captions)
     paths = {"stats": out_dir / "stats.csv", "md": out_dir / "report.md", "html": out_dir / "report.html"}
-    paths["md"].write_text(to_markdown(blocks), encoding="utf-8", newline="\n")
+    paths["md"].write_text(to_markdown(blocks, formats=formats), encoding="utf-8", newline="\n")
     paths["html"].write_text(to_html(blocks, figure_dir), encoding="utf-8", newline="\n")
-    paths |= {f"{stem}.{ext}": figure_dir / f"{stem}.{ext}" for stem in FIGURES for ext in ("png", "svg")}
+    paths |= {f"{stem}.{ext}": figure_dir / f"{stem}.{ext}" for stem in captions for ext in formats}
     return paths

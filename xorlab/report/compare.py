@@ -213,22 +213,6 @@ def across_fields(both: pd.DataFrame) -> list[str]:
     return out
 
 
-def _paired_interval(d: np.ndarray, seed: int = stats.BOOT_SEED) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean paired difference (seeded: same data, same interval)."""
-    if np.all(d == d[0]):
-        return float(d[0]), float(d[0])
-    res = sps.bootstrap(
-        (d,),
-        np.mean,
-        n_resamples=stats.N_BOOT,
-        method="percentile",
-        confidence_level=stats.CONFIDENCE,
-        vectorized=True,
-        rng=np.random.default_rng(seed),
-    )
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
-
-
 def seed_pairs(both: pd.DataFrame, across: Sequence[str]) -> pd.DataFrame:
     """Runs of A and B paired on ``seed`` and every key field not in ``across``; one row per pair group."""
     common = [c for c in KEY if c not in across]
@@ -254,7 +238,7 @@ def seed_pairs(both: pd.DataFrame, across: Sequence[str]) -> pd.DataFrame:
     for key, sub in m.groupby(groups, dropna=False, sort=True) if len(m) else []:
         ok_a, ok_b = sub["ok_a"].to_numpy(dtype=np.int64), sub["ok_b"].to_numpy(dtype=np.int64)
         d = ok_b - ok_a
-        lo, hi = _paired_interval(d)
+        _, lo, hi = stats.paired_diff(d, stats.N_BOOT, stats.BOOT_SEED)  # the report's own bootstrap
         only_b, only_a = int((d == 1).sum()), int((d == -1).sum())
         p = sps.binomtest(only_b, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
         rows.append(

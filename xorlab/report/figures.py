@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
+from typing import Any
 
 import matplotlib as mpl
 import numpy as np
@@ -461,12 +462,37 @@ def final_loss(
     return fig
 
 
-def save(fig: Figure, directory: str | Path, stem: str) -> dict[str, Path]:
-    """Write ``fig`` as ``stem.png`` and ``stem.svg`` in ``directory``, with no timestamps or tool versions."""
+FORMATS = ("png", "svg")  # what ``save`` writes by default; PNG always (the pages embed it)
+DENSE = 2_000  # an artist with more points than this is drawn as pixels inside the SVG
+
+
+def rasterize_dense(fig: Figure, limit: int = DENSE) -> int:
+    """Mark every line or collection with more than ``limit`` points as rasterized, so an SVG holds what a reader
+    can see (pixels at the figure's resolution) instead of every vertex; returns how many were marked."""
+    marked = 0
+    for ax in fig.axes:
+        artists: list[Any] = [*ax.lines, *ax.collections]
+        for artist in artists:
+            if isinstance(artist, mpl.lines.Line2D):
+                n = int(np.size(artist.get_xdata(orig=False)))
+            else:
+                n = sum(len(p.vertices) for p in artist.get_paths()) + len(artist.get_offsets())
+            if n > limit:
+                artist.set_rasterized(True)
+                marked += 1
+    return marked
+
+
+def save(fig: Figure, directory: str | Path, stem: str, formats: Sequence[str] = FORMATS) -> dict[str, Path]:
+    """Write ``fig`` as ``stem.png`` (and ``stem.svg`` if in ``formats``) in ``directory``, with no timestamps or
+    tool versions; dense artists are rasterized inside the SVG (``rasterize_dense``)."""
     directory = Path(directory)
-    paths = {"png": directory / f"{stem}.png", "svg": directory / f"{stem}.svg"}
+    paths = {ext: directory / f"{stem}.{ext}" for ext in FORMATS if ext in formats}
     with mpl.rc_context({"svg.hashsalt": SVG_SALT, "svg.fonttype": "path"}):
         fig.savefig(paths["png"], dpi=DPI, metadata={"Software": None})
-        fig.set_layout_engine("none")  # keep the layout just computed: the SVG needs no second pass
-        fig.savefig(paths["svg"], metadata={"Date": None, "Creator": None})
+        if "svg" in paths:
+            fig.set_layout_engine("none")  # keep the layout just computed: the SVG needs no second pass
+            dense = rasterize_dense(fig)  # rasterized parts at the PNG's resolution; none: the SVG as it always was
+            extra: dict[str, Any] = {"dpi": DPI} if dense else {}
+            fig.savefig(paths["svg"], metadata={"Date": None, "Creator": None}, **extra)
     return paths

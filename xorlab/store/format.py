@@ -42,3 +42,12 @@ CURVE_SCHEMA = pa.schema(
 # Parquet key-value metadata of a runs file: what ties it to this store's chunk and curves file.
 META_CHUNK = b"xorlab.chunk"
 META_CURVES_SHA = b"xorlab.curves_sha256"
+
+
+def named_columns(text: str | None) -> list[str]:
+    """The run columns whose names appear as words in ``text`` (e.g. a ``--where`` query), in schema order: what a
+    reader must load besides its own columns for the query to see every column it names."""
+    import re
+
+    words = set(re.findall(r"\w+", text or ""))
+    return [c for c in RUN_SCHEMA.names if c in words]

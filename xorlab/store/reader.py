@@ -4,9 +4,11 @@ as this store's records), and the loaders ``load_runs`` / ``load_curves``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +129,12 @@ def check_runs_table(file: Path, table: pa.Table) -> None:
         raise ValueError(f"written as chunk {chunk.decode()!r} of another store or name")
 
 
+def _subschema(schema: pa.Schema, columns: Sequence[str] | None) -> pa.Schema:
+    if columns is None:
+        return schema
+    return pa.schema([schema.field(c) for c in schema.names if c in set(columns)], metadata=schema.metadata)
+
+
 def read_table(
     file: Path,
     schema: pa.Schema,
@@ -165,6 +173,14 @@ def read_runs_file(
     """One committed runs file, checked (readable, no null run_id, its own chunk) and conformed to RUN_SCHEMA
     (only ``columns``, if given, are read)."""
     return read_table(file, RUN_SCHEMA, on_corrupt, filters=filters, check=check_runs_table, columns=columns)
+
+
+def read_files(files: Sequence[Path], read: Callable[[Path], Any]) -> list[Any]:
+    """``read`` of every file, in order, on every core (pyarrow decodes without the GIL)."""
+    if len(files) < 2:
+        return [read(f) for f in files]
+    with ThreadPoolExecutor(max_workers=min(len(files), os.cpu_count() or 1)) as pool:
+        return list(pool.map(read, files))
 
 
 def read_curves_file(runs_file: Path, on_corrupt: str = "raise", filters: Any = None) -> pa.Table | None:
@@ -209,10 +225,10 @@ def _check_on_corrupt(on_corrupt: str) -> None:
 
 
 def runs_to_frame(table: pa.Table) -> pd.DataFrame:
-    """A RUN_SCHEMA table as the run frame (nullable Int64 steps, pd.NA-backed strings)."""
+    """A RUN_SCHEMA table (or some of its columns) as the run frame (nullable Int64 steps, pd.NA-backed strings)."""
     frame = table.to_pandas()
     for col, dtype in RUN_DTYPES.items():  # nullable ints and strings with pd.NA, as records.runs_frame makes them
-        if dtype == "Int64" or (dtype == "string" and col not in _PLAIN_STRINGS):
+        if col in frame.columns and (dtype == "Int64" or (dtype == "string" and col not in _PLAIN_STRINGS)):
             frame[col] = frame[col].astype(dtype)
     return frame
 
@@ -227,7 +243,7 @@ def study_name(store: Path) -> str:
     return str(parent) if (parent / MULTIRUN_FILE).is_file() else str(store)
 
 
-def _named_stores(paths: str | Path | Iterable[str | Path], names: Sequence[str] | None) -> list[tuple[Path, str]]:
+def named_stores(paths: str | Path | Iterable[str | Path], names: Sequence[str] | None) -> list[tuple[Path, str]]:
     """(store, sweep name) of every store under ``paths``: the store's path, or the caller's name per path."""
     paths = [paths] if isinstance(paths, str | Path) else list(paths)
     if names is None:
@@ -250,25 +266,42 @@ def store_label(name: str) -> str:
 
 
 def load_runs(
-    paths: str | Path | Iterable[str | Path], on_corrupt: str = "raise", names: Sequence[str] | None = None
+    paths: str | Path | Iterable[str | Path],
+    on_corrupt: str = "raise",
+    names: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
+    run_ids: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """One row per recorded run from sweep dirs, run dirs or their parents: ``RUN_COLUMNS``, then ``sweep`` (the
     store the row came from: its path, or ``names[i]`` for the i-th path) and ``init_label``.
+
+    ``columns`` reads only those run columns (plus ``run_id``, and ``init_label`` when the init columns are among
+    them): the others are never decoded, which is what keeps a million-run store's table small. ``run_ids``
+    reads only those runs. Files are read on every core.
 
     Runs of different stores are never merged, even with equal ``run_id``s: ``(sweep, run_id)`` is the key.
     Within a store, runs recorded twice (same ``run_id``, hence the same config and, by determinism, the same
     result) are kept once, with a logged warning. A corrupt, truncated or foreign runs file raises ``StoreError``
     naming it, unless ``on_corrupt="skip"``, which skips it with a logged warning.
     """
-    from xorlab.store.records import init_labels
+    from xorlab.store.records import INIT_COLUMNS, init_labels
 
     _check_on_corrupt(on_corrupt)
+    if columns is not None:
+        unknown = sorted(set(columns) - set(RUN_SCHEMA.names))
+        if unknown:
+            raise StoreError(f"columns: unknown run column {unknown[0]!r}; allowed: {', '.join(RUN_SCHEMA.names)}")
+        columns = list(dict.fromkeys(["run_id", *columns]))
+    wanted = None if run_ids is None else sorted(set(run_ids))
+    filters = None if wanted is None else [("run_id", "in", wanted)]
+    empty = _conform(RUN_SCHEMA.empty_table(), _subschema(RUN_SCHEMA, columns))
     frames = []
-    for store, name in _named_stores(paths, names):
-        frames.append(StoreReader(store, on_corrupt).runs().assign(sweep=store_label(name)))
-    frame = pd.concat(frames, ignore_index=True) if frames else runs_to_frame(RUN_SCHEMA.empty_table())
+    for store, name in named_stores(paths, names):
+        frames.append(StoreReader(store, on_corrupt).runs(columns, filters).assign(sweep=store_label(name)))
+    frame = pd.concat(frames, ignore_index=True) if frames else runs_to_frame(empty)
     frame["sweep"] = frame.get("sweep", pd.Series(dtype=object)).astype("string")
-    frame["init_label"] = init_labels(frame) if len(frame) else pd.Series(dtype=str)
+    if columns is None or {"init", *INIT_COLUMNS} <= set(columns):
+        frame["init_label"] = init_labels(frame) if len(frame) else pd.Series(dtype=str)
     return frame
 
 
@@ -289,7 +322,7 @@ def load_curves(
         return CURVE_SCHEMA.empty_table().to_pandas().assign(sweep=pd.Series(dtype="string"))
     filters = None if wanted is None else [("run_id", "in", wanted)]
     frames = []
-    for store, name in _named_stores(paths, names):
+    for store, name in named_stores(paths, names):
         tables = [t for f in committed_chunks(store) if (t := read_curves_file(f, on_corrupt, filters)) is not None]
         frame = (pa.concat_tables(tables) if tables else CURVE_SCHEMA.empty_table()).to_pandas()
         frame = frame.drop_duplicates(["run_id", "step"], ignore_index=True)
@@ -352,12 +385,14 @@ class StoreReader:
                 return chunk
         raise StoreError(f"{self.path}: no run {run_id!r}")
 
-    def runs(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        """The run table of every chunk (only ``columns``, if given), in chunk order, each run once."""
-        tables = [t for f in self.chunks if (t := read_runs_file(f, self.on_corrupt, columns=columns)) is not None]
+    def runs(self, columns: Sequence[str] | None = None, filters: Any = None) -> pd.DataFrame:
+        """The run table of every chunk (only ``columns``, if given; only rows matching ``filters``), in chunk order,
+        each run once; files are read on every core."""
+        read = functools.partial(read_runs_file, on_corrupt=self.on_corrupt, columns=columns, filters=filters)
+        tables = [t for t in read_files(self.chunks, read) if t is not None]
         schema = RUN_SCHEMA if columns is None else pa.schema([RUN_SCHEMA.field(c) for c in columns])
         table = pa.concat_tables(tables) if tables else schema.empty_table()
-        frame = runs_to_frame(table) if columns is None else table.to_pandas()
+        frame = runs_to_frame(table)
         if "run_id" in frame.columns and (dup := frame["run_id"].duplicated()).any():
             n = int(dup.sum())
             log.warning("%s: %d runs are recorded more than once; keeping one record of each", self.path, n)

@@ -180,7 +180,12 @@ def params_of(row: pd.Series) -> dict[str, np.ndarray]:
 
 
 def _fmt(value: object) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    """``%g`` when it names the value exactly (0.01, 2.5), else the shortest exact text (``repr``): a fine grid's
+    neighbouring values (0.0100693863148) never share a label."""
+    if not isinstance(value, float):
+        return str(value)
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
 
 
 def init_labels(runs: pd.DataFrame) -> pd.Series:

@@ -27,7 +27,10 @@ from xorlab.core.modes import TAIL
 from xorlab.core.runtable import RunTable
 from xorlab.engine.batch import prepare, train_batch
 from xorlab.engine.results import NO_STEP
-from xorlab.store.records import curves_frame, params_of, run_id, runs_frame
+from xorlab.store.records import PARAM_COLUMNS, curves_frame, run_id, runs_frame
+
+#: The recorded columns a continuation reads: which runs qualify, where each one's trajectory stands.
+CONTINUE_COLUMNS = ["max_steps", "engine", "diverged_step", "steps_to_solve", *PARAM_COLUMNS]
 
 
 class Extensions:
@@ -41,7 +44,7 @@ class Extensions:
         self.path, self.engine, self.log_every = Path(path), engine, log_every
         self.rows = pd.DataFrame()
         if recorded_ids and any(m0 <= longest - TAIL for m0 in recorded_values(path, "max_steps")):
-            runs = load_runs(path)
+            runs = load_runs(path, columns=CONTINUE_COLUMNS)  # what a continuation reads, not the whole record
             same_engine = runs["engine"].fillna("numpy") == engine
             self.rows = runs[same_engine & runs["diverged_step"].isna()].set_index("run_id")
         self.budgets = sorted(set(self.rows["max_steps"]), reverse=True) if len(self.rows) else []
@@ -79,8 +82,9 @@ class Extensions:
         found = [s for s in sources if s is not None]
         old = load_curves(self.path, run_ids=found) if found else None
         if old is not None:  # a recorded curve logged at another interval cannot be continued bit for bit
+            alike = self._logged_alike(old)
             for i, s in enumerate(sources):
-                if s and not self._same_logging(old[old["run_id"] == s], int(self.rows.at[s, "max_steps"])):
+                if s and s not in alike:
                     sources[i] = None
         frames = []
         fresh = np.flatnonzero(sources == None)  # noqa: E711 - elementwise on an object array
@@ -100,13 +104,31 @@ class Extensions:
         curves = pd.concat([c.astype({"run_id": str}) for _, c in frames], ignore_index=True)
         return runs, curves.astype({"run_id": "category"})
 
-    def _same_logging(self, curve: pd.DataFrame, m0: int) -> bool:
-        steps = np.sort(curve["step"].to_numpy())
-        return np.array_equal(steps, np.append(np.arange(0, m0, self.log_every), m0))
+    def _logged_alike(self, old: pd.DataFrame) -> set[str]:
+        """The recorded runs whose curve holds exactly the steps this sweep logs up to their budget m0
+        (0, k, 2k, … < m0, and m0), all runs at once: every step is one of those, and there are as many."""
+        ids = old["run_id"].astype(str).to_numpy()
+        step = old["step"].to_numpy(dtype=np.int64)
+        m0 = self.rows["max_steps"].reindex(ids).to_numpy(dtype=np.int64)
+        valid = ((step % self.log_every == 0) & (step < m0)) | (step == m0)
+        per_run = pd.DataFrame({"run_id": ids, "valid": valid}).groupby("run_id", sort=False)["valid"]
+        n, n_valid = per_run.size(), per_run.sum()
+        budget = self.rows["max_steps"].reindex(n.index).to_numpy(dtype=np.int64)
+        expected = -(-budget // self.log_every) + 1  # len(range(0, m0, k)) + 1
+        return set(n.index[(n.to_numpy() == n_valid.to_numpy()) & (n.to_numpy() == expected)])
 
     def _continue(self, table: RunTable, ids, sources, t0: int, old: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         rows = self.rows.loc[sources]
-        starts = [params_of(row) for _, row in rows.iterrows()]  # each run from its recorded final state
+        p = rows[PARAM_COLUMNS].to_numpy(dtype=np.float64)  # each run from its recorded final state (params_of)
+        starts = [
+            {
+                "w1": v[:8].reshape(2, 4),
+                "b1": v[8:12].reshape(1, 4),
+                "w2": v[12:16].reshape(4, 1),
+                "b2": v[16:].reshape(1, 1),
+            }
+            for v in p
+        ]
         solved0 = rows["steps_to_solve"].fillna(NO_STEP).to_numpy(dtype=np.int64)
         prepared = prepare(table, starts, self.log_every, self.engine)
         batch = prepared.result(*prepared.run(t0=t0, first_solved0=solved0))

@@ -2,14 +2,16 @@
 
 A grid is a mapping from ``TrainConfig`` field to a value or a list of values::
 
-    lr: [0.01, 0.1, 1]
+    lr: [0.01, 0.1, 1]              # or logspace(-2,0,3) / linspace(0.1,1,10): continuous axes
     max_steps: [1000, 5000]         # runs differing only here share one trajectory
     seed: range(0,200)              # also [0, 1, 2] or {start: 0, stop: 200, step: 1}
     init: [notebook, he_normal, {name: normal, std: [0.01, 0.1]}]
     rng: default                    # a scalar is a one-value axis
     loss_threshold: 0.05
 
-Integer axes (``max_steps``, ``seed``, ``rng_skip``) accept Python-style ranges. An ``init`` entry is a scheme
+Integer axes (``max_steps``, ``seed``, ``rng_skip``) accept Python-style ranges; float axes (``lr``,
+``loss_threshold``, and the init parameters ``std``, ``gain``, ``a``) accept ``linspace(a,b,n)`` and
+``logspace(a,b,n)`` (``xorlab.sweep.spaces``: exact decimal values, no binary noise). An ``init`` entry is a scheme
 name or a mapping ``{name: ..., <param>: value or list}``; lists of params expand to one entry per value.
 Everything here is plain Python: the Hydra app hands over a plain dict.
 """
@@ -32,13 +34,15 @@ from xorlab.core.config import (
     budget_axes,
     config_dtypes,
     field_defaults,
+    float_axes,
     grid_axes,
     int_axes,
     plain_cast,
 )
 from xorlab.core.identity import traj_hash_of
-from xorlab.core.inits import INIT_PARAM_NAMES
+from xorlab.core.inits import INIT_PARAM_NAMES, INIT_PARAM_TYPES
 from xorlab.core.runtable import RunTable, column_array
+from xorlab.sweep import spaces
 
 #: A sweep plans at most this many runs: planning hashes every trajectory (and, resuming, every run id) before
 #: the first chunk trains, ~1.6 µs a run (2.5 µs resuming) and ~35 B a run: 2 million runs take 3–5 s and ~70 MB.
@@ -65,9 +69,32 @@ def _range(field: str, value: Any) -> range | None:
     return range(start, stop, step)  # kept lazy: a huge range is refused by its length, not by MemoryError
 
 
-def _values(field: str, value: Any, ints: frozenset[str] | set[str] = frozenset()) -> Sequence[Any]:
+def _space(field: str, value: Any, floats: frozenset[str] | set[str]) -> list[float] | None:
+    """The values of a ``linspace``/``logspace`` axis, or None; only float axes take one."""
+    if not spaces.is_space(value):
+        return None
+    if field not in floats:
+        named = [f for f in sorted(floats) if not f.startswith("init.")]
+        raise ConfigError(
+            f"grid.{field}",
+            f"{value.strip()}: linspace/logspace are for float axes ("
+            f"{', '.join(named)} and the init parameters std, gain, a); integer axes take "
+            "range(a,b[,step])",
+        )
+    try:
+        return spaces.space(value)
+    except spaces.SpaceError as exc:
+        raise ConfigError(f"grid.{field}", str(exc)) from None
+
+
+Names = frozenset[str] | set[str]
+
+
+def _values(field: str, value: Any, ints: Names = frozenset(), floats: Names = frozenset()) -> Sequence[Any]:
     if field in ints and (r := _range(field, value)) is not None:
         values = r
+    elif (s := _space(field, value, floats)) is not None:
+        values = s
     elif isinstance(value, str | bytes) or not isinstance(value, Sequence):
         values = [value]
     else:
@@ -92,7 +119,8 @@ def _init_specs(value: Any) -> list[InitSpec]:
             if key not in INIT_PARAM_NAMES:
                 raise ConfigError(f"grid.init.{key}", f"unknown init parameter; allowed: {', '.join(INIT_PARAM_NAMES)}")
         keys = sorted(params)
-        for combo in itertools.product(*(_values(f"init.{k}", params[k]) for k in keys)):
+        floats = {f"init.{k}" for k in keys if INIT_PARAM_TYPES[k] is float}
+        for combo in itertools.product(*(_values(f"init.{k}", params[k], floats=floats) for k in keys)):
             specs.append((entry["name"], tuple(zip(keys, combo, strict=True))))
     return specs
 
@@ -131,14 +159,14 @@ class Grid:
         if unknown:
             raise ConfigError(f"grid.{sorted(unknown)[0]}", f"unknown axis; allowed: {', '.join(axes_all)}")
         (budget,) = budget_axes(config_cls)
-        defaults, ints = field_defaults(config_cls), int_axes(config_cls)
+        defaults, ints, floats = field_defaults(config_cls), int_axes(config_cls), float_axes(config_cls)
         axes = {}
         for field in axes_all:
             if field == budget:
                 continue
             raw = grid.get(field, defaults[field])
-            axes[field] = _init_specs(raw) if field == "init" else _values(field, raw, ints)
-        max_steps = _values(budget, grid.get(budget, defaults[budget]), ints)
+            axes[field] = _init_specs(raw) if field == "init" else _values(field, raw, ints, floats)
+        max_steps = _values(budget, grid.get(budget, defaults[budget]), ints, floats)
         runs = math.prod(_count(v) for v in axes.values()) * _count(max_steps)
         if runs > MAX_GRID_RUNS:
             raise ConfigError(

@@ -254,7 +254,7 @@ def describe(path: str | Path) -> StoreInfo:
     try:
         recorded, damaged = len(recorded_ids(path)), False
     except StoreError:  # a damaged record file: count what is readable, and say so (state "damaged")
-        recorded, damaged = load_runs(path, on_corrupt="skip")["run_id"].nunique(), True
+        recorded, damaged = load_runs(path, on_corrupt="skip", columns=["run_id"])["run_id"].nunique(), True
     sessions = read_sessions(path)
     latest = sessions[-1] if sessions else {}
     axes = _grid_axes(latest) if latest else None

@@ -1,0 +1,102 @@
+"""Tests for ``xorlab.analysis.bands``: the out-of-core loss bands equal ``stats.curve_bands`` on loaded frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xorlab.analysis import bands, stats
+from xorlab.store.reader import load_curves, load_runs
+from xorlab.store.scan import curve_tables
+from xorlab.sweep.grid import Grid
+from xorlab.sweep.runner import SweepOptions, run_sweep
+
+
+def sweep(path, grid, log_every=10):
+    run_sweep(Grid.from_mapping(grid), SweepOptions(dir=path, progress=False, log_every=log_every))
+    return path
+
+
+@pytest.fixture(scope="module")
+def two_stores(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bands")
+    a = sweep(
+        root / "a", {"lr": [0.5, 4.0], "init": ["notebook", "zeros"], "seed": "range(0,30)", "max_steps": [60, 150]}
+    )  # two budgets: rows missing beyond the shorter one
+    b = sweep(
+        root / "b", {"lr": [0.5, 30.0], "init": ["notebook"], "seed": "range(0,25)", "max_steps": 150}, log_every=7
+    )  # another logging interval, and runs shared with store a
+    return a, b
+
+
+@pytest.mark.parametrize("max_points", [5, 200])
+def test_equals_the_in_memory_bands_for_one_store(two_stores, max_points):
+    a, _ = two_stores
+    runs = load_runs(a)
+    curves = load_curves(a)
+    runs = runs.assign(mode=runs["mode"].fillna("unknown"))
+    groupings = {"main": ["init_label", "lr"], "mode": ["mode"], "all": []}
+    got = bands.curve_bands(curve_tables(a), runs, groupings, max_points=max_points)
+    for name, by in (("main", ["init_label", "lr"]), ("mode", ["mode"])):
+        want = stats.curve_bands(curves, runs, by=by, max_points=max_points)
+        pd.testing.assert_frame_equal(got[name], want, check_dtype=False, rtol=0, atol=0)
+    pooled = stats.curve_bands(curves, runs.assign(one=1), by=["one"], max_points=max_points).drop(columns="one")
+    pd.testing.assert_frame_equal(got["all"], pooled, check_dtype=False, rtol=0, atol=0)
+
+
+def test_equals_the_in_memory_bands_over_several_stores(two_stores, max_points=200):
+    a, b = two_stores
+    """Each store's groups read that store's own curves (the stores share runs, logged at other intervals)."""
+    runs = load_runs([a, b])
+    by = ["sweep", "init_label", "lr"]
+    got = bands.curve_bands(curve_tables([a, b]), runs, {"main": by}, max_points=max_points)["main"]
+    assert set(got["sweep"]) == {str(a), str(b)}
+    for store in (a, b):
+        mine = runs[runs["sweep"] == str(store)]
+        want = stats.curve_bands(load_curves(store), mine, by=by, max_points=max_points)
+        pd.testing.assert_frame_equal(
+            got[got["sweep"] == str(store)].reset_index(drop=True), want, check_dtype=False, rtol=0, atol=0
+        )
+
+
+def test_memory_is_bounded_by_slabs(two_stores, monkeypatch):
+    """A group larger than one slab is sorted a few steps at a time, with the same result."""
+    a, _ = two_stores
+    runs = load_runs(a)
+    whole = bands.curve_bands(curve_tables(a), runs, {"m": ["lr"]})["m"]
+    monkeypatch.setattr(bands, "SLAB_BYTES", 8 * 7)  # fewer than one step of a group per slab
+    sliced = bands.curve_bands(curve_tables(a), runs, {"m": ["lr"]})["m"]
+    pd.testing.assert_frame_equal(sliced, whole)
+
+
+def test_diverged_losses_count_as_the_worst():
+    """Non-finite losses sort above every finite one, as in ``stats.curve_bands``."""
+    import pyarrow as pa
+
+    ids = [f"r{i}" for i in range(5)]
+    table = pa.table(
+        {
+            "run_id": pa.array(ids).dictionary_encode(),
+            "step": pa.array([0] * 5, pa.int64()),
+            "loss": [1.0, np.nan, np.inf, 0.5, 2.0],
+        }
+    )
+    runs = pd.DataFrame({"run_id": ids, "g": ["x"] * 5})
+    got = bands.curve_bands([("s", table)], runs, {"g": ["g"]})["g"]
+    assert got["loss_median"].tolist() == [2.0] and got["n"].tolist() == [5]
+    assert got["loss_hi"].tolist() == [np.inf]
+
+
+def test_order_statistics_match_scipy_quantile_test():
+    """The interval is the exact binomial one ``scipy.stats.quantile_test`` gives for the median."""
+    from scipy import stats as sps
+
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 9, 10, 57, 400):
+        x = rng.lognormal(size=n)
+        ok, count, med, lo, hi = bands.order_statistics(np.sort(x)[:, None], 0.95)
+        ci = sps.quantile_test(x, q=np.median(x), p=0.5).confidence_interval(0.95)
+        assert med[0] == np.median(x) and count[0] == n
+        if n >= 10:  # below that the exact interval is unbounded; the order statistics clamp to the sample
+            assert (lo[0], hi[0]) == (ci.low, ci.high)

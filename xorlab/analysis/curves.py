@@ -1,0 +1,89 @@
+"""Where a report's curves and final parameters come from: a loaded frame, or the stores themselves, read out of
+core (``xorlab.analysis.bands``) so that a million-run report never holds its curve table.
+
+Both kinds answer the same three questions the figures ask: the median-loss bands of some groupings (one pass for
+all of them), the curves of a few runs, and the final parameters of a few runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from xorlab.analysis import bands, stats
+from xorlab.store.reader import find_stores, load_curves, load_runs
+from xorlab.store.records import PARAM_COLUMNS
+from xorlab.store.scan import curve_tables
+
+
+class FrameCurves:
+    """Curves of a loaded frame (``run_id, step, loss``); parameters from the run table itself."""
+
+    def __init__(self, curves: pd.DataFrame) -> None:
+        self.curves = curves.drop_duplicates(["run_id", "step"])  # a run recorded in several stores: one curve
+
+    @property
+    def units(self) -> int:
+        return 1
+
+    def bands(
+        self, runs: pd.DataFrame, groupings: Mapping[str, Sequence[str]], progress: Callable[[], None] | None = None
+    ) -> dict[str, pd.DataFrame]:
+        out = {name: stats.curve_bands(self.curves, runs, by=list(by)) for name, by in groupings.items()}
+        if progress is not None:
+            progress()
+        return out
+
+    def lines(self, run_ids: Sequence[str]) -> pd.DataFrame:
+        return self.curves[self.curves["run_id"].isin(set(run_ids))][["run_id", "step", "loss"]]
+
+    def with_params(self, rows: pd.DataFrame) -> pd.DataFrame:
+        return rows
+
+
+class StoreCurves:
+    """Curves and parameters read from the stores at ``paths`` when asked, named as ``xorlab-report`` names them:
+    a path holding one store by the path as given, the stores under a folder by their own paths."""
+
+    def __init__(self, paths: Sequence[str | Path]) -> None:
+        self.paths = [str(p) for p in paths]
+        named: list[tuple[str, str]] = []
+        for path in self.paths:
+            found = find_stores(path)
+            named += [(str(s), path if len(found) == 1 else str(s)) for s in found]
+        self.stores = [s for s, _ in named]
+        self.names = [n for _, n in named]
+        self.units_ = sum(len(list((Path(s) / "runs").glob("*.parquet"))) for s in self.stores)
+
+    @property
+    def units(self) -> int:
+        """Chunk files a ``bands`` pass reads (for progress)."""
+        return max(1, self.units_)
+
+    def bands(
+        self, runs: pd.DataFrame, groupings: Mapping[str, Sequence[str]], progress: Callable[[], None] | None = None
+    ) -> dict[str, pd.DataFrame]:
+        runs = runs if stats.SWEEP in runs.columns else runs.assign(sweep=self.names[0])
+        return bands.curve_bands(curve_tables(self.stores, self.names), runs, groupings, progress=progress)
+
+    def lines(self, run_ids: Sequence[str]) -> pd.DataFrame:
+        curves = load_curves(self.stores, run_ids=run_ids, names=self.names)
+        return curves.drop_duplicates(["run_id", "step"])[["run_id", "step", "loss"]]
+
+    def with_params(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """``rows`` with their final parameters (read for these runs only)."""
+        if set(PARAM_COLUMNS) <= set(rows.columns):
+            return rows
+        params = load_runs(self.stores, names=self.names, columns=PARAM_COLUMNS, run_ids=rows["run_id"].astype(str))
+        params = params[["run_id", stats.SWEEP, *PARAM_COLUMNS]].astype({"run_id": str, stats.SWEEP: str})
+        key = ["run_id", stats.SWEEP] if stats.SWEEP in rows.columns else ["run_id"]
+        if key == ["run_id"]:
+            params = params.drop(columns=stats.SWEEP).drop_duplicates("run_id")
+        merged = rows.astype({k: str for k in key}).merge(params, on=key, how="left")
+        merged.index = rows.index
+        return merged
+
+
+Curves = FrameCurves | StoreCurves
