@@ -122,3 +122,82 @@ def test_diff_interval_contains_the_difference(runs):
     c = compare.compare(runs["base"], runs["more"]).cells
     assert ((c["diff_lo"] <= c["diff"]) & (c["diff"] <= c["diff_hi"])).all()
     assert not any(math.isnan(v) for v in c[["diff_lo", "diff_hi"]].to_numpy().ravel())
+
+
+# ---------------------------------------------------------------------------------------- issue 20: what differs
+def _engines(runs, engine_a: str, engine_b: str, nudge: float, status_flips: int = 0):
+    a = runs.assign(engine=engine_a)
+    b = runs.assign(engine=engine_b)
+    b["final_loss"] = b["final_loss"] * (1 + nudge)
+    if status_flips:
+        b.loc[b.index[b["status"] == "solved"][:status_flips], "status"] = "stuck"
+    return a, b
+
+
+def test_engine_differences_are_named_as_the_engine_not_the_code(runs):
+    """Guards issue 20: compiled vs numpy runs were reported as 'the code changed the numbers'."""
+    a, b = _engines(runs["base"], "compiled", "numpy", 1e-12)
+    result = compare.compare(a, b, names=("c", "n"), code=("abc1234", "abc1234"))
+    s = result.same
+    assert int(s["changed_engine"].sum()) == len(a) and int(s["changed_same_engine"].sum()) == 0
+    assert 5e-13 < float(s["max_rel_diff"].max()) < 2e-12
+    text = "\n".join([*compare.differs_lines(result), *compare.summary_lines(result)])
+    assert "different engines" in text and "say nothing about the code" in text
+    assert "code changed" not in text
+    assert "engine: A compiled (240 runs); B numpy (240 runs) (different engines)" in text
+    assert "code: A abc1234; B abc1234 (the same)" in text
+
+
+def test_same_engine_differences_blame_the_code(runs):
+    a, b = _engines(runs["base"], "numpy", "numpy", 1e-9, status_flips=3)
+    result = compare.compare(a, b, names=("old", "new"), code=("abc1234", "def5678"))
+    s = result.same
+    assert int(s["changed_same_engine"].sum()) == len(a) and int(s["changed_engine"].sum()) == 0
+    line = compare.summary_lines(result)[1]
+    assert "differ under the same engine: the code changed the numbers (abc1234 → def5678)" in line
+    assert "3 with a different status" in line
+
+
+def test_what_differs_names_configuration_of_both_sides(runs):
+    result = compare.compare(runs["base"], runs["strict"], names=("base", "strict"))
+    (config, engine, code) = compare.differs_lines(result)
+    assert "loss_threshold 0.05 → 0.01" in config and "rng=default" in config
+    md = compare.pages.to_markdown(compare.document(result, None))
+    assert "## What differs" in md and "loss_threshold 0.05 → 0.01" in md
+
+
+def test_compare_csv_round_trips_exactly(runs, tmp_path):
+    result = compare.compare(runs["base"], runs["more"], names=("a", "b"))
+    compare.write(result, tmp_path)
+    back = pd.read_csv(tmp_path / "compare.csv")
+    cells = back[back["comparison"] == "cell"].reset_index(drop=True)
+    for col in ("success_lo_a", "success_hi_b", "diff_lo", "diff_hi"):
+        a = result.cells[col].to_numpy(dtype=float)
+        assert np.array_equal(a.view(np.uint64), cells[col].to_numpy(dtype=float).view(np.uint64)), col
+
+
+def test_compare_figure_is_labelled_and_marks_what_its_test_finds(runs):
+    """Guards issue 20: compare.png had no labels, and its fill (a paired test) contradicted its bars."""
+    for other in ("more", "strict"):
+        result = compare.compare(runs["base"], runs[other], names=("a", "b"))
+        rows, _ = compare._figure_rows(result)
+        fig = compare.figure(result)
+        ax = fig.axes[0]
+        labels = [t.get_text() for t in ax.get_yticklabels()]
+        assert labels == list(rows["label"]) and all("init=" in lab for lab in labels)
+        for container, filled in zip(ax.containers, (False, True), strict=False):
+            mask = rows["significant"].to_numpy() == filled
+            xs = container.lines[0].get_xdata()
+            assert np.allclose(sorted(xs), sorted(100 * rows["diff"].to_numpy()[mask]))
+        # the bars are the interval of the test that colours the marks: excluding 0 <=> filled for cells
+        if other == "more":
+            sig = (rows["lo"] > 0) | (rows["hi"] < 0)
+            assert (sig == rows["significant"]).all()
+
+
+def test_cells_and_pairs_list_in_meaning_order(runs):
+    result = compare.compare(runs["base"], runs["more"], names=("a", "b"))
+    cells = result.cells
+    assert cells["init_label"].tolist() == sorted(cells["init_label"])
+    for _, g in cells.groupby("init_label"):
+        assert g["lr"].tolist() == sorted(g["lr"])

@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from xorlab.analysis import stats
@@ -61,9 +62,9 @@ def test_every_figure_saves_png_and_svg(data, tmp_path):
 
 def test_axes_are_labelled(data):
     for stem, fig in all_figures(*data).items():
-        for ax in fig.axes:
-            if ax.get_visible() and ax.get_label() != "<colorbar>" and ax.has_data():
-                assert ax.get_title(), stem
+        panels = [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>" and ax.has_data()]
+        for ax in panels:  # a one-panel figure may be titled by the figure's title (it wraps; an axes title is cut)
+            assert ax.get_title() or (len(panels) == 1 and fig.get_suptitle()), stem
         labelled = [ax for ax in fig.axes if ax.get_xlabel() and ax.get_ylabel()]
         assert labelled, f"{stem} has no axes with both axis labels"
 
@@ -156,7 +157,7 @@ def test_convergence_y_limits_hold_every_value():
 
 def test_heatmap_names_its_budget(data):
     fig = figures.failure_heatmap(stats.summarize(data[0], ["init_label", "lr"]), " after 300 steps")
-    assert "after 300 steps" in fig.axes[0].get_title()
+    assert "after 300 steps" in fig.get_suptitle()
 
 
 def test_final_loss_counts_stacked_runs():
@@ -166,3 +167,117 @@ def test_final_loss_counts_stacked_runs():
     assert sorted(counts["count"]) == [3, 100]
     texts = [t.get_text() for t in figures.final_loss(runs).axes[0].texts]
     assert "100" in texts and "3" not in texts  # bins under 10 % of the row are not labelled
+
+
+# ---------------------------------------------------------------------------------------- issue 20: reading
+STD_LABELS = [f"normal(std={v:g})" for v in np.geomspace(0.01, 10, 18).round(4)]
+
+
+def _bands(labels, lrs=(0.5,)) -> pd.DataFrame:
+    rows = [
+        {
+            "init_label": lab,
+            "lr": lr,
+            "step": st,
+            "n": 5,
+            "loss_median": 0.7 / (1 + st * (i + 1) / 50),
+            "loss_lo": 0.6 / (1 + st * (i + 1) / 50),
+            "loss_hi": 0.8 / (1 + st * (i + 1) / 50),
+        }
+        for i, lab in enumerate(labels)
+        for lr in lrs
+        for st in (0, 10, 100, 1000)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_palette_stays_distinct_past_12_categories():
+    """Guards issue 20: colours repeated past 12 groups."""
+    labels = [f"scheme_{chr(97 + i)}" for i in range(36)]
+    pal = figures.init_palette(labels)
+    assert len(set(pal.values())) == 36
+    colours = [lab(c) for c in pal.values()]
+    assert min(np.linalg.norm(a - b) for i, a in enumerate(colours) for b in colours[:i]) > 15
+
+
+def test_a_numeric_scan_gets_a_sequential_map_in_value_order_and_a_colour_bar():
+    labels = STD_LABELS[::-1]  # any input order
+    hue = figures.numeric_hue(labels)
+    assert hue is not None and hue.param == "std" and hue.scheme == "normal"
+    pal = figures.init_palette(labels)
+    lum = [lab(pal[x])[0] for x in STD_LABELS]
+    assert lum == sorted(lum)  # viridis: lightness grows with the value, so the colour reads as the number
+    fig = figures.convergence(_bands(labels))
+    assert not fig.legends  # a colour bar, not an 18-entry legend
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(bars) == 1 and "std" in bars[0].get_ylabel()
+    assert figures.numeric_hue(["normal(std=1)", "normal(std=2)"]) is None  # a few values: a palette
+    assert figures.numeric_hue([f"he_normal(gain={g})" for g in range(6)] + ["zeros"]) is None  # mixed schemes
+
+
+def _overlaps(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+@pytest.mark.parametrize("n", [13, 20, 30])
+def test_legends_never_overlap_titles_or_leave_the_figure(n):
+    """Guards issue 20: with 18 groups the legend ran over the title and off the page."""
+    labels = [f"scheme_{i}" for i in range(n)]
+    for fig in (figures.convergence(_bands(labels, (0.1, 1.0))), figures.convergence(_bands(labels))):
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        fig.draw_without_rendering()
+        page = fig.bbox
+        (legend,) = fig.legends
+        box = legend.get_window_extent(renderer)
+        assert page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1 and page.y0 - 1 <= box.y0 and box.y1 <= page.y1 + 1
+        titles = [fig._suptitle] + [ax.title for ax in fig.axes]
+        for t in titles:
+            if t is not None and t.get_text():
+                assert not _overlaps(box, t.get_window_extent(renderer)), t.get_text()
+
+
+def test_heatmap_rows_in_numeric_order_and_title_inside_the_figure():
+    summary = pd.DataFrame({"init_label": STD_LABELS[::-1], "lr": 0.5, "success_rate": np.linspace(0, 1, 18), "n": 100})
+    fig = figures.failure_heatmap(summary, " after 2,000 steps")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == STD_LABELS
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw_without_rendering()
+    box = fig._suptitle.get_window_extent(renderer)
+    assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1
+
+
+def test_final_loss_draws_plateau_runs_on_their_lines():
+    """Guards issue 20: 100 runs at exactly ln 2 were drawn between the 0.477 and 0.693 lines."""
+    from xorlab.core.outcome import PLATEAUS
+
+    losses = [PLATEAUS["ln2"]] * 100 + [PLATEAUS["0.477"] + 0.003] * 20 + [PLATEAUS["ln2/2"] - 0.002] * 10
+    runs = pd.DataFrame({"init_label": "zeros", "lr": 0.1, "final_loss": losses + [1e-3] * 5})
+    counts, _ = figures.loss_histogram(runs)
+    at = dict(zip(counts["count"], counts["x"], strict=True))
+    assert at[100] == PLATEAUS["ln2"] and at[20] == PLATEAUS["0.477"] and at[10] == PLATEAUS["ln2/2"]
+    fig = figures.final_loss(runs)
+    xs = np.concatenate([c.get_offsets()[:, 0] for c in fig.axes[0].collections])
+    assert PLATEAUS["ln2"] in xs and PLATEAUS["0.477"] in xs
+
+
+def test_failure_modes_show_a_rare_mode_as_a_share_of_the_failures():
+    """Guards issue 20: a mode holding 0.7 % of the runs was invisible on a 0–1 axis of all runs."""
+    summary = pd.DataFrame(
+        {
+            "init_label": ["a", "b"],
+            "lr": 0.5,
+            "n": 140,
+            "mode_solved": [139, 140],
+            "mode_solved_rate": [139 / 140, 1.0],
+            "mode_one_wrong": [1, 0],
+            "mode_one_wrong_rate": [1 / 140, 0.0],
+        }
+    )
+    fig = mode_figures.failure_modes(summary)
+    ax = fig.axes[0]
+    hatched = [p for p in ax.patches if p.get_hatch()]
+    heights = sorted(p.get_height() for p in hatched)
+    assert heights[-1] == pytest.approx(1.0)  # the one failure is the whole of the failures of "a"
+    texts = [t.get_text() for t in ax.texts]
+    assert "no failure" in texts  # "b" has none: said, not an empty bar

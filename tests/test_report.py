@@ -66,7 +66,7 @@ def test_build_report_writes_every_promised_file(data, tmp_path):
     assert not re.search(r"""(src|href)=["']?(https?:|//)""", html)  # nothing fetched from the network
     assert "<script" not in html and "<link" not in html
 
-    table = pd.read_csv(tmp_path / "out" / "stats.csv")
+    table = pd.read_csv(tmp_path / "out" / "stats.csv", comment="#")
     assert len(table) == 2 * 2 * 3 and table["n"].eq(12).all()  # lr × max_steps × init, 12 seeds each
 
 
@@ -123,12 +123,13 @@ def test_headlines_are_per_budget_and_lr_never_pooled(data):
 def test_zeros_is_significantly_worse_and_the_family_is_stated(data):
     runs = stats.with_init_label(data[0])
     by = stats.default_by(runs)
-    comparison = bullets(findings.key_findings(stats.stats_table(runs, by), by))[
-        "Paired comparisons with the reference init"
-    ][0]
-    assert "reference init **notebook**" in comparison
-    assert "one family per value of `lr` × `max_steps` (4 families, 2 comparisons each)" in comparison
-    assert "lr=1, max_steps=300, init_label=zeros (-100.0 pts" in comparison
+    blocks = findings.key_findings(stats.stats_table(runs, by), by)
+    at = blocks.index(("h3", "Paired comparisons with the reference init"))
+    (_, sentence), (_, ranked) = blocks[at + 1], blocks[at + 2]
+    assert "reference init **notebook**" in sentence
+    assert "one family per value of `lr` × `max_steps` (4 families, 2 comparisons each)" in sentence
+    row = ranked[(ranked["init"] == "zeros") & (ranked["lr"] == "1") & (ranked["max_steps"] == "300")]
+    assert row["Δ solved vs ref, pts [95% CI]"].iloc[0].startswith("-100.0")
 
 
 def stratum(rates: dict[str, int], n: int = 100, **extra) -> pd.DataFrame:

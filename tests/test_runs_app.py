@@ -116,9 +116,10 @@ def test_compare_writes_atomically_and_summarises(root, capsys, tmp_path):
         code, out, err = call(capsys, "compare", root / "a", root / "b", "--out", out_dir)
         assert code == 0 and err == ""
         lines = out.splitlines()
-        assert len(lines) == 4 and lines[0].startswith("cells: ") and lines[1].startswith("same runs: ")
-        assert lines[2].startswith("seed-paired (across loss_threshold): 64 pairs")
-        assert lines[3] == f"wrote {out_dir / 'compare.md'} (and compare.html, compare.csv)"
+        assert len(lines) == 7 and lines[0].startswith("configuration: ") and lines[1].startswith("engine: ")
+        assert lines[3].startswith("cells: ") and lines[4].startswith("same runs: ")
+        assert lines[5].startswith("seed-paired (across loss_threshold): 64 pairs")
+        assert lines[6] == f"wrote {out_dir / 'compare.md'} (and compare.html, compare.csv)"
         assert {p.name for p in out_dir.iterdir()} >= {"compare.md", "compare.html", "compare.csv"}
         assert [p.name for p in tmp_path.iterdir()] == ["cmp"]  # no temp folder left behind
     assert set(pd.read_csv(out_dir / "compare.csv")["comparison"]) == {"paired"}
@@ -149,3 +150,39 @@ def test_failure_mode_prefers_the_mode_column():
     assert app._failure_mode(pd.Series({"status": "diverged", "plateau": pd.NA, "diverged_step": 7})) == (
         "diverged at step 7"
     )
+
+
+# ---------------------------------------------------------------------------------------- issue 20: stated
+def test_list_states_what_each_store_held_fixed(root, capsys):
+    code, out, _ = call(capsys, "list", root)
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert "held fixed" in out.splitlines()[0]
+    assert "rng=default rng_skip=0 loss_threshold=0.05 engine=" in rows[str(root / "a")]
+    assert "loss_threshold=0.01" in rows[str(root / "b")]
+    code, out, _ = call(capsys, "list", root, "--json")
+    (a, _b) = json.loads(out)
+    assert a["fixed"]["loss_threshold"] == "0.05" and a["engines"]
+
+
+def test_list_counts_an_xorlab_train_store_as_one_planned_run(tmp_path, capsys):
+    """Guards issue 20: xorlab-train stores were listed as 1/?."""
+    from xorlab.core.config import TrainConfig
+    from xorlab.engine.batch import train_batch
+    from xorlab.store.records import curves_frame, runs_frame
+    from xorlab.store.writer import StoreWriter
+
+    store = tmp_path / "train_run"
+    batch = train_batch([TrainConfig(lr=0.5, max_steps=30, seed=2)])
+    with StoreWriter(store, meta={"app": "xorlab-train"}) as writer:  # an old train store: no planned_runs
+        writer.write(runs_frame(batch), curves_frame(batch))
+    code, out, _ = call(capsys, "list", tmp_path)
+    assert code == 0 and " 1/1 " in out and "lr=0.5" in out and "seed=2" in out and "/?" not in out
+
+
+def test_show_names_engine_and_numba(root, capsys):
+    from xorlab.store.reader import load_runs as load
+
+    run_id = load(root / "a")["run_id"].iloc[0]
+    code, out, _ = call(capsys, "show", root / "a", run_id)
+    (line,) = [x for x in out.splitlines() if x.strip().startswith("engine ")]
+    assert "numba" in line and any(e in line for e in ("compiled", "numpy"))

@@ -63,7 +63,9 @@ def test_report_from_sweep_dir_is_complete_and_byte_identical(sweep, tmp_path, c
 def test_python_dash_m_and_by(sweep, tmp_path, cli):
     res = cli("xorlab-report", sweep, "--out", tmp_path / "r", "--by", "init", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    header = (tmp_path / "r" / "stats.csv").read_text().splitlines()[0]
+    lines = (tmp_path / "r" / "stats.csv").read_text().splitlines()
+    header = next(line for line in lines if not line.startswith("# "))  # after the lines saying what was read
+    assert lines[0].startswith("# ") and "planned runs recorded" in lines[0]
     assert header.startswith("init_label,n,solved,success_rate,success_lo,success_hi,")
 
 
@@ -122,7 +124,7 @@ def test_where_filters_runs_and_says_so(sweep, tmp_path):
     assert main([str(sweep), "--out", str(tmp_path / "w"), "--where", 'lr == 1 and init_label != "zeros"']) == 0
     md = (tmp_path / "w" / "report.md").read_text()
     assert 'Filter `--where lr == 1 and init_label != "zeros"`: 20 of 80 runs kept.' in md
-    table = pd.read_csv(tmp_path / "w" / "stats.csv")  # lr and init no longer vary: grouped by max_steps only
+    table = pd.read_csv(tmp_path / "w" / "stats.csv", comment="#")  # lr, init no longer vary: by max_steps only
     assert table["max_steps"].tolist() == [100, 200] and set(table["n"]) == {10}
 
 
@@ -147,7 +149,7 @@ def test_several_stores_are_grouped_by_sweep_never_merged(sweep, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(sweep, copy, ignore=shutil.ignore_patterns("report*"))
     assert main([str(sweep), str(copy), "--out", str(tmp_path / "s")]) == 0
-    table = pd.read_csv(tmp_path / "s" / "stats.csv")
+    table = pd.read_csv(tmp_path / "s" / "stats.csv", comment="#")
     assert list(table.columns[:4]) == ["sweep", "lr", "max_steps", "init_label"]
     assert set(table["sweep"]) == {str(sweep), str(copy)} and set(table["n"]) == {10}
     one = table[table["sweep"] == str(sweep)].drop(columns="sweep").reset_index(drop=True)
@@ -163,7 +165,7 @@ def test_a_folder_of_stores_is_grouped_by_store(sweep, tmp_path):
     for name in ("a", "b"):
         shutil.copytree(sweep, folder / name, ignore=shutil.ignore_patterns("report*"))
     assert main([str(folder), "--out", str(tmp_path / "f")]) == 0
-    table = pd.read_csv(tmp_path / "f" / "stats.csv")
+    table = pd.read_csv(tmp_path / "f" / "stats.csv", comment="#")
     assert set(table["sweep"]) == {str(folder / "a"), str(folder / "b")} and set(table["n"]) == {10}
 
 

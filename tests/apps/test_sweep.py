@@ -199,7 +199,32 @@ def test_each_app_help_lists_only_its_own_groups(tmp_path, cli):
     sweep_help = cli("xorlab-sweep", "--help", cwd=tmp_path).stdout
     train_help = cli("xorlab-train", "--help", cwd=tmp_path).stdout
     assert "experiment: demo, failure_modes, init_comparison, lr_sensitivity, notebook_replay" in sweep_help
-    assert "init:" not in sweep_help.split("== Config ==")[0]
+    assert "init:" not in sweep_help.split("== The composed config")[0].split("== Presets")[1]
     assert "experiment: notebook_replay\n" in train_help and "init: from_file, he_normal" in train_help
     assert "demo" not in train_help
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_each_app_help_describes_its_own_options_grid_syntax_and_examples(tmp_path, cli):
+    """Guards issue 20: --help was Hydra's generic text, nothing about the grid syntax or the engines."""
+    import dataclasses
+
+    from xorlab.core.config import TrainConfig
+    from xorlab.core.inits import SCHEMES
+    from xorlab.sweep.options import SweepOptions
+
+    sweep_help = cli("xorlab-sweep", "--help", cwd=tmp_path).stdout
+    train_help = cli("xorlab-train", "--help", cwd=tmp_path).stdout
+    assert sweep_help.startswith("xorlab-sweep: ") and train_help.startswith("xorlab-train: ")
+    assert "{name: normal, std: [0.01, 0.1, 1]}" in sweep_help and "range(a,b[,step])" in sweep_help
+    assert "grid.init='[notebook,{name:normal,std:[0.01,0.1,1,10]}]'" in sweep_help
+    assert all(name in sweep_help for name in SCHEMES)  # every init scheme, none forgotten
+    for axis in (f.name for f in dataclasses.fields(TrainConfig) if f.name != "init_params"):
+        assert f"\n  {axis} " in sweep_help and f"\n  {axis} " in train_help, axis  # every grid axis / field
+    for option in SweepOptions.__dataclass_fields__:  # every sweep option is described
+        assert f"  {option}" in sweep_help or f", {option}" in sweep_help or f"; {option}:" in sweep_help, option
+    assert "compiled (numba" in sweep_help and "numpy (the bit-exact reference)" in sweep_help
+    assert "init.std" in train_help and "-m seed='range(0,20)'" in train_help and "xorlab-report" in train_help
+    assert "powered by Hydra" not in sweep_help and "powered by Hydra" not in train_help
+    assert "--hydra-help" in sweep_help and "--hydra-help" in train_help
     assert list(tmp_path.iterdir()) == []

@@ -21,10 +21,10 @@ import pandas as pd
 
 from xorlab.analysis import stats
 from xorlab.core.modes import MODES
+from xorlab.core.order import ordered
 
 SIGNIFICANCE = 0.05
 FAST_ENOUGH = 0.5  # a group must solve at least this share of runs to be called fastest
-LISTED = 4  # names listed in a tie before "and k more"
 #: What the network does in each mode, for prose (the definitions are ``xorlab.core.modes.MODES``).
 MODE_TEXT: dict[str, str] = {
     "diverged": "a loss or parameter became non-finite",
@@ -65,6 +65,46 @@ def value(v: object) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
+ROLES = {"max_steps": "training budget", "loss_threshold": "solve threshold"}
+
+
+def _range(values: Sequence) -> str:
+    vals = ordered(values)
+    if len(vals) <= 4:
+        return ", ".join(value(v) for v in vals)
+    if all(isinstance(v, int | float) for v in vals) and all(float(v).is_integer() for v in vals):
+        ints = [int(v) for v in vals]
+        if ints == list(range(ints[0], ints[-1] + 1)):
+            return f"{ints[0]}–{ints[-1]}"
+    return f"{value(vals[0])}, {value(vals[1])}, …, {value(vals[-1])}"
+
+
+def conditions(runs: pd.DataFrame) -> list[str]:
+    """What a reader must know to interpret the numbers: every config field with one value among ``runs`` (the
+    budget and the solve threshold named as such), the engine(s) that trained them, and each swept axis with its
+    values. One bullet each."""
+    runs = stats.with_init_label(runs)
+    fixed, swept = [], []
+    for c in ["init_label", *stats.PAIR_COLUMNS]:
+        vals = ordered(runs[c].astype(object).where(runs[c].notna(), None).unique())
+        name = "init" if c == "init_label" else c
+        role = f" ({ROLES[c]})" if c in ROLES else ""
+        if len(vals) == 1:
+            fixed.append(f"`{name}` = {value(vals[0]) if c != 'max_steps' else f'{int(vals[0]):,}'}{role}")
+        else:
+            swept.append(f"`{name}`{role} ({len(vals):,} values: {_range(vals)})")
+    if "engine" in runs.columns:
+        eng = runs["engine"].astype(object).where(runs["engine"].notna(), "unknown").value_counts()
+        engines = ", ".join(f"{e} ({count(int(k), 'run')})" for e, k in sorted(eng.items(), key=lambda t: -t[1]))
+    else:
+        engines = "unknown (not recorded by this store's version)"
+    return [
+        "Held fixed: " + (", ".join(fixed) if fixed else "nothing") + ".",
+        "Swept: " + (", ".join(swept) if swept else "nothing") + ".",
+        f"Engine: {engines}.",
+    ]
+
+
 def group_name(row: pd.Series, axes: Sequence[str]) -> str:
     """``he_normal`` for the init axis alone, else ``lr=0.1, init_label=he_normal``; ``all runs`` for none."""
     if list(axes) == ["init_label"]:
@@ -77,9 +117,8 @@ def mode_phrase(mode: str, k: int) -> str:
 
 
 def _names(rows: pd.DataFrame, axes: Sequence[str]) -> str:
-    names = [f"**{group_name(r, axes)}**" for _, r in rows.iterrows()]
-    more = len(names) - LISTED
-    return ", ".join(names[:LISTED]) + (f" and {more} more" if more > 0 else "")
+    """Every group of ``rows`` named, in meaning order: a tie is named in full, never "and k more"."""
+    return ", ".join(f"**{group_name(r, axes)}**" for _, r in stats.sort_groups(rows, axes).iterrows())
 
 
 def _extreme(rows: pd.DataFrame, axes: Sequence[str], rate: float, word: str, noun: str) -> str:
@@ -174,7 +213,9 @@ def key_findings(
         items.append(_total_line(section, budget is not None))
         blocks += [("h3", title), ("ul", items)]
     if "diff_vs_ref" in table:
-        blocks += [("h3", "Paired comparisons with the reference init"), ("ul", [comparison_sentence(table, by)])]
+        blocks += [("h3", "Paired comparisons with the reference init"), ("p", comparison_sentence(table, by))]
+        if table["diff_vs_ref"].notna().any():
+            blocks.append(("table", comparison_table(table, by)))
     return blocks
 
 
@@ -208,32 +249,56 @@ def family_text(table: pd.DataFrame, by: Sequence[str]) -> str:
     )
 
 
+RANKED = 10  # paired comparisons listed in the ranking (every one is in the summary table and stats.csv)
+
+
+def _effect_floor(r: pd.Series) -> float:
+    """How large the effect is at least: the interval's end nearest 0 (0 when the interval contains 0)."""
+    lo, hi = float(r.diff_lo), float(r.diff_hi)
+    return 0.0 if lo <= 0 <= hi else min(abs(lo), abs(hi))
+
+
+def ranked_comparisons(table: pd.DataFrame) -> pd.DataFrame:
+    """Paired comparisons, most informative first: by how large the effect is at least (``_effect_floor``), then
+    by its size; a trivial p (a huge, obvious effect) ranks by its size like any other, never by the p."""
+    comp = table.dropna(subset=["diff_vs_ref"]).copy()
+    comp["_floor"] = [_effect_floor(r) for r in comp.itertuples()]
+    comp["_size"] = comp["diff_vs_ref"].abs()
+    return comp.sort_values(["_floor", "_size"], ascending=False, kind="stable").drop(columns=["_floor", "_size"])
+
+
 def comparison_sentence(table: pd.DataFrame, by: Sequence[str]) -> str:
     comp = table.dropna(subset=["diff_vs_ref"])
     if comp.empty:
         return "No init could be paired with the reference init on equal seeds."
     ref = comp["ref_init"].iloc[0]
-    sig = comp[comp["mcnemar_p_bh"] < SIGNIFICANCE].sort_values("diff_vs_ref", ascending=False, kind="stable")
-    head = (
+    sig = comp[comp["mcnemar_p_bh"] < SIGNIFICANCE]
+    clear = comp[(comp["diff_lo"] > 0) | (comp["diff_hi"] < 0)]
+    return (
         f"Paired by seed against the reference init **{ref}** (exact McNemar test; {family_text(table, by)}): "
-        f"{len(sig)} of {len(comp)} comparisons have an adjusted p < {SIGNIFICANCE}"
+        f"{len(sig)} of {len(comp)} comparisons have an adjusted p < {SIGNIFICANCE}; the 95 % interval of the "
+        f"difference excludes 0 in {len(clear)}. Below, largest effect first (ranked by the interval's end "
+        f"nearest 0, then by size): {count(min(RANKED, len(comp)), 'comparison')}; every comparison is in the "
+        "summary table."
     )
-    if sig.empty:
-        return head + "; intervals in the summary table show the size of each difference."
 
-    def describe(r: pd.Series) -> str:
-        return (
-            f"{group_name(r, by)} ({100 * r.diff_vs_ref:+.1f} pts, 95 % CI {100 * r.diff_lo:+.1f} to "
-            f"{100 * r.diff_hi:+.1f}, adjusted p {r.mcnemar_p_bh:.2g})"
-        )
 
-    better, worse = sig[sig["diff_vs_ref"] > 0], sig[sig["diff_vs_ref"] < 0]
-    parts = []
-    for word, rows in (("better", better), ("worse", worse.iloc[::-1])):
-        if len(rows):
-            more = f"; and {len(rows) - 3} more" if len(rows) > 3 else ""
-            parts.append(f"{word}: " + "; ".join(describe(r) for _, r in rows.head(3).iterrows()) + more)
-    return head + ". " + ". ".join(p[0].upper() + p[1:] for p in parts) + "."
+def comparison_table(table: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """The ``RANKED`` most informative paired comparisons (``ranked_comparisons``) as a text table."""
+    top = ranked_comparisons(table).head(RANKED)
+    strata = [b for b in by if b != "init_label"]
+    out = pd.DataFrame({"init": top["init_label"].astype(str).to_numpy()})
+    for b in strata:
+        out[b] = [value(v) for v in top[b]]
+    out["Δ solved vs ref, pts [95% CI]"] = [
+        ci(f"{100 * r.diff_vs_ref:+.1f}", f"{100 * r.diff_lo:+.1f}", f"{100 * r.diff_hi:+.1f}")
+        for r in top.itertuples()
+    ]
+    out["pairs"] = [f"{int(v):,}" for v in top["n_pairs"]]
+    pairs = zip(top["only_this_solved"], top["only_ref_solved"], strict=True)
+    out["only this / only ref solved"] = [f"{int(a)} / {int(b)}" for a, b in pairs]
+    out["p adj. (BH in family)"] = [_p(v) for v in top["mcnemar_p_bh"]]
+    return out
 
 
 def _p(x: float) -> str:

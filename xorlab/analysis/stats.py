@@ -27,14 +27,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from xorlab.analysis.survival import CONFIDENCE, kaplan_meier, km_median, survival_data
-from xorlab.core.inits import INIT_PARAM_NAMES
+from xorlab.core.inits import INIT_PARAM_NAMES, SCHEMES
 from xorlab.core.modes import MODES
+from xorlab.core.order import label_parts, natural_key, ordered
 from xorlab.core.outcome import PLATEAU_LABELS
 from xorlab.store.records import CONFIG_COLUMNS, init_labels
 
@@ -85,9 +87,13 @@ def several_sweeps(runs: pd.DataFrame) -> bool:
 
 def default_by(runs: pd.DataFrame) -> list[str]:
     """Every swept axis except ``seed``, with ``init`` and its parameters as the one axis ``init_label``; first
-    ``sweep`` when the runs come from several stores."""
+    ``sweep`` when the runs come from several stores. Groups come from the data: runs whose init labels differ
+    (also by the content hash of an init file edited between sweeps) are never pooled."""
     first = [SWEEP] if several_sweeps(runs) else []
-    return resolve_by(runs, first + [c for c in swept_axes(runs) if c != "seed"])
+    axes = [c for c in swept_axes(runs) if c != "seed"]
+    if with_init_label(runs)["init_label"].nunique() > 1 and not set(axes) & set(INIT_COLUMNS):
+        axes.append("init")  # inits that differ only in what the records add (an init file's content): apart
+    return resolve_by(runs, first + axes)
 
 
 def resolve_by(runs: pd.DataFrame, by: str | Sequence[str] | None) -> list[str]:
@@ -107,6 +113,21 @@ def resolve_by(runs: pd.DataFrame, by: str | Sequence[str] | None) -> list[str]:
         if name not in out:
             out.append(name)
     return out
+
+
+def sort_groups(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """``frame`` sorted by ``columns`` in meaning order (``order.natural_key``: numbers as numbers, also inside
+    init labels and store names), stably, with a fresh index. Every table and CSV of a report uses this order."""
+    columns = [c for c in columns if c in frame.columns]
+    if not columns or frame.empty:
+        return frame.reset_index(drop=True)
+
+    def key(col: pd.Series) -> pd.Series:
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            return col
+        return col.astype(object).map(natural_key)
+
+    return frame.sort_values(list(columns), key=key, kind="stable", na_position="last", ignore_index=True)
 
 
 def wilson_interval(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
@@ -184,7 +205,7 @@ def summarize(runs: pd.DataFrame, by: str | Sequence[str] | None = None) -> pd.D
     runs = with_init_label(runs)
     by = resolve_by(runs, by)
     rows = [{**dict(zip(by, key, strict=True)), **_summary_row(sub)} for key, sub in _groups(runs, by)]
-    return pd.DataFrame(rows)
+    return sort_groups(pd.DataFrame(rows), by)
 
 
 def _paired_diff(d: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]:
@@ -205,10 +226,48 @@ def _paired_diff(d: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, f
     return mean, float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def reference_init(labels: Sequence[str]) -> str:
-    """``notebook`` if present, else the first label in sorted order."""
-    labels = sorted(set(labels))
-    return "notebook" if "notebook" in labels else labels[0]
+DEFAULT_REFERENCE = "notebook"
+
+
+def reference_init(labels: Sequence[str]) -> str | None:
+    """The default reference: ``notebook`` if present, else None (no reference, no paired comparisons; never
+    an arbitrary stand-in)."""
+    return DEFAULT_REFERENCE if DEFAULT_REFERENCE in set(labels) else None
+
+
+def _init_value(text: str) -> object:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return str(text)
+
+
+def _spelled(label: str) -> tuple[str, dict[str, object], str | None]:
+    name, params, sha = label_parts(label)
+    defaults = dict(SCHEMES[name].params) if name in SCHEMES else {}
+    full = {k: _init_value(v) for k, v in defaults.items()} | {k: _init_value(v) for k, v in params.items()}
+    return name, full, sha
+
+
+def resolve_reference(labels: Sequence[str], spelling: str) -> str:
+    """The init label in ``labels`` that ``spelling`` names: the same scheme with numerically equal parameters
+    (``normal(std=1.0)`` names ``normal(std=1)``; a parameter left out means its default, so ``normal`` names
+    ``normal(std=1)``). Raises ``ValueError`` (one line) when none or several match."""
+    labels = ordered(labels)
+    if spelling in labels:
+        return spelling
+    name, params, sha = _spelled(spelling)
+    hits = []
+    for label in labels:
+        n, p, s = _spelled(label)
+        if n == name and p == params and (sha is None or s is None or s.startswith(sha)):
+            hits.append(label)
+    if len(hits) == 1:
+        return hits[0]
+    found = ", ".join(labels)
+    if not hits:
+        raise ValueError(f"reference: no init {spelling!r} in the runs; found: {found}")
+    raise ValueError(f"reference: {spelling!r} names several inits ({', '.join(hits)}); give one of them exactly")
 
 
 def compare_inits(
@@ -245,7 +304,10 @@ def compare_inits(
     ]
     if "init_label" not in by or runs["init_label"].nunique() < 2:
         return pd.DataFrame(columns=cols)
-    ref = reference if reference is not None else reference_init(runs["init_label"])
+    labels = runs["init_label"].unique()
+    ref = resolve_reference(labels, reference) if reference is not None else reference_init(labels)
+    if ref is None:
+        return pd.DataFrame(columns=cols)
     strata = [b for b in by if b != "init_label"]
     solved = runs.assign(_ok=(runs["status"] == "solved").astype(np.int8))
     rows = []
@@ -254,7 +316,7 @@ def compare_inits(
         wide = sub.set_index([*PAIR_COLUMNS, "init_label"])["_ok"].unstack("init_label")  # (pairs, inits)
         if ref not in wide:
             continue
-        for label in sorted(c for c in wide.columns if c != ref):
+        for label in ordered(c for c in wide.columns if c != ref):
             pair = wide[[label, ref]].dropna()
             if pair.empty:
                 continue
@@ -277,7 +339,7 @@ def compare_inits(
                     "family": family_name(dict(zip(strata, key, strict=True))),
                 }
             )
-    out = pd.DataFrame(rows, columns=cols)
+    out = sort_groups(pd.DataFrame(rows, columns=cols), by)
     if len(out):
         fam = out.groupby("family", sort=False)["mcnemar_p"]
         out["family_size"] = fam.transform("size").astype(np.int64)
@@ -308,9 +370,15 @@ def stats_table(
     return out
 
 
-def write_csv(frame: pd.DataFrame, path: str) -> None:
-    """Write a stats frame byte-stably: fixed float format, ``\\n`` line ends, no index."""
-    frame.to_csv(path, index=False, float_format="%.6g", lineterminator="\n")
+def write_csv(frame: pd.DataFrame, path: str | Path, comments: Sequence[str] = ()) -> None:
+    """Write a stats frame byte-stably and exactly: every float as its shortest round-trip text (read back with
+    ``pd.read_csv(path, comment="#", float_precision="round_trip")`` it is bit-identical), ``\\n`` line ends, no
+    index. ``comments`` (what the report read: runs planned and recorded, live writers) go first, each line
+    starting with ``# ``."""
+    head = "".join(f"# {' '.join(str(c).split())}\n" for c in comments)
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.write(head)
+        frame.to_csv(f, index=False, lineterminator="\n")
 
 
 def thin_steps(steps: np.ndarray, max_points: int) -> np.ndarray:

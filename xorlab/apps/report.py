@@ -74,6 +74,38 @@ def load(paths: Sequence[str]):
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
+def read_lines(paths: Sequence[str]) -> list[str]:
+    """What each input held when it was read: runs recorded of those planned, and whether a writer is still
+    running or the plan is unfinished, so a partial or growing store is never reported as if it were whole."""
+    from xorlab.tracking import catalog
+
+    lines = []
+    for path in paths:
+        infos = [catalog.describe(s) for s in catalog.find_stores(path)]
+        recorded = sum(i.runs for i in infos)
+        plans = [i.planned for i in infos]
+        planned = None if None in plans else sum(p for p in plans if p is not None)
+        states = {i.state for i in infos}
+        stores = f" in {len(infos)} stores" if len(infos) > 1 else ""
+        of = f"{recorded:,} runs recorded (plan unknown)"
+        if planned is not None:
+            of = f"{recorded:,} of {planned:,} planned run{'' if planned == 1 else 's'} recorded"
+        if "running" in states:
+            text = (
+                f"`{path}`: **a writer is still running** — {of}{stores} when read; the numbers below describe "
+                "those runs only and will change"
+            )
+        elif planned is not None and recorded < planned:
+            text = (
+                f"`{path}`: **partial** — {of}{stores} ({', '.join(sorted(states))}); the numbers below "
+                "describe the recorded runs only"
+            )
+        else:
+            text = f"`{path}`: {of}{stores} (complete)"
+        lines.append(text + ".")
+    return lines
+
+
 def where(runs, expr: str):
     """``runs.query(expr)``; any failure is a one-line ``--where`` error."""
     try:
@@ -104,16 +136,20 @@ def run(args: argparse.Namespace) -> Path:
             by = stats.resolve_by(runs, args.by)
         except ValueError as exc:
             raise ReportError(f"--by: {exc}") from None
-        if args.reference is not None and args.reference not in set(runs["init_label"]):
-            labels = ", ".join(sorted(set(runs["init_label"])))
-            raise ReportError(f"--reference: no init {args.reference!r} in the runs; found: {labels}")
+        reference = None
+        if args.reference is not None:
+            try:
+                reference = stats.resolve_reference(runs["init_label"].unique(), args.reference)
+            except ValueError as exc:
+                raise ReportError(f"--{exc}") from None
         curves = load_curves(paths, run_ids=report.figure_runs(runs, args.budget)["run_id"]).drop(columns="sweep")
     except (StoreError, ValueError) as exc:
         raise ReportError(str(exc)) from None
     out = args.out if args.out is not None else Path(paths[0]) / "report"
+    read = read_lines(paths)
     publish(
         lambda d: report.build_report(
-            runs, curves, d, inputs=paths, by=by, reference=args.reference, budget=args.budget, notes=notes
+            runs, curves, d, inputs=paths, by=by, reference=reference, budget=args.budget, notes=notes, read=read
         ),
         out,
     )

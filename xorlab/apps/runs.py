@@ -113,11 +113,20 @@ def cmd_list(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps([i.to_json() for i in infos], indent=2))
         return
-    rows = [("path", "created", "last written", "runs", "grid", "code", "state")]
+    rows = [("path", "created", "last written", "runs", "grid", "held fixed", "code", "state")]
     for i in infos:
         planned = "?" if i.planned is None else f"{i.planned:,}"
         rows.append(
-            (str(i.path), _when(i.created), _when(i.last_written), f"{i.runs:,}/{planned}", i.grid, i.code, i.state)
+            (
+                str(i.path),
+                _when(i.created),
+                _when(i.last_written),
+                f"{i.runs:,}/{planned}",
+                i.grid,
+                i.conditions,
+                i.code,
+                i.state,
+            )
         )
     widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
     for r in rows:
@@ -185,14 +194,20 @@ def _show_run(reader: StoreReader, run_id: str, plot: Path | None) -> None:
     code = session.get("git_commit") or "unknown"
     if session.get("git_dirty"):
         code += " (uncommitted changes)"
+    found = session.get("packages")
+    packages: dict = found if isinstance(found, dict) else {}
+    engine = _fmt(row["engine"]) if "engine" in row.index else "–"
+    if engine == "–":
+        engine = "not recorded (a store older than the engine column: numpy)"
+    numba = packages.get("numba")
     lines += [
         "provenance:",
         f"  session {session.get('session', 'unknown')} ({session.get('app', 'unknown app')}), host "
         f"{session.get('host', '?')}, started {session.get('started', '?')}, status {session.get('status', '?')}",
         f"  code {code}",
+        f"  engine {engine}; numba {numba or 'not recorded'}",
     ]
-    packages = session.get("packages")
-    if isinstance(packages, dict):
+    if packages:
         lines.append("  " + " ".join(f"{k} {v}" for k, v in packages.items() if v))
     command = session.get("command")
     if isinstance(command, list):
@@ -258,23 +273,36 @@ def cmd_show(args: argparse.Namespace) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- compare
+def _study(path: str):
+    """The runs of one store, or of one Hydra multirun (a folder whose stores are one study), and the code
+    version(s) that wrote them."""
+    from xorlab.store.reader import load_runs
+    from xorlab.tracking import catalog
+
+    if not Path(path).is_dir():
+        raise RunsError(f"{path}: not an xorlab store (no {MANIFEST})")
+    runs = load_runs(path)
+    if runs["sweep"].nunique() > 1:
+        raise RunsError(
+            f"{path}: holds {runs['sweep'].nunique()} stores of different sweeps; compare takes one store or one "
+            "multirun (give the store's own folder)"
+        )
+    codes = list(dict.fromkeys(catalog.describe(s).code for s in catalog.find_stores(path)))
+    return runs, ", ".join(codes)
+
+
 def cmd_compare(args: argparse.Namespace) -> None:
     from xorlab.report import compare
-    from xorlab.store.reader import load_runs
 
     names = (str(args.store_a), str(args.store_b))
-    frames = []
-    for name in names:
-        if not (Path(name) / MANIFEST).is_file():
-            raise RunsError(f"{name}: not an xorlab store (no {MANIFEST})")
-        frames.append(load_runs(name))  # each store alone: runs of different stores never merge
+    (runs_a, code_a), (runs_b, code_b) = (_study(n) for n in names)  # each alone: stores never merge
     try:
-        result = compare.compare(*frames, names=names)
+        result = compare.compare(runs_a, runs_b, names=names, code=(code_a, code_b))
     except ValueError as exc:  # a store without runs
         raise RunsError(str(exc)) from None
     out = args.out if args.out is not None else Path(args.store_b) / "compare"
     publish(lambda d: compare.write(result, d), out)
-    print("\n".join(compare.summary_lines(result)))
+    print("\n".join([*compare.differs_lines(result), *compare.summary_lines(result)]))
     print(f"wrote {out / 'compare.md'} (and compare.html, compare.csv)")
 
 

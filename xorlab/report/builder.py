@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from xorlab.analysis import findings, stats, surface
+from xorlab.core.order import ordered
 from xorlab.report import figures, mode_figures, pages
 from xorlab.store.records import CONFIG_COLUMNS
 
@@ -68,17 +69,24 @@ def document(
     inputs: Sequence[str],
     notes: Sequence[str],
     budget: str = "",
+    read: Sequence[str] = (),
+    reference: str | None = None,
 ) -> list[tuple]:
-    """The report as a list of blocks ``(kind, content)``: h1, h2, h3, p, ul, table, figure."""
+    """The report as a list of blocks ``(kind, content)``: h1, h2, h3, p, ul, table, figure. ``read`` says what
+    the inputs held when read (runs planned and recorded, live writers), first of all."""
     blocks: list[tuple] = [("h1", "xorlab sweep report")]
     blocks.append(("p", "Inputs: " + ", ".join(f"`{p}`" for p in inputs) + f"; {findings.count(len(runs), 'run')}."))
+    if read:
+        blocks.append(("ul", list(read)))
     swept = stats.swept_axes(runs)
+    blocks.append(("h2", "Conditions"))
     blocks.append(
         (
             "ul",
             [
-                f"Swept axes: {', '.join(f'`{a}`' for a in swept) or 'none'}.",
+                *findings.conditions(runs),
                 f"Grouped by: {', '.join(f'`{b}`' for b in by) or 'nothing (all runs pooled)'}.",
+                reference_text(table, runs, by, reference),
                 *notes,
             ],
         )
@@ -100,6 +108,20 @@ def document(
     blocks += [("figure", stem, caption.format(budget=budget)) for stem, caption in FIGURES.items()]
     blocks += [("h2", "Method"), ("ul", findings.method(by, table))]
     return blocks
+
+
+def reference_text(table: pd.DataFrame, runs: pd.DataFrame, by: Sequence[str], reference: str | None) -> str:
+    """Which init the paired comparisons are against, or why there are none."""
+    labels = runs["init_label"].unique()
+    if "init_label" not in by or len(labels) < 2:
+        return "Reference init: none (the groups do not compare inits)."
+    if reference is None:
+        return (
+            f"Reference init: none — the default `{stats.DEFAULT_REFERENCE}` is not among the inits, so there are no "
+            "paired comparisons; name one with `--reference`."
+        )
+    how = "`--reference`" if reference != stats.DEFAULT_REFERENCE else "the default"
+    return f"Reference init: **{reference}** ({how}); every other init is compared with it on the same seeds."
 
 
 def to_markdown(blocks: Sequence[tuple], figure_dir: str = "figures") -> str:
@@ -137,7 +159,7 @@ def _figure_frame(runs: pd.DataFrame, reference: str | None) -> tuple[pd.DataFra
     """Runs as the figures draw them: with several stores, each init label names its store too (never merged)."""
     if not stats.several_sweeps(runs):
         return runs, reference
-    names = store_names(sorted(runs[stats.SWEEP].astype(str).unique()))
+    names = store_names(ordered(runs[stats.SWEEP].astype(str).unique()))
     sweep = runs[stats.SWEEP].astype(str).map(names)
     return runs.assign(init_label=runs["init_label"].astype(str) + " · " + sweep), None
 
@@ -191,6 +213,7 @@ def build_report(
     reference: str | None = None,
     budget: int | None = None,
     notes: Sequence[str] = (),
+    read: Sequence[str] = (),
 ) -> dict[str, Path]:
     """Write ``stats.csv``, ``figures/*.png|svg``, ``report.md`` and ``report.html`` into ``out_dir``.
 
@@ -206,6 +229,8 @@ def build_report(
     reference : init label the comparisons use as reference (default ``notebook`` if present).
     budget : the ``max_steps`` the figures show (default: each configuration's longest).
     notes : extra lines for the report's header (e.g. the ``--where`` filter applied).
+    read : what the inputs held when read (runs planned and recorded, a writer still running): the report's first
+        lines and ``stats.csv``'s comment lines.
 
     Returns the paths written, by name.
     """
@@ -221,8 +246,10 @@ def build_report(
     by = stats.resolve_by(runs, by)
     if stats.several_sweeps(runs) and stats.SWEEP not in by:
         by = [stats.SWEEP, *by]  # runs of different stores are never pooled
-    table = stats.stats_table(runs, by, reference)
-    stats.write_csv(table, out_dir / "stats.csv")
+    labels = runs["init_label"].unique()
+    ref = stats.resolve_reference(labels, reference) if reference is not None else stats.reference_init(labels)
+    table = stats.stats_table(runs, by, ref)
+    stats.write_csv(table, out_dir / "stats.csv", [*read, *findings.conditions(runs)])
 
     shown = figure_runs(runs, budget)
     budget_note = budget_text(shown)
@@ -234,17 +261,16 @@ def build_report(
         + (f", pooled over {', '.join(f'`{a}`' for a in pooled)}." if pooled else "."),
     ]
     if stats.several_sweeps(runs):
-        names = store_names(sorted(runs[stats.SWEEP].astype(str).unique()))
+        names = store_names(ordered(runs[stats.SWEEP].astype(str).unique()))
         if any(k != v for k, v in names.items()):
             named = ", ".join(f"{v} = `{k}`" for k, v in names.items())
             notes.append(f"In the figures, stores are named {named}.")
     if len(runs) < n_all:
         notes.append(f"{n_all - len(runs):,} duplicate runs (same run_id in one store) counted once.")
     curves = curves.drop_duplicates(["run_id", "step"])  # a run recorded in several stores has one curve
-    ref = reference if reference is not None else stats.reference_init(runs["init_label"])
     draw_figures(shown, curves, figure_dir, ref, budget_note)
 
-    blocks = document(table, runs, by, inputs, notes, budget_note)
+    blocks = document(table, runs, by, inputs, notes, budget_note, read, ref)
     paths = {"stats": out_dir / "stats.csv", "md": out_dir / "report.md", "html": out_dir / "report.html"}
     paths["md"].write_text(to_markdown(blocks), encoding="utf-8", newline="\n")
     paths["html"].write_text(to_html(blocks, figure_dir), encoding="utf-8", newline="\n")

@@ -31,6 +31,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from xorlab.analysis import stats
+from xorlab.core.order import ordered
 from xorlab.report import pages
 from xorlab.store.records import PRED_COLUMNS
 
@@ -38,6 +39,36 @@ KEY = ["init_label", *[c for c in stats.PAIR_COLUMNS if c != "seed"]]  # a confi
 OUTCOME = ["status", "steps_to_solve", "plateau", "final_loss", *PRED_COLUMNS]
 SIDES = ("a", "b")
 SIGNIFICANCE = 0.05
+
+
+@dataclass(frozen=True)
+class Side:
+    """What one store holds, as a comparison states it: config held fixed, swept axes, engines, code version."""
+
+    name: str
+    runs: int
+    fixed: dict[str, str]  # config field -> its one value
+    swept: dict[str, int]  # config field -> number of values
+    engines: dict[str, int]  # engine -> runs
+    code: str  # git commit (short) of the writers, or "unknown"
+
+    def engine_text(self) -> str:
+        return ", ".join(f"{e} ({k:,} run{'' if k == 1 else 's'})" for e, k in self.engines.items()) or "unknown"
+
+
+def describe_side(runs: pd.DataFrame, name: str, code: str = "unknown") -> Side:
+    """``Side`` of one store's labelled runs (``init_label`` present)."""
+    fixed, swept = {}, {}
+    for c in ["init_label", *stats.PAIR_COLUMNS]:
+        vals = ordered(runs[c].astype(object).where(runs[c].notna(), None).unique())
+        field = "init" if c == "init_label" else c
+        if len(vals) == 1:
+            fixed[field] = _value(vals[0])
+        else:
+            swept[field] = len(vals)
+    eng = runs["engine"].astype(object).where(runs["engine"].notna(), "unknown") if "engine" in runs else None
+    engines = {} if eng is None else {str(e): int(k) for e, k in eng.value_counts().items()}
+    return Side(name, len(runs), fixed, swept, engines, code)
 
 
 @dataclass(frozen=True)
@@ -52,6 +83,7 @@ class Comparison:
     paired: pd.DataFrame
     across: list[str]  # fields the paired comparison crosses (values disjoint between the stores)
     shown: list[str]  # key fields that vary anywhere: the ones tables show
+    sides: tuple[Side, Side] | None = None  # what each store holds (config, engines, code)
 
 
 def _labelled(runs_a: pd.DataFrame, runs_b: pd.DataFrame) -> pd.DataFrame:
@@ -91,7 +123,7 @@ def compare_cells(both: pd.DataFrame) -> tuple[pd.DataFrame, tuple[int, int]]:
     b = long[long["side"] == "b"].drop(columns="side")
     wide = a.merge(b, on=KEY, how="outer", suffixes=("_a", "_b"), indicator=True)
     only = (int((wide["_merge"] == "left_only").sum()), int((wide["_merge"] == "right_only").sum()))
-    wide = wide[wide["_merge"] == "both"].drop(columns="_merge").reset_index(drop=True)
+    wide = stats.sort_groups(wide[wide["_merge"] == "both"].drop(columns="_merge"), KEY)
     for c in ("n", "solved"):
         for s in SIDES:
             wide[f"{c}_{s}"] = wide[f"{c}_{s}"].astype(np.int64)
@@ -114,25 +146,59 @@ def _bits_equal(x: pd.Series, y: pd.Series) -> np.ndarray:
     return ((xa == ya) | (xa.isna() & ya.isna())).to_numpy(dtype=bool)
 
 
+SAME_COLUMNS = [
+    "shared",
+    "identical",
+    "changed",
+    "changed_engine",
+    "changed_same_engine",
+    "status_changed",
+    "max_rel_diff",
+]
+
+
+def _rel_diff(x: pd.Series, y: pd.Series) -> np.ndarray:
+    """|x − y| / max(|x|, |y|) per row (0 where equal, NaN where either is not finite)."""
+    a, b = x.to_numpy(dtype=np.float64), y.to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.maximum(np.abs(a), np.abs(b))
+        out = np.where(a == b, 0.0, np.abs(a - b) / scale)
+    return np.where(np.isfinite(a) & np.isfinite(b), out, np.nan)
+
+
 def same_runs(both: pd.DataFrame) -> pd.DataFrame:
-    """Per cell, runs recorded in both stores (same ``run_id``): ``shared, identical, changed, status_changed``."""
+    """Per cell, runs recorded in both stores (same ``run_id``): ``shared, identical, changed`` and the changed
+    runs split by who trained them: ``changed_engine`` (different engines: floating-point order, expected),
+    ``changed_same_engine`` (the same engine: the code changed the numbers); ``status_changed``; and
+    ``max_rel_diff``, the largest relative difference of final loss and predictions over the changed runs."""
     outcome = [c for c in OUTCOME + ["mode"] if c in both.columns]
-    a = both.loc[both["side"] == "a", ["run_id", *KEY, *outcome]]
-    b = both.loc[both["side"] == "b", ["run_id", *outcome]]
+    engine = ["engine"] if "engine" in both.columns else []
+    a = both.loc[both["side"] == "a", ["run_id", *KEY, *outcome, *engine]]
+    b = both.loc[both["side"] == "b", ["run_id", *outcome, *engine]]
     m = a.merge(b, on="run_id", suffixes=("_a", "_b"))
-    cols = ["shared", "identical", "changed", "status_changed"]
     if m.empty:
-        return pd.DataFrame(columns=[*KEY, *cols])
+        return pd.DataFrame(columns=[*KEY, *SAME_COLUMNS])
     same = np.ones(len(m), dtype=bool)
     for c in outcome:
         same &= _bits_equal(m[f"{c}_a"], m[f"{c}_b"])
     m["identical"] = same
     m["status_changed"] = ~_bits_equal(m["status_a"], m["status_b"])
+    other_engine = ~_bits_equal(m["engine_a"], m["engine_b"]) if engine else np.zeros(len(m), dtype=bool)
+    m["changed_engine"] = ~same & other_engine
+    m["changed_same_engine"] = ~same & ~other_engine
+    rel = np.fmax.reduce([_rel_diff(m[f"{c}_a"], m[f"{c}_b"]) for c in ["final_loss", *PRED_COLUMNS]])
+    m["rel"] = np.where(same, 0.0, rel)
     g = m.groupby(KEY, dropna=False, sort=True).agg(
-        shared=("run_id", "size"), identical=("identical", "sum"), status_changed=("status_changed", "sum")
+        shared=("run_id", "size"),
+        identical=("identical", "sum"),
+        status_changed=("status_changed", "sum"),
+        changed_engine=("changed_engine", "sum"),
+        changed_same_engine=("changed_same_engine", "sum"),
+        max_rel_diff=("rel", "max"),
     )
     g["changed"] = g["shared"] - g["identical"]
-    return g.reset_index()[[*KEY, *cols]].astype({c: np.int64 for c in cols})
+    out = g.reset_index()[[*KEY, *SAME_COLUMNS]]
+    return stats.sort_groups(out.astype({c: np.int64 for c in SAME_COLUMNS if c != "max_rel_diff"}), KEY)
 
 
 def across_fields(both: pd.DataFrame) -> list[str]:
@@ -204,14 +270,20 @@ def seed_pairs(both: pd.DataFrame, across: Sequence[str]) -> pd.DataFrame:
                 "mcnemar_p": float(p),
             }
         )
-    out = pd.DataFrame(rows, columns=cols)
+    out = stats.sort_groups(pd.DataFrame(rows, columns=cols), groups)
     if len(out):
         out["mcnemar_p_bh"] = sps.false_discovery_control(out["mcnemar_p"].to_numpy(dtype=float), method="bh")
     return out
 
 
-def compare(runs_a: pd.DataFrame, runs_b: pd.DataFrame, names: tuple[str, str] = ("A", "B")) -> Comparison:
-    """Compare two run tables (``load_runs`` of each store); see the module docstring."""
+def compare(
+    runs_a: pd.DataFrame,
+    runs_b: pd.DataFrame,
+    names: tuple[str, str] = ("A", "B"),
+    code: tuple[str, str] = ("unknown", "unknown"),
+) -> Comparison:
+    """Compare two run tables (``load_runs`` of each store); see the module docstring. ``code`` names the code
+    version (git commit) that wrote each store, for the comparison's statement of what differs."""
     if runs_a.empty or runs_b.empty:
         raise ValueError(f"{names[0] if runs_a.empty else names[1]}: no runs recorded")
     both = _labelled(runs_a, runs_b)
@@ -227,6 +299,10 @@ def compare(runs_a: pd.DataFrame, runs_b: pd.DataFrame, names: tuple[str, str] =
         paired=seed_pairs(both, across),
         across=across,
         shown=shown,
+        sides=(
+            describe_side(both[both["side"] == "a"], str(names[0]), code[0]),
+            describe_side(both[both["side"] == "b"], str(names[1]), code[1]),
+        ),
     )
 
 
@@ -271,8 +347,56 @@ def _across_text(result: Comparison, row: pd.Series | None = None) -> str:
     return ", ".join(f"{c} {_value(row[f'{c}_a'])} → {_value(row[f'{c}_b'])}" for c in result.across)
 
 
+def differs_lines(result: Comparison) -> list[str]:
+    """What differs between the stores before any number: configuration, engine, code version."""
+    if result.sides is None:
+        return []
+    a, b = result.sides
+    fields = list(dict.fromkeys([*a.fixed, *a.swept, *b.fixed, *b.swept]))
+    config = []
+    for f in fields:
+        va = a.fixed.get(f, f"{a.swept.get(f, 0)} values")
+        vb = b.fixed.get(f, f"{b.swept.get(f, 0)} values")
+        if va != vb:
+            config.append(f"{f} {va} → {vb}")
+    same_fixed = [f"{f}={v}" for f, v in a.fixed.items() if b.fixed.get(f) == v]
+    out = [
+        "configuration: "
+        + ("; ".join(config) if config else "the same fields and values")
+        + (f" (both: {' '.join(same_fixed)})" if same_fixed else ""),
+        f"engine: A {a.engine_text()}; B {b.engine_text()}"
+        + (" (the same)" if a.engines.keys() == b.engines.keys() else " (different engines)"),
+        f"code: A {a.code}; B {b.code}" + (" (the same)" if a.code == b.code and a.code != "unknown" else ""),
+    ]
+    return out
+
+
+def _same_line(result: Comparison) -> str:
+    s = result.same
+    if not len(s):
+        return "same runs: no run_id is recorded in both stores"
+    shared, changed, flipped = int(s["shared"].sum()), int(s["changed"].sum()), int(s["status_changed"].sum())
+    head = f"same runs: {shared:,} run_ids in both; {shared - changed:,} identical outcomes, {changed:,} changed"
+    if not changed:
+        return head + " (identical: bit for bit)"
+    by_engine, same_engine = int(s["changed_engine"].sum()), int(s["changed_same_engine"].sum())
+    worst = float(s["max_rel_diff"].max())
+    parts = []
+    if by_engine:
+        parts.append(
+            f"{by_engine:,} differ between runs trained by different engines (largest relative difference of final "
+            f"loss and predictions {worst:.2g}): the engines add in different orders, so these differences are "
+            "expected and say nothing about the code"
+        )
+    if same_engine:
+        a, b = result.sides if result.sides is not None else (None, None)
+        code = f" ({a.code} → {b.code})" if a is not None and b is not None else ""
+        parts.append(f"{same_engine:,} differ under the same engine: the code changed the numbers{code}")
+    return f"{head}: " + "; ".join(parts) + f"; {flipped:,} with a different status"
+
+
 def summary_lines(result: Comparison) -> list[str]:
-    """Three lines: the cells, the shared runs, the seed-paired comparison."""
+    """Three lines: the cells, the shared runs, the seed pairs (``differs_lines`` says what differs first)."""
     (na, nb), c = result.names, result.cells
     line1 = f"cells: {na} has {result.n_runs[0]:,} runs, {nb} {result.n_runs[1]:,}; "
     if len(c):
@@ -284,15 +408,7 @@ def summary_lines(result: Comparison) -> list[str]:
         line1 += "no configuration is in both"
     if result.only != (0, 0):
         line1 += f"; {result.only[0]} only in {na}, {result.only[1]} only in {nb}"
-    s = result.same
-    if len(s):
-        shared, changed, flipped = int(s["shared"].sum()), int(s["changed"].sum()), int(s["status_changed"].sum())
-        line2 = (
-            f"same runs: {shared:,} run_ids in both; {shared - changed:,} identical outcomes, {changed:,} changed "
-            f"({flipped:,} with a different status)"
-        )
-    else:
-        line2 = "same runs: no run_id is recorded in both stores"
+    line2 = _same_line(result)
     p = result.paired
     if len(p):
         n = int(p["n_pairs"].sum())
@@ -325,6 +441,7 @@ def document(result: Comparison, figure: str | None) -> list[tuple]:
     (na, nb) = result.names
     blocks: list[tuple] = [("h1", "xorlab store comparison")]
     blocks.append(("p", f"A = `{na}` ({result.n_runs[0]:,} runs); B = `{nb}` ({result.n_runs[1]:,} runs)."))
+    blocks += [("h2", "What differs"), ("ul", differs_lines(result))]
     blocks += [("h2", "Summary"), ("ul", summary_lines(result))]
     if figure:
         blocks.append(("figure", figure, figure_caption(result)))
@@ -353,14 +470,25 @@ def document(result: Comparison, figure: str | None) -> list[tuple]:
     s = result.same
     if len(s):
         t = _cell_columns(s, fields)
-        for col in ("shared", "identical", "changed", "status_changed"):
-            t[col.replace("_", " ")] = s[col].astype(str)
+        for col, head in (
+            ("shared", "shared"),
+            ("identical", "identical"),
+            ("changed_engine", "differ: other engine"),
+            ("changed_same_engine", "differ: same engine"),
+            ("status_changed", "status changed"),
+        ):
+            t[head] = s[col].astype(str)
+        t["largest relative difference"] = [f"{v:.2g}" if v > 0 else "0" for v in s["max_rel_diff"]]
         blocks.append(("table", t.reset_index(drop=True)))
         blocks.append(
             (
                 "p",
-                "Identical: same status, steps to solve, plateau, and final loss and predictions bit for "
-                "bit. Training is deterministic, so a change means the code changed the numbers.",
+                "Identical: same status, steps to solve, plateau, and final loss and predictions bit for bit. "
+                "Training with one engine is deterministic, so a difference between runs trained by the *same* "
+                "engine means the code changed the numbers. The compiled and the numpy engine add in different "
+                "orders: their runs differ in the last bits (relative differences of about 1e-12), which can flip "
+                "a run that ends near the solve threshold; such differences are the engine's, not the code's. "
+                "Largest relative difference: of final loss and predictions, |a − b| / max(|a|, |b|).",
             )
         )
     else:
@@ -398,73 +526,90 @@ def document(result: Comparison, figure: str | None) -> list[tuple]:
     return blocks
 
 
-def _figure_points(result: Comparison) -> tuple[pd.DataFrame, np.ndarray, str] | None:
-    """What the figure plots: the common cells, else the seed-paired groups (Wilson intervals on the pairs)."""
+FIGURE_ROWS = 40  # at most this many cells or pair groups in compare.png: the largest differences
+
+
+def _figure_rows(result: Comparison) -> tuple[pd.DataFrame, str] | None:
+    """What the figure plots, one row per unit with ``label, diff, lo, hi, significant``: the common cells (the
+    difference B − A with Newcombe's interval; significant = the interval excludes 0), else the seed-paired
+    groups (the mean paired difference with its bootstrap interval; significant = McNemar BH p < 0.05)."""
+    fields = result.shown or ["init_label"]
     if len(result.cells):
         c = result.cells
-        return c, ((c["diff_lo"] > 0) | (c["diff_hi"] < 0)).to_numpy(), "configuration cell"
-    if len(result.paired):
-        p = result.paired.copy()
-        for s in SIDES:
-            k = np.rint(p[f"success_rate_{s}"] * p["n_pairs"]).to_numpy()
-            p[f"success_lo_{s}"], p[f"success_hi_{s}"] = _wilson(k, p["n_pairs"].to_numpy())
-        sig = (p["mcnemar_p_bh"] < SIGNIFICANCE).to_numpy()
-        return p, sig, f"seed-paired group ({_across_text(result).replace('`', '')})"
-    return None
+        rows = pd.DataFrame({"diff": c["diff"], "lo": c["diff_lo"], "hi": c["diff_hi"]})
+        rows["significant"] = (c["diff_lo"] > 0) | (c["diff_hi"] < 0)
+        frame, unit = c, "configuration cell"
+    elif len(result.paired):
+        p = result.paired
+        rows = pd.DataFrame({"diff": p["paired_diff"], "lo": p["paired_lo"], "hi": p["paired_hi"]})
+        rows["significant"] = p["mcnemar_p_bh"] < SIGNIFICANCE
+        fields = [f for f in fields if f not in result.across]
+        frame, unit = p, f"seed-paired group ({_across_text(result).replace('`', '')})"
+    else:
+        return None
+    labels = _cell_columns(frame, fields) if fields else pd.DataFrame(index=frame.index)
+    rows["label"] = [", ".join(f"{k}={v}" for k, v in r.items()) or "all runs" for _, r in labels.iterrows()]
+    return rows.reset_index(drop=True), unit
 
 
 def figure_caption(result: Comparison) -> str:
     if len(result.cells):
         return (
-            "Success rate per configuration cell, B against A (Wilson 95 % intervals); cells off the diagonal "
-            "changed, filled markers significantly (the interval of B − A excludes 0)."
+            "Success rate B − A per configuration cell with Newcombe's 95 % interval for independent samples (the "
+            "interval of the test the tables report); filled: the interval excludes 0."
         )
     return (
-        "Success rate per seed-paired group, B against A (Wilson 95 % intervals on the pairs); filled markers: "
-        f"McNemar's exact test, Benjamini–Hochberg adjusted p < {SIGNIFICANCE}."
+        "Mean paired difference B − A in success per seed-paired group with its bootstrap 95 % interval; filled: "
+        f"McNemar's exact test on the same pairs, Benjamini–Hochberg adjusted p < {SIGNIFICANCE}."
     )
 
 
 def figure(result: Comparison):
-    """Success rate in B against A per cell (else per seed-paired group), Wilson intervals as error bars;
-    None when the stores have neither in common."""
+    """B − A per cell (else per seed-paired group): a labelled dot-and-interval row each, filled when the
+    test the tables report finds a difference; None when the stores have neither in common."""
     from matplotlib.figure import Figure
 
-    points = _figure_points(result)
-    if points is None:
+    found = _figure_rows(result)
+    if found is None:
         return None
-    c, sig, unit = points
-    fig = Figure(figsize=(7.5, 6.4), layout="constrained")
+    rows, unit = found
+    title = f"Success rate B − A per {unit}"
+    if len(rows) > FIGURE_ROWS:
+        keep = rows["diff"].abs().sort_values(ascending=False, kind="stable").index[:FIGURE_ROWS]
+        rows = rows.loc[sorted(keep)]
+        title += f"\n(the {FIGURE_ROWS} largest differences of {len(found[0])}; all in compare.csv)"
+    rows = rows.reset_index(drop=True)
+    fig = Figure(figsize=(8.5, 0.26 * len(rows) + 1.9), layout="constrained")
     ax = fig.subplots()
-    for mask, face, label in ((~sig, "white", "difference not significant"), (sig, "C3", "significant")):
-        sub = c[mask]
+    y = np.arange(len(rows))
+    for mask, face, label in (
+        (~rows["significant"], "white", "no difference found"),
+        (rows["significant"], "C3", "difference (test significant)"),
+    ):
+        sub = rows[mask.to_numpy()]
         if sub.empty:
             continue
         ax.errorbar(
-            sub["success_rate_a"],
-            sub["success_rate_b"],
-            xerr=[sub["success_rate_a"] - sub["success_lo_a"], sub["success_hi_a"] - sub["success_rate_a"]],
-            yerr=[sub["success_rate_b"] - sub["success_lo_b"], sub["success_hi_b"] - sub["success_rate_b"]],
+            100 * sub["diff"],
+            y[mask.to_numpy()],
+            xerr=[100 * (sub["diff"] - sub["lo"]), 100 * (sub["hi"] - sub["diff"])],
             fmt="o",
             mfc=face,
             mec="C3" if face != "white" else "C0",
-            ecolor="0.6",
-            elinewidth=0.8,
+            ecolor="0.5",
+            elinewidth=0.9,
             capsize=2,
             label=f"{label} ({len(sub)})",
         )
-    ax.plot([0, 1], [0, 1], color="0.4", lw=0.8, ls="--", zorder=0, label="no change")
+    ax.axvline(0, color="0.4", lw=0.8, ls="--", zorder=0)
     (na, nb) = result.names
-    ax.set(
-        xlim=(-0.03, 1.03),
-        ylim=(-0.03, 1.03),
-        aspect="equal",
-        xlabel=f"success rate in A ({_short(na)})",
-        ylabel=f"success rate in B ({_short(nb)})",
-        title=f"Success rate per {unit}",
-    )
-    ax.grid(True, lw=0.4, color="0.85")
-    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    ax.set_yticks(y, rows["label"], fontsize=7.5)
+    reach = float(np.nanmax(np.abs(rows[["lo", "hi"]].to_numpy(dtype=float)), initial=0.0))
+    span = min(105.0, max(5.0, 115 * reach))
+    ax.set(ylim=(len(rows) - 0.5, -0.5), xlim=(-span, span), xlabel="success rate B − A (percentage points)")
+    ax.set_title(f"{title}\nA = {_short(na, 70)}\nB = {_short(nb, 70)}", fontsize=9.5)
+    ax.grid(True, axis="x", lw=0.4, color="0.85")
+    fig.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     return fig
 
 
@@ -477,7 +622,7 @@ def write(result: Comparison, out_dir: str | Path) -> dict[str, Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out_dir / "compare.csv", "md": out_dir / "compare.md", "html": out_dir / "compare.html"}
-    table(result).to_csv(paths["csv"], index=False, float_format="%.6g", lineterminator="\n")
+    table(result).to_csv(paths["csv"], index=False, lineterminator="\n")  # floats round-trip exactly
     fig = figure(result)
     if fig is not None:
         paths["png"] = out_dir / "compare.png"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 
@@ -19,8 +20,10 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
+from xorlab.core.order import label_parts, ordered
 from xorlab.core.outcome import PLATEAUS
 
 PLATEAU_NOTE = "dotted lines: plateau losses ln 2 / 2 ≈ 0.347, 0.477, ln 2 ≈ 0.693"
@@ -58,29 +61,104 @@ COLOURS = [
     "#882255",
     "#332288",
 ]
+#: 24 more for studies with more categories: picked greedily from the sRGB cube (9 levels a channel, CIELAB
+#: lightness 30–85) as the colour farthest from all chosen so far, the 12 above, near-black and white, so all 36
+#: stay pairwise ΔE*ab ≥ 20 (checked in tests). Past 36 colours repeat and lines are dashed.
+MORE_COLOURS = [
+    "#0000ff",
+    "#00df00",
+    "#ff20ff",
+    "#ff0060",
+    "#608000",
+    "#df009f",
+    "#9f60ff",
+    "#0080ff",
+    "#9fdf80",
+    "#ff0000",
+    "#9f2020",
+    "#60dfdf",
+    "#006060",
+    "#ff8080",
+    "#009f20",
+    "#ff80ff",
+    "#9fdf00",
+    "#9f6060",
+    "#806000",
+    "#ff609f",
+    "#00df80",
+    "#606040",
+    "#006020",
+    "#bfbf80",
+]
+PALETTE = COLOURS + MORE_COLOURS
 REF_LW, LW = 2.6, 1.4
+SEQUENTIAL_MIN = 6  # a numeric init parameter with this many values or more is coloured by a colour map
+SEQUENTIAL_CMAP = "viridis"
+
+
+@dataclass(frozen=True)
+class NumericHue:
+    """Init labels that are one scheme scanned over one numeric parameter (``normal(std=…)``): coloured by
+    value on a sequential colour map, explained by a colour bar instead of a legend."""
+
+    scheme: str
+    param: str
+    values: dict[str, float]  # label -> parameter value
+    norm: Normalize
+
+    def colour(self, label: str) -> str:
+        return mpl.colors.to_hex(mpl.colormaps[SEQUENTIAL_CMAP](self.norm(self.values[label])))
+
+
+def numeric_hue(labels: Sequence[str]) -> NumericHue | None:
+    """``NumericHue`` when ``labels`` are ≥ ``SEQUENTIAL_MIN`` values of one numeric parameter of one scheme;
+    else None (a categorical palette). A log colour scale when the values are positive and span ≥ 10×."""
+    labels = ordered(labels)
+    if len(labels) < SEQUENTIAL_MIN:
+        return None
+    parts = [label_parts(lab) for lab in labels]
+    if len({p[0] for p in parts}) != 1 or len({tuple(p[1]) for p in parts}) != 1 or any(p[2] for p in parts):
+        return None
+    varying = [k for k in parts[0][1] if len({p[1][k] for p in parts}) > 1]
+    if len(varying) != 1:
+        return None
+    try:
+        values = {lab: float(p[1][varying[0]]) for lab, p in zip(labels, parts, strict=True)}
+    except ValueError:  # a text parameter (a file name): categories
+        return None
+    v = np.array(list(values.values()))
+    if not np.isfinite(v).all():
+        return None
+    log = v.min() > 0 and v.max() >= 10 * v.min()
+    norm = LogNorm(v.min(), v.max()) if log else Normalize(v.min(), v.max())
+    return NumericHue(parts[0][0], varying[0], values, norm)
 
 
 def init_palette(labels: Sequence[str], reference: str | None = None) -> dict[str, str]:
-    """One colour per init label: the reference near-black, the others in sorted order from ``COLOURS``
-    (distinct for up to 12 labels with a reference, 12 without; cycles beyond, where ``_dashes`` dashes)."""
-    others = [lab for lab in sorted(set(labels)) if lab != reference]
-    out = {lab: COLOURS[i % len(COLOURS)] for i, lab in enumerate(others)}
-    if reference in set(labels):
+    """One colour per init label, in ``order.ordered`` order: a numeric scan (``numeric_hue``) by value on a
+    sequential map; otherwise the reference near-black and the others from ``PALETTE`` (distinct for up to 36
+    labels; cycles beyond, where ``_dashes`` dashes)."""
+    labels = ordered(labels)
+    hue = numeric_hue(labels)
+    if hue is not None:
+        return {lab: hue.colour(lab) for lab in labels}
+    others = [lab for lab in labels if lab != reference]
+    out = {lab: PALETTE[i % len(PALETTE)] for i, lab in enumerate(others)}
+    if reference in labels:
         out[reference] = REFERENCE_COLOUR
-    return dict(sorted(out.items()))
+    return {lab: out[lab] for lab in labels}
 
 
 def _dashes(labels: Sequence[str], reference: str | None = None) -> dict[str, str]:
-    """Solid lines while colours are distinct; dashed past ``len(COLOURS)`` labels."""
-    others = [lab for lab in sorted(set(labels)) if lab != reference]
-    out = {lab: ("-" if i < len(COLOURS) else "--") for i, lab in enumerate(others)}
+    """Solid lines while colours are distinct; dashed past ``len(PALETTE)`` labels."""
+    others = [lab for lab in ordered(labels) if lab != reference]
+    out = {lab: ("-" if i < len(PALETTE) else "--") for i, lab in enumerate(others)}
     return out | ({reference: "-"} if reference in set(labels) else {})
 
 
 def _draw_order(labels: Sequence[str], reference: str | None) -> list[str]:
-    """Sorted labels with the reference last, so it is drawn on top of the others."""
-    labels = sorted(set(labels))
+    """Labels in meaning order with the reference last, so it is drawn on top of the others."""
+    labels = ordered(labels)
     return [lab for lab in labels if lab != reference] + ([reference] if reference in labels else [])
 
 
@@ -159,14 +237,43 @@ def _lr_title(lr: float) -> str:
     return f"lr = {lr:g}"
 
 
+LEGEND_ROW = 0.24  # inches a legend entry needs at the legend's font size
+
+
 def _legend(fig: Figure, ax_list: list, title: str = "init") -> None:
+    """One legend right of the panels, in as many columns as it takes to fit the figure's height, so it never
+    runs over the title or off the page."""
     handles, labels = {}, []
     for ax in ax_list:
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             if lab not in handles and not lab.startswith("_"):
                 handles[lab] = h
                 labels.append(lab)
-    fig.legend([handles[lab] for lab in labels], labels, title=title, loc="outside right center", frameon=False)
+    rows = max(3, int((fig.get_figheight() - 1.2) / LEGEND_ROW))
+    fig.legend(
+        [handles[lab] for lab in labels],
+        labels,
+        title=title,
+        loc="outside right center",
+        frameon=False,
+        ncols=max(1, math.ceil(len(labels) / rows)),
+    )
+
+
+def _hue_key(fig: Figure, axes: list, labels: Sequence[str], reference: str | None, title: str = "init") -> None:
+    """The key to the init colours: a colour bar for a numeric scan (``numeric_hue``), else a legend."""
+    hue = numeric_hue(labels)
+    if hue is None:
+        _legend(fig, axes, title)
+        return
+    bar = fig.colorbar(
+        mpl.cm.ScalarMappable(hue.norm, SEQUENTIAL_CMAP), ax=axes, location="right", shrink=0.9, aspect=30
+    )
+    ref = f"; thick: reference {reference}" if reference in hue.values else ""
+    bar.set_label(f"{hue.param} of the {hue.scheme} init ({len(hue.values)} values{ref})")
+    bar.ax.yaxis.set_minor_locator(mpl.ticker.FixedLocator(sorted(hue.values.values())))
+    bar.ax.yaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+    bar.ax.tick_params(which="minor", length=4, color="white", width=0.8, direction="in")
 
 
 @_styled
@@ -198,7 +305,7 @@ def convergence(
         ax.set(yscale="log", ylim=ylim, title=_lr_title(lr), ylabel=LOSS_LABEL)
         step_axis(ax, float(bands["step"].max()), log_steps)
     _label_outer(axes)
-    _legend(fig, axes)
+    _hue_key(fig, axes, bands["init_label"], reference)
     suptitle(fig, f"Training loss: median over runs (line), 95 % CI of the median (band){caption}\n{PLATEAU_NOTE}")
     return fig
 
@@ -209,7 +316,8 @@ def failure_heatmap(summary: pd.DataFrame, caption: str = "") -> Figure:
 
     ``summary`` is ``stats.summarize(runs, by=["init_label", "lr"])``; ``caption`` names the budget shown.
     """
-    rate = summary.pivot(index="init_label", columns="lr", values="success_rate").sort_index()
+    rate = summary.pivot(index="init_label", columns="lr", values="success_rate")
+    rate = rate.reindex(index=ordered(rate.index), columns=sorted(rate.columns))
     n = summary.pivot(index="init_label", columns="lr", values="n").reindex_like(rate)
     fail = 1 - rate
     annot = [  # "12.5 %" over "25/200": the rate, and failures out of n
@@ -231,12 +339,10 @@ def failure_heatmap(summary: pd.DataFrame, caption: str = "") -> Figure:
         cbar_kws={"label": "failure rate (fraction of runs not solved)"},
     )
     ax.set_xticklabels([f"{v:g}" for v in fail.columns])
-    ax.set(
-        xlabel="learning rate lr",
-        ylabel="init scheme",
-        title=f"Failure rate by init and learning rate{caption}\n(cell: % not solved, failed/n runs)",
-    )
+    ax.set(xlabel="learning rate lr", ylabel="init scheme")
     ax.tick_params(axis="y", rotation=0)
+    # A figure title, wrapped to the figure's width: an axes title is cut where the heatmap is narrow.
+    suptitle(fig, f"Failure rate by init and learning rate{caption}\n(cell: % not solved, failed/n runs)")
     return fig
 
 
@@ -263,24 +369,39 @@ def km_curves(km: pd.DataFrame, caption: str = "", reference: str | None = None,
         ax.set(ylim=(-0.02, 1.02), title=_lr_title(lr), ylabel="fraction of runs solved")
         step_axis(ax, end, log_steps)
     _label_outer(axes)
-    _legend(fig, axes)
+    _hue_key(fig, axes, km["init_label"], reference)
     suptitle(fig, f"Steps to first solve (Kaplan–Meier, unsolved runs censored at max_steps; 95 % band){caption}")
     return fig
 
 
-def loss_histogram(runs: pd.DataFrame, per_decade: int = 3) -> tuple[pd.DataFrame, np.ndarray]:
-    """Final losses binned per (lr, init) on a log grid spanning the data (``per_decade`` bins a decade):
-    ``lr, init_label, bin, count`` for non-empty bins and the bin edges. Non-finite losses are not binned
-    (the figure counts them)."""
+#: A final loss within this many nats of a plateau level is drawn exactly on it (the levels are ≥ 0.13 apart).
+ON_PLATEAU = 0.01
+
+
+def loss_histogram(runs: pd.DataFrame, per_decade: int = 10) -> tuple[pd.DataFrame, np.ndarray]:
+    """Final losses binned per (lr, init): ``lr, init_label, bin, x, count`` for non-empty bins, and the edges.
+
+    A loss within ``ON_PLATEAU`` of a plateau level (``PLATEAUS``) counts in that plateau's own bin (``bin`` −1,
+    −2, −3) drawn at the level itself (``x``), so runs stuck on ln 2, 0.477 and ln 2 / 2 sit on their lines.
+    Other losses fall in a log grid spanning the data, ``per_decade`` bins a decade, drawn at the bin's
+    geometric centre. Non-finite losses are not binned (the figure counts them)."""
     loss = runs["final_loss"].to_numpy(dtype=float)
     ok = np.isfinite(loss) & (loss > 0)
     lo, hi = _log_limits(loss[ok]) if ok.any() else (1e-3, 1.0)
     bins = max(1, int(np.ceil(per_decade * np.log10(hi / lo))))
     edges = np.geomspace(lo, hi, bins + 1)
     b = np.clip(np.searchsorted(edges, loss, side="right") - 1, 0, bins - 1)
-    frame = runs.loc[ok, ["lr", "init_label"]].assign(bin=b[ok])
-    counts = frame.groupby(["lr", "init_label", "bin"], sort=True).size().rename("count").reset_index()
-    return counts, edges
+    x = np.sqrt(edges[b] * edges[b + 1])
+    levels = np.array(list(PLATEAUS.values()))
+    with np.errstate(invalid="ignore"):
+        dist = np.abs(loss[:, None] - levels[None, :])
+    near = np.nan_to_num(dist, nan=np.inf).min(axis=1) <= ON_PLATEAU
+    nearest = np.nan_to_num(dist, nan=np.inf).argmin(axis=1)
+    b = np.where(near, -1 - nearest, b)
+    x = np.where(near, levels[nearest], x)
+    frame = runs.loc[ok, ["lr", "init_label"]].assign(bin=b[ok], x=x[ok])
+    counts = frame.groupby(["lr", "init_label", "bin"], sort=True).agg(x=("x", "first"), count=("x", "size"))
+    return counts.reset_index(), edges
 
 
 @_styled
@@ -288,15 +409,15 @@ def final_loss(
     runs: pd.DataFrame, threshold: float | None = None, caption: str = "", reference: str | None = None
 ) -> Figure:
     """Final loss per init as a dot histogram: one dot per non-empty log bin, its area ∝ the runs in it and the
-    count printed beside bins holding ≥ 10 % of the row, so stacked runs are never invisible. Facets by lr.
+    count printed beside bins holding ≥ 10 % of the row, so stacked runs are never invisible; runs on a plateau
+    are drawn on its line (``loss_histogram``). Facets by lr.
 
     ``runs`` needs ``init_label, lr, final_loss``; non-finite losses (diverged runs) are counted per facet.
     """
     lrs = sorted(runs["lr"].unique())
-    order = sorted(runs["init_label"].unique())
+    order = ordered(runs["init_label"])
     colours = init_palette(order, reference)
     counts, edges = loss_histogram(runs)
-    centres = np.sqrt(edges[:-1] * edges[1:])
     fig, axes = _facets(lrs, 4.6, 0.45 * len(order) + 1.3)
     for ax, lr in zip(axes, lrs, strict=True):
         sub = runs[runs["lr"] == lr]
@@ -306,8 +427,8 @@ def final_loss(
             if c.empty:
                 continue
             share = c["count"].to_numpy() / n_row[label]
-            x = centres[c["bin"].to_numpy()]
-            ax.scatter(x, np.full(len(c), i), s=8 + 160 * share, color=colours[label], alpha=0.75, lw=0)
+            x = c["x"].to_numpy()
+            ax.scatter(x, np.full(len(c), i), s=8 + 160 * share, color=colours[label], alpha=0.75, lw=0, zorder=3)
             for xx, k, sh, b in zip(x, c["count"], share, c["bin"], strict=True):
                 if sh >= 0.1:  # labels of neighbouring bins alternate above / below the row
                     ax.annotate(
@@ -321,7 +442,7 @@ def final_loss(
                     )
         ax.set(xscale="log", yticks=range(len(order)), yticklabels=order, ylim=(len(order) - 0.4, -0.7))
         for level in PLATEAUS.values():
-            ax.axvline(level, color="0.3", lw=0.9, ls=":")
+            ax.axvline(level, color="0.3", lw=0.9, ls=":", zorder=1)
         if threshold is not None:
             ax.axvline(threshold, color="0.3", lw=0.9, ls="--")
         bad = int((~np.isfinite(sub["final_loss"].to_numpy(dtype=float))).sum())
@@ -334,8 +455,8 @@ def final_loss(
     note = "" if threshold is None else f"; dashed: solve threshold {threshold:g}"
     suptitle(
         fig,
-        f"Final loss{caption}: dots are log bins, area ∝ runs in the bin, number = runs (bins ≥ 10 % of a row)\n"
-        f"{PLATEAU_NOTE}{note}",
+        f"Final loss{caption}: dots are log bins (runs within {ON_PLATEAU:g} of a plateau: on its line), area ∝ "
+        f"runs in the bin, number = runs (bins ≥ 10 % of a row)\n{PLATEAU_NOTE}{note}",
     )
     return fig
 

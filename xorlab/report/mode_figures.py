@@ -45,9 +45,42 @@ MODE_COLOURS = {
 }
 
 
+def _mode_bars(ax, g: pd.DataFrame, modes: list[str], ticks: list[str]) -> None:
+    """Two stacked bars per row of ``g``: the share of all runs in each mode (solved grey), and beside it, narrower
+    and hatched, the share of the *failed* runs in each failure mode, so a rare mode is still visible."""
+    x = np.arange(len(g))
+    failed = (1 - g["mode_solved_rate"].fillna(0)).to_numpy(dtype=float) if "mode_solved_rate" in g else np.ones(len(g))
+    bottom, fbottom = np.zeros(len(g)), np.zeros(len(g))
+    for m in modes:
+        share = g[f"mode_{m}_rate"].fillna(0).to_numpy(dtype=float)
+        ax.bar(x - 0.2, share, bottom=bottom, color=MODE_COLOURS[m], width=0.42, lw=0.3, edgecolor="white", label=m)
+        bottom += share
+        if m != "solved":
+            of_failed = np.divide(share, failed, out=np.zeros_like(share), where=failed > 0)
+            ax.bar(
+                x + 0.23,
+                of_failed,
+                bottom=fbottom,
+                color=MODE_COLOURS[m],
+                width=0.3,
+                lw=0.3,
+                edgecolor="0.25",
+                hatch="///",
+                label="_" + m,
+            )
+            fbottom += of_failed
+    for i in np.flatnonzero(failed <= 0):
+        ax.text(x[i] + 0.23, 0.02, "no failure", rotation=90, ha="center", va="bottom", fontsize=6.5, color="0.3")
+    ax.set_xticks(x, ticks, rotation=90, fontsize=7.5)
+    ax.set(ylim=(0, 1), ylabel="share of runs | of failures")
+    ax.grid(False, axis="x")
+
+
 @_styled
 def failure_modes(summary: pd.DataFrame, caption: str = "", reference: str | None = None) -> Figure:
-    """Share of runs in each mode per lr (stacked bars), one facet per init; the reference init first.
+    """Share of runs in each mode (stacked bars) and, beside each bar, the share of the failed runs in each
+    failure mode (hatched); per lr, one facet per init (the reference first). With a single lr, one panel with
+    one pair of bars per init instead.
 
     ``summary`` is ``stats.summarize(runs, ["init_label", "lr"])`` (``mode_<name>_rate`` columns).
     """
@@ -55,34 +88,27 @@ def failure_modes(summary: pd.DataFrame, caption: str = "", reference: str | Non
     inits = _draw_order(summary["init_label"], reference)
     inits = inits[-1:] + inits[:-1] if reference in inits else inits  # the reference first
     lrs = sorted(summary["lr"].unique())
-    fig, axes = _facets(inits, max(3.2, 0.32 * len(lrs) + 1.2), 2.8)
-    for ax, label in zip(axes, inits, strict=True):
-        g = summary[summary["init_label"] == label].set_index("lr").reindex(lrs)
-        bottom = np.zeros(len(lrs))
-        for m in modes:
-            share = g[f"mode_{m}_rate"].fillna(0).to_numpy(dtype=float)
-            ax.bar(
-                np.arange(len(lrs)),
-                share,
-                bottom=bottom,
-                color=MODE_COLOURS[m],
-                width=0.85,
-                lw=0.3,
-                edgecolor="white",
-                label=m,
-            )
-            bottom += share
-        ax.set_xticks(np.arange(len(lrs)), [f"{v:g}" for v in lrs], rotation=90, fontsize=7.5)
-        ax.set(
-            ylim=(0, 1),
-            title=label + (" (reference)" if label == reference else ""),
-            xlabel="learning rate lr",
-            ylabel="share of runs",
-        )
-        ax.grid(False, axis="x")
-    _label_outer(axes)
+    if len(lrs) == 1:
+        fig = Figure(figsize=(max(5.0, 0.42 * len(inits) + 2.6), 4.6), layout="constrained")
+        ax = fig.subplots()
+        g = summary.set_index("init_label").reindex(inits)
+        ticks = [lab + (" (reference)" if lab == reference else "") for lab in inits]
+        _mode_bars(ax, g, modes, ticks)
+        ax.set(xlabel="init scheme", title=f"lr = {lrs[0]:g}")
+        axes = [ax]
+    else:
+        fig, axes = _facets(inits, max(3.2, 0.4 * len(lrs) + 1.2), 2.8)
+        for ax, label in zip(axes, inits, strict=True):
+            g = summary[summary["init_label"] == label].set_index("lr").reindex(lrs)
+            _mode_bars(ax, g, modes, [f"{v:g}" for v in lrs])
+            ax.set(title=label + (" (reference)" if label == reference else ""), xlabel="learning rate lr")
+        _label_outer(axes)
     _legend(fig, axes, title="mode")
-    suptitle(fig, f"Failure modes per learning rate and init{caption} (share of runs; grey: solved)")
+    suptitle(
+        fig,
+        f"Failure modes per learning rate and init{caption}\nleft bar: share of all runs (grey: solved); right, "
+        "hatched: share of the failed runs",
+    )
     return fig
 
 

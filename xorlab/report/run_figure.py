@@ -10,6 +10,16 @@ from xorlab.analysis.surface import SURFACE_BOUNDS, SURFACE_RESOLUTION, decision
 from xorlab.core.data import X, Y
 from xorlab.core.outcome import PLATEAU_TEXT, PLATEAUS
 from xorlab.report import figures
+from xorlab.store.records import CONFIG_COLUMNS
+
+
+def config_title(row: pd.Series) -> str:
+    """``init=normal(std=0.01) lr=0.5 max_steps=2000 seed=3 …``: the run's config, for the figure's title."""
+    label = row["init_label"] if "init_label" in row.index else row["init"]
+    fields = [c for c in CONFIG_COLUMNS if c != "init" and not c.startswith("init_")]
+    return " ".join(
+        [f"init={label}", *(f"{c}={row[c]:g}" if isinstance(row[c], float) else f"{c}={row[c]}" for c in fields)]
+    )
 
 
 def run_figure(row: pd.Series, curve: pd.DataFrame) -> Figure:
@@ -38,7 +48,7 @@ def run_figure(row: pd.Series, curve: pd.DataFrame) -> Figure:
         yscale="log",
         xlabel=figures.STEP_LABEL,
         ylabel=figures.LOSS_LABEL,
-        title=f"run {row['run_id']}: {row['status']}, final loss {row['final_loss']:.3g}",
+        title=f"run {row['run_id']}: {row['status']}, final loss {row['final_loss']:.3g}\n{config_title(row)}",
     )
     ax_loss.legend(loc="best", fontsize=8, frameon=False)
     lim, n = SURFACE_BOUNDS, SURFACE_RESOLUTION

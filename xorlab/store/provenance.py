@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("xorlab", "numpy", "pandas", "pyarrow", "scipy", "hydra-core", "omegaconf")
+PACKAGES = ("xorlab", "numpy", "numba", "pandas", "pyarrow", "scipy", "hydra-core", "omegaconf")
 
 
 def now() -> str:

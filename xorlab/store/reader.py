@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from xorlab.core.order import natural_key
 from xorlab.store.files import store_path
 from xorlab.store.format import (
     _PLAIN_STRINGS,
@@ -68,7 +69,7 @@ def find_stores(paths: str | Path | Iterable[str | Path]) -> list[Path]:
                 raise StoreError(no_manifest(folder))
         if not here:
             raise StoreError(f"{root}: no xorlab records found (no {MANIFEST} in it or below it)")
-        here.sort()
+        here.sort(key=lambda p: natural_key(str(p)))  # multirun jobs 0, 1, 2, …, 10, not 0, 1, 10, 11, …, 2
         for store in here:
             read_manifest(store)
             if store.resolve() not in seen:
@@ -201,11 +202,21 @@ def runs_to_frame(table: pa.Table) -> pd.DataFrame:
     return frame
 
 
+MULTIRUN_FILE = "multirun.yaml"  # what Hydra writes into the folder of a multirun, beside its jobs' folders
+
+
+def study_name(store: Path) -> str:
+    """The study a store belongs to: the folder of the Hydra multirun that wrote it (one store per job, all one
+    study), else the store's own path."""
+    parent = store.parent
+    return str(parent) if (parent / MULTIRUN_FILE).is_file() else str(store)
+
+
 def _named_stores(paths: str | Path | Iterable[str | Path], names: Sequence[str] | None) -> list[tuple[Path, str]]:
     """(store, sweep name) of every store under ``paths``: the store's path, or the caller's name per path."""
     paths = [paths] if isinstance(paths, str | Path) else list(paths)
     if names is None:
-        return [(s, str(s)) for s in find_stores(paths)]
+        return [(s, study_name(s)) for s in find_stores(paths)]
     if len(names) != len(paths):
         raise StoreError(f"names: got {len(names)} names for {len(paths)} paths")
     out = []

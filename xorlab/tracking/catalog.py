@@ -89,6 +89,16 @@ class StoreInfo:
     dirty: bool | None
     state: str
     commits: list[str] = field(default_factory=list)  # every commit that wrote to the store, oldest first
+    fixed: dict[str, str] = field(default_factory=dict)  # config field -> its one value (what the grid held fixed)
+    engines: list[str] = field(default_factory=list)  # engines that trained the recorded runs
+
+    @property
+    def conditions(self) -> str:
+        """``lr=0.5 max_steps=2000 … engine=compiled``: the values held fixed, and the engine(s)."""
+        parts = [f"{k}={v}" for k, v in self.fixed.items()]
+        if self.engines:
+            parts.append("engine=" + ",".join(self.engines))
+        return " ".join(parts) or "–"
 
     @property
     def grid(self) -> str:
@@ -116,6 +126,8 @@ class StoreInfo:
             "dirty": self.dirty,
             "commits": self.commits,
             "axes": self.axes,
+            "fixed": self.fixed,
+            "engines": self.engines,
         }
 
 
@@ -137,6 +149,28 @@ def _ordered(axes: Mapping[str, int]) -> dict[str, int]:
     return {a: int(axes[a]) for a in [*known, *sorted(set(axes) - set(known))]}
 
 
+def _value_text(value: Any) -> str:
+    """A grid value as a report names it: ``0.5``, ``2000``, ``normal(std=0.01)`` for an init entry."""
+    if isinstance(value, Mapping):
+        params = ", ".join(f"{k}={_value_text(v)}" for k, v in value.items() if k != "name")
+        return f"{value.get('name')}({params})" if params else str(value.get("name"))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _grid_fixed(session: Mapping[str, Any]) -> dict[str, str] | None:
+    """The axes of a session's planned grid with one value, and that value (None if it recorded no grid)."""
+    grid = session.get("grid")
+    if not (isinstance(grid, Mapping) and grid):
+        return None
+    out = {}
+    for k, v in grid.items():
+        if not isinstance(v, list | tuple):
+            out[k] = _value_text(v)
+        elif len(v) == 1:
+            out[k] = _value_text(v[0])
+    return {a: out[a] for a in _ordered(dict.fromkeys(out, 1))}
+
+
 def _grid_axes(session: Mapping[str, Any]) -> dict[str, int] | None:
     """Values per axis of the grid a session planned: its ``grid`` field, else its composed config's grid."""
     grid = session.get("grid")
@@ -156,22 +190,30 @@ def _grid_axes(session: Mapping[str, Any]) -> dict[str, int] | None:
     return None
 
 
-def _recorded_axes(path: Path) -> dict[str, int]:
-    """Values per axis among the recorded runs (init: distinct scheme and parameters)."""
+def _recorded_axes(path: Path) -> tuple[dict[str, int], dict[str, str]]:
+    """Values per axis among the recorded runs (init: distinct scheme and parameters), and the value of each
+    axis that has one."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from xorlab.store.records import init_labels
+
     files = committed_chunks(path)
     if not files:
-        return {}
+        return {}, {}
     frame = pa.concat_tables([pq.read_table(f, columns=CONFIG_COLUMNS) for f in files]).to_pandas()
     init_cols = [c for c in CONFIG_COLUMNS if c == "init" or c.startswith("init_")]
     axes = {c: int(frame[c].nunique(dropna=False)) for c in CONFIG_COLUMNS if c not in init_cols}
     axes["init"] = len(frame[init_cols].drop_duplicates())
-    return _ordered(axes)
+    fixed = {c: _value_text(frame[c].iloc[0]) for c, n in axes.items() if n == 1 and c != "init"}
+    if axes["init"] == 1:
+        fixed["init"] = str(init_labels(frame.head(1)).iloc[0])
+    return _ordered(axes), {a: fixed[a] for a in _ordered(dict.fromkeys(fixed, 1))}
 
 
 def _planned(session: Mapping[str, Any]) -> int | None:
+    if session.get("app") == "xorlab-train":  # one run per store, also in stores older than planned_runs
+        return 1
     for key in ("planned_runs", "grid_runs"):
         value = session.get(key)
         if isinstance(value, int) and not isinstance(value, bool):
@@ -208,8 +250,12 @@ def describe(path: str | Path) -> StoreInfo:
     sessions = read_sessions(path)
     latest = sessions[-1] if sessions else {}
     axes = _grid_axes(latest) if latest else None
-    if axes is None:
-        axes = {} if damaged else _recorded_axes(path)
+    fixed = _grid_fixed(latest) if latest else None
+    if axes is None or fixed is None:
+        seen_axes, seen_fixed = ({}, {}) if damaged else _recorded_axes(path)
+        axes = seen_axes if axes is None else axes
+        fixed = seen_fixed if fixed is None else fixed
+    engines = [] if damaged else sorted(reader.recorded_engines(path))
     states = [((s.get("shard", 0), s.get("num_shards", 1)), session_state(s)) for s in sessions]
     planned = _planned(latest) if latest else None
     written = [_mtime(f) for f in committed_chunks(path)]
@@ -223,6 +269,8 @@ def describe(path: str | Path) -> StoreInfo:
         runs=recorded,
         planned=planned,
         axes=axes,
+        fixed=fixed,
+        engines=engines,
         commit=latest.get("git_commit"),
         dirty=latest.get("git_dirty"),
         state="damaged" if damaged else store_state(recorded, planned, states),
