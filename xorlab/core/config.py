@@ -19,7 +19,7 @@ import math
 import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from xorlab.core.inits import INIT_PARAM_NAMES, INIT_PARAM_TYPES, SCHEMES, InitFileError, read_init_file
 from xorlab.core.rng import MAX_SEED, RNG_KINDS
@@ -174,6 +174,16 @@ class TrainConfig:
         return tuple((k, v) for k, v in self.canonical().items() if k not in budget)
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _per_class(fn: _F) -> _F:
+    """``functools.cache`` over a config class, typed as the function it wraps. (mypy checks a class object
+    against ``Hashable`` with its instances' ``__hash__`` and so rejects ``TrainConfig``, which defines one; every
+    class object hashes by identity.)"""
+    return cast(_F, functools.cache(fn))
+
+
 _PLAIN: dict[str, Callable[[Any], Any]] = {"float": float, "int": int, "str": str}
 _DTYPES = {"float": "float64", "int": "int64", "str": "string"}
 
@@ -186,13 +196,13 @@ def _kind(f: Any) -> str:
     return kind
 
 
-@functools.cache
+@_per_class
 def scalar_fields(cls: type[TrainConfig] = TrainConfig) -> tuple[Any, ...]:
     """The dataclass fields that are one value each (every field but ``init_params``), in order."""
     return tuple(f for f in fields(cls) if f.name != "init_params")
 
 
-@functools.cache
+@_per_class
 def _plain_casts(cls: type[TrainConfig]) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
     return tuple((f.name, _PLAIN[_kind(f)]) for f in scalar_fields(cls))
 
@@ -202,12 +212,12 @@ def plain_cast(cls: type[TrainConfig], name: str) -> Callable[[Any], Any]:
     return dict(_plain_casts(cls))[name]
 
 
-@functools.cache
+@_per_class
 def _defaults(cls: type[TrainConfig]) -> tuple[tuple[str, Any], ...]:
     return tuple((f.name, f.default) for f in scalar_fields(cls))
 
 
-@functools.cache
+@_per_class
 def _budget(cls: type[TrainConfig]) -> frozenset[str]:
     return frozenset(f.name for f in scalar_fields(cls) if f.metadata["budget"])
 

@@ -73,6 +73,8 @@ class Scheme:
         full = {**self.params, **params}
         if self.make is not None:
             return self.make(rng, full)
+        if self.layer is None:  # a scheme defined with neither: a programming error, not bad input
+            raise TypeError(f"init scheme {self.name!r} has neither a layer nor a make function")
         w1 = self.layer(rng, W1_SHAPE, full)
         w2 = self.layer(rng, W2_SHAPE, full)
         return {"w1": w1, "b1": np.zeros(PARAM_SHAPES["b1"]), "w2": w2, "b2": np.zeros(PARAM_SHAPES["b2"])}

@@ -241,8 +241,8 @@ def behaviour(
     names = [m for m in MODES if m != "other"]  # MODES' order is the precedence
     mode = np.select([conditions[m] for m in names], names, "other").astype(object)
 
-    out = {f"point_{label}": states[:, i] for i, label in enumerate(POINT_LABELS)}
-    out.update(
+    columns = {f"point_{label}": states[:, i] for i, label in enumerate(POINT_LABELS)}
+    columns.update(
         trend=trend,
         period=period,
         swing=swing,
@@ -251,4 +251,4 @@ def behaviour(
         plateau_distance=plateau_distance,
         mode=mode,
     )
-    return out
+    return columns

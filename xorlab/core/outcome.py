@@ -37,7 +37,7 @@ _PLATEAU_LEVELS = np.array(list(PLATEAUS.values()))
 def correct_side(yhat: np.ndarray, y: np.ndarray) -> np.ndarray:
     """(P, N) predictions -> (N,) bool: every point on the correct side of 0.5."""
     right = np.where(y[:, None] > 0.5, yhat > 0.5, yhat < 0.5)
-    return right.all(axis=0)
+    return np.asarray(right.all(axis=0))  # an array for any P (numpy types .all() as bool-or-array)
 
 
 def classify(diverged: np.ndarray, correct: np.ndarray, loss: np.ndarray, threshold: np.ndarray) -> np.ndarray:

@@ -51,7 +51,7 @@ _M32, _S32 = U64(0xFFFFFFFF), U64(32)
 CHECK_SEEDS = (0, 1, 2**32 - 1, 2**32, 2**63 - 1, MAX_SEED, 42, 1337, 123456789012345, 0x5DEECE66D << 20)
 
 
-def _consts(init: int, mult: int, n: int) -> list[tuple[U32, U32]]:
+def _consts(init: int, mult: int, n: int) -> list[tuple[np.uint32, np.uint32]]:
     """(xor constant, multiplier) of n successive hashes: the hash constant runs through fixed values."""
     out, h = [], init
     for _ in range(n):
@@ -79,7 +79,7 @@ def seed_words(seeds: np.ndarray) -> np.ndarray:
         return v ^ (v >> U32(XSHIFT))
 
     def mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        r = U32(MIX_MULT_L) * x - U32(MIX_MULT_R) * y
+        r: np.ndarray = U32(MIX_MULT_L) * x - U32(MIX_MULT_R) * y
         return r ^ (r >> U32(XSHIFT))
 
     zero = np.zeros(s.size, U32)
@@ -115,7 +115,9 @@ def generator(words: np.ndarray) -> np.random.Generator:
 
     ``words``: 4 native uint64 in one C-contiguous block, as ``seed_words``' rows are (PCG64 reads the buffer).
     """
-    return np.random.Generator(np.random.PCG64(_Words(words)))
+    # numpy's stubs list only SeedSequence, but PCG64 takes any ISeedSequence (its documented interface); exact()
+    # checks at run time that this route still gives default_rng's generator
+    return np.random.Generator(np.random.PCG64(_Words(words)))  # type: ignore[arg-type]
 
 
 def first_normals(words: np.ndarray, n: int) -> np.ndarray:
@@ -126,7 +128,7 @@ def first_normals(words: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def _mul64(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _mul64(a: np.ndarray, b: np.ndarray | np.uint64) -> tuple[np.ndarray, np.ndarray]:
     """Full 128-bit products of uint64s as (high, low) halves, through 32-bit pieces."""
     a0, a1, b0, b1 = a & _M32, a >> _S32, b & _M32, b >> _S32
     p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
@@ -134,7 +136,9 @@ def _mul64(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return p11 + (p01 >> _S32) + (p10 >> _S32) + (mid >> _S32), (mid << _S32) | (p00 & _M32)
 
 
-def _mul128(hi: np.ndarray, lo: np.ndarray, c_hi: np.ndarray, c_lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _mul128(
+    hi: np.ndarray, lo: np.ndarray, c_hi: np.ndarray | np.uint64, c_lo: np.ndarray | np.uint64
+) -> tuple[np.ndarray, np.ndarray]:
     """(hi, lo) * (c_hi, c_lo) mod 2**128 on uint64 halves (broadcasting); the cross terms wrap mod 2**64."""
     p_hi, p_lo = _mul64(lo, c_lo)
     return p_hi + lo * c_hi + hi * c_lo, p_lo
