@@ -1,13 +1,17 @@
-"""xorlab.tracking.mlflow_export, for real: export to a temporary SQLite tracking store, read back with
-``mlflow.search_runs``, compare every metric with ``xorlab.analysis.stats.stats_table`` on the same runs.
+"""xorlab.tracking.mlflow_export, for real: export to a temporary SQLite tracking store, read back with MLflow's
+own client, compare every param, metric and curve with ``xorlab.analysis.stats`` on the same runs.
 
 ``make test`` installs the ``mlflow`` extra, so in CI (``CI`` set) a missing MLflow fails instead of skipping.
+The attacks (a store shrunk under its export, hostile experiment names, concurrent exports to a new database)
+are in the chaos suite (``make test-chaos``).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -18,11 +22,11 @@ if not os.environ.get("CI"):
 import mlflow  # noqa: E402
 
 from xorlab.analysis import stats  # noqa: E402
-from xorlab.store import provenance
-from xorlab.store.reader import load_runs  # noqa: E402
+from xorlab.store import provenance  # noqa: E402
+from xorlab.store.reader import committed_chunks, load_curves, load_runs  # noqa: E402
 from xorlab.sweep.grid import Grid  # noqa: E402
 from xorlab.sweep.runner import SweepOptions, run_sweep  # noqa: E402
-from xorlab.tracking import mlflow_export
+from xorlab.tracking import mlflow_export  # noqa: E402
 
 # MLflow's SQLAlchemy models use a loader option SQLAlchemy 2.1 deprecates: MLflow's to fix, not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
@@ -31,88 +35,183 @@ GRID = {"lr": [0.5, 3.0], "init": ["notebook", {"name": "normal", "std": 0.01}],
         "max_steps": [50, 120]}  # fmt: skip  # 80 runs, 8 cells
 
 
-def sweep(path: Path, **changes) -> Path:
-    run_sweep(Grid.from_mapping({**GRID, **changes}), SweepOptions(dir=path, progress=False))
+def sweep(path: Path, chunk_size: int = 4096, **changes) -> Path:
+    run_sweep(Grid.from_mapping({**GRID, **changes}), SweepOptions(dir=path, progress=False, chunk_size=chunk_size))
     return path
 
 
-def read_back(uri: str, experiment: str = "xorlab") -> pd.DataFrame:
-    mlflow.set_tracking_uri(uri)
-    try:
-        exp = mlflow.get_experiment_by_name(experiment)
-        return mlflow.search_runs(experiment_ids=[exp.experiment_id])
-    finally:
-        mlflow.set_tracking_uri(None)
+def client(uri: str):
+    return mlflow.tracking.MlflowClient(tracking_uri=uri)
 
 
-def same(a: float, b: float) -> bool:
-    return (math.isnan(a) and math.isnan(b)) or a == b
+def exported(uri: str, experiment: str = "xorlab") -> list:
+    """Every active run of the experiment, as MLflow's client returns them."""
+    c = client(uri)
+    exp = c.get_experiment_by_name(experiment)
+    return mlflow_export._search(c, exp.experiment_id, "")
 
 
-def test_export_matches_stats_table_and_updates_in_place(tmp_path):
+def assert_current(store: Path, uri: str) -> None:
+    """What MLflow shows for the store (the one parent, its children: latest metric values, params, curve
+    histories) is exactly the store's statistics now, with no NaN anywhere."""
+    runs = stats.with_init_label(load_runs(store))
+    by = stats.default_by(runs)
+    table = stats.stats_table(runs, by)
+    bands = stats.curve_bands(load_curves(store), runs, by, max_points=mlflow_export.CURVE_POINTS)
+    found = exported(uri)
+    parents = [r for r in found if r.data.tags["xorlab.role"] == "store"]
+    assert len(parents) == 1
+    (parent,) = parents
+    children = [r for r in found if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    cells = {r.data.tags["xorlab.cell"]: r for r in children}
+    assert len(cells) == len(found) - 1 == len(table)
+    assert parent.data.tags["xorlab.runs_recorded"] == str(runs["run_id"].nunique())
+    assert parent.data.metrics["n"] == len(runs)
+    c = client(uri)
+    for _, row in table.iterrows():
+        got = cells[mlflow_export.cell_key(row, by)]
+        want = {k: float(v) for k, v in row.items() if k not in by and not isinstance(v, str) and pd.notna(v)}
+        want = {k: v for k, v in want.items() if math.isfinite(v)}
+        latest = {k: v for k, v in got.data.metrics.items() if k not in mlflow_export.CURVE_METRICS}
+        assert latest == want, row[by].to_dict()  # every latest value is the current one, exactly
+        assert all(math.isfinite(v) for v in got.data.metrics.values())
+        sel = (bands[by] == row[by]).all(axis=1)
+        for name in mlflow_export.CURVE_METRICS:
+            hist = sorted((m.step, m.value) for m in c.get_metric_history(got.info.run_id, name))
+            band = bands.loc[sel, ["step", name]]
+            band = band[band[name].map(math.isfinite)]
+            assert hist == list(zip(band["step"].astype(int), band[name].astype(float), strict=True)), name
+
+
+def test_export_is_made_for_mlflows_views(tmp_path):
     store = sweep(tmp_path / "runs" / "sweep")
     (store / "report").mkdir()
     (store / "report" / "report.md").write_text("# a report\n")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
 
     done = mlflow_export.export_store(store, tracking_uri=uri)
-    assert not done.updated and not done.replaced
-    found = read_back(uri)
-    parents = found[found["tags.xorlab.role"] == "store"]
-    cells = found[found["tags.xorlab.role"] == "cell"]
-    assert len(parents) == 1 and parents["run_id"].iloc[0] == done.parent_run_id
+    assert done.status == "created" and not done.updated and not done.replaced
+    assert_current(store, uri)
+    found = exported(uri)
+    (parent,) = [r for r in found if r.data.tags["xorlab.role"] == "store"]
+    cells = [r for r in found if r.data.tags["xorlab.role"] == "cell"]
 
-    # parent: the grid as params, code and store as tags
-    parent = parents.iloc[0]
-    assert parent["params.lr"] == "0.5, 3" and parent["params.seed"] == "range(0, 10)"
-    assert parent["params.max_steps"] == "50, 120"
-    assert parent["params.init"] == "normal(std=0.01), notebook"
-    assert parent["tags.xorlab.commit"] == provenance.code_version()["git_commit"]
-    assert parent["tags.xorlab.store"] == str(store.absolute())
-    assert parent["tags.xorlab.version"] and parent["metrics.n"] == 80
+    # parent: the grid as params; code, store, its state and size as tags
+    assert parent.info.run_id == done.parent_run_id
+    p = parent.data.params
+    assert (p["lr"], p["seed"], p["max_steps"], p["init"]) == ("0.5, 3", "range(0, 10)", "50, 120",
+                                                                "normal(std=0.01), notebook")  # fmt: skip
+    tags = parent.data.tags
+    assert tags["xorlab.commit"] == (provenance.code_version()["git_commit"] or "unknown")
+    assert tags["xorlab.store"] == str(store.absolute()) and tags["xorlab.version"]
+    assert (tags["xorlab.state"], tags["xorlab.runs_planned"], tags["xorlab.runs_recorded"]) == ("complete", "80", "80")
+    assert tags["xorlab.mlflow_version"] == mlflow.__version__
 
-    # children: one per cell, every metric equal to the stats table on the same runs
-    runs = stats.with_init_label(load_runs(store))
-    by = stats.default_by(runs)
-    table = stats.stats_table(runs, by)
-    assert by == ["lr", "max_steps", "init_label"] and len(cells) == len(table) == 8
-    assert (cells["tags.mlflow.parentRunId"] == done.parent_run_id).all()
-    metric_cols = [c for c in table.columns if c not in by and pd.api.types.is_numeric_dtype(table[c])]
-    for _, row in table.iterrows():
-        hit = cells[
-            (cells["params.lr"] == f"{row['lr']:g}")
-            & (cells["params.max_steps"] == str(row["max_steps"]))
-            & (cells["params.init"] == row["init_label"])
-        ]
-        assert len(hit) == 1, row[by].to_dict()
-        got = hit.iloc[0]
-        for col in metric_cols:
-            want = math.nan if pd.isna(row[col]) else float(row[col])
-            assert same(float(got[f"metrics.{col}"]), want), (col, got[f"metrics.{col}"], want)
-        assert got["params.loss_threshold"] == "0.05"  # constant config fields are part of a cell's config
-    assert not any(c.startswith("params.seed") and cells[c].notna().any() for c in cells.columns)  # no per-seed
+    # children: every config field of the cell as its own param, as the number it is; absent when it has none
+    assert len(cells) == 8
+    for cell in cells:
+        params = cell.data.params
+        assert {"lr", "max_steps", "init", "rng", "rng_skip", "loss_threshold"} <= set(params)
+        assert float(params["lr"]) in (0.5, 3.0) and int(params["max_steps"]) in (50, 120)
+        assert params["loss_threshold"] == "0.05" and "seed" not in params
+        if params["init"] == "normal":
+            assert params["init_std"] == "0.01" and cell.data.tags["xorlab.init_label"] == "normal(std=0.01)"
+            assert cell.data.tags["xorlab.ref_init"] == "notebook"
+            assert cell.data.tags["xorlab.family"] == f"lr={float(params['lr']):g}, max_steps={params['max_steps']}"
+            assert "diff_vs_ref" in cell.data.metrics
+        else:
+            assert params["init"] == "notebook" and not any(k.startswith("init_") for k in params)
+            assert "diff_vs_ref" not in cell.data.metrics and "xorlab.family" not in cell.data.tags  # absent, not NaN
+    # MLflow's own table has the typed params as columns a parallel-coordinates view can use
+    mlflow.set_tracking_uri(uri)
+    try:
+        frame = mlflow.search_runs(experiment_ids=[done.experiment_id], filter_string="params.init = 'normal'")
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert len(frame) == 4 and pd.to_numeric(frame["params.init_std"]).eq(0.01).all()
 
     # artifacts: the run table and the store's report
-    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
-    names = {a.path for a in client.list_artifacts(done.parent_run_id)}
-    assert names == {"runs.parquet", "report"}
-    local = client.download_artifacts(done.parent_run_id, "runs.parquet", str(tmp_path))
-    assert pd.read_parquet(local)["run_id"].sort_values().tolist() == sorted(runs["run_id"])
-    assert [a.path for a in client.list_artifacts(done.parent_run_id, "report")] == ["report/report.md"]
+    c = client(uri)
+    assert {a.path for a in c.list_artifacts(done.parent_run_id)} == {"runs.parquet", "report"}
+    local = c.download_artifacts(done.parent_run_id, "runs.parquet", str(tmp_path))
+    assert sorted(pd.read_parquet(local)["run_id"]) == sorted(load_runs(store)["run_id"])
 
-    # the same store again: updated, not duplicated
+    # the same store again: nothing to write, the same runs
     again = mlflow_export.export_store(store, tracking_uri=uri)
-    assert again.updated and again.parent_run_id == done.parent_run_id
-    assert set(again.cell_run_ids.values()) == set(cells["run_id"])
-    assert len(read_back(uri)) == 9
+    assert again.status == "unchanged" and again.parent_run_id == done.parent_run_id
+    assert again.cell_run_ids == done.cell_run_ids and len(exported(uri)) == 9
 
-    # the store grew (more seeds): params are immutable, so the export is replaced, still one of each
-    sweep(store, seed="range(0,20)")
-    grown = mlflow_export.export_store(store, tracking_uri=uri)
-    assert grown.replaced
-    found = read_back(uri)
-    assert len(found) == 9 and (found.loc[found["tags.xorlab.role"] == "cell", "metrics.n"] == 20).all()
-    assert found.loc[found["tags.xorlab.role"] == "store", "params.seed"].tolist() == ["range(0, 20)"]
+
+@pytest.mark.slow
+@pytest.mark.chaos
+def test_reexport_is_exact_whatever_happened_to_the_store(tmp_path):
+    """Shrunk (a damaged chunk deleted, as the docs advise), grown back, grown beyond, edited: after each
+    re-export every latest metric, param and curve in MLflow is the store's current one."""
+    store = sweep(tmp_path / "s", chunk_size=16)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow_export.export_store(store, tracking_uri=uri)
+    assert_current(store, uri)
+
+    chunk = committed_chunks(store)[1]  # shrink: delete one chunk (runs and curves)
+    chunk.unlink()
+    (store / "curves" / chunk.name).unlink(missing_ok=True)
+    assert 0 < load_runs(store)["run_id"].nunique() < 80
+    assert mlflow_export.export_store(store, tracking_uri=uri).status == "replaced"
+    assert_current(store, uri)
+
+    sweep(store, chunk_size=16)  # grown back: the same 80 runs again
+    mlflow_export.export_store(store, tracking_uri=uri)
+    assert_current(store, uri)
+
+    sweep(store, chunk_size=16, seed="range(0,15)")  # grown beyond
+    mlflow_export.export_store(store, tracking_uri=uri)
+    assert_current(store, uri)
+
+    report = store / "report"  # edited: only the report changed
+    report.mkdir()
+    (report / "report.md").write_text("v1\n")
+    first = mlflow_export.export_store(store, tracking_uri=uri)
+    (report / "report.md").write_text("v2\n")
+    second = mlflow_export.export_store(store, tracking_uri=uri)
+    assert (first.status, second.status) == ("replaced", "replaced")
+    local = client(uri).download_artifacts(second.parent_run_id, "report/report.md", str(tmp_path))
+    assert Path(local).read_text() == "v2\n"
+    assert_current(store, uri)
+
+
+@pytest.mark.slow
+@pytest.mark.chaos
+def test_experiment_names_cannot_steer_artifact_paths(tmp_path):
+    store = sweep(tmp_path / "db" / "s", seed=0, lr=0.5, init="notebook", max_steps=20)
+    uri = f"sqlite:///{tmp_path / 'db' / 'mlflow.db'}"
+    names = ["../../x", "/abs/x", "a/../../b", "..", "x\\..\\y", " spaced  name ", "~/x", "$HOME"]
+    for name in names:
+        mlflow_export.export_store(store, tracking_uri=uri, experiment=name)
+        assert client(uri).get_experiment_by_name(name) is not None  # the name itself is kept as given
+    artifacts = tmp_path / "db" / "mlartifacts"
+    written = [p for p in tmp_path.rglob("runs.parquet") if p.is_file()]
+    assert len(written) == len(names) and all(artifacts in p.parents for p in written), written
+    assert len({p.parent for p in written}) == len(names)  # one folder each
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["db"]
+    assert sorted(p.name for p in (tmp_path / "db").iterdir()) == ["mlartifacts", "mlflow.db", "mlflow.db.lock", "s"]
+
+
+@pytest.mark.slow
+@pytest.mark.chaos
+def test_concurrent_exports_to_a_fresh_database_all_succeed(tmp_path):
+    """MLflow creates a new database's tables on first use; several exports doing so at once used to fail
+    ("table … already exists"). Four processes (two of them exporting the same store) start together."""
+    stores = [sweep(tmp_path / f"s{i}", seed="range(0,3)", lr=lr) for i, lr in enumerate((0.5, 1.0, 2.0))]
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code = "import sys; from xorlab.apps.runs import main; sys.exit(main(sys.argv[1:]))"
+    procs = [subprocess.Popen([sys.executable, "-c", code, "export-mlflow", str(s), "--tracking-uri", uri],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for s in [*stores, stores[0]]]  # fmt: skip
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], outs
+    parents = [r for r in exported(uri) if r.data.tags["xorlab.role"] == "store"]
+    assert sorted(r.data.tags["xorlab.store"] for r in parents) == sorted(str(s.absolute()) for s in stores)
+    assert len(exported(uri)) == len(stores) * (1 + 4)  # each store once: its parent and its 4 cells
 
 
 def test_default_tracking_uri(tmp_path, monkeypatch):

@@ -153,7 +153,7 @@ def test_export_mlflow_command(root, capsys, tmp_path):
     code, out, err = call(capsys, "export-mlflow", root / "a", "--tracking-uri", uri, "--experiment", "t")
     assert code == 0 and err == "" and "created, 8 cell runs" in out and uri in out
     code, out, _ = call(capsys, "export-mlflow", root / "a", "--tracking-uri", uri, "--experiment", "t")
-    assert "updated, 8 cell runs" in out
+    assert "unchanged (already current), 8 cell runs" in out
     one_line_error(*call(capsys, "export-mlflow", root / "a", "--tracking-uri", "nosuch://x"), "tracking URI")
 
 

@@ -324,11 +324,14 @@ def cmd_export(args: argparse.Namespace) -> None:
     if not (path / MANIFEST).is_file():
         raise RunsError(f"{path}: not an xorlab store (no {MANIFEST})")
     done = mlflow_export.export_store(path, args.tracking_uri, args.experiment)
-    how = "replaced (grid changed)" if done.replaced else "updated" if done.updated else "created"
+    how = {"replaced": "replaced (the store changed since its last export)",
+           "unchanged": "unchanged (already current)"}.get(done.status, done.status)  # fmt: skip
     print(
         f"exported {path} to MLflow {done.tracking_uri}, experiment {args.experiment!r} (id {done.experiment_id}): "
         f"parent run {done.parent_run_id} {how}, {len(done.cell_run_ids)} cell runs"
     )
+    if done.tracking_uri.startswith("sqlite:///"):
+        print(f"view it: mlflow ui --backend-store-uri {done.tracking_uri}   (pip install 'xorlab[mlflow-ui]')")
 
 
 COMMANDS = {"list": cmd_list, "show": cmd_show, "compare": cmd_compare, "export-mlflow": cmd_export}
