@@ -19,8 +19,12 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def _git(*args: str) -> str | None:
-    root = Path(__file__).resolve().parent.parent
+# The folder holding the package: a checkout's root when xorlab runs from one (an editable install), else
+# site-packages (or wherever the wheel was installed).
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _git(*args: str, root: Path = SOURCE_ROOT) -> str | None:
     try:
         out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
@@ -28,10 +32,17 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def code_version() -> dict[str, Any]:
-    """Git commit of the xorlab source and whether the work tree had uncommitted changes (None: not a checkout)."""
-    commit = _git("rev-parse", "HEAD")
-    status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
+def code_version(root: Path = SOURCE_ROOT) -> dict[str, Any]:
+    """Git commit of the xorlab source and whether the work tree had uncommitted changes (None: not a checkout).
+
+    Only a repository whose top folder holds the package counts: an installed wheel inside a virtual environment
+    inside the user's own repository must not record that repository's commit as xorlab's code version.
+    """
+    top = _git("rev-parse", "--show-toplevel", root=root)
+    if top is None or Path(top).resolve() != root.resolve():
+        return {"git_commit": None, "git_dirty": None}
+    commit = _git("rev-parse", "HEAD", root=root)
+    status = _git("status", "--porcelain", "--untracked-files=no", root=root) if commit else None
     return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
 
 
