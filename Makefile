@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 RUNS   := runs
 
-.PHONY: setup demo test test-slow test-browser test-chaos test-all lint replay experiments bench clean
+.PHONY: setup demo typecheck test test-slow test-browser test-chaos test-all lint replay experiments bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,9 +37,11 @@ test-chaos: setup  ## the chaos suite: kill -9, concurrent writers, joblib kill,
 test-all: setup
 	$(BIN)/pytest -m 'slow or not slow'
 
-lint: setup  ## ruff's linter and formatter check, and mypy (what CI and pre-commit run)
+lint: setup  ## ruff's linter and formatter check (CI and pre-commit run them)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+typecheck: setup  ## mypy on xorlab/ (not yet clean: CI prints its count without failing; see CONTRIBUTING notes in README)
 	$(BIN)/mypy
 
 replay: setup  ## reproduce the notebook's printed table
