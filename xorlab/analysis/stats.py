@@ -189,9 +189,9 @@ def _summary_row(sub: pd.DataFrame) -> dict[str, float]:
     for mode in FAILURES:
         row[mode] = counts[mode]
         row[f"{mode}_rate"] = counts[mode] / n
-    mode = run_modes(sub)
+    modes = run_modes(sub)
     for m in MODE_NAMES:
-        k = int((mode == m).sum())
+        k = int((modes == m).sum())
         row |= {f"mode_{m}": k, f"mode_{m}_rate": k / n}
     med, med_lo, med_hi = km_median(kaplan_meier(*survival_data(sub)))
     row |= {"km_median": med, "km_median_lo": med_lo, "km_median_hi": med_hi}

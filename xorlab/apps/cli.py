@@ -170,6 +170,7 @@ def sweep_jobs(overrides: list[str]) -> list[list[str]]:
             key = override.get_key_element()
             axes.append([f"{key}={value}" for value in override.sweep_string_iterator()])
         else:
+            assert override.input_line is not None, "an override parsed from the command line keeps its text"
             axes.append([override.input_line])
     return [list(job) for job in itertools.product(*axes)]
 

@@ -10,6 +10,7 @@ which answers with one line naming the field and what is allowed, instead of Ome
 
 from __future__ import annotations
 
+import functools
 from dataclasses import MISSING, dataclass, field, fields, make_dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ def _any(name: str, defaults: dict[str, Any], bases: tuple = ()) -> type:
     return make_dataclass(
         name,
         [
-            (k, Any, field(default_factory=lambda v=v: list(v)) if isinstance(v, list) else field(default=v))
+            (k, Any, field(default_factory=functools.partial(list, v)) if isinstance(v, list) else field(default=v))
             for k, v in defaults.items()
         ],
         bases=bases,
@@ -83,7 +84,8 @@ def train_config(cfg: DictConfig) -> TrainConfig:
     from omegaconf import OmegaConf
 
     values = OmegaConf.to_container(cfg, resolve=True)
-    return TrainConfig.from_mapping({k: v for k, v in values.items() if k not in TRAIN_OPTIONS})
+    assert isinstance(values, dict), "a composed config is a mapping"
+    return TrainConfig.from_mapping({str(k): v for k, v in values.items() if k not in TRAIN_OPTIONS})
 
 
 SCHEMAS = {"train": TrainAppConf, "sweep": SweepAppConf}

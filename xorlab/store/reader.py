@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import pandas as pd
 import pyarrow as pa
@@ -167,6 +167,14 @@ def read_table(
         raise StoreError(msg) from None
 
 
+@overload
+def read_runs_file(
+    file: Path, on_corrupt: Literal["raise"] = ..., columns: Sequence[str] | None = None, filters: Any = None
+) -> pa.Table: ...
+@overload
+def read_runs_file(
+    file: Path, on_corrupt: str, columns: Sequence[str] | None = None, filters: Any = None
+) -> pa.Table | None: ...
 def read_runs_file(
     file: Path, on_corrupt: str = "raise", columns: Sequence[str] | None = None, filters: Any = None
 ) -> pa.Table | None:
@@ -183,6 +191,10 @@ def read_files(files: Sequence[Path], read: Callable[[Path], Any]) -> list[Any]:
         return list(pool.map(read, files))
 
 
+@overload
+def read_curves_file(runs_file: Path, on_corrupt: Literal["raise"] = ..., filters: Any = None) -> pa.Table: ...
+@overload
+def read_curves_file(runs_file: Path, on_corrupt: str, filters: Any = None) -> pa.Table | None: ...
 def read_curves_file(runs_file: Path, on_corrupt: str = "raise", filters: Any = None) -> pa.Table | None:
     """The curves of the committed chunk ``runs_file``, verified to be the file that chunk wrote.
 

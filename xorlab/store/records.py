@@ -95,7 +95,7 @@ def run_id(cfg: TrainConfig) -> str:
     return cached
 
 
-def _config_columns(configs: Sequence[TrainConfig], ids: Sequence[str] | None) -> dict[str, Any]:
+def _config_columns(configs: Sequence[TrainConfig], ids: Sequence[str] | np.ndarray | None) -> dict[str, Any]:
     """``run_id``, the canonical config columns and ``init_file_sha256``, as the run table holds them."""
     table = RunTable.from_configs(configs)
     dtypes = config_dtypes(table.config_cls)
@@ -106,7 +106,7 @@ def _config_columns(configs: Sequence[TrainConfig], ids: Sequence[str] | None) -
     return columns
 
 
-def config_frame(configs: Sequence[TrainConfig], ids: Sequence[str] | None = None) -> pd.DataFrame:
+def config_frame(configs: Sequence[TrainConfig], ids: Sequence[str] | np.ndarray | None = None) -> pd.DataFrame:
     """One row per config: ``run_id`` (``ids`` if given) plus the canonical config columns.
 
     ``configs`` is a list of configs or a ``RunTable`` (whose columns are used as they are)."""
@@ -125,7 +125,7 @@ def _table(batch: BatchResult) -> RunTable:
     return batch.table if batch.table is not None else RunTable.from_configs(batch.configs)
 
 
-def runs_frame(batch: BatchResult, ids: Sequence[str] | None = None) -> pd.DataFrame:
+def runs_frame(batch: BatchResult, ids: Sequence[str] | np.ndarray | None = None) -> pd.DataFrame:
     """The run table of a trained batch (``ids`` defaults to ``run_id`` of each config)."""
     table = _table(batch)
     columns = _config_columns(table, ids)
@@ -145,20 +145,20 @@ def runs_frame(batch: BatchResult, ids: Sequence[str] | None = None) -> pd.DataF
     return pd.DataFrame(columns, columns=list(run_dtypes(table.config_cls)))
 
 
-def curves_frame(batch: BatchResult, ids: Sequence[str] | None = None, every: int = 1) -> pd.DataFrame:
+def curves_frame(batch: BatchResult, ids: Sequence[str] | np.ndarray | None = None, every: int = 1) -> pd.DataFrame:
     """Long-form losses of a trained batch: logged steps that are multiples of ``every`` and below each run's
     end, then its final loss (at ``step = max_steps``)."""
-    ids = np.asarray(ids if ids is not None else [run_id(c) for c in batch.configs], dtype=object)
+    names = np.asarray(ids if ids is not None else [run_id(c) for c in batch.configs], dtype=object)
     max_steps = _table(batch).columns["max_steps"]
-    steps = np.broadcast_to(np.append(batch.loss_steps, 0), (len(ids), batch.loss_steps.size + 1)).copy()
+    steps = np.broadcast_to(np.append(batch.loss_steps, 0), (len(names), batch.loss_steps.size + 1)).copy()
     steps[:, -1] = max_steps  # (N, S + 1): the logged steps, then each run's end
     keep = (steps < max_steps[:, None]) & (steps % every == 0)
     keep[:, -1] = True
     # Row-major order is (run, step) order: logged steps ascend and every kept one is below the run's end.
     loss = np.concatenate([batch.losses, batch.final_loss[:, None]], axis=1)
     every_kept = keep.all()  # the usual chunk: one budget, every logged step
-    categories = pd.Index(pd.unique(ids))  # a batch may hold the same config twice; one string per run
-    codes = categories.get_indexer(ids).astype(np.int32)  # run index -> category code
+    categories = pd.Index(pd.unique(names))  # a batch may hold the same config twice; one string per run
+    codes = categories.get_indexer(names).astype(np.int32)  # run index -> category code
     return pd.DataFrame(
         {
             "run_id": pd.Categorical.from_codes(np.repeat(codes, keep.sum(axis=1)), categories=categories),

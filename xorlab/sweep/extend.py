@@ -77,7 +77,7 @@ class Extensions:
         else from scratch."""
         from xorlab.store.reader import load_curves
 
-        table, ids = RunTable.from_configs(configs), np.asarray(ids, dtype=object)
+        table, names = RunTable.from_configs(configs), np.asarray(ids, dtype=object)
         sources = self._sources(table)
         found = [s for s in sources if s is not None]
         old = load_curves(self.path, run_ids=found) if found else None
@@ -91,13 +91,15 @@ class Extensions:
         if fresh.size:
             batch = train_batch(table.take(fresh), log_every=self.log_every, engine=self.engine)
             self.engine_seconds += batch.engine_seconds
-            frames.append((runs_frame(batch, ids[fresh]), curves_frame(batch, ids[fresh])))
+            frames.append((runs_frame(batch, names[fresh]), curves_frame(batch, names[fresh])))
         by_t0: dict[int, list[int]] = {}
         for i, s in enumerate(sources):
             if s is not None:
                 by_t0.setdefault(int(self.rows.at[s, "max_steps"]), []).append(i)
         for t0, members in sorted(by_t0.items()):
-            frames.append(self._continue(table.take(np.array(members)), ids[members], list(sources[members]), t0, old))
+            frames.append(
+                self._continue(table.take(np.array(members)), names[members], list(sources[members]), t0, old)
+            )
         if not by_t0:  # nothing continued: the fresh batch's tables as they are
             return frames[0]
         runs = pd.concat([r for r, _ in frames], ignore_index=True)

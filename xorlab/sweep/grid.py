@@ -91,6 +91,7 @@ Names = frozenset[str] | set[str]
 
 
 def _values(field: str, value: Any, ints: Names = frozenset(), floats: Names = frozenset()) -> Sequence[Any]:
+    values: Sequence[Any]
     if field in ints and (r := _range(field, value)) is not None:
         values = r
     elif (s := _space(field, value, floats)) is not None:
@@ -144,8 +145,8 @@ def _ends(values: Sequence[Any]) -> Sequence[Any]:
 class Grid:
     """Validated axes. ``len(grid)`` runs = trajectories x budget values (``max_steps``)."""
 
-    axes: dict[str, list[Any]]  # trajectory axes -> values (init as InitSpec)
-    max_steps: list[int]
+    axes: dict[str, Sequence[Any]]  # trajectory axes -> values (init as InitSpec); a range stays a range
+    max_steps: Sequence[int]
     config_cls: type[TrainConfig] = TrainConfig
 
     @classmethod
@@ -160,7 +161,7 @@ class Grid:
             raise ConfigError(f"grid.{sorted(unknown)[0]}", f"unknown axis; allowed: {', '.join(axes_all)}")
         (budget,) = budget_axes(config_cls)
         defaults, ints, floats = field_defaults(config_cls), int_axes(config_cls), float_axes(config_cls)
-        axes = {}
+        axes: dict[str, Sequence[Any]] = {}
         for field in axes_all:
             if field == budget:
                 continue

@@ -26,7 +26,7 @@ import random
 import sys
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -287,15 +287,15 @@ class _ClaimedWork:
                     self.sleep(WAIT_POLL)  # waiting for our claims)
                 continue
             take = chunk_length((int(self.counts[row]) for _, row in buffer), size, max_lanes)
-            rows: list[int] = []
+            picked: list[int] = []
             done: list[int] = []
             for _ in range(take):
                 bucket, row = buffer.popleft()
-                rows.append(row)
+                picked.append(row)
                 left[bucket] -= 1
                 if not left[bucket]:
                     done.append(bucket)
-            at = np.array(rows)
+            at = np.array(picked)
             buffered -= int(self.counts[at].sum())
             table, ids = self.p.table(at, self.needed[at])
             yield table, ids, done
@@ -345,16 +345,20 @@ def grid_record(grid: Grid) -> dict[str, list[Any]]:
     return out
 
 
-def _trained(work: _ClaimedWork, files: InitFiles, extend: Extensions | None, opts: SweepOptions) -> Iterator[Any]:
+def _trained(
+    work: _ClaimedWork, files: InitFiles, extend: Extensions | None, opts: SweepOptions
+) -> Generator[Any, None, None]:
     """Train the work's chunks: ``((ids, done), batch, None)`` per chunk, or ``((ids, done), None, frames)`` when
     continuing recorded runs; ``None`` where the work waits. Init files are checked before each chunk."""
 
     def checked() -> Iterator[Any]:
         for item in work:
-            if item is not None:
-                files.verify()
-                item = (item[0], (item[1], item[2]))
-            yield item
+            if item is None:
+                yield None
+                continue
+            files.verify()
+            table, ids, done = item
+            yield table, (ids, done)
 
     if extend is None:  # the compiled kernel trains chunk k while chunk k+1 is prepared (xorlab.engine.pipeline)
         for item in train_batches(checked(), log_every=opts.log_every, engine=opts.engine):
@@ -370,7 +374,10 @@ def _trained(work: _ClaimedWork, files: InitFiles, extend: Extensions | None, op
 
 def _frames(batch: BatchResult | None, ids: np.ndarray, ready: Frames | None = None) -> Frames:
     """The run and curve tables of a chunk (``ready`` if it came as tables)."""
-    return ready if ready is not None else (runs_frame(batch, ids), curves_frame(batch, ids))
+    if ready is not None:
+        return ready
+    assert batch is not None, "a chunk comes either trained or as tables"
+    return runs_frame(batch, ids), curves_frame(batch, ids)
 
 
 def _notice(line: str) -> None:

@@ -70,7 +70,7 @@ class StoreReport:
         return out
 
 
-def _curves_ids(runs_file: Path) -> set[str] | str:
+def _curves_ids(runs_file: Path) -> set[str]:
     table = read_curves_file(runs_file, on_corrupt="raise")
     return set(table.column("run_id").to_pylist()) if len(table) else set()
 
