@@ -47,7 +47,16 @@ def test_help_imports_nothing_heavy():
         "print(' '.join(sorted(set(sys.modules) - before)))"
     )
     added = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    heavy = {"matplotlib", "mlflow", "scipy", "seaborn", "hydra", "xorlab.tracking.catalog", "xorlab.report.compare"}
+    heavy = {
+        "matplotlib",
+        "mlflow",
+        "scipy",
+        "seaborn",
+        "hydra",
+        "xorlab.tracking.catalog",
+        "xorlab.report.compare",
+        "xorlab.analysis.comparison",
+    }
     assert not {m.split(".")[0] for m in added} & heavy and not set(added) & heavy, added
     out = subprocess.run([sys.executable, "-m", "xorlab.apps.runs", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "export-mlflow" in out.stdout

@@ -1,307 +1,65 @@
-"""Two stores side by side: did a change (of code, threshold, grid …) change the results?
-
-``compare(runs_a, runs_b)`` answers three questions, each as one tidy frame (one row per compared unit):
-
-- ``cells``: per configuration cell present in both stores (every config field but ``seed``; the init scheme
-  with its parameters as ``init_label``), each store's success rate with its Wilson 95 % interval and the
-  difference B − A with Newcombe's hybrid-score interval (method 10: independent samples, built from the
-  two Wilson intervals).
-- ``same``: runs with the same ``run_id`` in both stores (same complete config), per cell: how many have an
-  identical outcome (status, steps to solve, plateau, final loss and predictions bit for bit) and how many
-  changed. With deterministic training, any change means the code that trained them changed the numbers.
-- ``paired``: runs paired on ``seed`` and every config field the stores share, across the fields whose values
-  do not overlap between the stores (e.g. ``loss_threshold`` 0.05 in A, 0.01 in B). Per pair group: both
-  success rates on the pairs, the mean paired difference with a seeded percentile-bootstrap interval, the
-  discordant pairs and McNemar's exact p (Benjamini–Hochberg adjusted over the groups). Seeds share their
-  luck (the same initial weights), so this detects smaller differences than the unpaired cells.
-
-``table`` stacks the three into the long frame written as ``compare.csv`` (column ``comparison``); ``write``
-writes ``compare.csv``, ``compare.md``, ``compare.html`` (self-contained) and ``compare.png`` into a folder.
+"""Two stores side by side, written: ``compare.csv``, ``compare.md``, ``compare.html`` (self-contained) and
+``compare.png`` into a folder (``write``). The frames and their statistics are
+``xorlab.analysis.comparison``; its public names are re-exported here, so ``compare.compare(a, b)`` and
+``compare.write(result, out)`` read as one API.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from xorlab.analysis import stats
+from xorlab.analysis.comparison import (
+    KEY,
+    OUTCOME,
+    SAME_COLUMNS,
+    SIDES,
+    SIGNIFICANCE,
+    Comparison,
+    Side,
+    across_fields,
+    cell_rates,
+    compare,
+    compare_cells,
+    describe_side,
+    newcombe,
+    same_runs,
+    seed_pairs,
+    table,
+    value_text,
+)
 from xorlab.analysis.text import md_code
-from xorlab.core.order import ordered
 from xorlab.report import pages
-from xorlab.store.records import PRED_COLUMNS
 
-KEY = ["init_label", *[c for c in stats.PAIR_COLUMNS if c != "seed"]]  # a configuration cell
-OUTCOME = ["status", "steps_to_solve", "plateau", "final_loss", *PRED_COLUMNS]
-SIDES = ("a", "b")
-SIGNIFICANCE = 0.05
-
-
-@dataclass(frozen=True)
-class Side:
-    """What one store holds, as a comparison states it: config held fixed, swept axes, engines, code version."""
-
-    name: str
-    runs: int
-    fixed: dict[str, str]  # config field -> its one value
-    swept: dict[str, int]  # config field -> number of values
-    engines: dict[str, int]  # engine -> runs
-    code: str  # git commit (short) of the writers, or "unknown"
-
-    def engine_text(self) -> str:
-        return ", ".join(f"{e} ({k:,} run{'' if k == 1 else 's'})" for e, k in self.engines.items()) or "unknown"
-
-
-def describe_side(runs: pd.DataFrame, name: str, code: str = "unknown") -> Side:
-    """``Side`` of one store's labelled runs (``init_label`` present)."""
-    fixed, swept = {}, {}
-    for c in ["init_label", *stats.PAIR_COLUMNS]:
-        vals = ordered(runs[c].astype(object).where(runs[c].notna(), None).unique())
-        field = "init" if c == "init_label" else c
-        if len(vals) == 1:
-            fixed[field] = _value(vals[0])
-        else:
-            swept[field] = len(vals)
-    eng = runs["engine"].astype(object).where(runs["engine"].notna(), "unknown") if "engine" in runs else None
-    engines = {} if eng is None else {str(e): int(k) for e, k in eng.value_counts().items()}
-    return Side(name, len(runs), fixed, swept, engines, code)
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """The frames ``compare`` returns (see the module docstring) and what they were computed from."""
-
-    names: tuple[str, str]
-    n_runs: tuple[int, int]
-    cells: pd.DataFrame
-    only: tuple[int, int]  # cells found only in A, only in B
-    same: pd.DataFrame
-    paired: pd.DataFrame
-    across: list[str]  # fields the paired comparison crosses (values disjoint between the stores)
-    shown: list[str]  # key fields that vary anywhere: the ones tables show
-    sides: tuple[Side, Side] | None = None  # what each store holds (config, engines, code)
-
-
-def _labelled(runs_a: pd.DataFrame, runs_b: pd.DataFrame) -> pd.DataFrame:
-    """Both run tables in one frame with ``side`` (a/b), ``init_label`` computed over both (so the same init
-    gets the same label on both sides) and a boolean ``ok`` (solved)."""
-    both = pd.concat([runs_a.assign(side="a"), runs_b.assign(side="b")], ignore_index=True)
-    both = both.drop(columns=["init_label"], errors="ignore").drop_duplicates(["side", "run_id"], ignore_index=True)
-    both["init_label"] = stats.init_labels(both)
-    return both.assign(ok=both["status"].eq("solved").to_numpy(dtype=bool))
-
-
-def _wilson(k: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    ci = [stats.wilson_interval(int(a), int(b)) for a, b in zip(k, n, strict=True)]
-    return np.array([c[0] for c in ci], dtype=float), np.array([c[1] for c in ci], dtype=float)
-
-
-def cell_rates(both: pd.DataFrame) -> pd.DataFrame:
-    """Long form: one row per (side, cell): ``side, *KEY, n, solved, success_rate, success_lo, success_hi``."""
-    g = both.groupby(["side", *KEY], dropna=False, sort=True)["ok"].agg(n="size", solved="sum").reset_index()
-    g["success_rate"] = g["solved"] / g["n"]
-    g["success_lo"], g["success_hi"] = _wilson(g["solved"].to_numpy(), g["n"].to_numpy())
-    return g
-
-
-def newcombe(
-    p_a: np.ndarray, lo_a: np.ndarray, hi_a: np.ndarray, p_b: np.ndarray, lo_b: np.ndarray, hi_b: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Difference ``p_b − p_a`` of independent proportions and its interval from the two Wilson intervals."""
-    d = p_b - p_a
-    return d, d - np.hypot(p_b - lo_b, hi_a - p_a), d + np.hypot(hi_b - p_b, p_a - lo_a)
-
-
-def compare_cells(both: pd.DataFrame) -> tuple[pd.DataFrame, tuple[int, int]]:
-    """One row per cell present in both stores; and the numbers of cells found in only one of them."""
-    long = cell_rates(both)
-    a = long[long["side"] == "a"].drop(columns="side")
-    b = long[long["side"] == "b"].drop(columns="side")
-    wide = a.merge(b, on=KEY, how="outer", suffixes=("_a", "_b"), indicator=True)
-    only = (int((wide["_merge"] == "left_only").sum()), int((wide["_merge"] == "right_only").sum()))
-    wide = stats.sort_groups(wide[wide["_merge"] == "both"].drop(columns="_merge"), KEY)
-    for c in ("n", "solved"):
-        for s in SIDES:
-            wide[f"{c}_{s}"] = wide[f"{c}_{s}"].astype(np.int64)
-    wide["diff"], wide["diff_lo"], wide["diff_hi"] = newcombe(
-        *(
-            wide[f"success_{q}_{s}" if q != "rate" else f"success_rate_{s}"].to_numpy(dtype=float)
-            for s in SIDES
-            for q in ("rate", "lo", "hi")
-        )
-    )
-    return wide, only
-
-
-def _bits_equal(x: pd.Series, y: pd.Series) -> np.ndarray:
-    if pd.api.types.is_float_dtype(x) and pd.api.types.is_float_dtype(y):
-        a = np.ascontiguousarray(x.to_numpy(dtype=np.float64)).view(np.uint64)
-        b = np.ascontiguousarray(y.to_numpy(dtype=np.float64)).view(np.uint64)
-        return a == b
-    xa, ya = x.astype(object), y.astype(object)
-    return ((xa == ya) | (xa.isna() & ya.isna())).to_numpy(dtype=bool)
-
-
-SAME_COLUMNS = [
-    "shared",
-    "identical",
-    "changed",
-    "changed_engine",
-    "changed_same_engine",
-    "status_changed",
-    "max_rel_diff",
+__all__ = [
+    "Comparison",
+    "KEY",
+    "OUTCOME",
+    "SAME_COLUMNS",
+    "SIDES",
+    "SIGNIFICANCE",
+    "Side",
+    "across_fields",
+    "cell_rates",
+    "compare",
+    "compare_cells",
+    "describe_side",
+    "newcombe",
+    "same_runs",
+    "seed_pairs",
+    "table",
+    "document",
+    "figure",
+    "figure_caption",
+    "summary_lines",
+    "differs_lines",
+    "write",
 ]
-
-
-def _rel_diff(x: pd.Series, y: pd.Series) -> np.ndarray:
-    """|x − y| / max(|x|, |y|) per row (0 where equal, NaN where either is not finite)."""
-    a, b = x.to_numpy(dtype=np.float64), y.to_numpy(dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        scale = np.maximum(np.abs(a), np.abs(b))
-        out = np.where(a == b, 0.0, np.abs(a - b) / scale)
-    return np.where(np.isfinite(a) & np.isfinite(b), out, np.nan)
-
-
-def same_runs(both: pd.DataFrame) -> pd.DataFrame:
-    """Per cell, runs recorded in both stores (same ``run_id``): ``shared, identical, changed`` and the changed
-    runs split by who trained them: ``changed_engine`` (different engines: floating-point order, expected),
-    ``changed_same_engine`` (the same engine: the code changed the numbers); ``status_changed``; and
-    ``max_rel_diff``, the largest relative difference of final loss and predictions over the changed runs."""
-    outcome = [c for c in OUTCOME + ["mode"] if c in both.columns]
-    engine = ["engine"] if "engine" in both.columns else []
-    a = both.loc[both["side"] == "a", ["run_id", *KEY, *outcome, *engine]]
-    b = both.loc[both["side"] == "b", ["run_id", *outcome, *engine]]
-    m = a.merge(b, on="run_id", suffixes=("_a", "_b"))
-    if m.empty:
-        return pd.DataFrame(columns=[*KEY, *SAME_COLUMNS])
-    same = np.ones(len(m), dtype=bool)
-    for c in outcome:
-        same &= _bits_equal(m[f"{c}_a"], m[f"{c}_b"])
-    m["identical"] = same
-    m["status_changed"] = ~_bits_equal(m["status_a"], m["status_b"])
-    other_engine = ~_bits_equal(m["engine_a"], m["engine_b"]) if engine else np.zeros(len(m), dtype=bool)
-    m["changed_engine"] = ~same & other_engine
-    m["changed_same_engine"] = ~same & ~other_engine
-    rel = np.fmax.reduce([_rel_diff(m[f"{c}_a"], m[f"{c}_b"]) for c in ["final_loss", *PRED_COLUMNS]])
-    m["rel"] = np.where(same, 0.0, rel)
-    g = m.groupby(KEY, dropna=False, sort=True).agg(
-        shared=("run_id", "size"),
-        identical=("identical", "sum"),
-        status_changed=("status_changed", "sum"),
-        changed_engine=("changed_engine", "sum"),
-        changed_same_engine=("changed_same_engine", "sum"),
-        max_rel_diff=("rel", "max"),
-    )
-    g["changed"] = g["shared"] - g["identical"]
-    out = g.reset_index()[[*KEY, *SAME_COLUMNS]]
-    return stats.sort_groups(out.astype({c: np.int64 for c in SAME_COLUMNS if c != "max_rel_diff"}), KEY)
-
-
-def across_fields(both: pd.DataFrame) -> list[str]:
-    """Key fields whose values in A and B do not overlap: what a seed-paired comparison compares across."""
-    out = []
-    for c in KEY:
-        va = set(both.loc[both["side"] == "a", c].astype(object).fillna("<NA>"))
-        vb = set(both.loc[both["side"] == "b", c].astype(object).fillna("<NA>"))
-        if va and vb and not va & vb:
-            out.append(c)
-    return out
-
-
-def seed_pairs(both: pd.DataFrame, across: Sequence[str]) -> pd.DataFrame:
-    """Runs of A and B paired on ``seed`` and every key field not in ``across``; one row per pair group."""
-    common = [c for c in KEY if c not in across]
-    keep = [*common, "seed", *across, "ok"]
-    a = both.loc[both["side"] == "a", keep].drop_duplicates([*common, "seed", *across])
-    b = both.loc[both["side"] == "b", keep].drop_duplicates([*common, "seed", *across])
-    m = a.merge(b, on=[*common, "seed"], suffixes=("_a", "_b"))
-    groups = [*common, *(f"{c}_{s}" for c in across for s in SIDES)]
-    cols = [
-        *groups,
-        "n_pairs",
-        "success_rate_a",
-        "success_rate_b",
-        "paired_diff",
-        "paired_lo",
-        "paired_hi",
-        "only_a_solved",
-        "only_b_solved",
-        "mcnemar_p",
-        "mcnemar_p_bh",
-    ]
-    rows = []
-    for key, sub in m.groupby(groups, dropna=False, sort=True) if len(m) else []:
-        ok_a, ok_b = sub["ok_a"].to_numpy(dtype=np.int64), sub["ok_b"].to_numpy(dtype=np.int64)
-        d = ok_b - ok_a
-        _, lo, hi = stats.paired_diff(d, stats.N_BOOT, stats.BOOT_SEED)  # the report's own bootstrap
-        only_b, only_a = int((d == 1).sum()), int((d == -1).sum())
-        p = sps.binomtest(only_b, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
-        rows.append(
-            {
-                **dict(zip(groups, key, strict=True)),
-                "n_pairs": len(d),
-                "success_rate_a": ok_a.mean(),
-                "success_rate_b": ok_b.mean(),
-                "paired_diff": d.mean(),
-                "paired_lo": lo,
-                "paired_hi": hi,
-                "only_a_solved": only_a,
-                "only_b_solved": only_b,
-                "mcnemar_p": float(p),
-            }
-        )
-    out = stats.sort_groups(pd.DataFrame(rows, columns=cols), groups)
-    if len(out):
-        out["mcnemar_p_bh"] = sps.false_discovery_control(out["mcnemar_p"].to_numpy(dtype=float), method="bh")
-    return out
-
-
-def compare(
-    runs_a: pd.DataFrame,
-    runs_b: pd.DataFrame,
-    names: tuple[str, str] = ("A", "B"),
-    code: tuple[str, str] = ("unknown", "unknown"),
-) -> Comparison:
-    """Compare two run tables (``load_runs`` of each store); see the module docstring. ``code`` names the code
-    version (git commit) that wrote each store, for the comparison's statement of what differs."""
-    if runs_a.empty or runs_b.empty:
-        raise ValueError(f"{names[0] if runs_a.empty else names[1]}: no runs recorded")
-    both = _labelled(runs_a, runs_b)
-    cells, only = compare_cells(both)
-    across = across_fields(both)
-    shown = [c for c in KEY if both[c].nunique(dropna=False) > 1]
-    return Comparison(
-        names=(str(names[0]), str(names[1])),
-        n_runs=(int((both["side"] == "a").sum()), int((both["side"] == "b").sum())),
-        cells=cells,
-        only=only,
-        same=same_runs(both),
-        paired=seed_pairs(both, across),
-        across=across,
-        shown=shown,
-        sides=(
-            describe_side(both[both["side"] == "a"], str(names[0]), code[0]),
-            describe_side(both[both["side"] == "b"], str(names[1]), code[1]),
-        ),
-    )
-
-
-def table(result: Comparison) -> pd.DataFrame:
-    """The three frames stacked long (``comparison`` = cell | same_runs | paired), as written to compare.csv."""
-    parts = [
-        result.cells.assign(comparison="cell"),
-        result.same.assign(comparison="same_runs"),
-        result.paired.assign(comparison="paired"),
-    ]
-    out = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else None
-    if out is None:
-        return pd.DataFrame(columns=["comparison", *KEY])
-    return out[["comparison", *[c for c in out.columns if c != "comparison"]]]
 
 
 # ----------------------------------------------------------------------------------------------- text
@@ -311,12 +69,6 @@ def _pct(x: float) -> str:
 
 def _pts(x: float) -> str:
     return f"{100 * x:+.1f}"
-
-
-def _value(v: object) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
-        return "–"
-    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def _significant_cells(result: Comparison) -> int:
@@ -329,7 +81,7 @@ def _across_text(result: Comparison, row: pd.Series | None = None) -> str:
         return "same configuration"
     if row is None:
         return "across " + ", ".join(f"`{c}`" for c in result.across)
-    return ", ".join(f"{c} {_value(row[f'{c}_a'])} → {_value(row[f'{c}_b'])}" for c in result.across)
+    return ", ".join(f"{c} {value_text(row[f'{c}_a'])} → {value_text(row[f'{c}_b'])}" for c in result.across)
 
 
 def differs_lines(result: Comparison) -> list[str]:
@@ -413,7 +165,7 @@ def summary_lines(result: Comparison) -> list[str]:
 def _cell_columns(frame: pd.DataFrame, fields: Sequence[str]) -> pd.DataFrame:
     out = pd.DataFrame(index=frame.index)
     for f in fields:
-        out[f.replace("init_label", "init")] = [_value(v) for v in frame[f]]
+        out[f.replace("init_label", "init")] = [value_text(v) for v in frame[f]]
     return out
 
 
