@@ -101,6 +101,7 @@ def test_cli_sweep_uses_the_compiled_engine_by_default(tmp_path, cli):
     assert out.returncode == 0, out.stderr
     runs = load_runs(tmp_path / "S")
     assert set(runs["engine"]) == {"compiled"} and "note:" not in out.stdout
+    assert "; engine compiled; store " in out.stdout  # the sweep says which engine it uses, before training
     more = cli(
         "xorlab-sweep", "grid.seed=[0,1,2,3]", "grid.max_steps=50", "sweep.dir=S", "sweep.engine=numpy", cwd=tmp_path
     )
@@ -116,6 +117,21 @@ def test_cli_sweep_uses_the_compiled_engine_by_default(tmp_path, cli):
     for _, row in runs.iterrows():
         res = expected[row["run_id"]]
         assert row["status"] == res.status and abs(row["final_loss"] - res.final_loss) <= 1e-9 * res.final_loss
+
+
+def test_the_sweep_says_where_the_engines_agree_less(tmp_path, cli):
+    """At 1 < lr <= 3 the compiled engine's outcomes match the reference less often: the sweep says so there
+    (with the measured figure), and only there and only for the compiled engine."""
+    from xorlab.engine.agreement import AGREEMENT
+
+    edge = cli("xorlab-sweep", "grid.lr=[0.5,2,3,5]", "grid.max_steps=5", "sweep.dir=A", cwd=tmp_path)
+    assert edge.returncode == 0, edge.stderr
+    (note,) = [line for line in edge.stdout.splitlines() if "note:" in line]
+    assert "at 1 < lr ≤ 3 (2 of the grid's lr values)" in note and "sweep.engine=numpy" in note
+    assert f"{100 * AGREEMENT['1 < lr <= 3']:.1f} %" in note
+    for store, args in (("B", ["grid.lr=[0.5,1,5]"]), ("C", ["grid.lr=[2]", "sweep.engine=numpy"])):
+        calm = cli("xorlab-sweep", *args, "grid.max_steps=5", f"sweep.dir={store}", cwd=tmp_path)
+        assert calm.returncode == 0 and "note:" not in calm.stdout, (args, calm.stdout)
 
 
 def test_cli_sweep_dir_is_also_the_run_dir(tmp_path, cli):
