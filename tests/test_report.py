@@ -85,7 +85,7 @@ def test_figures_use_the_longest_runs_or_the_budget_asked_for(data):
 
 def test_report_names_the_budget_its_figures_show(data, tmp_path):
     runs, curves = data
-    reporting.build_report(runs, curves, tmp_path, budget=100)
+    reporting.build_report(runs, curves, tmp_path, budget=100, formats=("png",))
     md = (tmp_path / "report.md").read_text()
     assert "Figures show 72 runs after 100 steps (`--budget`)." in md
     assert "per init and learning rate after 100 steps;" in md  # the heatmap's caption

@@ -98,3 +98,24 @@ def test_help_is_hydras_help_text_without_hydras_start_up(tmp_path, cli, app, mo
     slow = cli(app, "--config-name", name, "--help", override, cwd=tmp_path)
     assert slow.returncode == 0 and fast == slow.stdout
     assert "== Examples ==" in fast and ("max_steps: 7" in fast or "- 0.5" in fast)
+
+
+@pytest.mark.parametrize(
+    ("app", "args"),
+    [
+        ("xorlab-train", ["lr=-1"]),
+        ("xorlab-train", ["-m", "seed=0,-1"]),
+        ("xorlab-train", ["hydra.run.dir=/proc/xorlab-test"]),
+        ("xorlab-sweep", ["grid.lr=[0.1,abc]", "sweep.dir=s"]),
+        ("xorlab-sweep", ["--config-name", "sweep", "-m", "grid.lr=0.1,-1"]),
+    ],
+)
+def test_a_forked_app_reports_what_a_fresh_process_reports(tmp_path, cli, forked_cli, app, args):
+    """The bad-input tables run the apps forked from the test process (``forked_cli``): same exit status, same
+    stdout and stderr, same files as a fresh ``python -m`` process."""
+    outs = []
+    for name, run in (("fresh", cli), ("forked", forked_cli)):
+        (tmp_path / name).mkdir()
+        out = run(app, *args, cwd=tmp_path / name)
+        outs.append((out.returncode, out.stdout, out.stderr, sorted(p.name for p in (tmp_path / name).iterdir())))
+    assert outs[0] == outs[1] and outs[0][0] != 0

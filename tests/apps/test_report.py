@@ -61,7 +61,7 @@ def test_report_from_sweep_dir_is_complete_and_byte_identical(sweep, tmp_path, c
 
 
 def test_python_dash_m_and_by(sweep, tmp_path, cli):
-    res = cli("xorlab-report", sweep, "--out", tmp_path / "r", "--by", "init", cwd=tmp_path)
+    res = cli("xorlab-report", sweep, "--out", tmp_path / "r", "--by", "init", "--formats", "png", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     lines = (tmp_path / "r" / "stats.csv").read_text().splitlines()
     header = next(line for line in lines if not line.startswith("# "))  # after the lines saying what was read
@@ -146,9 +146,9 @@ def test_where_never_runs_a_query(sweep, tmp_path, capsys, template):
 
 
 def test_budget_chooses_the_figures_runs(sweep, tmp_path, capsys):
-    assert main([str(sweep), "--out", str(tmp_path / "b"), "--budget", "100"]) == 0
+    assert main([str(sweep), "--out", str(tmp_path / "b"), "--budget", "100", "--formats", "png"]) == 0
     assert "Figures show 40 runs after 100 steps (`--budget`)." in (tmp_path / "b" / "report.md").read_text()
-    assert main([str(sweep), "--out", str(tmp_path / "c")]) == 0  # default: the longest
+    assert main([str(sweep), "--out", str(tmp_path / "c"), "--formats", "png"]) == 0  # default: the longest
     assert "Figures show 40 runs after 200 steps" in (tmp_path / "c" / "report.md").read_text()
     assert main([str(sweep), "--out", str(tmp_path / "x"), "--budget", "150"]) == 2
     assert "--budget: no runs with max_steps = 150; found: 100, 200" in one_error_line(capsys)
@@ -158,7 +158,7 @@ def test_several_stores_are_grouped_by_sweep_never_merged(sweep, tmp_path):
     """The same store twice: every run_id appears in both, yet each store keeps its own rows and families."""
     copy = tmp_path / "copy"
     shutil.copytree(sweep, copy, ignore=shutil.ignore_patterns("report*"))
-    assert main([str(sweep), str(copy), "--out", str(tmp_path / "s")]) == 0
+    assert main([str(sweep), str(copy), "--out", str(tmp_path / "s"), "--formats", "png"]) == 0
     table = pd.read_csv(tmp_path / "s" / "stats.csv", comment="#")
     assert list(table.columns[:4]) == ["sweep", "lr", "max_steps", "init_label"]
     assert set(table["sweep"]) == {str(sweep), str(copy)} and set(table["n"]) == {10}
@@ -174,7 +174,7 @@ def test_a_folder_of_stores_is_grouped_by_store(sweep, tmp_path):
     folder = tmp_path / "folder"
     for name in ("a", "b"):
         shutil.copytree(sweep, folder / name, ignore=shutil.ignore_patterns("report*"))
-    assert main([str(folder), "--out", str(tmp_path / "f")]) == 0
+    assert main([str(folder), "--out", str(tmp_path / "f"), "--formats", "png"]) == 0
     table = pd.read_csv(tmp_path / "f" / "stats.csv", comment="#")
     assert set(table["sweep"]) == {str(folder / "a"), str(folder / "b")} and set(table["n"]) == {10}
 

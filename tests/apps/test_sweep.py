@@ -194,7 +194,7 @@ BAD = [
 
 
 @pytest.mark.parametrize(("args", "field"), BAD, ids=[" ".join(args) for args, _ in BAD])
-def test_bad_input_is_one_line_and_writes_nothing(tmp_path, cli, args, field):
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, forked_cli, args, field):
     inputs, cwd = tmp_path / "inputs", tmp_path / "cwd"
     (inputs / "old_store").mkdir(parents=True)
     cwd.mkdir()
@@ -204,7 +204,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, cli, args, field):
     before = {p: p.read_bytes() for p in inputs.rglob("*") if p.is_file()}
     if not any(a.startswith("sweep.dir=") for a in args):
         args = [*args, "sweep.dir=store"]  # inside cwd: created only if the check let it through
-    out = cli("xorlab-sweep", *(a.replace("{inputs}", str(inputs)) for a in args), cwd=cwd)
+    out = forked_cli("xorlab-sweep", *(a.replace("{inputs}", str(inputs)) for a in args), cwd=cwd)
     line = one_line_error(out, "xorlab-sweep", field)
     if any("old_store" in a for a in args):  # names the store and why it is refused
         assert str(inputs / "old_store") in line and "version" in line

@@ -180,13 +180,13 @@ BAD = [
 
 
 @pytest.mark.parametrize(("args", "field"), BAD, ids=[" ".join(a) for a, _ in BAD])
-def test_bad_input_is_one_line_and_writes_nothing(tmp_path, cli, args, field):
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, forked_cli, args, field):
     inputs, cwd = tmp_path / "inputs", tmp_path / "cwd"
     inputs.mkdir()
     cwd.mkdir()
     (inputs / "corrupt.npz").write_bytes(b"PK\x03\x04 not really a zip")
     write_npz(inputs / "shape.npz", w1=np.zeros((3, 4)))
-    out = cli("xorlab-train", *(a.replace("{inputs}", str(inputs)) for a in args), cwd=cwd)
+    out = forked_cli("xorlab-train", *(a.replace("{inputs}", str(inputs)) for a in args), cwd=cwd)
     line = one_line_error(out, "xorlab-train", field)
     if args == ["init=foo"]:
         assert all(name in line for name in SCHEMES)
