@@ -124,7 +124,7 @@ def test_diff_interval_contains_the_difference(runs):
     assert not any(math.isnan(v) for v in c[["diff_lo", "diff_hi"]].to_numpy().ravel())
 
 
-# ---------------------------------------------------------------------------------------- issue 20: what differs
+# ---------------------------------------------------------------------------------------- what differs
 def _engines(runs, engine_a: str, engine_b: str, nudge: float, status_flips: int = 0):
     a = runs.assign(engine=engine_a)
     b = runs.assign(engine=engine_b)
@@ -135,7 +135,7 @@ def _engines(runs, engine_a: str, engine_b: str, nudge: float, status_flips: int
 
 
 def test_engine_differences_are_named_as_the_engine_not_the_code(runs):
-    """Guards issue 20: compiled vs numpy runs were reported as 'the code changed the numbers'."""
+    """Guards a found bug: compiled vs numpy runs were reported as 'the code changed the numbers'."""
     a, b = _engines(runs["base"], "compiled", "numpy", 1e-12)
     result = compare.compare(a, b, names=("c", "n"), code=("abc1234", "abc1234"))
     s = result.same
@@ -177,7 +177,7 @@ def test_compare_csv_round_trips_exactly(runs, tmp_path):
 
 
 def test_compare_figure_is_labelled_and_marks_what_its_test_finds(runs):
-    """Guards issue 20: compare.png had no labels, and its fill (a paired test) contradicted its bars."""
+    """Guards a found bug: compare.png had no labels, and its fill (a paired test) contradicted its bars."""
     for other in ("more", "strict"):
         result = compare.compare(runs["base"], runs[other], names=("a", "b"))
         rows, _ = compare._figure_rows(result)

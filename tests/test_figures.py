@@ -169,7 +169,7 @@ def test_final_loss_counts_stacked_runs():
     assert "100" in texts and "3" not in texts  # bins under 10 % of the row are not labelled
 
 
-# ---------------------------------------------------------------------------------------- issue 20: reading
+# ---------------------------------------------------------------------------------------- reading
 STD_LABELS = [f"normal(std={v:g})" for v in np.geomspace(0.01, 10, 18).round(4)]
 
 
@@ -192,7 +192,7 @@ def _bands(labels, lrs=(0.5,)) -> pd.DataFrame:
 
 
 def test_palette_stays_distinct_past_12_categories():
-    """Guards issue 20: colours repeated past 12 groups."""
+    """Guards a found bug: colours repeated past 12 groups."""
     labels = [f"scheme_{chr(97 + i)}" for i in range(36)]
     pal = figures.init_palette(labels)
     assert len(set(pal.values())) == 36
@@ -221,7 +221,7 @@ def _overlaps(a, b) -> bool:
 
 @pytest.mark.parametrize("n", [13, 20, 30])
 def test_legends_never_overlap_titles_or_leave_the_figure(n):
-    """Guards issue 20: with 18 groups the legend ran over the title and off the page."""
+    """Guards a found bug: with 18 groups the legend ran over the title and off the page."""
     labels = [f"scheme_{i}" for i in range(n)]
     for fig in (figures.convergence(_bands(labels, (0.1, 1.0))), figures.convergence(_bands(labels))):
         renderer = FigureCanvasAgg(fig).get_renderer()
@@ -248,7 +248,7 @@ def test_heatmap_rows_in_numeric_order_and_title_inside_the_figure():
 
 
 def test_final_loss_draws_plateau_runs_on_their_lines():
-    """Guards issue 20: 100 runs at exactly ln 2 were drawn between the 0.477 and 0.693 lines."""
+    """Guards a found bug: 100 runs at exactly ln 2 were drawn between the 0.477 and 0.693 lines."""
     from xorlab.core.outcome import PLATEAUS
 
     losses = [PLATEAUS["ln2"]] * 100 + [PLATEAUS["0.477"] + 0.003] * 20 + [PLATEAUS["ln2/2"] - 0.002] * 10
@@ -262,7 +262,7 @@ def test_final_loss_draws_plateau_runs_on_their_lines():
 
 
 def test_failure_modes_show_a_rare_mode_as_a_share_of_the_failures():
-    """Guards issue 20: a mode holding 0.7 % of the runs was invisible on a 0–1 axis of all runs."""
+    """Guards a found bug: a mode holding 0.7 % of the runs was invisible on a 0–1 axis of all runs."""
     summary = pd.DataFrame(
         {
             "init_label": ["a", "b"],

@@ -11,7 +11,7 @@ from xorlab.core.order import label_parts, natural_key, ordered
 
 
 def test_numbers_inside_init_labels_sort_by_value():
-    """Guards issue 20: a std scan read normal(std=1), normal(std=10), normal(std=3) (text order)."""
+    """Guards a found bug: a std scan read normal(std=1), normal(std=10), normal(std=3) (text order)."""
     stds = [0.01, 0.015, 0.0225, 0.1, 0.5, 1, 1.31, 2.96, 3, 6.66, 10, 1e3]
     labels = [f"normal(std={v:g})" for v in stds]
     shuffled = labels[:]

@@ -73,7 +73,7 @@ def test_several_axes_sort_each_by_meaning():
 
 
 def test_stats_csv_round_trips_every_float_exactly(tmp_path):
-    """Guards issue 20: stats.csv was written with %.6g, so its numbers were rounded."""
+    """Guards a found bug: stats.csv was written with %.6g, so its numbers were rounded."""
     runs = std_scan(7)  # rates of 7 runs: 1/7, 2/7 … have no short decimal form
     table = stats.stats_table(runs, "init")
     stats.write_csv(table, tmp_path / "stats.csv", ["first line", "second\nline"])
@@ -89,7 +89,7 @@ def test_stats_csv_round_trips_every_float_exactly(tmp_path):
 
 
 def test_no_silent_reference_when_notebook_is_absent():
-    """Guards issue 20: the alphabetically first label became the reference."""
+    """Guards a found bug: the alphabetically first label became the reference."""
     runs = std_scan()
     assert stats.reference_init(runs["init_label"]) is None
     assert "diff_vs_ref" not in stats.stats_table(runs, "init")
@@ -128,7 +128,7 @@ def test_paired_comparisons_are_ranked_by_effect_size_not_p():
 
 
 def test_ties_are_named_in_full():
-    """Guards issue 20: '… and 1 more' hid tied groups."""
+    """Guards a found bug: '… and 1 more' hid tied groups."""
     runs = std_scan()
     runs.loc[:, "status"] = "solved"
     md = builder.to_markdown(builder.document(stats.stats_table(runs, ["init_label"]), runs, ["init_label"], ["x"], []))
@@ -214,7 +214,7 @@ def _multirun(root, n: int = 11):
 
 
 def test_a_multirun_is_one_study_for_the_cli_and_the_api(tmp_path):
-    """Guards issue 20: the report split a multirun into n = 1 groups per store, stats_table pooled them."""
+    """Guards a found bug: the report split a multirun into n = 1 groups per store, stats_table pooled them."""
     root = _multirun(tmp_path / "mr")
     runs = load_runs(root)
     assert runs["sweep"].nunique() == 1

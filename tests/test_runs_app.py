@@ -176,7 +176,7 @@ def test_failure_mode_prefers_the_mode_column():
     )
 
 
-# ---------------------------------------------------------------------------------------- issue 20: stated
+# ---------------------------------------------------------------------------------------- stated
 def test_list_states_what_each_store_held_fixed(root, capsys):
     code, out, _ = call(capsys, "list", root)
     rows = {line.split()[0]: line for line in out.splitlines()[1:]}
@@ -189,7 +189,7 @@ def test_list_states_what_each_store_held_fixed(root, capsys):
 
 
 def test_list_counts_an_xorlab_train_store_as_one_planned_run(tmp_path, capsys):
-    """Guards issue 20: xorlab-train stores were listed as 1/?."""
+    """Guards a found bug: xorlab-train stores were listed as 1/?."""
     from xorlab.core.config import TrainConfig
     from xorlab.engine.batch import train_batch
     from xorlab.store.records import curves_frame, runs_frame

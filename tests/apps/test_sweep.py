@@ -234,7 +234,7 @@ def test_grid_spaces_are_axes_also_inside_an_init_entry():
 
 
 def test_each_app_help_describes_its_own_options_grid_syntax_and_examples(tmp_path, cli):
-    """Guards issue 20: --help was Hydra's generic text, nothing about the grid syntax or the engines."""
+    """Guards a found bug: --help was Hydra's generic text, nothing about the grid syntax or the engines."""
     import dataclasses
 
     from xorlab.core.config import TrainConfig
