@@ -7,6 +7,7 @@ The references are computed one config at a time with ``records.run_id`` and ``g
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -83,6 +84,19 @@ def test_bulk_keys_equal_one_config_at_a_time(seed, npz):
     assert np.array_equal(keys.duplicates(traj), dups)
     order = np.random.default_rng(seed).permutation(traj)  # any subset, in any order
     assert np.array_equal(keys.run_ids(order), ids[order])
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_ids_at_other_budgets_are_the_ids_of_those_configs(seed, npz):
+    """What an extending sweep looks its sources up by: the run_id at a budget the grid does not have."""
+    grid = Grid.from_mapping(random_grid(random.Random(seed), npz))
+    traj = np.random.default_rng(seed).permutation(grid.n_trajectories)[:25]
+    budgets = [7, 1000, 123456]
+    got = GridKeys(grid).run_ids_at(traj, budgets)
+    configs = grid.table(traj, np.ones((len(traj), len(grid.max_steps)), dtype=bool))
+    first = [configs[i * len(grid.max_steps)] for i in range(len(traj))]  # one config per trajectory
+    want = [[run_id(replace(c, max_steps=b)) for b in budgets] for c in first]
+    assert got.tolist() == want
 
 
 def test_equal_runs_written_two_ways_are_duplicates(npz):

@@ -16,12 +16,12 @@ iterating the trajectories in order and skipping seen run ids gives.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from xorlab.core.config import config_dtypes
+from xorlab.core.config import config_dtypes, plain_cast
 from xorlab.core.identity import ID_SEP, TRAJ_SEP, id_of_pairs, id_pair, int_pair_parts, traj_hash_of_pairs, traj_pair
 from xorlab.sweep.grid import Grid
 
@@ -98,18 +98,24 @@ class GridKeys:
         canonical = [k for k in config_dtypes(grid.config_cls) if k != grid.budget]
         self._one = "," if len(canonical) == 1 else ""  # repr of a 1-tuple: ('k', v),
         self.traj = _Text(grid, canonical, TRAJ_SEP, traj_pair, canonical=True)  # trajectory_key(): canonical()
-        budget = [i for i, (axis, _) in enumerate(self.ids.segments) if axis == grid.budget]
-        self._budget = budget[0]
+        (self._budget,) = [i for i, (axis, _) in enumerate(self.ids.segments) if axis == grid.budget]
+        assert self.ids.segments[self._budget][1] == (grid.budget,), "the budget axis sets one identity entry"
         self._repeats: dict[str, np.ndarray] = {}
 
     def run_ids(self, traj: np.ndarray) -> np.ndarray:
         """(T, len(max_steps)) object array: ``run_id`` of every run of trajectories ``traj``."""
+        return self.run_ids_at(traj, self.grid.max_steps)
+
+    def run_ids_at(self, traj: np.ndarray, budgets: Sequence[int]) -> np.ndarray:
+        """(T, len(budgets)) object array: ``run_id`` of trajectories ``traj`` trained for each of ``budgets``
+        steps, in the grid or not (a sweep that extends a store looks up the shorter runs it continues from)."""
         idx = self.grid.axis_index(traj)
         head = self.ids.join(idx, range(self._budget))
         tail = self.ids.join(idx, range(self._budget + 1, len(self.ids.segments)))
-        out = np.empty((len(head), len(self.grid.max_steps)), dtype=object)
-        for b in range(len(self.grid.max_steps)):
-            mid = self.ids.fragment(self._budget, b)
+        cast = plain_cast(self.grid.config_cls, self.grid.budget)
+        out = np.empty((len(head), len(budgets)), dtype=object)
+        for b, steps in enumerate(budgets):
+            mid = ID_SEP + id_pair(self.grid.budget, cast(steps))  # the budget's one identity entry
             out[:, b] = [id_of_pairs((h + mid + t)[len(ID_SEP) :]) for h, t in zip(head, tail, strict=True)]
         return out
 

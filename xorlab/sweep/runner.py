@@ -26,7 +26,7 @@ import random
 import sys
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +48,7 @@ from xorlab.store.records import curves_frame, runs_frame
 from xorlab.store.signals import stop_on_signals
 from xorlab.store.writer import StoreWriter
 from xorlab.sweep.committer import Committer
-from xorlab.sweep.extend import Extensions
+from xorlab.sweep.extend import Extensions, IdsAt
 from xorlab.sweep.grid import Grid
 from xorlab.sweep.keys import GridKeys
 from xorlab.sweep.options import SweepOptions
@@ -84,6 +84,10 @@ class Plan:
         table = self.grid.table(traj, needed)
         ids = self.keys.run_ids(traj)[needed]
         return table, ids
+
+    def ids_at(self, rows: np.ndarray, needed: np.ndarray, budgets: Sequence[int]) -> np.ndarray:
+        """(runs, len(budgets)): the ``run_id`` each run of ``table(rows, needed)`` has at each of ``budgets``."""
+        return self.keys.run_ids_at(self.trajectories[rows], budgets)[np.nonzero(needed)[0]]
 
 
 @dataclass(frozen=True)
@@ -248,10 +252,11 @@ class _ClaimedWork:
             f"for {HEARTBEAT_TIMEOUT:.0f} s is taken over"
         )
 
-    def __iter__(self) -> Iterator[tuple[RunTable, np.ndarray, list[int]] | None]:
+    def __iter__(self) -> Iterator[tuple[RunTable, np.ndarray, list[int], IdsAt] | None]:
         """Yield (runs of one chunk, their run ids, buckets whose last runs are in it: release them after the
-        commit), or None before waiting for buckets other writers hold: then finish and commit what is in
-        flight, releasing its claims, or two writers could wait for each other."""
+        commit, their run ids at other budgets: ``Plan.ids_at``), or None before waiting for buckets other
+        writers hold: then finish and commit what is in flight, releasing its claims, or two writers could wait
+        for each other."""
         size, max_lanes = self.opts.chunk_size, _max_lanes(self.p, self.opts.log_every)
         buffer: deque[tuple[int, int]] = deque()  # (bucket, row)
         left: dict[int, int] = {}
@@ -298,7 +303,7 @@ class _ClaimedWork:
             at = np.array(picked)
             buffered -= int(self.counts[at].sum())
             table, ids = self.p.table(at, self.needed[at])
-            yield table, ids, done
+            yield table, ids, done, functools.partial(self.p.ids_at, at, self.needed[at])
 
 
 class InitFiles:
@@ -357,25 +362,25 @@ def _trained(
                 yield None
                 continue
             files.verify()
-            table, ids, done = item
-            yield table, (ids, done)
+            table, ids, done, ids_at = item
+            yield table, (ids, done, ids_at)
 
     if extend is None:  # the compiled kernel trains chunk k while chunk k+1 is prepared (xorlab.engine.pipeline)
         for item in train_batches(checked(), log_every=opts.log_every, engine=opts.engine):
-            yield None if item is None else (item[0], item[1], None)
+            yield None if item is None else (item[0][:2], item[1], None)
         return
     for item in checked():
         if item is None:
             yield None
             continue
-        configs, (ids, done) = item
-        yield (ids, done), None, extend.train(configs, ids)
+        configs, (ids, done, ids_at) = item
+        yield (ids, done), None, extend.train(configs, ids, ids_at)
 
 
-def _frames(batch: BatchResult | None, ids: np.ndarray, ready: Frames | None = None) -> Frames:
-    """The run and curve tables of a chunk (``ready`` if it came as tables)."""
+def _frames(batch: BatchResult | None, ids: np.ndarray, ready: Callable[[], Frames] | None = None) -> Frames:
+    """The run and curve tables of a chunk (built by ``ready`` if it came continued: ``Extensions.train``)."""
     if ready is not None:
-        return ready
+        return ready()
     assert batch is not None, "a chunk comes either trained or as tables"
     return runs_frame(batch, ids), curves_frame(batch, ids)
 
