@@ -104,7 +104,7 @@ def _outcomes(
         params=end_params,
         status=status,
         steps_to_solve=steps_to_solve,
-        plateau=np.where(status == "stuck", nearest_plateau(trace.end_loss), None),
+        plateau=np.where(status == "stuck", nearest_plateau(trace.end_loss), np.array(None, dtype=object)),
         diverged_step=diverged_at,
         loss_tail=trace.end_tail,
         behaviour=modes,

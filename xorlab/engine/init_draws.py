@@ -41,7 +41,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -149,7 +149,8 @@ def _plans(names: list[str], params: list[Mapping[str, Any]]) -> np.ndarray:
     but only plain numbers are multiplied alike), anything else by object identity.
     """
     index: dict[tuple, int] = {}
-    table, which = [], []
+    table: list[Any] = []
+    which: list[int] = []
     for name, p in zip(names, params, strict=True):
         key: list[Any] = [name]
         for k, v in p.items() if p else ():
@@ -229,9 +230,9 @@ def _streams(
         rest.tolist(), *(a[rest].tolist() for a in (kind, seed, skip, need_z, need_u)), strict=True
     ):
         if k == DEFAULT:
-            _fill(make_rng(s, "default", n), z[g], u[g], want_z, want_u)
+            _fill(cast(np.random.Generator, make_rng(s, "default", n)), z[g], u[g], want_z, want_u)
         else:
-            legacy = reseed_legacy(legacy if legacy is not None else make_rng(s, "legacy"), s, n)
+            legacy = reseed_legacy(legacy if legacy is not None else _legacy(s), s, n)
             saved = legacy.get_state(legacy=False) if want_z and want_u and n > LEGACY_RESKIP else None
             if want_z:
                 z[g] = legacy.standard_normal(N_DRAWS)
@@ -292,7 +293,12 @@ def uniform_is_affine() -> bool:
         for a in (1 / 3, 0.7, 2.5e-300, 1.3e300):
             expected = make_rng(20240611, kind).uniform(-a, a, 256)
             low, high = float(-a), float(a)
-            got = low + (high - low) * make_rng(20240611, kind).random(256)
+            got = low + (high - low) * cast(Any, make_rng(20240611, kind)).random(256)
             if got.tobytes() != expected.tobytes():
                 return False
     return True
+
+
+def _legacy(seed: int) -> np.random.RandomState:
+    """A legacy generator to reseed (``make_rng`` returns one for kind ``legacy``)."""
+    return cast(np.random.RandomState, make_rng(seed, "legacy"))

@@ -26,12 +26,15 @@ records the loss, so a lane's bits do not depend on its block, its position or w
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numba as nb
 import numpy as np
 from llvmlite import ir
 from numba import prange
 from numba.core import cgutils, types
-from numba.extending import intrinsic
+from numba.extending import intrinsic as _numba_intrinsic
 
 from xorlab.core.modes import TAIL  # losses kept before each run's end (a compile-time constant here)
 from xorlab.engine.results import NO_STEP  # negative: never (the `< 0.0` tests below)
@@ -52,7 +55,10 @@ SHIFTER = 6755399441055744.0  # 1.5·2^52: (v + SHIFTER) - SHIFTER rounds v to a
 SHIFTER_BITS = 0x4338000000000000
 SIGN = -0x8000000000000000
 
-_JIT = {"nogil": True, "error_model": "numpy", "cache": False, "forceinline": True}
+_JIT: dict[str, Any] = {"nogil": True, "error_model": "numpy", "cache": False, "forceinline": True}
+# An intrinsic's Python signature carries numba's typing context first; compiled callers leave it out. Typed as
+# Any so the type checker reads calls as the compiled code makes them.
+intrinsic: Callable[..., Any] = _numba_intrinsic
 
 
 @intrinsic
@@ -463,12 +469,12 @@ def fresh_cache(folder: str) -> str:
 
     from numba.core import caching, config
 
-    cache = simulate_kernel._cache
+    cache = getattr(simulate_kernel, "_cache")  # noqa: B009 - numba's private attribute, untyped
     try:
         cache.flush()  # an empty index: the damaged entry is no longer referred to, the new one replaces it
         return str(cache.cache_path)
     except (OSError, AttributeError):
         os.makedirs(folder, exist_ok=True)
-        config.CACHE_DIR = folder
-        simulate_kernel._cache = caching.FunctionCache(simulate_kernel.py_func)
+        setattr(config, "CACHE_DIR", folder)  # noqa: B010 - numba's config module, untyped
+        setattr(simulate_kernel, "_cache", caching.FunctionCache(simulate_kernel.py_func))  # noqa: B010
         return folder

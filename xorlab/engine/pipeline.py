@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from xorlab.core.config import TrainConfig
 from xorlab.engine.batch import Prepared, prepare, simulator, train_batch
@@ -39,7 +39,7 @@ def train_batches(
             yield None if item is None else (item[1], train_batch(item[0], log_every=log_every, engine=engine))
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xorlab-kernel") as kernel:
-        running: tuple[Tag, Prepared, Future] | None = None
+        running: tuple[Tag, Prepared, Future[Any]] | None = None
         for item in batches:
             if item is None:  # the producer waits: nothing may stay in flight meanwhile
                 if running is not None:
@@ -49,7 +49,7 @@ def train_batches(
                 continue
             configs, tag = item
             batch = prepare(configs, log_every=log_every, engine=engine)  # while the kernel runs the previous one
-            done = None if running is None else running[2].result()
+            done: Any = None if running is None else running[2].result()
             simulating = kernel.submit(batch.run)
             if running is not None:
                 yield running[0], running[1].result(*done)  # outcomes while the kernel runs this one
