@@ -23,6 +23,7 @@ ALLOWED = {
     "seaborn": {"report"},
     "hydra": {"apps"},
     "omegaconf": {"apps"},
+    "yaml": {"apps"},  # Hydra's config files
     "mlflow": {"tracking"},
     "pandas": {"store", "sweep", "analysis", "report", "tracking", "apps"},
     "pyarrow": {"store", "sweep", "analysis", "report", "tracking", "apps"},

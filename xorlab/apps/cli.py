@@ -18,15 +18,17 @@ import itertools
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import hydra
+import yaml
 from hydra.types import TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from xorlab.apps import presets
 from xorlab.apps.errors import FAILURE, fail, user_errors
 from xorlab.core.config import ConfigError
 
@@ -119,13 +121,20 @@ def group_options(group: str) -> list[str]:
     return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
 
 
-def _composition_error(app: str, exc: Exception) -> ConfigError:
+def _composition_error(app: str, exc: Exception, dirs: Sequence[Path] = ()) -> ConfigError:
+    """Hydra's composition error as one line; ``dirs``: the user's preset folders (their options are allowed too,
+    and an unknown key in one of their presets names the file)."""
     from hydra.errors import MissingConfigException
 
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and "/" in exc.missing_cfg_file:
         group, _, name = exc.missing_cfg_file.rpartition("/")
-        return ConfigError(group, f"unknown option {name!r}; allowed: {', '.join(group_options(group))}")
+        allowed = sorted(set(group_options(group)) | presets.options_in(dirs, group))
+        return ConfigError(group, f"unknown option {name!r}; allowed: {', '.join(allowed)}")
     text = str(exc)
+    if found := presets.unknown_key_file(text, dirs):
+        file, key = found
+        unknown = _unknown_key(app, key)
+        return ConfigError(f"{presets.shown(file)}: {unknown.field}", unknown.message)
     if m := re.search(r"Could not override '([^']+)'\. To append", " ".join(text.split())):
         return _unknown_key(app, m[1])  # Hydra's wording does not say what is allowed
     lines = [ln for ln in text.split("\n") if ln.strip()]
@@ -175,10 +184,11 @@ def sweep_jobs(overrides: list[str]) -> list[list[str]]:
     return [list(job) for job in itertools.product(*axes)]
 
 
-def composed_jobs(app: str, argv: list[str]) -> list[DictConfig]:
-    """Compose the config of every job the command line would run (none if it runs no job).
+def composed_jobs(app: str, argv: list[str], check: Callable[[DictConfig], Any] | None = None) -> list[DictConfig]:
+    """Compose the config of every job the command line would run (none if it runs no job), and ``check`` each.
 
-    Raises ``ConfigError`` with a one-line message when Hydra cannot compose a job.
+    Raises ``ConfigError`` with a one-line message when Hydra cannot compose a job or ``check`` refuses one; an
+    error in a value that one of the user's own presets set names that preset's file.
     """
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -188,6 +198,7 @@ def composed_jobs(app: str, argv: list[str]) -> list[DictConfig]:
     if not runs_job:
         return []
     primary = Path(options.get("config_path") or conf_dir(app)).absolute()
+    dirs = presets.user_dirs(overrides, options.get("config_dir"))
     if options.get("config_dir"):  # Hydra's -cd: the user's folder joins the search path
         overrides = [*overrides, f"hydra.searchpath=[file://{Path(options['config_dir']).absolute()}]"]
     GlobalHydra.instance().clear()
@@ -196,16 +207,34 @@ def composed_jobs(app: str, argv: list[str]) -> list[DictConfig]:
             try:
                 sweeper = next((o.split("=", 1)[1] for o in overrides if o.startswith("hydra/sweeper=")), "basic")
                 if sweeper not in group_options("hydra/sweeper"):
-                    raise _composition_error(app, MissingConfigException("", f"hydra/sweeper/{sweeper}"))
+                    raise _composition_error(app, MissingConfigException("", f"hydra/sweeper/{sweeper}"), dirs)
                 if sweeper != "basic":
                     return []  # another sweeper (optuna …) draws the jobs itself; each is checked when it runs
                 jobs = sweep_jobs(overrides) if multirun else [overrides]
                 name = options.get("config_name") or app
-                return [_with_runtime(compose(name, overrides=job, return_hydra_config=True)) for job in jobs]
+                return [
+                    _checked(compose(name, overrides=job, return_hydra_config=True), job, dirs, check) for job in jobs
+                ]
             except HydraException as exc:
-                raise _composition_error(app, exc) from None
+                raise _composition_error(app, exc, dirs) from None
+            except yaml.YAMLError as exc:  # a preset that is not YAML: Hydra lets the parser's traceback through
+                raise presets.yaml_error(exc) from None
     finally:
         GlobalHydra.instance().clear()
+
+
+def _checked(
+    cfg: DictConfig, job: list[str], dirs: Sequence[Path], check: Callable[[DictConfig], Any] | None
+) -> DictConfig:
+    """One composed job, its hydra node dropped, checked by ``check`` (errors from a user's preset name it)."""
+    files = presets.chosen_files(cfg.hydra.runtime.choices, dirs)
+    cfg = _with_runtime(cfg)
+    if check is not None:
+        try:
+            check(cfg)
+        except ConfigError as exc:
+            raise presets.attributed(exc, files, job) from None
+    return cfg
 
 
 def _with_runtime(cfg: DictConfig) -> DictConfig:
@@ -245,9 +274,12 @@ def run_app(prog: str, app: str, hydra_main: Callable[[], Any], check: Callable[
         return
     with reported(prog):
         _check_utf8(sys.argv[1:])
-        for cfg in composed_jobs(app, sys.argv[1:]):
+
+        def checked(cfg: DictConfig) -> None:
             check_keys(cfg, keys)
             check(cfg)
+
+        composed_jobs(app, sys.argv[1:], checked)
     hydra_main()
 
 
