@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 RUNS   := runs
 
-.PHONY: setup demo typecheck test test-slow test-browser test-chaos test-all lint replay experiments bench clean
+.PHONY: setup demo typecheck test test-slow test-browser test-chaos test-wheel test-all lint replay experiments bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ test-browser: setup  ## report.html and compare.html checked in headless Chromiu
 
 test-chaos: setup  ## the chaos suite: kill -9, concurrent writers, joblib kill, disk full, corrupt files; paused writer + clean, symlinks, clocks, hostile queries, bytes paths, broken numba cache
 	$(BIN)/pytest -m chaos -p no:cacheprovider -n 0
+
+test-wheel: setup  ## build the wheel, install it into a fresh venv, run every command from an empty folder
+	$(BIN)/pytest -m wheel -n 0 -s tests/test_wheel.py
 
 test-all: setup
 	$(BIN)/pytest -m 'slow or not slow'
