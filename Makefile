@@ -5,15 +5,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 RUNS   := runs
 
-.PHONY: setup demo typecheck test test-slow test-browser test-chaos test-wheel test-all lint replay experiments bench clean
+.PHONY: setup demo docs typecheck test test-slow test-browser test-chaos test-wheel test-all lint replay experiments bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,launchers,mlflow,browser]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,launchers,mlflow,browser,docs]'
 	touch $(STAMP)
 
-setup: $(STAMP)  ## create .venv and install xorlab with its dev, launcher, mlflow and browser extras
+setup: $(STAMP)  ## create .venv and install xorlab with its dev, launcher, mlflow, browser and docs extras
 
 demo: setup  ## the notebook replayed, then a small init comparison end to end with its report
 	$(BIN)/xorlab-train experiment=notebook_replay hydra.run.dir=$(RUNS)/demo/notebook_replay
@@ -33,6 +33,10 @@ test-browser: setup  ## report.html and compare.html checked in headless Chromiu
 
 test-chaos: setup  ## the chaos suite: kill -9, concurrent writers, joblib kill, disk full, corrupt files; paused writer + clean, symlinks, clocks, hostile queries, bytes paths, broken numba cache
 	$(BIN)/pytest -m chaos -p no:cacheprovider -n 0
+
+docs: setup  ## the documentation site into site/ (mkdocs build --strict), then the tutorial's commands run as written
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+	$(BIN)/pytest -m docs -n 0 tests/test_docs.py
 
 test-wheel: setup  ## build the wheel, install it into a fresh venv, run every command from an empty folder
 	$(BIN)/pytest -m wheel -n 0 -s tests/test_wheel.py

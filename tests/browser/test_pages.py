@@ -157,8 +157,9 @@ def chromium(tmp_path_factory) -> Iterator[str]:
             proc.kill()
 
 
-def measure(endpoint: str, page_path: Path) -> tuple[dict, list[str]]:
-    """Open ``page_path`` in a new tab at a 1280-px viewport; return the measurements and the errors logged."""
+def measure(endpoint: str, page_path: Path, url: str | None = None) -> tuple[dict, list[str]]:
+    """Open ``page_path`` (or ``url``) in a new tab at a 1280-px viewport; return the measurements and the errors
+    logged."""
     req = urllib.request.Request(f"{endpoint}/json/new?about:blank", method="PUT")
     with urllib.request.urlopen(req, timeout=30) as resp:
         target = json.load(resp)
@@ -167,7 +168,7 @@ def measure(endpoint: str, page_path: Path) -> tuple[dict, list[str]]:
         for domain in ("Runtime", "Log", "Page"):
             page.send(f"{domain}.enable")
         page.send("Emulation.setDeviceMetricsOverride", width=VIEWPORT, height=900, deviceScaleFactor=1, mobile=False)
-        page.send("Page.navigate", url=page_path.absolute().as_uri())
+        page.send("Page.navigate", url=url or page_path.absolute().as_uri())
         page.wait_for("Page.loadEventFired")
         result = page.send("Runtime.evaluate", expression=MEASURE, awaitPromise=True, returnByValue=True)
         if "exceptionDetails" in result:

@@ -94,7 +94,7 @@ def spec(default: Any, check: Check, doc: str, budget: bool = False) -> Any:
 # ------------------------------------------------------------------------------------------------ config
 @dataclass(frozen=True)
 class TrainConfig:
-    """One training run of the notebook's network. Field docs: ``field_docs()``; README "Single runs"."""
+    """One training run of the notebook's network. Field docs: ``field_docs()``; docs/reference/train.md."""
 
     lr: float = spec(0.1, positive(), "learning rate of gradient descent on the summed BCE (the notebook's)")
     max_steps: int = spec(1000, integer(1, MAX_STEPS), "number of updates", budget=True)

@@ -15,8 +15,8 @@ loss and the last ``TAIL`` per-step losses) and returns per-run columns:
 
 Everything is vectorised over the run axis; NaN/inf inputs (diverged runs) are expected and handled. From the
 engine's ``Trace`` (CONTRACT): ``behaviour(t.end_yhat.T, t.end_params, t.end_loss, t.end_tail, threshold=...)``.
-The constants below carry their definitions and the reasons for their values; README "Run outcomes and failure
-modes" has the table of modes.
+The constants below carry their definitions and the reasons for their values; docs/explanation/failure-modes.md
+has the table of modes.
 """
 
 from __future__ import annotations
