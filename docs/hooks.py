@@ -65,8 +65,9 @@ def config_page() -> str:
     docs = field_docs(TrainConfig)
     rows = ["| field | type | default | meaning |", "|---|---|---|---|"]
     for f in dataclasses.fields(TrainConfig):
-        default = f.default if f.default is not dataclasses.MISSING else (f.default_factory() if f.default_factory is not dataclasses.MISSING else "")  # type: ignore[misc]
-        rows.append(f"| `{f.name}` | `{f.type}` | `{default!r}` | {docs.get(f.name, 'the init scheme’s parameters (see Init schemes)')} |")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        meaning = docs.get(f.name, "the init scheme's parameters (see Init schemes)")
+        rows.append(f"| `{f.name}` | `{f.type}` | `{default!r}` | {meaning} |")
     comments = _comments(SweepOptions)
     sweep = ["| option | type | default | meaning |", "|---|---|---|---|"]
     for f in dataclasses.fields(SweepOptions):
@@ -93,10 +94,13 @@ def config_page() -> str:
 
 
 def on_files(files, config):
+    def changelog() -> str:
+        return (ROOT / "CHANGELOG.md").read_text().replace("](CONTRIBUTING.md#", "](contributing.md#")
+
     for path, make in (
         ("reference/cli.md", cli_page),
         ("reference/config.md", config_page),
-        ("changelog.md", lambda: (ROOT / "CHANGELOG.md").read_text().replace("](CONTRIBUTING.md#versions)", "](contributing.md#versions)")),
+        ("changelog.md", changelog),
         ("contributing.md", lambda: (ROOT / "CONTRIBUTING.md").read_text()),
     ):
         files.append(File.generated(config, path, content=make()))
