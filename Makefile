@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 RUNS   := runs
 
-.PHONY: setup demo docs typecheck test test-slow test-browser test-chaos test-wheel test-all lint replay experiments bench clean
+.PHONY: setup demo docs typecheck test test-slow test-browser test-chaos test-mlflow-ui test-wheel test-all lint replay experiments bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test-chaos: setup  ## the chaos suite: kill -9, concurrent writers, joblib kill,
 docs: setup  ## the documentation site into site/ (mkdocs build --strict), then the tutorial's commands run as written
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 	$(BIN)/pytest -m docs -n 0 tests/test_docs.py
+
+test-mlflow-ui: setup  ## MLflow's UI on an export (installs the mlflow-ui extra into .venv)
+	$(BIN)/python -m pip install --quiet -e '.[mlflow-ui]'
+	$(BIN)/pytest -m mlflow_ui -n 0 tests/test_mlflow_ui.py
 
 test-wheel: setup  ## build the wheel, install it into a fresh venv, run every command from an empty folder
 	$(BIN)/pytest -m wheel -n 0 -s tests/test_wheel.py

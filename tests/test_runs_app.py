@@ -166,6 +166,19 @@ def test_export_mlflow_command(root, capsys, tmp_path):
     one_line_error(*call(capsys, "export-mlflow", root / "a", "--tracking-uri", "nosuch://x"), "tracking URI")
 
 
+def test_mlflow_ui_says_what_is_missing(root, capsys, tmp_path, monkeypatch):
+    """No database: one line saying how to make one. No server package (only the skinny client): one line saying
+    which extra to install, instead of MLflow's traceback about flask."""
+    from xorlab.tracking import mlflow_ui
+
+    one_line_error(*call(capsys, "mlflow-ui", tmp_path), "no mlflow.db here; export a store first")
+    (tmp_path / "mlflow.db").write_bytes(b"")
+    real = mlflow_ui.importlib.util.find_spec
+    monkeypatch.setattr(mlflow_ui.importlib.util, "find_spec", lambda n: None if n == "flask" else real(n))
+    one_line_error(*call(capsys, "mlflow-ui", tmp_path), "pip install 'xorlab[mlflow-ui]'")
+    one_line_error(*call(capsys, "mlflow-ui", tmp_path, "--port", "70000"), "--port")
+
+
 def test_failure_mode_prefers_the_mode_column():
     row = pd.Series({"status": "stuck", "plateau": "ln2", "diverged_step": pd.NA})
     assert app._failure_mode(row) == "stuck on the ln 2 plateau"

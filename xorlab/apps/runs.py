@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -99,6 +101,16 @@ def parser() -> argparse.ArgumentParser:
         "--tracking-uri", metavar="URI", help="default: MLFLOW_TRACKING_URI, else sqlite:///<store's parent>/mlflow.db"
     )
     exp.add_argument("--experiment", default="xorlab", metavar="NAME", help="experiment name (default: xorlab)")
+
+    ui = sub.add_parser(
+        "mlflow-ui",
+        help="serve MLflow's UI on an export's database (pip install 'xorlab[mlflow-ui]')",
+        description="MLflow's server and UI for FOLDER/mlflow.db (what export-mlflow writes beside the store), "
+        "on the loopback address until Ctrl-C.",
+    )
+    ui.add_argument("folder", metavar="FOLDER", help="the folder holding mlflow.db (a store's parent), or the .db")
+    ui.add_argument("--port", type=int, default=5000, metavar="N", help="port (default: 5000)")
+    ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     return p
 
 
@@ -334,7 +346,32 @@ def cmd_export(args: argparse.Namespace) -> None:
         print(f"view it: mlflow ui --backend-store-uri {done.tracking_uri}   (pip install 'xorlab[mlflow-ui]')")
 
 
-COMMANDS = {"list": cmd_list, "show": cmd_show, "compare": cmd_compare, "export-mlflow": cmd_export}
+def cmd_mlflow_ui(args: argparse.Namespace) -> None:
+    from xorlab.tracking import mlflow_ui
+
+    if not 0 < args.port < 65536:
+        raise RunsError(f"--port: must be in 1 … 65535, got {args.port}")
+    try:
+        db = mlflow_ui.database(args.folder)
+        mlflow_ui.check_ui_installed()
+    except mlflow_ui.UIError as exc:
+        raise RunsError(str(exc)) from None
+    print(f"MLflow UI for {db}: http://{args.host}:{args.port}  (Ctrl-C stops it)", flush=True)
+    try:
+        code = subprocess.run(mlflow_ui.server_command(db, args.host, args.port)).returncode
+    except KeyboardInterrupt:
+        code = 0
+    if code not in (0, -signal.SIGINT, -signal.SIGTERM):
+        raise RunsError(f"MLflow's server stopped with status {code} (see its messages above)")
+
+
+COMMANDS = {
+    "list": cmd_list,
+    "show": cmd_show,
+    "compare": cmd_compare,
+    "export-mlflow": cmd_export,
+    "mlflow-ui": cmd_mlflow_ui,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
