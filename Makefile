@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 RUNS   := runs
 
-.PHONY: setup demo docs typecheck test test-slow test-browser test-chaos test-mlflow-ui test-wheel test-all lint replay experiments bench clean
+.PHONY: setup demo docs typecheck test test-slow test-browser test-chaos test-mlflow-ui test-cluster test-wheel test-all lint replay experiments bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ docs: setup  ## the documentation site into site/ (mkdocs build --strict), then 
 test-mlflow-ui: setup  ## MLflow's UI on an export (installs the mlflow-ui extra into .venv)
 	$(BIN)/python -m pip install --quiet -e '.[mlflow-ui]'
 	$(BIN)/pytest -m mlflow_ui -n 0 tests/test_mlflow_ui.py
+
+test-cluster:  ## a sharded sweep on a real Ray cluster on this machine (head + worker on 127.0.0.1), in its own venv
+	test -x .venv-ray/bin/python || $(PYTHON) -m venv .venv-ray
+	.venv-ray/bin/python -m pip install --quiet -e '.[ray]' pytest pytest-xdist pytest-timeout psutil
+	.venv-ray/bin/pytest -m cluster -n 0 -p no:cacheprovider tests/test_cluster.py
 
 test-wheel: setup  ## build the wheel, install it into a fresh venv, run every command from an empty folder
 	$(BIN)/pytest -m wheel -n 0 -s tests/test_wheel.py

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import stop_group
 from xorlab.sweep.grid import Grid
 from xorlab.sweep.runner import SweepOptions, run_sweep
 
@@ -35,22 +35,6 @@ def _post(url: str, body: dict) -> dict:
     req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.load(resp)
-
-
-def _stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM to the server's process group, then wait until no process of it is left (SIGKILL after 30 s)."""
-    os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 30
-    while True:
-        proc.poll()
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            return
-        if time.monotonic() > deadline:
-            os.killpg(proc.pid, signal.SIGKILL)
-            deadline = time.monotonic() + 30
-        time.sleep(0.1)
 
 
 def test_the_ui_serves_the_export(tmp_path):
@@ -93,6 +77,6 @@ def test_the_ui_serves_the_export(tmp_path):
             metrics = {m["key"]: m["value"] for m in child["data"]["metrics"]}
             assert metrics["n"] == 10 and all(math.isfinite(v) for v in metrics.values())
     finally:
-        _stop_group(server)
+        stop_group(server)
     with pytest.raises(OSError):
         urllib.request.urlopen(base + "/", timeout=5)
