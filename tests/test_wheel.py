@@ -1,6 +1,6 @@
 """The wheel as a user gets it: built with ``python -m build``, installed into a fresh venv (no editable install,
-no checkout on the path), and every command run from an empty folder. ``make test-wheel``; prints the wheel's
-size and the install time."""
+no checkout on the path), and every command, the tutorial and a user preset run from empty folders.
+``make test-wheel``; prints the wheel's size and the install time."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def installed(tmp_path_factory):
     venv = tmp / "venv"
     run([sys.executable, "-m", "venv", str(venv)], tmp, env)
     start = time.perf_counter()
-    run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(wheel)], tmp, env)
+    run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", f"{wheel}[mlflow]"], tmp, env)
     seconds = time.perf_counter() - start
     print(f"\nwheel {wheel.name}: {wheel.stat().st_size / 1024:.0f} KiB; install into a fresh venv {seconds:.0f} s")
     empty = tmp / "empty"
@@ -70,6 +70,17 @@ def test_every_command_works_from_an_empty_folder(installed):
     shown = run([str(bin_ / "xorlab-runs"), "show", "s", "--where", "seed == 3"], empty, env).stdout
     assert "1 of 10 runs match" in shown
     run([str(bin_ / "xorlab-store"), "check", "s"], empty, env)
+
+
+def test_the_tutorial_runs_from_the_wheel(installed, tmp_path):
+    """The tutorial's commands, as written, with only the installed wheel (and its mlflow extra)."""
+    from tests.test_docs import console_commands
+
+    bin_, _, env = installed
+    for command in console_commands(ROOT / "docs" / "tutorial.md"):
+        out = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, f"$ {command}\n{out.stdout[-1500:]}\n{out.stderr[-1500:]}"
+    assert (tmp_path / "runs" / "compare" / "compare.html").is_file() and (tmp_path / "runs" / "mlflow.db").is_file()
 
 
 def test_my_preset_in_my_folder_runs_from_the_wheel(installed):
