@@ -55,6 +55,7 @@ RUN_COLUMNS_USED = [
     "final_loss",
     "plateau",
     "mode",
+    "engine",  # the report states which engine trained the runs
     *PRED_COLUMNS,
 ]
 
