@@ -27,7 +27,7 @@ test: setup  ## the default test suite (fast; excludes tests marked slow or brow
 test-slow: setup  ## only the slow tests (multi-process launchers, kill -9 recovery)
 	$(BIN)/pytest -m slow
 
-test-browser: setup  ## report.html and compare.html checked in headless Chromium (installs Debian's chromium if missing)
+test-browser: setup  ## report.html, compare.html and the docs site checked in headless Chromium (installs Debian's chromium if missing)
 	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
 	$(BIN)/pytest -m browser -n 0 tests/browser
 
