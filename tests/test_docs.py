@@ -80,3 +80,22 @@ def test_the_site_builds_strict(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     for page in ("index.html", "tutorial.html", "reference/cli.html", "reference/api.html", "changelog.html"):
         assert (tmp_path / "site" / page).is_file(), page
+
+
+def test_the_architecture_page_lists_every_module_in_its_folder():
+    """docs/explanation/architecture.md: each layer folder's line names every module the folder holds."""
+    text = (ROOT / "docs" / "explanation" / "architecture.md").read_text()
+    listing = text.split("```")[1]
+    chunks: dict[str, str] = {}
+    folder = None
+    for line in listing.splitlines():
+        if m := re.match(r"^  (\w+)/\s", line):
+            folder = m[1]
+        if folder:
+            chunks[folder] = chunks.get(folder, "") + " " + line
+    import xorlab
+
+    for layer in xorlab.LAYERS:
+        modules = {p.stem for p in (ROOT / "xorlab" / layer).glob("*.py") if p.stem != "__init__"}
+        missing = {m for m in modules if not re.search(rf"\b{m}\b", chunks.get(layer, ""))}
+        assert not missing, (layer, missing)
