@@ -73,3 +73,13 @@ def test_an_unknown_preset_lists_mine_with_the_packages(project, forked_cli):
     out = forked_cli("xorlab-sweep", "--config-dir", "myconf", "experiment=minee", cwd=project)
     line = one_line_error(out, "xorlab-sweep", "experiment")
     assert "unknown option 'minee'; allowed: demo," in line and ", mine, notebook_replay" in line
+
+
+def test_a_preset_named_like_a_package_preset_is_refused_not_ignored(project, forked_cli):
+    """Guards a found trap: Hydra finds the package's ``experiment=demo`` first, so a user's ``demo.yaml`` was
+    silently ignored (4,800 runs of the package's demo instead of the user's grid)."""
+    (project / "myconf" / "experiment" / "demo.yaml").write_text(PRESET)
+    out = forked_cli("xorlab-sweep", "--config-dir", "myconf", "experiment=demo", "sweep.dir=S", cwd=project)
+    line = one_line_error(out, "xorlab-sweep", "myconf/experiment/demo.yaml")
+    assert "has the name of xorlab's own preset experiment=demo" in line and "rename yours" in line
+    assert sorted(p.name for p in project.iterdir()) == ["myconf"]

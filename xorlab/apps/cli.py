@@ -212,9 +212,8 @@ def composed_jobs(app: str, argv: list[str], check: Callable[[DictConfig], Any] 
                     return []  # another sweeper (optuna …) draws the jobs itself; each is checked when it runs
                 jobs = sweep_jobs(overrides) if multirun else [overrides]
                 name = options.get("config_name") or app
-                return [
-                    _checked(compose(name, overrides=job, return_hydra_config=True), job, dirs, check) for job in jobs
-                ]
+                composed = (compose(name, overrides=job, return_hydra_config=True) for job in jobs)
+                return [_checked(cfg, job, dirs, check, primary) for cfg, job in zip(composed, jobs, strict=True)]
             except HydraException as exc:
                 raise _composition_error(app, exc, dirs) from None
             except yaml.YAMLError as exc:  # a preset that is not YAML: Hydra lets the parser's traceback through
@@ -224,10 +223,14 @@ def composed_jobs(app: str, argv: list[str], check: Callable[[DictConfig], Any] 
 
 
 def _checked(
-    cfg: DictConfig, job: list[str], dirs: Sequence[Path], check: Callable[[DictConfig], Any] | None
+    cfg: DictConfig,
+    job: list[str],
+    dirs: Sequence[Path],
+    check: Callable[[DictConfig], Any] | None,
+    primary: Path | None = None,
 ) -> DictConfig:
     """One composed job, its hydra node dropped, checked by ``check`` (errors from a user's preset name it)."""
-    files = presets.chosen_files(cfg.hydra.runtime.choices, dirs)
+    files = presets.chosen_files(cfg.hydra.runtime.choices, dirs, primary)
     cfg = _with_runtime(cfg)
     if check is not None:
         try:

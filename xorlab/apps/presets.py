@@ -43,15 +43,24 @@ def options_in(dirs: Iterable[Path], group: str) -> set[str]:
     return {f.stem for d in dirs for f in (d / group).glob("*.yaml")}
 
 
-def chosen_files(choices: Mapping[str, Any], dirs: Sequence[Path]) -> list[tuple[str, Path]]:
+def chosen_files(
+    choices: Mapping[str, Any], dirs: Sequence[Path], primary: Path | None = None
+) -> list[tuple[str, Path]]:
     """``(group, file)`` of every chosen group option that comes from a user folder (the first folder holding it,
-    as Hydra's search path resolves it)."""
+    as Hydra's search path resolves it). A user preset named like one of xorlab's own (in ``primary``) would be
+    ignored silently, since Hydra searches the package's configs first: that raises ``ConfigError``."""
     out = []
     for group, option in choices.items():
         if not isinstance(option, str) or group.startswith("hydra"):
             continue
         for d in dirs:
             if (f := d / group / f"{option}.yaml").is_file():
+                if primary is not None and (primary / group / f"{option}.yaml").is_file():
+                    raise ConfigError(
+                        shown(f),
+                        f"has the name of xorlab's own preset {group}={option}, which Hydra finds first and uses "
+                        f"instead; rename yours (e.g. {option}_mine.yaml)",
+                    )
                 out.append((group, f))
                 break
     return out
