@@ -34,7 +34,10 @@ from xorlab.core.net import Params
 from xorlab.engine.results import NO_STEP, Trace
 
 COMPILE_SECONDS = 15  # measured cold compile on a 2-core machine (11-18 s), quoted in the notice
-_NOTICE_AFTER = 2.5  # s: a cache load takes ~0.5 s (even on a busy machine, < 2 s); a compile over 10 s
+# When numba's cache holds the kernel, loading it takes ~0.5 s (several s on a machine with load 20): the notice
+# waits this long, so only a compile (11-18 s; a cache left by another numba) announces itself. With no cache
+# entry the compile is certain and the notice is printed at once.
+_NOTICE_AFTER_CACHED = 8.0
 
 
 _kernel = None
@@ -99,12 +102,13 @@ def _compiled():
                 raise RuntimeError("engine 'compiled' needs numba (pip install numba); use engine 'numpy'")
             if reason is not None:
                 raise RuntimeError(f"engine 'compiled' cannot run: {reason}; use engine 'numpy'")
+            from xorlab.engine import kernel_math
+
             message = f"xorlab: compiling the engine (once, ~{COMPILE_SECONDS} s)..."
-            notice = threading.Timer(_NOTICE_AFTER, lambda: print(message, file=sys.stderr, flush=True))
+            delay = _NOTICE_AFTER_CACHED if _cached(kernel_math) else 0.0
+            notice = threading.Timer(delay, lambda: print(message, file=sys.stderr, flush=True))
             notice.start()
             try:
-                from xorlab.engine import kernel_math
-
                 try:
                     kernel_math.simulate_kernel.compile(kernel_math.SIGNATURE)
                 except Exception as exc:  # noqa: BLE001 - an unreadable cache raises whatever unpickling raised
@@ -115,6 +119,14 @@ def _compiled():
                 notice.cancel()
             _kernel = kernel_math
     return _kernel
+
+
+def _cached(km) -> bool:
+    """Whether numba's cache has an index for the kernel (then loading, not compiling, is expected)."""
+    try:
+        return os.path.exists(km.simulate_kernel._cache._cache_file._index_path)
+    except AttributeError:  # numba's internals moved: expect a compile, announce it at once
+        return False
 
 
 def _recompile(km, exc: Exception) -> None:
