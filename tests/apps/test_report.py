@@ -60,6 +60,14 @@ def test_report_from_sweep_dir_is_complete_and_byte_identical(sweep, tmp_path, c
     assert not [p for p in sweep.iterdir() if p.name.startswith(".report")]  # no temp folder left behind
 
 
+def test_a_report_from_a_store_names_the_engine_that_trained_it(sweep, tmp_path, capsys):
+    """Guards a found bug: reading only the columns a report needs left out ``engine``, and every report of a
+    store said "Engine: unknown (not recorded by this store's version)"."""
+    assert main([str(sweep), "--out", str(tmp_path / "e"), "--formats", "png"]) == 0
+    assert "- Engine: numpy (80 runs)." in (tmp_path / "e" / "report.md").read_text()
+    assert "# Engine: numpy (80 runs)." in (tmp_path / "e" / "stats.csv").read_text()
+
+
 def test_python_dash_m_and_by(sweep, tmp_path, cli):
     res = cli("xorlab-report", sweep, "--out", tmp_path / "r", "--by", "init", "--formats", "png", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
