@@ -110,6 +110,15 @@ def test_find_and_describe_complete_stores(stores):
     json.dumps(record)
 
 
+def test_the_code_version_from_sessions_alone_is_what_list_shows(tmp_path):
+    """``code_version`` (compare reads only this) equals ``describe(...).code``, for one commit, several, dirty."""
+    store = sweep(tmp_path / "s")
+    assert catalog.code_version(store) == catalog.describe(store).code != ""
+    add_session(store, "20991231T000000-aaaaaaaa", git_commit="f" * 40, git_dirty=True, started="2099-12-31T00:00:00")
+    assert catalog.code_version(store) == catalog.describe(store).code
+    assert catalog.code_version(store).startswith("fffffff+dirty")
+
+
 def test_find_stores_errors_are_one_line(tmp_path):
     with pytest.raises(catalog.CatalogError, match="no such file"):
         catalog.find_stores(tmp_path / "missing")

@@ -210,8 +210,8 @@ def across_fields(both: pd.DataFrame) -> list[str]:
     """Key fields whose values in A and B do not overlap: what a seed-paired comparison compares across."""
     out = []
     for c in KEY:
-        va = set(both.loc[both["side"] == "a", c].astype(object).fillna("<NA>"))
-        vb = set(both.loc[both["side"] == "b", c].astype(object).fillna("<NA>"))
+        va = set(pd.Series(both.loc[both["side"] == "a", c].unique()).astype(object).fillna("<NA>"))
+        vb = set(pd.Series(both.loc[both["side"] == "b", c].unique()).astype(object).fillna("<NA>"))
         if va and vb and not va & vb:
             out.append(c)
     return out

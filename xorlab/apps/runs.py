@@ -307,7 +307,7 @@ def _study(path: str):
             f"{path}: holds {runs['sweep'].nunique()} stores of different sweeps; compare takes one store or one "
             "multirun (give the store's own folder)"
         )
-    codes = list(dict.fromkeys(catalog.describe(s).code for s in catalog.find_stores(path)))
+    codes = list(dict.fromkeys(catalog.code_version(s) for s in catalog.find_stores(path)))
     return runs, ", ".join(codes)
 
 

@@ -191,8 +191,19 @@ def _fmt(value: object) -> str:
 def init_labels(runs: pd.DataFrame) -> pd.Series:
     """Readable init per run: the scheme, plus each parameter that varies or differs from its default.
 
-    E.g. ``xavier_normal``, ``normal(std=0.01)``, ``from_file(path=w.npz)``.
+    E.g. ``xavier_normal``, ``normal(std=0.01)``, ``from_file(path=w.npz)``. A label depends only on the run's
+    init columns and on which values occur, so it is computed once per distinct combination (a million-run
+    store has a handful) and spread to the runs.
     """
+    columns = ["init", *(f"init_{p}" for p in INIT_PARAM_NAMES)]
+    columns += ["init_file_sha256"] if "init_file_sha256" in runs else []
+    code = runs.groupby(columns, dropna=False, sort=False).ngroup().to_numpy()  # numbered by first appearance
+    distinct = runs.loc[~pd.Series(code).duplicated().to_numpy(), columns].reset_index(drop=True)
+    labels = _init_labels(distinct).to_numpy()
+    return pd.Series(labels[code], index=runs.index, name="init_label").astype(str)
+
+
+def _init_labels(runs: pd.DataFrame) -> pd.Series:
     labels = runs["init"].astype(object).copy()
     for name, rows in runs.groupby("init", sort=True).groups.items():
         scheme = SCHEMES.get(name)

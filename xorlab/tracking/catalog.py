@@ -116,11 +116,7 @@ class StoreInfo:
     @property
     def code(self) -> str:
         """``0a89e7d``, ``0a89e7d+dirty``, ``0a89e7d (+1 other)``, or ``unknown``."""
-        if not self.commit:
-            return "unknown"
-        text = self.commit[:7] + ("+dirty" if self.dirty else "")
-        others = len(self.commits) - 1
-        return text + (f" (+{others} other)" if others > 0 else "")
+        return code_text(self.commit, self.dirty, self.commits)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -238,6 +234,22 @@ def _mtime(path: Path) -> dt.datetime | None:
 
 def _iso(t: dt.datetime | None) -> str | None:
     return None if t is None else t.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+def code_text(commit: str | None, dirty: bool | None, commits: Sequence[str]) -> str:
+    """The code version as ``list`` shows it, from the latest session's commit and every commit seen."""
+    if not commit:
+        return "unknown"
+    others = len(commits) - 1
+    return commit[:7] + ("+dirty" if dirty else "") + (f" (+{others} other)" if others > 0 else "")
+
+
+def code_version(path: str | Path) -> str:
+    """``describe(path).code`` from the session records alone (no record file is read)."""
+    sessions = read_sessions(Path(path))
+    latest = sessions[-1] if sessions else {}
+    commits = list(dict.fromkeys(s["git_commit"] for s in sessions if s.get("git_commit")))
+    return code_text(latest.get("git_commit"), latest.get("git_dirty"), commits)
 
 
 def describe(path: str | Path) -> StoreInfo:
