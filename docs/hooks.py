@@ -78,7 +78,9 @@ def config_page() -> str:
             "# Config schema",
             "",
             "Generated from the dataclasses when the site is built. A run is a `TrainConfig` (`xorlab-train`'s "
-            "top-level keys; each is also a grid axis `grid.<field>` of `xorlab-sweep`, taking a list of values). "
+            "top-level keys). Every field but `init_params` is also a grid axis `grid.<field>` of `xorlab-sweep`, "
+            "taking a list of values; init parameters go with their scheme "
+            "(`grid.init=[{name: normal, std: [0.01, 0.1]}]`). "
             "`xorlab-sweep`'s own options are `SweepOptions` (`sweep.<option>`).",
             "",
             "## `TrainConfig` (a run; `grid.<field>` in a sweep)",
