@@ -61,7 +61,9 @@ class FakeKernel:
 
     def __init__(self, failures: int) -> None:
         self.failures, self.compiles, self.fresh = failures, 0, []
-        self.simulate_kernel = types.SimpleNamespace(compile=self.compile, disable_compile=lambda: None)
+        # numba's cache has an index (a corrupt entry is a cache that exists): a load is expected, not a compile
+        index = types.SimpleNamespace(_cache_file=types.SimpleNamespace(_index_path=__file__))
+        self.simulate_kernel = types.SimpleNamespace(compile=self.compile, disable_compile=lambda: None, _cache=index)
 
     def compile(self, sig):
         self.compiles += 1
@@ -95,3 +97,17 @@ def test_a_cache_that_cannot_be_rebuilt_falls_back_to_numpy(monkeypatch, capsys)
     used, _ = batch.simulator("compiled")
     err = capsys.readouterr().err.splitlines()
     assert used == "numpy" and len(err) == 2 and "falls back to 'numpy'" in err[1]
+
+
+def test_with_no_cache_the_compile_is_announced_at_once(monkeypatch, capsys):
+    """No cache index: a compile is certain, so the notice does not wait for a timer (a load would have)."""
+    fake = FakeKernel(failures=0)
+    del fake.simulate_kernel._cache  # numba has nothing cached for the kernel
+    monkeypatch.setattr(kernel, "_kernel", None)
+    monkeypatch.setattr(kernel, "unavailable", lambda: None)
+    monkeypatch.setitem(__import__("sys").modules, "xorlab.engine.kernel_math", fake)
+    monkeypatch.setattr(__import__("xorlab.engine", fromlist=["x"]), "kernel_math", fake, raising=False)
+    kernel.load()
+    assert capsys.readouterr().err.splitlines() == [
+        f"xorlab: compiling the engine (once, ~{kernel.COMPILE_SECONDS} s)..."
+    ]

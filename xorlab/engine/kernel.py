@@ -105,9 +105,11 @@ def _compiled():
             from xorlab.engine import kernel_math
 
             message = f"xorlab: compiling the engine (once, ~{COMPILE_SECONDS} s)..."
-            delay = _NOTICE_AFTER_CACHED if _cached(kernel_math) else 0.0
-            notice = threading.Timer(delay, lambda: print(message, file=sys.stderr, flush=True))
-            notice.start()
+            notice = threading.Timer(_NOTICE_AFTER_CACHED, lambda: print(message, file=sys.stderr, flush=True))
+            if _cached(kernel_math):
+                notice.start()  # a load is expected: only a slow one (a compile after all) is announced
+            else:
+                print(message, file=sys.stderr, flush=True)  # nothing to load: the compile is certain
             try:
                 try:
                     kernel_math.simulate_kernel.compile(kernel_math.SIGNATURE)
