@@ -37,9 +37,13 @@ class StoreError(ValueError):
 def read_manifest(path: Path, missing_ok: bool = False) -> dict[str, Any] | None:
     """The store's manifest; ``StoreError`` if unreadable or written by an incompatible format version."""
     manifest = path / MANIFEST
+    # A writer creates the manifest before runs/: seeing runs/ is checked first, then the manifest, so a store
+    # being created meanwhile by a concurrent writer (SLURM array jobs start together) is never taken for one
+    # whose manifest was lost.
+    has_runs = (path / "runs").is_dir()
     if not manifest.exists():
         if missing_ok:
-            if (path / "runs").is_dir():
+            if has_runs:
                 raise StoreError(no_manifest(path))
             return None
         raise StoreError(f"{path}: not an xorlab store (no {MANIFEST})")
