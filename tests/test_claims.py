@@ -46,6 +46,28 @@ def test_one_claim_per_bucket(writer):
     assert claim_file(writer.path, 7).exists()
 
 
+def test_a_full_disk_while_claiming_reads_like_every_other_full_disk(writer, monkeypatch):
+    """The chaos suite's tmpfs filled up on a claim, not a chunk: the message must use the store's one wording."""
+    import errno
+    import os
+
+    from xorlab.store.format import StoreError
+
+    real_open = os.open
+
+    def full(path, flags, *args):
+        if str(path).endswith(".claim"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(claims_mod.os, "open", full)
+    with pytest.raises(StoreError) as err:
+        Claims(writer.path, writer.session).try_claim(3)
+    text = str(err.value)
+    assert "cannot write a claim (no space left on the device)" in text and "consistent" in text, text
+    assert "\n" not in text and not list((writer.path / "claims").iterdir())
+
+
 def test_claim_of_a_crashed_writer_is_taken_over(writer):
     path = claim_file(writer.path, 3)
     path.write_text(

@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from xorlab.apps import presets
 from xorlab.apps.errors import FAILURE, fail, user_errors
 from xorlab.core.config import ConfigError
+from xorlab.store.layout import oserror_text
 
 CONF_ROOT = Path(__file__).resolve().parent.parent / "conf"  # shipped inside the package
 VERSION_BASE = "1.3"
@@ -87,7 +88,7 @@ def reported(prog: str) -> Iterator[None]:
         fail(prog, f"{key}: {str(exc).splitlines()[0]}")
     except OSError as exc:  # the library turns a sweep's own OS errors into StoreError; this is the rest
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-        fail(prog, f"{where}{exc.strerror or exc}", FAILURE)
+        fail(prog, f"{where}{oserror_text(exc)}", FAILURE)
     except Exception as exc:
         if not isinstance(exc, user_errors()):
             raise

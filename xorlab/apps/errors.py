@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
+from xorlab.store.layout import oserror_text
+
 USAGE, FAILURE = 2, 1
 # (module, exception) pairs that mean bad input, whichever app meets them
 _USER_ERRORS = (
@@ -60,7 +62,7 @@ def exit_status(prog: str, body: Callable[[], int | None]) -> int:
         return 0
     except OSError as exc:  # the library names its own paths; this is the rest (a failure, not the input)
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-        say(prog, f"{where}{exc.strerror or exc}")
+        say(prog, f"{where}{oserror_text(exc)}")
         return FAILURE
     except Exception as exc:
         if not isinstance(exc, user_errors()):

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from xorlab.apps.errors import FAILURE, AppError
+from xorlab.store.layout import oserror_text
 
 
 def publish(build: Callable[[Path], object], out: Path, field: str = "--out: ") -> None:
@@ -25,7 +26,7 @@ def publish(build: Callable[[Path], object], out: Path, field: str = "--out: ") 
         tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:12]}"
         tmp.mkdir()  # not mkdtemp: its 0700 mode would become the output folder's
     except OSError as exc:
-        raise AppError(f"{field}cannot create {out} ({exc.strerror or exc})", FAILURE) from None
+        raise AppError(f"{field}cannot create {out} ({oserror_text(exc)})", FAILURE) from None
     try:
         build(tmp)
         if not out.exists():
@@ -36,6 +37,6 @@ def publish(build: Callable[[Path], object], out: Path, field: str = "--out: ") 
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.replace(src, dst)
     except OSError as exc:
-        raise AppError(f"{field}cannot write {out} ({exc.strerror or exc})", FAILURE) from None
+        raise AppError(f"{field}cannot write {out} ({oserror_text(exc)})", FAILURE) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -32,6 +32,7 @@ from typing import Any
 
 from xorlab.store import provenance, signals
 from xorlab.store.format import HEARTBEAT_TIMEOUT, SAFE, TEMP_PREFIX, StoreError
+from xorlab.store.layout import oserror_text
 from xorlab.store.liveness import Observer, silent_for
 from xorlab.store.sessions import read_session, session_state
 
@@ -115,7 +116,7 @@ class Claims:
         try:
             (self.store / CLAIMS).mkdir(exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"{self.store / CLAIMS}: cannot create ({exc.strerror or exc}); {SAFE}") from None
+            raise StoreError(f"{self.store / CLAIMS}: cannot create ({oserror_text(exc)}); {SAFE}") from None
 
     def __enter__(self) -> Claims:
         return self
@@ -155,7 +156,7 @@ class Claims:
                 with os.fdopen(fd, "w") as fh:
                     fh.write(body)
         except OSError as exc:  # e.g. the disk filled up
-            raise StoreError(f"{path}: cannot write a claim ({exc.strerror or exc}); {SAFE}") from None
+            raise StoreError(f"{path}: cannot write a claim ({oserror_text(exc)}); {SAFE}") from None
         finally:
             tmp.unlink(missing_ok=True)
         self.held[bucket] = token

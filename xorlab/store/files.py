@@ -4,7 +4,6 @@ writability check before anything is created, and file hashes.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -15,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from xorlab.store.format import FILE_HASH, TEMP_PREFIX, StoreError, read_manifest
+from xorlab.store.layout import oserror_text  # noqa: F401  (re-exported: one definition, in layout)
 
 
 # ----------------------------------------------------------------------------------------------- paths
@@ -27,19 +27,6 @@ def store_path(path: str | Path, base: str | Path | None = None) -> Path:
     if not p.is_absolute() and base is not None:
         p = Path(base).expanduser() / p
     return p.absolute()
-
-
-def oserror_text(exc: OSError) -> str:
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    if exc.errno == errno.ENOSPC:
-        reason = "no space left on the device"
-    elif exc.errno == errno.EDQUOT:
-        reason = "disk quota exceeded"
-    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        reason = f"not writable ({exc.strerror})"
-    elif exc.errno == errno.ENAMETOOLONG:
-        reason = "file name too long"
-    return reason
 
 
 # ----------------------------------------------------------------------------------------------- writing

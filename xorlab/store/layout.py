@@ -3,6 +3,7 @@ format version, liveness constants, ``StoreError`` and the manifest. The Arrow s
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 from pathlib import Path
@@ -66,3 +67,17 @@ def no_manifest(path: Path) -> str:
         f"{path}: has runs/ but no {MANIFEST}: a store whose manifest was lost, or not an xorlab store; "
         f"restore {MANIFEST} (e.g. from a sibling store) or move the folder away"
     )
+
+
+def oserror_text(exc: OSError) -> str:
+    """The reason an OS error gives, in the words every xorlab message uses (``no space left on the device``)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno == errno.ENOSPC:
+        reason = "no space left on the device"
+    elif exc.errno == errno.EDQUOT:
+        reason = "disk quota exceeded"
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        reason = f"not writable ({exc.strerror})"
+    elif exc.errno == errno.ENAMETOOLONG:
+        reason = "file name too long"
+    return reason
