@@ -68,9 +68,13 @@ class Net:
         return {k: getattr(self, k).copy() for k in ("w1", "b1", "w2", "b2")}
 
 
-def run(params: dict[str, np.ndarray], lr: float, max_steps: int) -> tuple[np.ndarray, np.ndarray, Net]:
+def run(
+    params: dict[str, np.ndarray], lr: float, max_steps: int, lr_output: float | None = None
+) -> tuple[np.ndarray, np.ndarray, Net]:
     """Train naively; return losses before each update (max_steps,), predictions at t = 0..max_steps
-    (max_steps + 1, 4), and the final net."""
+    (max_steps + 1, 4), and the final net. With ``lr_output``, w2 and b2 step with that rate, w1 and b1 with ``lr``."""
+    rates = {"w1": lr, "b1": lr, "w2": lr if lr_output is None else lr_output}
+    rates["b2"] = rates["w2"]
     net = Net.from_params(params)
     losses, preds = [], []
     for _ in range(max_steps):
@@ -78,7 +82,7 @@ def run(params: dict[str, np.ndarray], lr: float, max_steps: int) -> tuple[np.nd
         preds.append(yhat[:, 0])
         losses.append(loss)
         for name, g in net.backward().items():
-            getattr(net, name)[...] -= lr * g
+            getattr(net, name)[...] -= rates[name] * g
     yhat, _ = net.forward()
     preds.append(yhat[:, 0])
     return np.array(losses), np.array(preds), net

@@ -216,6 +216,8 @@ def test_canonical_is_complete_and_plain():
         "rng": "default",
         "rng_skip": 0,
         "loss_threshold": 0.05,
+        "lr_hidden": 1.0,
+        "lr_output": 1.0,
         "init_gain": 2.0,
         "init_std": None,
         "init_a": None,

@@ -69,6 +69,30 @@ def test_train_matches_naive_notebook_loop(init, lr, rng):
         np.testing.assert_allclose(res.params[k], v, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("engine", ["numpy", "compiled"])
+@pytest.mark.parametrize(("hidden", "output"), [(0.25, 1.0), (1.0, 4.0), (3.0, 0.125)])
+def test_per_layer_rates_match_a_naive_loop_with_two_rates(engine, hidden, output):
+    """``lr_hidden``/``lr_output`` multiply ``lr`` for (w1, b1) and (w2, b2): both engines equal the naive loop
+    stepping each layer with its own rate, and differ from the plain-lr run."""
+    cfg = TrainConfig(lr=0.5, max_steps=200, seed=5, init="xavier_normal", lr_hidden=hidden, lr_output=output)
+    res = train_batch([cfg], engine=engine)[0]
+    losses, preds, ref = nb.run(start_params(cfg), 0.5 * hidden, cfg.max_steps, lr_output=0.5 * output)
+    np.testing.assert_allclose(res.losses, losses, rtol=1e-9)
+    for k, v in ref.params().items():
+        np.testing.assert_allclose(res.params[k], v, rtol=1e-8, atol=1e-12)
+    plain = train_batch([replace(cfg, lr_hidden=1.0, lr_output=1.0)], engine=engine)[0]
+    assert not np.array_equal(plain.losses, res.losses)
+
+
+def test_default_multipliers_are_the_plain_lr_bit_for_bit():
+    """Multipliers of 1.0 are the notebook's single rate exactly (lr * 1.0 == lr), in a batch mixing both."""
+    a = TrainConfig(lr=0.7, max_steps=150, seed=2, init="he_normal")
+    b = replace(a, lr_hidden=2.0)
+    mixed = train_batch([b, a, b], engine="numpy")
+    assert_same_run(mixed[1], train(a))
+    assert_same_run(mixed[0], mixed[2])
+
+
 def test_explicit_params():
     """Guards ``params=``: starting from the config's own draw gives the identical run; equal configs with
     different explicit starts in one batch stay separate runs."""

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from tests.test_config import MomentumConfig
+from xorlab.core.config import TrainConfig
 from xorlab.store.records import config_frame, run_id
 from xorlab.sweep.grid import Grid, shard_of
 from xorlab.sweep.keys import GridKeys
@@ -63,6 +64,10 @@ def random_grid(rng: random.Random, npz: str) -> dict:
         grid["rng_skip"] = [0, 144]
     if rng.random() < 0.3:
         grid["loss_threshold"] = [0.05, 0.5]
+    if rng.random() < 0.4:  # a later field: its default is in no text, any other value is
+        grid["lr_hidden"] = rng.sample([1.0, 1, 0.5, 4.0], rng.randint(1, 3))
+    if rng.random() < 0.4:
+        grid["lr_output"] = rng.sample([1.0, 2.0, 0.25], rng.randint(1, 2))
     return grid
 
 
@@ -126,6 +131,19 @@ def test_a_new_field_is_keyed_too():
     assert np.array_equal(keys.hashes(np.arange(grid.n_trajectories)) % 7, shards)
 
 
+def test_later_fields_at_their_default_keep_every_earlier_run_id():
+    """lr_hidden/lr_output at 1.0 are left out of the id and trajectory texts: the runs of a grid that sets them
+    to 1.0 have the ids and shards of the same grid without them (stores written before 0.2 resume as they are)."""
+    base = {"lr": [0.1, 2.0], "seed": "range(0,5)", "init": ["notebook", "xavier_normal"], "max_steps": [5, 10]}
+    plain, explicit = Grid.from_mapping(base), Grid.from_mapping({**base, "lr_hidden": 1.0, "lr_output": [1]})
+    traj = np.arange(plain.n_trajectories)
+    assert np.array_equal(GridKeys(plain).run_ids(traj), GridKeys(explicit).run_ids(traj))
+    assert np.array_equal(GridKeys(plain).hashes(traj), GridKeys(explicit).hashes(traj))
+    other = Grid.from_mapping({**base, "lr_output": 2.0})
+    assert not set(GridKeys(other).run_ids(traj).ravel()) & set(GridKeys(plain).run_ids(traj).ravel())
+    assert GridKeys(plain).run_ids(traj)[0, 0] == run_id(TrainConfig(lr=0.1, seed=0, max_steps=5))
+
+
 def test_a_huge_seed_range_is_never_listed():
     grid = Grid.from_mapping({"seed": "range(0,2000000)", "max_steps": [5]})
     assert isinstance(grid.axes["seed"], range)
@@ -145,10 +163,12 @@ def test_table_equals_the_configs(seed, npz):
     chosen = [c for c, keep in zip(configs, needed.reshape(-1), strict=True) if keep]
     assert list(table) == chosen and [type(c) for c in table] == [type(c) for c in chosen]
     pd.testing.assert_frame_equal(config_frame(table), config_frame(chosen))
-    # runs of one trajectory share a code; different trajectories never do
+    # runs of one trajectory share a code; different trajectories share none, unless the grid lists one trajectory
+    # twice (``normal`` and ``{name: normal, std: 1.0}``), which the sweep marks as duplicates and never trains
     keys = [c.trajectory_key() for c in chosen]
-    assert all(
-        (table.trajectory[i] == table.trajectory[j]) == (keys[i] == keys[j])
-        for i in range(len(keys))
-        for j in range(len(keys))
-    )
+    dup = GridKeys(grid).duplicates(traj)[np.nonzero(needed)]
+    for i in range(len(keys)):
+        for j in range(len(keys)):
+            same_code = table.trajectory[i] == table.trajectory[j]
+            assert same_code <= (keys[i] == keys[j])
+            assert same_code or keys[i] != keys[j] or dup[i] or dup[j]

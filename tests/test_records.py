@@ -59,6 +59,8 @@ CHANGES = [
     {"rng": "legacy"},
     {"rng_skip": 1},
     {"loss_threshold": 0.04},
+    {"lr_hidden": 0.5},
+    {"lr_output": 2.0},
 ]
 
 
@@ -85,7 +87,7 @@ def test_runs_frame(batch):
     (config, outcome with nullable steps, predictions, row-major parameters)."""
     frame = runs_frame(batch)
     assert list(frame.columns) == RUN_COLUMNS and len(frame) == len(batch)
-    assert len(RUN_COLUMNS) == 1 + 11 + 1 + 5 + 10 + 1 + 4 + 17  # id, config, file hash, outcome, modes, engine
+    assert len(RUN_COLUMNS) == 1 + 13 + 1 + 5 + 10 + 1 + 4 + 17  # id, config, file hash, outcome, modes, engine
     assert frame["run_id"].tolist() == [run_id(c) for c in batch.configs]
     assert frame["status"].tolist() == ["stuck", "solved", "stuck", "diverged"] == batch.status.tolist()
     assert frame["steps_to_solve"].dtype == "Int64" and frame["diverged_step"].dtype == "Int64"

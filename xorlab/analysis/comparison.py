@@ -31,7 +31,7 @@ from scipy import stats as sps
 
 from xorlab.analysis import stats
 from xorlab.core.order import ordered
-from xorlab.store.records import PRED_COLUMNS
+from xorlab.store.records import PRED_COLUMNS, unremarkable
 
 KEY = ["init_label", *[c for c in stats.PAIR_COLUMNS if c != "seed"]]  # a configuration cell
 OUTCOME = ["status", "steps_to_solve", "plateau", "final_loss", *PRED_COLUMNS]
@@ -64,9 +64,11 @@ class Side:
 def describe_side(runs: pd.DataFrame, name: str, code: str = "unknown") -> Side:
     """``Side`` of one store's labelled runs (``init_label`` present)."""
     fixed, swept = {}, {}
-    for c in ["init_label", *stats.PAIR_COLUMNS]:
+    for c in ["init_label", *(c for c in stats.PAIR_COLUMNS if c in runs.columns)]:
         vals = ordered(runs[c].astype(object).where(runs[c].notna(), None).unique())
         field = "init" if c == "init_label" else c
+        if len(vals) == 1 and unremarkable(c, vals[0]):
+            continue
         if len(vals) == 1:
             fixed[field] = value_text(vals[0])
         else:

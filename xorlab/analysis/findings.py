@@ -23,6 +23,7 @@ from xorlab.analysis import stats
 from xorlab.analysis.text import md_code, md_text
 from xorlab.core.modes import MODES
 from xorlab.core.order import ordered
+from xorlab.store.records import unremarkable
 
 SIGNIFICANCE = 0.05
 FAST_ENOUGH = 0.5  # a group must solve at least this share of runs to be called fastest
@@ -82,14 +83,16 @@ def _range(values: Sequence) -> str:
 
 def conditions(runs: pd.DataFrame) -> list[str]:
     """What a reader must know to interpret the numbers: every config field with one value among ``runs`` (the
-    budget and the solve threshold named as such), the engine(s) that trained them, and each swept axis with its
-    values. One bullet each."""
+    budget and the solve threshold named as such; a later field at its default, e.g. ``lr_hidden`` = 1, goes
+    unsaid), the engine(s) that trained them, and each swept axis with its values. One bullet each."""
     runs = stats.with_init_label(runs)
     fixed, swept = [], []
-    for c in ["init_label", *stats.PAIR_COLUMNS]:
+    for c in ["init_label", *(c for c in stats.PAIR_COLUMNS if c in runs.columns)]:
         vals = ordered(runs[c].astype(object).where(runs[c].notna(), None).unique())
         name = "init" if c == "init_label" else c
         role = f" ({ROLES[c]})" if c in ROLES else ""
+        if len(vals) == 1 and unremarkable(c, vals[0]):
+            continue
         if len(vals) == 1:
             fixed.append(f"`{name}` = {value(vals[0]) if c != 'max_steps' else f'{int(vals[0]):,}'}{role}")
         else:

@@ -62,6 +62,8 @@ def swept_axes(runs: pd.DataFrame) -> list[str]:
     """
     out = []
     for c in CONFIG_COLUMNS:
+        if c not in runs.columns:  # a frame from before a later field (lr_hidden …): held at its default
+            continue
         if c in INIT_COLUMNS[1:]:
             swept = (runs.groupby("init", sort=False)[c].nunique(dropna=False) > 1).any()
         else:

@@ -85,10 +85,14 @@ def check_int(name: str, v: Any, minimum: int, maximum: int | None = None) -> No
         raise ConfigError(name, f"must be an integer {allowed}, got {v!r}")
 
 
-def spec(default: Any, check: Check, doc: str, budget: bool = False) -> Any:
+def spec(default: Any, check: Check, doc: str, budget: bool = False, since: str | None = None) -> Any:
     """A ``TrainConfig`` field: its default, its check, a one-line doc, and whether it is the run's *budget*
-    (a field that only says how long to follow a trajectory, so runs differing only there share one)."""
-    return field(default=default, metadata={"check": check, "doc": doc, "budget": budget})
+    (a field that only says how long to follow a trajectory, so runs differing only there share one).
+
+    ``since`` (a version) marks a field added after run ids were first written: at its default it is left out
+    of the run's identity and trajectory texts, so every run recorded before it keeps its ``run_id`` and shard,
+    and readers fill the default into stores that predate its column."""
+    return field(default=default, metadata={"check": check, "doc": doc, "budget": budget, "since": since})
 
 
 # ------------------------------------------------------------------------------------------------ config
@@ -104,6 +108,8 @@ class TrainConfig:
     rng: str = spec("default", one_of(RNG_KINDS, "generator"), "default = default_rng(seed); legacy = RandomState")
     rng_skip: int = spec(0, integer(0, MAX_RNG_SKIP), "standard-normal draws discarded before init (replay: 144)")
     loss_threshold: float = spec(0.05, positive(), "solved = all four points right and loss below this")
+    lr_hidden: float = spec(1.0, positive(), "multiplier of lr for the hidden layer (w1, b1)", since="0.2")
+    lr_output: float = spec(1.0, positive(), "multiplier of lr for the output layer (w2, b2)", since="0.2")
 
     def __post_init__(self) -> None:
         validate(self)
@@ -163,15 +169,26 @@ class TrainConfig:
         and the sha256 of its bytes (so ``start.npz`` and ``./start.npz`` are one run, and an edited file a new
         one). ``records.run_id`` hashes exactly this."""
         out = self.canonical()
+        for name, default in later_fields(type(self)).items():
+            if out[name] == default:
+                del out[name]
         if self.init_params.get("path") is not None:
             file = read_init_file(self.init_params["path"])
             out.update(init_path=str(file.path), init_file_sha256=file.sha256)
         return out
 
     def trajectory_key(self) -> tuple:
-        """What determines the run's trajectory: every canonical field except the budget (``max_steps``)."""
-        budget = _budget(type(self))
-        return tuple((k, v) for k, v in self.canonical().items() if k not in budget)
+        """What determines the run's trajectory: every canonical field except the budget (``max_steps``) and
+        the later fields at their defaults (see ``spec``)."""
+        budget, later = _budget(type(self)), later_fields(type(self))
+        return tuple(
+            (k, v) for k, v in self.canonical().items() if k not in budget and (k not in later or later[k] != v)
+        )
+
+    def rates(self) -> tuple[float, float]:
+        """The learning rates of the hidden layer (w1, b1) and of the output layer (w2, b2): ``lr`` times each
+        layer's multiplier (at the default multipliers both are exactly ``lr``)."""
+        return self.lr * self.lr_hidden, self.lr * self.lr_output
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -215,6 +232,13 @@ def plain_cast(cls: type[TrainConfig], name: str) -> Callable[[Any], Any]:
 @_per_class
 def _defaults(cls: type[TrainConfig]) -> tuple[tuple[str, Any], ...]:
     return tuple((f.name, f.default) for f in scalar_fields(cls))
+
+
+@_per_class
+def later_fields(cls: type[TrainConfig] = TrainConfig) -> dict[str, Any]:
+    """Fields added after run ids were first written (``spec(since=...)``) -> their defaults: left out of the
+    identity and trajectory texts at the default, filled with it when reading stores that predate them."""
+    return {f.name: f.default for f in scalar_fields(cls) if f.metadata["since"]}
 
 
 @_per_class

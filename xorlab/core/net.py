@@ -102,7 +102,9 @@ def backward(p: Params, f: Forward, x: np.ndarray, y: np.ndarray) -> Params:
     return Params(w1=w1_grad, b1=b1_grad, w2=w2_grad, b2=b2_grad)
 
 
-def update(p: Params, g: Params, lr: np.ndarray) -> None:
-    """Plain gradient descent in place, ``p -= lr * g``, with one learning rate per run (``lr`` is (N,))."""
-    for param, grad in zip(p.arrays(), g.arrays(), strict=True):
-        param -= lr * grad
+def update(p: Params, g: Params, lr: np.ndarray, lr_output: np.ndarray | None = None) -> None:
+    """Plain gradient descent in place, ``p -= lr * g``, with one learning rate per run (``lr`` is (N,)); with
+    ``lr_output``, the output layer (w2, b2) takes that rate instead and ``lr`` is the hidden layer's (w1, b1)."""
+    out = lr if lr_output is None else lr_output
+    for param, grad, rate in zip(p.arrays(), g.arrays(), (lr, lr, out, out), strict=True):
+        param -= rate * grad

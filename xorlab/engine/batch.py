@@ -122,7 +122,8 @@ class Prepared:
     table: RunTable
     lane_of: np.ndarray  # (N,) lane of each run
     start: Params  # L lanes, run axis last
-    lr: np.ndarray  # (L,)
+    lr: np.ndarray  # (L,) the hidden layer's rate: lr × lr_hidden
+    lr_output: np.ndarray  # (L,) the output layer's rate: lr × lr_output
     threshold: np.ndarray  # (L,)
     log_every: int
     engine: str  # the engine that will run it (after any fallback)
@@ -142,6 +143,7 @@ class Prepared:
             self.log_every,
             t0=t0,
             first_solved0=first_solved0,
+            lr_output=self.lr_output,
         )
         return trace, time.perf_counter() - began
 
@@ -172,7 +174,9 @@ def prepare(
         reps = lane_of = np.arange(len(table))
         start = stack_params([_check_start(q) for q in params])
     lr, threshold = table.columns["lr"][reps], table.columns["loss_threshold"][reps]
-    return Prepared(configs, table, lane_of, start, lr, threshold, log_every, used, run)
+    # Per-layer rates; at the default multipliers (1.0) both are exactly lr.
+    lr_hidden, lr_output = lr * table.columns["lr_hidden"][reps], lr * table.columns["lr_output"][reps]
+    return Prepared(configs, table, lane_of, start, lr_hidden, lr_output, threshold, log_every, used, run)
 
 
 def train_batch(

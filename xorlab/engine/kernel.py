@@ -162,6 +162,7 @@ def simulate_compiled(
     log_every: int,
     t0: int = 0,
     first_solved0: np.ndarray | None = None,
+    lr_output: np.ndarray | None = None,
 ) -> Trace:
     """Simulate L lanes from ``start`` (step ``t0``) to horizon = max(run_end) and read out R runs.
 
@@ -170,7 +171,7 @@ def simulate_compiled(
     start : Params
         Starting parameters of the L lanes, run axis last.
     lr, threshold : (L,) float64
-        Learning rate and loss threshold of each lane.
+        Learning rate (of the hidden layer, when ``lr_output`` is given) and loss threshold of each lane.
     run_lane, run_end : (R,) int64
         Lane of each read-out run and the step at which it is read out (t0 <= run_end <= horizon).
     log_every : int
@@ -179,6 +180,8 @@ def simulate_compiled(
         Step index of ``start``.
     first_solved0 : (L,) int64, optional
         Already-known first solve per lane (-1 = none); a lane with one keeps it.
+    lr_output : (L,) float64, optional
+        Learning rate of the output layer (w2, b2) of each lane; default ``lr``.
 
     Returns
     -------
@@ -191,11 +194,13 @@ def simulate_compiled(
     )
     n_lanes = P.shape[1]
     lr = np.ascontiguousarray(lr, dtype=np.float64)
+    lr_out = lr if lr_output is None else np.ascontiguousarray(lr_output, dtype=np.float64)
     threshold = np.ascontiguousarray(threshold, dtype=np.float64)
     run_lane = np.ascontiguousarray(run_lane, dtype=np.int64)
     run_end = np.ascontiguousarray(run_end, dtype=np.int64)
-    if lr.shape != (n_lanes,) or threshold.shape != (n_lanes,):
-        raise ValueError(f"lr and threshold must have shape ({n_lanes},)")
+    if lr.shape != (n_lanes,) or lr_out.shape != (n_lanes,) or threshold.shape != (n_lanes,):
+        raise ValueError(f"lr, lr_output and threshold must have shape ({n_lanes},)")
+    rates = np.ascontiguousarray(np.stack([lr, lr_out]))  # (2, L): hidden layer, output layer
     if run_lane.ndim != 1 or run_lane.shape != run_end.shape or run_lane.size == 0:
         raise ValueError("run_lane and run_end must be non-empty 1-D arrays of equal length")
     if run_lane.min() < 0 or run_lane.max() >= n_lanes or run_end.min() < t0:
@@ -224,7 +229,7 @@ def simulate_compiled(
     with _run_lock:
         km.simulate_kernel(
             P,
-            lr,
+            rates,
             cthr,
             fs0,
             t0,

@@ -39,13 +39,14 @@ from numba.extending import intrinsic as _numba_intrinsic
 from xorlab.core.modes import TAIL  # losses kept before each run's end (a compile-time constant here)
 from xorlab.engine.results import NO_STEP  # negative: never (the `< 0.0` tests below)
 
-BLOCK = 128  # lanes per block: all rows of a block (26 x 128 doubles = 26 KiB) stay in L1 for every step
+BLOCK = 128  # lanes per block: all rows of a block (27 x 128 doubles = 27 KiB) stay in L1 for every step
 
 # Rows of the per-block array ``loc`` (each BLOCK long). w1[k, j] is row 4k + j, as in Params.w1 (2, 4, N).
 B1, W2, B2 = 8, 12, 16
 NPARAM = 17
 LR, CTHR, FS, DS, LOSS, YHAT = 17, 18, 19, 20, 21, 22  # FS/DS: first_solved/diverged_step (-1 = never)
-NROW = 26
+LRO = 26  # the output layer's rate (LR: the hidden layer's)
+NROW = 27
 
 # Cody–Waite split of ln 2 (fdlibm): LN2_HI has 32 trailing zero bits, so k·LN2_HI is exact for |k| < 2^21.
 LOG2E = 1.4426950408889634
@@ -303,7 +304,7 @@ def _step(loc, i, t, with_loss):
     # Backward (gradients of the summed BCE): dz2 = yhat - y, then the numpy engine's sums in point order.
     d_0, d_1, d_2, d_3 = y_0 - 0.0, y_1 - 1.0, y_2 - 1.0, y_3 - 0.0
     g_0, g_1, g_2, g_3 = _dz1(a_0, d_0, v), _dz1(a_1, d_1, v), _dz1(a_2, d_2, v), _dz1(a_3, d_3, v)
-    lr = loc[LR * n + i]
+    lr, lro = loc[LR * n + i], loc[LRO * n + i]  # hidden layer's rate, output layer's rate
     for j in range(4):  # unrolled by LLVM (constant trip count) before vectorising across lanes
         gw0 = _psum(0.0 * g_0[j], 0.0 * g_1[j], 1.0 * g_2[j], 1.0 * g_3[j])  # x.T @ dz1, x[:, 0] = 0 0 1 1
         gw1 = _psum(0.0 * g_0[j], 1.0 * g_1[j], 0.0 * g_2[j], 1.0 * g_3[j])  # x[:, 1] = 0 1 0 1
@@ -312,9 +313,9 @@ def _step(loc, i, t, with_loss):
         loc[j * n + i] = w[j] - lr * gw0 if alive else w[j]  # p -= lr·g, unless frozen
         loc[(4 + j) * n + i] = w[4 + j] - lr * gw1 if alive else w[4 + j]
         loc[(B1 + j) * n + i] = b1[j] - lr * gb1 if alive else b1[j]
-        loc[(W2 + j) * n + i] = v[j] - lr * gw2 if alive else v[j]
+        loc[(W2 + j) * n + i] = v[j] - lro * gw2 if alive else v[j]
     gb2 = _psum(d_0, d_1, d_2, d_3)
-    loc[B2 * n + i] = b2 - lr * gb2 if alive else b2
+    loc[B2 * n + i] = b2 - lro * gb2 if alive else b2
 
 
 @nb.njit(nogil=True, error_model="numpy")
@@ -365,7 +366,8 @@ def _block(
         for i in range(n):
             loc[k * BLOCK + i] = P[k, l0 + i]
     for i in range(n):
-        loc[LR * BLOCK + i] = lr[l0 + i]
+        loc[LR * BLOCK + i] = lr[0, l0 + i]
+        loc[LRO * BLOCK + i] = lr[1, l0 + i]
         loc[CTHR * BLOCK + i] = cthr[l0 + i]
         loc[FS * BLOCK + i] = fs0[l0 + i]
     for i in range(BLOCK):
@@ -407,7 +409,7 @@ def _block(
 
 _I = types.int64
 _F1, _I1, _F2 = types.float64[::1], types.int64[::1], types.float64[:, ::1]
-SIGNATURE = types.void(_F2, _F1, _F1, _I1, _I, _I, _I, _I1, _I1, _I1, _I1, _F2, _I1, _I1, _F1, _F2, _F2, _F2)
+SIGNATURE = types.void(_F2, _F2, _F1, _I1, _I, _I, _I, _I1, _I1, _I1, _I1, _F2, _I1, _I1, _F1, _F2, _F2, _F2)
 
 
 @nb.njit(nogil=True, error_model="numpy", parallel=True, cache=True)
@@ -433,7 +435,8 @@ def simulate_kernel(
 ):
     """All blocks, spread over numba's threads (``prange``); results land in the output arrays.
 
-    P (17, L) parameter rows; lr, cthr = expm1(4·threshold), fs0 per lane; runs sorted by (block, end), block b's
+    P (17, L) parameter rows; lr (2, L) the hidden and the output layer's rates; cthr = expm1(4·threshold), fs0
+    per lane; runs sorted by (block, end), block b's
     runs at blk_ptr[b]:blk_ptr[b+1]; outputs as in ``xorlab.engine.kernel.simulate_compiled``."""
     for b in prange(blk_ptr.size - 1):
         _block(

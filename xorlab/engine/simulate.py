@@ -46,7 +46,7 @@ class _Freezer:
         self.loss = np.full(lanes, np.nan)
         self.yhat = np.full((N_POINTS, lanes), np.nan)
 
-    def __call__(self, t: int, p: Params, f: Forward, lr: np.ndarray) -> None:
+    def __call__(self, t: int, p: Params, f: Forward, lr: np.ndarray, lr_output: np.ndarray) -> None:
         bad = ~(np.isfinite(f.loss) & _params_finite(p)) & (self.step == NO_STEP)
         if bad.any():
             if self.state is None:
@@ -54,7 +54,13 @@ class _Freezer:
             for dst, src in zip(self.state.arrays(), p.arrays(), strict=True):
                 dst[..., bad] = src[..., bad]
                 src[..., bad] = 0.0
-            self.loss[bad], self.yhat[:, bad], self.step[bad], lr[bad] = f.loss[bad], f.yhat[:, bad], t, 0.0
+            self.loss[bad], self.yhat[:, bad], self.step[bad], lr[bad], lr_output[bad] = (
+                f.loss[bad],
+                f.yhat[:, bad],
+                t,
+                0.0,
+                0.0,
+            )
         if self.state is not None:  # frozen lanes report their frozen forward pass
             dead = self.step != NO_STEP
             f.loss[dead], f.yhat[:, dead] = self.loss[dead], self.yhat[:, dead]
@@ -114,16 +120,19 @@ def simulate(
     log_every: int = 1,
     t0: int = 0,
     first_solved0: np.ndarray | None = None,
+    lr_output: np.ndarray | None = None,
 ) -> Trace:
     """Train L lanes from ``start`` (at step ``t0``) to the last ``run_end``; read out run r at ``run_end[r]``.
 
     The numpy reference engine. At each step t: the notebook's forward pass (the loss printed before the
     update), freeze lanes that went non-finite, the solve check, logging and read-out, then — unless t is the
-    horizon — the notebook's backward pass and update. ``lr`` and ``threshold`` are per lane.
+    horizon — the notebook's backward pass and update. ``lr`` and ``threshold`` are per lane; with
+    ``lr_output`` (per lane), ``lr`` is the hidden layer's rate and ``lr_output`` the output layer's.
     """
     p = Params(*(a.copy() for a in start.arrays()))
     lanes = p.b2.shape[0]
     lr = np.array(lr, dtype=np.float64)
+    lr_out = lr.copy() if lr_output is None else np.array(lr_output, dtype=np.float64)
     threshold = np.asarray(threshold, dtype=np.float64)
     run_lane, run_end = np.asarray(run_lane, dtype=np.int64), np.asarray(run_end, dtype=np.int64)
     horizon = int(run_end.max())
@@ -133,13 +142,13 @@ def simulate(
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is how divergence shows; see module doc
         for t in range(t0, horizon + 1):
             f = forward(p, X, Y)  # yhat and mean BCE before this step's update
-            freeze(t, p, f, lr)
+            freeze(t, p, f, lr, lr_out)
             newly = correct_side(f.yhat, Y) & (f.loss < threshold) & (solved == NO_STEP) & (freeze.step == NO_STEP)
             solved[newly] = t
             record(t, f, lambda: freeze.params(p))
             if t == horizon:
                 break
-            update(p, backward(p, f, X, Y), lr)  # p -= lr * grad of the summed BCE
+            update(p, backward(p, f, X, Y), lr, lr_out)  # p -= lr * grad of the summed BCE, per layer
     return Trace(
         loss_steps=record.loss_steps,
         losses=record.losses,

@@ -30,7 +30,7 @@ from xorlab.store.format import (
     no_manifest,
     read_manifest,
 )
-from xorlab.store.records import OPTIONAL_COLUMNS, RUN_DTYPES
+from xorlab.store.records import DEFAULTED_COLUMNS, OPTIONAL_COLUMNS, RUN_DTYPES
 from xorlab.store.sessions import read_session
 
 
@@ -112,12 +112,24 @@ def corrupt_message(file: Path, reason: str) -> str:
     )
 
 
-def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """``table`` with ``schema``'s columns; optional columns a store predates become null."""
+def _fill_missing(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with the optional columns of ``schema`` it lacks (a store predating them): a later config field
+    as its default (``DEFAULTED_COLUMNS``), anything else as null."""
     for name in OPTIONAL_COLUMNS:
         if name in schema.names and name not in table.column_names:
-            table = table.append_column(name, pa.nulls(len(table), schema.field(name).type))
-    return table.select(schema.names).cast(schema)
+            kind = schema.field(name).type
+            filler = (
+                pa.repeat(pa.scalar(DEFAULTED_COLUMNS[name], kind), len(table))
+                if name in DEFAULTED_COLUMNS
+                else pa.nulls(len(table), kind)
+            )
+            table = table.append_column(name, filler)
+    return table
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with ``schema``'s columns, in its order and types; see ``_fill_missing``."""
+    return _fill_missing(table, schema).select(schema.names).cast(schema)
 
 
 def check_runs_table(file: Path, table: pa.Table) -> None:
@@ -154,6 +166,7 @@ def read_table(
                 raise KeyError(f"no column {missing[0]!r}")
             read = [c for c in wanted if c in present]
             table = pf.read(columns=read).replace_schema_metadata(pf.schema_arrow.metadata)
+            table = _fill_missing(table, pa.schema([schema.field(c) for c in wanted]))
             if filters is not None:  # the file is opened once; a runs file is one chunk, small enough to filter here
                 table = table.filter(pq.filters_to_expression(filters))
         if check is not None:

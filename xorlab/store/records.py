@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xorlab.core.config import TrainConfig, config_dtypes
+from xorlab.core.config import TrainConfig, config_dtypes, later_fields
 from xorlab.core.data import POINT_LABELS
 from xorlab.core.identity import run_id_of
 from xorlab.core.inits import INIT_PARAM_NAMES, INIT_PARAM_TYPES, SCHEMES
@@ -60,7 +60,19 @@ PROVENANCE_DTYPES = {"engine": "string"}  # which engine trained the run (xorlab
 #: What else determines a run's result beyond its config: a from_file run's init file content (sha256).
 FILE_HASH = "init_file_sha256"
 IDENTITY_DTYPES = {FILE_HASH: "string"}
-OPTIONAL_COLUMNS = set(IDENTITY_DTYPES) | set(BEHAVIOUR_DTYPES) | set(PROVENANCE_DTYPES)  # newer than format v1
+#: Config fields newer than the store's first runs (``spec(since=...)``): a file without the column holds runs
+#: at the field's default, which readers fill in (``lr_hidden`` and ``lr_output`` read as 1.0 from 0.1 stores).
+DEFAULTED_COLUMNS = later_fields()
+
+
+def unremarkable(column: str, value: Any) -> bool:
+    """True for a later config field at its default (``lr_hidden`` = 1): the condition every run held before the
+    field existed, which lists of what was held fixed leave unsaid."""
+    return column in DEFAULTED_COLUMNS and value == DEFAULTED_COLUMNS[column]
+
+
+#: Columns a runs file may lack (newer than format v1): null, or the default of ``DEFAULTED_COLUMNS``.
+OPTIONAL_COLUMNS = set(IDENTITY_DTYPES) | set(BEHAVIOUR_DTYPES) | set(PROVENANCE_DTYPES) | set(DEFAULTED_COLUMNS)
 CURVE_COLUMNS = ["run_id", "step", "loss"]
 
 

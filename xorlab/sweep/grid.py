@@ -37,6 +37,7 @@ from xorlab.core.config import (
     float_axes,
     grid_axes,
     int_axes,
+    later_fields,
     plain_cast,
 )
 from xorlab.core.identity import traj_hash_of
@@ -267,7 +268,11 @@ class Grid:
             run = self._init_runs[j]
             entries = run.canonical() if canonical else run.identity()
             return {k: v for k, v in entries.items() if self.owner(k) == "init"}
-        return {axis: plain_cast(self.config_cls, axis)(self.values(axis)[j])}
+        value = plain_cast(self.config_cls, axis)(self.values(axis)[j])
+        later = later_fields(self.config_cls)
+        if axis in later and value == later[axis]:  # a later field at its default is in neither text
+            return {}
+        return {axis: value}
 
     @functools.cached_property
     def _columns(self) -> dict[str, np.ndarray]:
@@ -283,7 +288,8 @@ class Grid:
             return np.array([values[j] for j in idx.reshape(-1).tolist()], dtype=np.int64).reshape(idx.shape)
         if axis not in self._columns:
             dtype = config_dtypes(self.config_cls)[axis]
-            self._columns[axis] = column_array([self.owned(axis, j)[axis] for j in range(len(values))], dtype)
+            cast = plain_cast(self.config_cls, axis)
+            self._columns[axis] = column_array([cast(v) for v in values], dtype)
         return self._columns[axis][idx]
 
     @functools.cached_property

@@ -37,7 +37,7 @@ from xorlab.store.format import StoreError, read_manifest
 from xorlab.store.index import recorded_ids
 from xorlab.store.liveness import StoreObserver, clock_ahead
 from xorlab.store.reader import StoreReader, committed_chunks, load_curves, load_runs
-from xorlab.store.records import CONFIG_COLUMNS
+from xorlab.store.records import CONFIG_COLUMNS, DEFAULTED_COLUMNS
 from xorlab.store.sessions import parse_time
 
 log = logging.getLogger(__name__)
@@ -205,7 +205,10 @@ def _recorded_axes(path: Path) -> tuple[dict[str, int], dict[str, str]]:
     files = committed_chunks(path)
     if not files:
         return {}, {}
-    frame = pa.concat_tables([reader.read_parquet(f, columns=CONFIG_COLUMNS) for f in files]).to_pandas()
+    tables = [t for f in files if (t := reader.read_runs_file(f, "skip", columns=CONFIG_COLUMNS)) is not None]
+    if not tables:
+        return {}, {}
+    frame = pa.concat_tables(tables).to_pandas()
     init_cols = [c for c in CONFIG_COLUMNS if c == "init" or c.startswith("init_")]
     axes = {c: int(frame[c].nunique(dropna=False)) for c in CONFIG_COLUMNS if c not in init_cols}
     axes["init"] = len(frame[init_cols].drop_duplicates())
@@ -275,6 +278,10 @@ def describe(path: str | Path) -> StoreInfo:
         seen_axes, seen_fixed = ({}, {}) if damaged else _recorded_axes(path)
         axes = seen_axes if axes is None else axes
         fixed = seen_fixed if fixed is None else fixed
+    # a later field held at its default (lr_hidden = 1) is what every store held: left unsaid
+    quiet = {k for k, default in DEFAULTED_COLUMNS.items() if fixed.get(k) == _value_text(default)}
+    axes = {k: n for k, n in axes.items() if k not in quiet}
+    fixed = {k: v for k, v in fixed.items() if k not in quiet}
     engines = [] if damaged else sorted(reader.recorded_engines(path))
     observer = StoreObserver(path)
     states = [((s.get("shard", 0), s.get("num_shards", 1)), session_state(s, observer)) for s in sessions]
