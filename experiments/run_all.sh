@@ -24,7 +24,17 @@ zoom() {  # name, lr exponents from/to, std exponents from/to: a window of the b
 zoom zoom10 0.001 0.251 -0.375 -0.125
 zoom zoom100 0.1135 0.1385 -0.2625 -0.2375
 zoom zoom1000 0.12475 0.12725 -0.25125 -0.24875
-for s in base zoom10 zoom100 zoom1000; do
+# The layers map: the two layers' learning rates (lr = 1, so each multiplier is its layer's rate), and its zooms
+# centred on lr_hidden = lr_output = 10^0.2 ≈ 1.58, inside the speckled band.
+"$BIN/xorlab-sweep" experiment=trainability_layers sweep.dir="$TM/layers"
+zoom_layers() {  # name, log10 rate from/to (both layers)
+  "$BIN/xorlab-sweep" experiment=trainability_layers sweep.dir="$TM/$1" "grid.lr_hidden=logspace($2,$3,1000)" \
+    "grid.lr_output=logspace($2,$3,1000)"
+}
+zoom_layers layers_zoom10 0.075 0.325
+zoom_layers layers_zoom100 0.1875 0.2125
+zoom_layers layers_zoom1000 0.19875 0.20125
+for s in base zoom10 zoom100 zoom1000 layers layers_zoom10 layers_zoom100 layers_zoom1000; do
   "$BIN/xorlab-report" "$TM/$s" --out "experiments/trainability_map/$s" --formats png
 done
 "$BIN/python" experiments/trainability_map/boundary.py "$TM" --out experiments/trainability_map
