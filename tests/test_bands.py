@@ -100,3 +100,39 @@ def test_order_statistics_match_scipy_quantile_test():
         assert med[0] == np.median(x) and count[0] == n
         if n >= 10:  # below that the exact interval is unbounded; the order statistics clamp to the sample
             assert (lo[0], hi[0]) == (ci.low, ci.high)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_selected_order_statistics_equal_sorting_bit_for_bit(seed):
+    """Selection (np.partition) gives the sorted order statistics exactly: rows of different counts (NaN = no
+    value), ties, infinities (diverged runs) and single values."""
+    rng = np.random.default_rng(seed)
+    rows = rng.choice([0.1, 0.5, 1.0], size=(40, 257)) * rng.random((40, 257)).round(seed % 3 + 1)  # many ties
+    rows[rng.random(rows.shape) < 0.05] = np.inf
+    rows[rng.random(rows.shape) < rng.random((40, 1))] = np.nan  # each row its own count, some empty
+    rows[0, 1:] = np.nan  # one value
+    got = bands.selected_order_statistics(rows.copy(), 0.95)
+    want = bands.order_statistics(np.sort(rows, axis=1).T, 0.95)
+    for g, w in zip(got, want, strict=True):
+        assert np.asarray(g).tobytes() == np.asarray(w).tobytes()
+
+
+def test_curves_kept_from_the_bands_pass_equal_a_fresh_read(two_stores):
+    """A report's sampled curves come from the bands' own pass over the curves files: the same rows, in the same
+    order, as reading them again (runs shared by two stores, logged at other intervals: the first read wins)."""
+    from xorlab.analysis.curves import StoreCurves
+
+    a, b = two_stores
+    runs = load_runs([a, b])
+    ids = runs["run_id"].astype(str).drop_duplicates().sample(12, random_state=3).tolist()
+    source = StoreCurves([a, b])
+    source.bands(runs, {"main": ["sweep", "init_label"]}, lines=ids)
+    kept = source.lines(ids[:7])
+    fresh = StoreCurves([a, b]).lines(ids[:7])
+    assert len(kept) and set(kept["run_id"].astype(str)) == set(ids[:7])
+    pd.testing.assert_frame_equal(
+        kept.astype({"run_id": str}).reset_index(drop=True), fresh.astype({"run_id": str}).reset_index(drop=True)
+    )
+    other = runs["run_id"].astype(str).drop_duplicates()
+    outside = other[~other.isin(ids)].iloc[:2].tolist()  # not kept: read from the files
+    assert set(source.lines(outside)["run_id"].astype(str)) == set(outside)

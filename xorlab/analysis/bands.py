@@ -4,9 +4,10 @@ computed from the store's curves files one at a time instead of a frame of every
 One pass reads each committed curves file (the run ids as dictionary codes, the steps, the losses), keeps the rows
 of the runs asked for, and appends each cell's rows -- a cell being one combination of every grouping's values --
 as a dense (runs x logged steps) block to one temporary spill file. Then, per group, the blocks of its cells are
-read back and sorted per step column, a slab of steps at a time, so memory holds one group's slab (at most
-``SLAB_BYTES``) and never the whole curve table. The numbers equal ``stats.curve_bands`` on the loaded frame:
-the same thinned steps, the same order statistics.
+read back a slab of steps at a time and the order statistics are *selected* per step (``np.partition``, linear
+time, the very values sorting would put there), so memory holds one group's slab (at most ``SLAB_BYTES``) and
+never the whole curve table. The numbers equal ``stats.curve_bands`` on the loaded frame: the same thinned steps,
+the same order statistics.
 """
 
 from __future__ import annotations
@@ -67,6 +68,28 @@ def order_statistics(sorted_cols: np.ndarray, confidence: float) -> tuple[np.nda
     return ok, n_, med, v[rank - 1, c], v[n_ - rank, c]
 
 
+def selected_order_statistics(rows: np.ndarray, confidence: float) -> tuple[np.ndarray, ...]:
+    """``order_statistics`` of each *row* of ``rows`` (unsorted; NaN = no value), by selection instead of sorting:
+    ``np.partition`` puts the median's two middle values and the interval's two order statistics at their sorted
+    positions (NaN last, as ``sort`` does) in linear time, so the numbers are those of sorting, bit for bit.
+    Rows with the same count of values share one partition call, in place when that is every row (``rows`` is
+    reordered within each row). Returns (ok, n, median, lo, hi) as
+    ``order_statistics`` does for the transposed, sorted matrix."""
+    n_all = (~np.isnan(rows)).sum(axis=1)
+    ok = n_all > 0
+    med, lo, hi = (np.full(rows.shape[0], np.nan) for _ in range(3))
+    for count in np.unique(n_all[ok]):
+        at = np.flatnonzero(n_all == count)
+        sub = rows if at.size == rows.shape[0] else rows[at]  # the usual slab: every row one count, in place
+        rank = max(int(sps.binom.ppf((1 - confidence) / 2, count, 0.5)), 1)
+        mid = ((count - 1) // 2, count // 2)
+        sub.partition(sorted({*mid, rank - 1, count - rank}), axis=1)
+        with np.errstate(invalid="ignore"):
+            med[at] = (sub[:, mid[0]] + sub[:, mid[1]]) / 2
+        lo[at], hi[at] = sub[:, rank - 1], sub[:, count - rank]
+    return ok, n_all[ok], med[ok], lo[ok], hi[ok]
+
+
 def _cells(runs: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, pd.DataFrame]:
     """Cell code per run (row of ``runs``) and the cells' values (one row per distinct combination)."""
     if not columns:
@@ -77,18 +100,49 @@ def _cells(runs: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, pd.D
     return codes.astype(np.int64), cells
 
 
-def _scatter(spill: _Spill, cell: np.ndarray, run: np.ndarray, step: np.ndarray, loss: np.ndarray) -> None:
+def _scatter(spill: _Spill, cell: np.ndarray, run: np.ndarray, step: np.ndarray, loss: np.ndarray) -> np.ndarray:
     """Append one file's kept rows to ``spill``: per cell, a dense (its runs x the file's steps) block, NaN where
-    a run has no row at a step."""
-    steps, col = np.unique(step, return_inverse=True)
+    a run has no row at a step. Returns the file's distinct steps."""
+    if not step.size:
+        return np.empty(0, dtype=np.int64)
+    steps, col = _dense_codes(step)
+    together = _runs_together(run)  # then each cell's rows (a stable subset) hold their runs together too
     order = np.argsort(cell, kind="stable")
     cell, run, col, loss = cell[order], run[order], col[order], loss[order]
     bounds = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1], True])
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-        runs, row = np.unique(run[a:b], return_inverse=True)
-        block = np.full((runs.size, steps.size), np.nan)
+        row, n_rows = _row_codes(run[a:b], together)
+        block = np.full((n_rows, steps.size), np.nan)
         block[row, col[a:b]] = loss[a:b]
         spill.append(int(cell[a]), block, steps)
+    return steps
+
+
+def _dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` of non-negative integers (logged steps), by a lookup table
+    in linear time when the largest value is not much more than their number (else by ``np.unique``)."""
+    top = int(values.max()) if values.size else 0
+    if values.size == 0 or values.min() < 0 or top > 4 * values.size + 1024:
+        return np.unique(values, return_inverse=True)
+    present = np.zeros(top + 1, dtype=bool)
+    present[values] = True
+    return np.flatnonzero(present), (np.cumsum(present) - 1)[values]
+
+
+def _runs_together(run: np.ndarray) -> bool:
+    """Whether every run's rows form one stretch of ``run``: a curves file is run-major (``records.curves_frame``)."""
+    firsts = np.sort(run[np.r_[True, run[1:] != run[:-1]]])
+    return bool((firsts[1:] != firsts[:-1]).all())
+
+
+def _row_codes(run: np.ndarray, together: bool) -> tuple[np.ndarray, int]:
+    """A block row per distinct run of ``run`` and how many there are: with every run's rows ``together``, a row
+    number is a count of run changes (rows in order of first appearance); otherwise ``np.unique``'s numbering."""
+    if together:
+        change = np.r_[True, run[1:] != run[:-1]]
+        return np.cumsum(change) - 1, int(change.sum())
+    runs, row = np.unique(run, return_inverse=True)
+    return row, int(runs.size)
 
 
 def thin_steps(steps: np.ndarray, max_points: int) -> np.ndarray:
@@ -106,16 +160,15 @@ def _group_band(spill: _Spill, blocks: list[_Block], keep: np.ndarray, confidenc
     out: list[tuple[np.ndarray, ...]] = []
     for s0 in range(0, keep.size, per_slab):
         slab = keep[s0 : s0 + per_slab]
-        matrix = np.full((rows, slab.size), np.nan)
+        matrix = np.full((slab.size, rows), np.nan)  # one row per step: each step's values contiguous
         r = 0
         for block in blocks:
             pos = np.searchsorted(block.steps, slab)
             hit = (pos < block.steps.size) & (block.steps[np.minimum(pos, block.steps.size - 1)] == slab)
             if hit.any():
-                matrix[r : r + block.rows, hit] = spill.read(block)[:, pos[hit]]
+                matrix[hit, r : r + block.rows] = spill.read(block)[:, pos[hit]].T
             r += block.rows
-        matrix.sort(axis=0)  # NaN (no row) sorts last; inf (a diverged run) just before it
-        ok, n, med, lo, hi = order_statistics(matrix, confidence)
+        ok, n, med, lo, hi = selected_order_statistics(matrix, confidence)
         out.append((slab[ok], n, med, lo, hi))
     return tuple(np.concatenate(parts) for parts in zip(*out, strict=True))
 
@@ -164,9 +217,8 @@ def curve_bands(
             keep = run >= 0
             step = table.column("step").to_numpy()[keep]
             loss = table.column("loss").to_numpy()[keep]
-            all_steps.update(np.unique(step).tolist())
             loss = np.where(np.isfinite(loss), loss, np.inf)  # a diverged run counts as the worst loss
-            _scatter(spill, cell_of_run[run[keep]], run[keep], step, loss)
+            all_steps.update(_scatter(spill, cell_of_run[run[keep]], run[keep], step, loss).tolist())
             if progress is not None:
                 progress()
         keep_steps = thin_steps(np.fromiter(all_steps, dtype=np.int64, count=len(all_steps)), max_points)

@@ -7,12 +7,15 @@ all of them), the curves of a few runs, and the final parameters of a few runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from xorlab.analysis import bands, stats
+from xorlab.store.format import CURVE_SCHEMA
 from xorlab.store.reader import find_stores, load_curves, load_runs
 from xorlab.store.records import PARAM_COLUMNS
 from xorlab.store.scan import curve_tables
@@ -29,7 +32,11 @@ class FrameCurves:
         return 1
 
     def bands(
-        self, runs: pd.DataFrame, groupings: Mapping[str, Sequence[str]], progress: Callable[[], None] | None = None
+        self,
+        runs: pd.DataFrame,
+        groupings: Mapping[str, Sequence[str]],
+        progress: Callable[[], None] | None = None,
+        lines: Sequence[str] = (),
     ) -> dict[str, pd.DataFrame]:
         out = {name: stats.curve_bands(self.curves, runs, by=list(by)) for name, by in groupings.items()}
         if progress is not None:
@@ -63,13 +70,37 @@ class StoreCurves:
         return max(1, self.units_)
 
     def bands(
-        self, runs: pd.DataFrame, groupings: Mapping[str, Sequence[str]], progress: Callable[[], None] | None = None
+        self,
+        runs: pd.DataFrame,
+        groupings: Mapping[str, Sequence[str]],
+        progress: Callable[[], None] | None = None,
+        lines: Sequence[str] = (),
     ) -> dict[str, pd.DataFrame]:
+        """The bands of ``groupings``; the curves of the runs ``lines`` are kept from the same pass over the
+        curves files, so a later ``lines`` of those runs reads nothing again."""
         runs = runs if stats.SWEEP in runs.columns else runs.assign(sweep=self.names[0])
-        return bands.curve_bands(curve_tables(self.stores, self.names), runs, groupings, progress=progress)
+        wanted = pa.array(sorted({str(r) for r in lines}), pa.string())
+        kept: list[pa.Table] = []
+
+        def tables() -> Iterator[tuple[str, pa.Table]]:
+            for name, table in curve_tables(self.stores, self.names):
+                if len(wanted):
+                    kept.append(table.filter(_rows_of(table.column("run_id"), wanted)))
+                yield name, table
+
+        out = bands.curve_bands(tables(), runs, groupings, progress=progress)
+        if len(wanted):
+            frame = (pa.concat_tables(kept) if kept else CURVE_SCHEMA.empty_table()).to_pandas()
+            self._lines = (set(wanted.to_pylist()), frame)
+        return out
 
     def lines(self, run_ids: Sequence[str]) -> pd.DataFrame:
-        curves = load_curves(self.stores, run_ids=run_ids, names=self.names)
+        ids = {str(r) for r in run_ids}
+        cached = getattr(self, "_lines", None)
+        if cached is not None and ids <= cached[0]:  # kept by the bands' pass, in the order load_curves reads
+            curves = cached[1][cached[1]["run_id"].astype(str).isin(ids)]
+        else:
+            curves = load_curves(self.stores, run_ids=run_ids, names=self.names)
         return curves.drop_duplicates(["run_id", "step"])[["run_id", "step", "loss"]]
 
     def with_params(self, rows: pd.DataFrame) -> pd.DataFrame:
@@ -87,3 +118,15 @@ class StoreCurves:
 
 
 Curves = FrameCurves | StoreCurves
+
+
+def _rows_of(run_id: pa.ChunkedArray, wanted: pa.Array) -> pa.ChunkedArray:
+    """Boolean mask of the rows whose ``run_id`` is in ``wanted``: looked up once per dictionary entry (a curves
+    file's run ids are dictionary-encoded), not once per row."""
+    parts = []
+    for chunk in run_id.chunks:
+        if isinstance(chunk, pa.DictionaryArray):
+            parts.append(pc.is_in(chunk.dictionary, value_set=wanted).take(chunk.indices))
+        else:
+            parts.append(pc.is_in(chunk, value_set=wanted))
+    return pa.chunked_array(parts, pa.bool_())

@@ -169,7 +169,15 @@ def run(args: argparse.Namespace) -> Path:
     paths = list(dict.fromkeys(str(p) for p in args.sweep_dirs))
     figure_formats = formats(args.formats)
     notes = []
-    weights = {"reading runs": 20, "statistics": 25, "loss curves": 30, "figures": 20, "maps": 20, "pages": 5}
+    weights = {
+        "reading runs": 20,
+        "statistics": 5,  # the statistics then run beside the figures and curves, on a thread of their own
+        "figures": 20,
+        "loss curves": 30,
+        "curve figures": 15,
+        "maps": 20,
+        "pages": 5,
+    }
     with Progress(weights, enabled=args.progress) as progress:
         progress.start("reading runs")
         try:

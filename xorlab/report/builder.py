@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -205,12 +206,11 @@ def draw_figures(
     first = runs["steps_to_solve"].astype("Float64").astype(float)
     log_steps = figures.early_steps(first.groupby(runs["lr"]).median(), float(runs["max_steps"].max()))
     summary = stats.summarize(runs, ["init_label", "lr"])
-    progress.start("loss curves", source.units)
-    bands = source.bands(runs, {"convergence": ["init_label", "lr"], "mode": ["mode"]}, progress.advance)
-    progress.start("figures", len(FIGURES))
+    bands: dict[str, pd.DataFrame] = {}  # the loss bands, computed after the figures that do not need them
+
+    sampled = surface.sample_runs(runs, SAMPLED)  # their curves are kept from the bands' pass
 
     def mode_curves() -> figures.Figure:
-        sampled = surface.sample_runs(runs, SAMPLED)
         picked = sampled[["run_id", "mode"]].drop_duplicates("run_id").astype({"run_id": str})
         lines = source.lines(picked["run_id"].tolist()).astype({"run_id": str}).merge(picked, on="run_id")
         counts = runs["mode"].value_counts().to_dict()
@@ -233,8 +233,21 @@ def draw_figures(
         "decision_surfaces": surfaces,
         "mode_curves": mode_curves,
     }
+    # Figures without curves first: drawing them holds the GIL, which a report's statistics thread (seeded
+    # bootstraps, numpy) does not need; reading the curves and selecting their order statistics then overlap the
+    # rest of the statistics. (Bands on a third thread beside both: slower, and more memory.)
+    with_curves = ("convergence", "mode_curves")
+    progress.start("figures", len(drawn) - len(with_curves))
     for stem, make in drawn.items():
-        figures.save(make(), figure_dir, stem, formats)
+        if stem not in with_curves:
+            figures.save(make(), figure_dir, stem, formats)
+            progress.advance()
+    progress.start("loss curves", source.units)
+    groupings = {"convergence": ["init_label", "lr"], "mode": ["mode"]}
+    bands.update(source.bands(runs, groupings, progress.advance, lines=sampled["run_id"].astype(str).tolist()))
+    progress.start("curve figures", len(with_curves))
+    for stem in with_curves:
+        figures.save(drawn[stem](), figure_dir, stem, formats)
         progress.advance()
 
 
@@ -292,38 +305,28 @@ def build_report(
     progress.start("statistics")
     labels = runs["init_label"].unique()
     ref = stats.resolve_reference(labels, reference) if reference is not None else stats.reference_init(labels)
-    table = stats.stats_table(runs, by, ref)
-    stats.write_csv(table, out_dir / "stats.csv", [*read, *findings.conditions(runs)])
-
     shown = figure_runs(runs, budget)
     map_axes = maps.map_axes(shown)
     captions = FIGURES if map_axes is None else map_figures.MAP_FIGURES
     budget_note = budget_text(shown)
-    pooled = [a for a in stats.swept_axes(shown) if a not in ("seed", "lr") and a not in stats.INIT_COLUMNS]
-    notes = [
-        *notes,
-        f"Figures show {findings.count(len(shown), 'run')}{budget_note}"
-        + (" (`--budget`)" if budget is not None else " (shorter runs are prefixes of these)")
-        + (f", pooled over {', '.join(f'`{a}`' for a in pooled)}." if pooled else "."),
-    ]
-    if stats.several_sweeps(runs):
-        names = store_names(ordered(runs[stats.SWEEP].astype(str).unique()))
-        if any(k != v for k, v in names.items()):
-            named = ", ".join(f"{md_text(v)} = {md_code(k)}" for k, v in names.items())
-            notes.append(f"In the figures, stores are named {named}.")
-    if len(runs) < n_all:
-        notes.append(f"{n_all - len(runs):,} duplicate runs (same run_id in one store) counted once.")
-    if map_axes is None:
-        draw_figures(shown, curves, figure_dir, ref, budget_note, formats, progress)
-    else:
-        progress.start("maps", len(captions))
-        save = functools.partial(figures.save, formats=formats)
-        map_figures.draw_maps(shown, map_axes, figure_dir, budget_note, save, progress.advance)
-        notes.append(
-            f"Two continuous axes (`{map_axes[0].name}` × `{map_axes[1].name}`, "
-            f"{map_axes[0].values.size:,} × {map_axes[1].values.size:,} values): the figures are maps "
-            "over them, one cell per grid point."
-        )
+    notes = [*notes, *_figure_notes(runs, shown, budget, budget_note, n_all)]
+    # The statistics (their seeded bootstraps mostly outside the GIL) run on a thread of their own while the
+    # figures are drawn: two cores busy instead of one. Both only read the run table.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        statistics = pool.submit(stats.stats_table, runs, by, ref)
+        if map_axes is None:
+            draw_figures(shown, curves, figure_dir, ref, budget_note, formats, progress)
+        else:
+            progress.start("maps", len(captions))
+            save = functools.partial(figures.save, formats=formats)
+            map_figures.draw_maps(shown, map_axes, figure_dir, budget_note, save, progress.advance)
+            notes.append(
+                f"Two continuous axes (`{map_axes[0].name}` × `{map_axes[1].name}`, "
+                f"{map_axes[0].values.size:,} × {map_axes[1].values.size:,} values): the figures are maps "
+                "over them, one cell per grid point."
+            )
+        table = statistics.result()
+    stats.write_csv(table, out_dir / "stats.csv", [*read, *findings.conditions(runs)])
 
     progress.start("pages")
     blocks = document(table, runs, by, inputs, notes, budget_note, read, ref, captions)
@@ -332,3 +335,23 @@ def build_report(
     paths["html"].write_text(to_html(blocks, figure_dir), encoding="utf-8", newline="\n")
     paths |= {f"{stem}.{ext}": figure_dir / f"{stem}.{ext}" for stem in captions for ext in formats}
     return paths
+
+
+def _figure_notes(
+    runs: pd.DataFrame, shown: pd.DataFrame, budget: int | None, budget_note: str, n_all: int
+) -> list[str]:
+    """The report header's lines about what the figures show (and about duplicate runs)."""
+    pooled = [a for a in stats.swept_axes(shown) if a not in ("seed", "lr") and a not in stats.INIT_COLUMNS]
+    notes = [
+        f"Figures show {findings.count(len(shown), 'run')}{budget_note}"
+        + (" (`--budget`)" if budget is not None else " (shorter runs are prefixes of these)")
+        + (f", pooled over {', '.join(f'`{a}`' for a in pooled)}." if pooled else ".")
+    ]
+    if stats.several_sweeps(runs):
+        names = store_names(ordered(runs[stats.SWEEP].astype(str).unique()))
+        if any(k != v for k, v in names.items()):
+            named = ", ".join(f"{md_text(v)} = {md_code(k)}" for k, v in names.items())
+            notes.append(f"In the figures, stores are named {named}.")
+    if len(runs) < n_all:
+        notes.append(f"{n_all - len(runs):,} duplicate runs (same run_id in one store) counted once.")
+    return notes
