@@ -30,7 +30,6 @@ import pandas as pd
 from scipy import stats as sps
 
 from xorlab.analysis import stats
-from xorlab.core.order import ordered
 from xorlab.store.records import PRED_COLUMNS, unremarkable
 
 KEY = ["init_label", *[c for c in stats.PAIR_COLUMNS if c != "seed"]]  # a configuration cell
@@ -65,7 +64,7 @@ def describe_side(runs: pd.DataFrame, name: str, code: str = "unknown") -> Side:
     """``Side`` of one store's labelled runs (``init_label`` present)."""
     fixed, swept = {}, {}
     for c in ["init_label", *(c for c in stats.PAIR_COLUMNS if c in runs.columns)]:
-        vals = ordered(runs[c].astype(object).where(runs[c].notna(), None).unique())
+        vals = stats.distinct_values(runs[c])
         field = "init" if c == "init_label" else c
         if len(vals) == 1 and unremarkable(c, vals[0]):
             continue
@@ -96,8 +95,14 @@ class Comparison:
 def _labelled(runs_a: pd.DataFrame, runs_b: pd.DataFrame) -> pd.DataFrame:
     """Both run tables in one frame with ``side`` (a/b), ``init_label`` computed over both (so the same init
     gets the same label on both sides) and a boolean ``ok`` (solved)."""
-    both = pd.concat([runs_a.assign(side="a"), runs_b.assign(side="b")], ignore_index=True)
-    both = both.drop(columns=["init_label"], errors="ignore").drop_duplicates(["side", "run_id"], ignore_index=True)
+    sides = []
+    for frame, side in ((runs_a, "a"), (runs_b, "b")):
+        frame = frame.drop(columns=["init_label", stats.SWEEP], errors="ignore")  # the labels: over both stores
+        if not frame["run_id"].is_unique:  # a run recorded twice (load_runs already keeps one): count it once
+            frame = frame.drop_duplicates("run_id")
+        sides.append(frame.assign(side=side))
+    both = pd.concat(sides, ignore_index=True)
+    del sides
     both["init_label"] = stats.init_labels(both)
     return both.assign(ok=both["status"].eq("solved").to_numpy(dtype=bool))
 
@@ -173,30 +178,51 @@ def _rel_diff(x: pd.Series, y: pd.Series) -> np.ndarray:
     return np.where(np.isfinite(a) & np.isfinite(b), out, np.nan)
 
 
+def _codes(column: pd.Series) -> np.ndarray:
+    """Values as numbers that are equal exactly where ``_bits_equal`` calls two values equal: a float's bits, else
+    a code per distinct value (missing values share one code)."""
+    if pd.api.types.is_float_dtype(column):
+        return np.ascontiguousarray(column.to_numpy(dtype=np.float64)).view(np.uint64)
+    return pd.factorize(column, use_na_sentinel=True)[0]
+
+
 def same_runs(both: pd.DataFrame) -> pd.DataFrame:
     """Per cell, runs recorded in both stores (same ``run_id``): ``shared, identical, changed`` and the changed
     runs split by who trained them: ``changed_engine`` (different engines: floating-point order, expected),
     ``changed_same_engine`` (the same engine: the code changed the numbers); ``status_changed``; and
-    ``max_rel_diff``, the largest relative difference of final loss and predictions over the changed runs."""
+    ``max_rel_diff``, the largest relative difference of final loss and predictions over the changed runs.
+
+    The runs are matched by id with one hash lookup and compared column by column as arrays (no joined frame)."""
     outcome = [c for c in OUTCOME + ["mode"] if c in both.columns]
-    engine = ["engine"] if "engine" in both.columns else []
-    a = both.loc[both["side"] == "a", ["run_id", *KEY, *outcome, *engine]]
-    b = both.loc[both["side"] == "b", ["run_id", *outcome, *engine]]
-    m = a.merge(b, on="run_id", suffixes=("_a", "_b"))
-    if m.empty:
+    in_a = (both["side"] == "a").to_numpy()
+    at_b = pd.Index(both["run_id"].to_numpy()[~in_a]).get_indexer(both["run_id"].to_numpy()[in_a])
+    rows_a, rows_b = np.flatnonzero(in_a)[at_b >= 0], np.flatnonzero(~in_a)[at_b[at_b >= 0]]
+    if not rows_a.size:
         return pd.DataFrame(columns=[*KEY, *SAME_COLUMNS])
-    same = np.ones(len(m), dtype=bool)
+
+    def equal(c: str) -> np.ndarray:
+        code = _codes(both[c])
+        return code[rows_a] == code[rows_b]
+
+    same = np.ones(rows_a.size, dtype=bool)
     for c in outcome:
-        same &= _bits_equal(m[f"{c}_a"], m[f"{c}_b"])
-    m["identical"] = same
-    m["status_changed"] = ~_bits_equal(m["status_a"], m["status_b"])
-    other_engine = ~_bits_equal(m["engine_a"], m["engine_b"]) if engine else np.zeros(len(m), dtype=bool)
-    m["changed_engine"] = ~same & other_engine
-    m["changed_same_engine"] = ~same & ~other_engine
-    rel = np.fmax.reduce([_rel_diff(m[f"{c}_a"], m[f"{c}_b"]) for c in ["final_loss", *PRED_COLUMNS]])
-    m["rel"] = np.where(same, 0.0, rel)
-    g = m.groupby(KEY, dropna=False, sort=True).agg(
-        shared=("run_id", "size"),
+        same &= equal(c)
+    other_engine = ~equal("engine") if "engine" in both.columns else np.zeros(rows_a.size, dtype=bool)
+    floats = [both[c].to_numpy(dtype=np.float64) for c in ["final_loss", *PRED_COLUMNS]]
+    rel = np.fmax.reduce([_rel_diff(pd.Series(f[rows_a]), pd.Series(f[rows_b])) for f in floats])
+    cell = both.groupby(KEY, dropna=False, sort=True).ngroup().to_numpy()
+    m = pd.DataFrame(
+        {
+            "cell": cell[rows_a],
+            "identical": same,
+            "status_changed": ~equal("status"),
+            "changed_engine": ~same & other_engine,
+            "changed_same_engine": ~same & ~other_engine,
+            "rel": np.where(same, 0.0, rel),
+        }
+    )
+    g = m.groupby("cell", sort=True).agg(
+        shared=("identical", "size"),
         identical=("identical", "sum"),
         status_changed=("status_changed", "sum"),
         changed_engine=("changed_engine", "sum"),
@@ -204,7 +230,9 @@ def same_runs(both: pd.DataFrame) -> pd.DataFrame:
         max_rel_diff=("rel", "max"),
     )
     g["changed"] = g["shared"] - g["identical"]
-    out = g.reset_index()[[*KEY, *SAME_COLUMNS]]
+    first = pd.Series(np.arange(len(both))).groupby(cell).first()  # a row of each cell: its key values
+    keys = both[KEY].iloc[first.loc[g.index].to_numpy()].reset_index(drop=True)
+    out = pd.concat([keys, g.reset_index(drop=True)[SAME_COLUMNS]], axis=1)
     return stats.sort_groups(out.astype({c: np.int64 for c in SAME_COLUMNS if c != "max_rel_diff"}), KEY)
 
 
@@ -278,6 +306,7 @@ def compare(
     if runs_a.empty or runs_b.empty:
         raise ValueError(f"{names[0] if runs_a.empty else names[1]}: no runs recorded")
     both = _labelled(runs_a, runs_b)
+    del runs_a, runs_b  # a caller that handed its frames over (``xorlab-runs compare``) frees them here
     cells, only = compare_cells(both)
     across = across_fields(both)
     shown = [c for c in KEY if both[c].nunique(dropna=False) > 1]

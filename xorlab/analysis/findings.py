@@ -88,7 +88,7 @@ def conditions(runs: pd.DataFrame) -> list[str]:
     runs = stats.with_init_label(runs)
     fixed, swept = [], []
     for c in ["init_label", *(c for c in stats.PAIR_COLUMNS if c in runs.columns)]:
-        vals = ordered(runs[c].astype(object).where(runs[c].notna(), None).unique())
+        vals = stats.distinct_values(runs[c])
         name = "init" if c == "init_label" else c
         role = f" ({ROLES[c]})" if c in ROLES else ""
         if len(vals) == 1 and unremarkable(c, vals[0]):

@@ -73,6 +73,13 @@ def swept_axes(runs: pd.DataFrame) -> list[str]:
     return out
 
 
+def distinct_values(column: pd.Series) -> list:
+    """The distinct values of ``column`` as plain Python values (None for missing), in ``ordered`` order: the
+    duplicates are dropped first, so only the few distinct values are converted."""
+    uniq = column.drop_duplicates().astype(object)
+    return ordered(uniq.where(uniq.notna(), None).unique())
+
+
 def _fmt(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 

@@ -317,9 +317,12 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
     paths = (str(args.store_a), str(args.store_b))
     names = (store_label(paths[0]), store_label(paths[1]))  # text a figure and a page can show (bytes paths)
-    (runs_a, code_a), (runs_b, code_b) = (_study(p) for p in paths)  # each alone: stores never merge
-    try:
-        result = compare.compare(runs_a, runs_b, names=names, code=(code_a, code_b))
+    studies = [_study(p) for p in paths]  # each alone: stores never merge
+    codes = (studies[0][1], studies[1][1])
+    frames = [runs for runs, _ in studies]
+    del studies
+    try:  # the frames are handed over (popped), so compare can free them once it has its own table
+        result = compare.compare(frames.pop(0), frames.pop(0), names=names, code=codes)
     except ValueError as exc:  # a store without runs
         raise RunsError(str(exc)) from None
     out = args.out if args.out is not None else Path(args.store_b) / "compare"
