@@ -43,7 +43,11 @@ def run_child(args: list[str], log: Path, env: dict[str, str] | None = None) -> 
     """Run ``python <args>``; returns (wall seconds, peak RSS of the child in MB). Raises if it fails."""
     with open(log, "wb") as out:
         start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, *args], stdout=out, stderr=subprocess.STDOUT, env=env)
+        # Run from the log's folder, not from a checkout: ``python -m`` puts the working directory first on
+        # sys.path, which would shadow the --before checkout given by PYTHONPATH with the one we run from.
+        proc = subprocess.Popen(
+            [sys.executable, *args], stdout=out, stderr=subprocess.STDOUT, env=env, cwd=log.resolve().parent
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)
@@ -81,9 +85,9 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        root = args.keep or Path(tmp)
+        root = (args.keep or Path(tmp)).resolve()
         root.mkdir(parents=True, exist_ok=True)
-        store = args.store or root / "store"
+        store = (args.store or root / "store").resolve()
         print(f"machine: {os.cpu_count()} cores, load average {'/'.join(f'{x:.2f}' for x in os.getloadavg())}")
         if args.store is None:
             sweep = ["-m", "xorlab.apps.sweep", f"grid.lr={LRS}", f"grid.init={INITS}"]
