@@ -89,3 +89,17 @@ def test_a_bad_multiplier_names_the_field(value):
 def test_the_grid_takes_continuous_multipliers():
     grid = Grid.from_mapping({"lr": 1.0, "lr_hidden": "logspace(-1,1,3)", "lr_output": "linspace(0.5,1.5,3)"})
     assert list(grid.axes["lr_hidden"]) == [0.1, 1.0, 10.0] and list(grid.axes["lr_output"]) == [0.5, 1.0, 1.5]
+
+
+def test_compare_names_a_rate_that_differs_from_the_default_and_leaves_equal_defaults_unsaid(tmp_path):
+    from xorlab.analysis.comparison import compare
+    from xorlab.report.compare import differs_lines
+
+    sweep(tmp_path / "a", BASE)
+    sweep(tmp_path / "b", {**BASE, "lr_output": [1.0, 4.0]})
+    sweep(tmp_path / "c", {**BASE, "loss_threshold": 0.01})
+    a, b, c = (load_runs(tmp_path / n) for n in "abc")
+    config = differs_lines(compare(a, b))[0]
+    assert "lr_output 1 → 2 values" in config and "lr_hidden" not in config, config
+    config = differs_lines(compare(a, c))[0]
+    assert "loss_threshold 0.05 → 0.01" in config and "lr_output" not in config and "lr_hidden" not in config, config

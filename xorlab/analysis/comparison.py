@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from xorlab.analysis import stats
-from xorlab.store.records import PRED_COLUMNS, unremarkable
+from xorlab.store.records import PRED_COLUMNS
 
 KEY = ["init_label", *[c for c in stats.PAIR_COLUMNS if c != "seed"]]  # a configuration cell
 OUTCOME = ["status", "steps_to_solve", "plateau", "final_loss", *PRED_COLUMNS]
@@ -66,8 +66,6 @@ def describe_side(runs: pd.DataFrame, name: str, code: str = "unknown") -> Side:
     for c in ["init_label", *(c for c in stats.PAIR_COLUMNS if c in runs.columns)]:
         vals = stats.distinct_values(runs[c])
         field = "init" if c == "init_label" else c
-        if len(vals) == 1 and unremarkable(c, vals[0]):
-            continue
         if len(vals) == 1:
             fixed[field] = value_text(vals[0])
         else:

@@ -35,6 +35,7 @@ from xorlab.analysis.comparison import (
 )
 from xorlab.analysis.text import md_code
 from xorlab.report import pages
+from xorlab.store.records import DEFAULTED_COLUMNS
 
 __all__ = [
     "Comparison",
@@ -96,7 +97,9 @@ def differs_lines(result: Comparison) -> list[str]:
         vb = b.fixed.get(f, f"{b.swept.get(f, 0)} values")
         if va != vb:
             config.append(f"{f} {va} → {vb}")
-    same_fixed = [f"{f}={v}" for f, v in a.fixed.items() if b.fixed.get(f) == v]
+    # a later field (lr_hidden …) at its default on both sides is what every store held: left unsaid
+    quiet = {f for f, d in DEFAULTED_COLUMNS.items() if a.fixed.get(f) == b.fixed.get(f) == value_text(d)}
+    same_fixed = [f"{f}={v}" for f, v in a.fixed.items() if b.fixed.get(f) == v and f not in quiet]
     out = [
         "configuration: "
         + ("; ".join(config) if config else "the same fields and values")
