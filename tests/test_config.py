@@ -218,6 +218,8 @@ def test_canonical_is_complete_and_plain():
         "loss_threshold": 0.05,
         "lr_hidden": 1.0,
         "lr_output": 1.0,
+        "width": 4,
+        "activation": "tanh",
         "init_gain": 2.0,
         "init_std": None,
         "init_a": None,

@@ -70,7 +70,7 @@ def evaluate(
     Without ``windows`` the loss stayed at its final value (a flat tail). A synthetic window, (WINDOW,) per net,
     replaces tail *and* final loss (tail = window[:-1], final loss = window[-1]) so the series stays continuous.
     """
-    f = forward(stack_params(nets), X, Y)
+    f = forward(stack_params(nets), X, Y, kw.get("activation", "tanh"))
     if windows is None:
         loss, tail = f.loss, np.repeat(f.loss[:, None], TAIL, axis=1)
     else:
@@ -325,7 +325,36 @@ def test_orthogonal_seed198_lr2_is_not_a_saddle():
 
 def test_every_mode_has_a_hand_built_or_synthetic_case():
     # oscillating and diverged are built from loss windows / non-finite values in the tests below.
-    assert {m for _, m, _ in HAND_BUILT} | {"oscillating", "diverged"} == set(MODES)
+    # oscillating and diverged are built from loss windows / non-finite values, dead from ReLU states below.
+    assert {m for _, m, _ in HAND_BUILT} | {"oscillating", "diverged", "dead"} == set(MODES)
+
+
+def relu_net(b1: tuple[float, float, float, float]) -> dict[str, np.ndarray]:
+    """w1 = -1 everywhere: z1 = b1 - x1 - x2, so a unit with b1 <= 0 is ≤ 0 on all four points (dead for ReLU)."""
+    return {"w1": -np.ones((2, 4)), "b1": np.array([b1]), "w2": np.ones((4, 1)), "b2": np.zeros((1, 1))}
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
+def test_dead_units_count_relu_units_non_positive_on_all_four_points(activation):
+    # all dead (z1 = 0 at 00 counts: ReLU's gradient there is 0), three dead and one live, and a unit live on one
+    # point only (b1 = 0.5: z1 = 0.5 at 00) -- it is not dead
+    nets = [relu_net((0, -1, -2, -0.5)), relu_net((0, -1, -2, 3)), relu_net((0.5, 0.5, 0.5, 0.5))]
+    cols = evaluate(nets, activation=activation)
+    assert list(cols["dead_units"]) == [4, 3, 0]
+    assert list(cols["saturated_units"]) == [0, 0, 0]  # ReLU units do not saturate
+    assert cols["mode"][0] == "dead" and "dead" not in set(cols["mode"][1:])
+    # the same states as tanh units: nothing dead, nothing saturated (|z1| < 4)
+    tanh = evaluate(nets)
+    assert list(tanh["dead_units"]) == [0, 0, 0] and list(tanh["saturated_units"]) == [0, 0, 0]
+
+
+def test_sigmoid_units_saturate_at_twice_the_tanh_bound():
+    # sigmoid(z) = (1 + tanh(z/2)) / 2: |z1| >= 8 is the saturation |z1| >= 4 is for tanh
+    at = zero_net() | {"b1": np.full((1, 4), 2 * SAT_Z)}
+    below = zero_net() | {"b1": np.full((1, 4), 2 * SAT_Z - 0.5)}
+    cols = evaluate([at, below], activation="sigmoid")
+    assert list(cols["saturated_units"]) == [4, 0]
+    assert list(evaluate([below])["saturated_units"]) == [4]  # as tanh units, 7.5 is saturated
 
 
 def test_modes_table_is_documented():

@@ -61,6 +61,8 @@ CHANGES = [
     {"loss_threshold": 0.04},
     {"lr_hidden": 0.5},
     {"lr_output": 2.0},
+    {"width": 8},
+    {"activation": "relu"},
 ]
 
 
@@ -87,7 +89,8 @@ def test_runs_frame(batch):
     (config, outcome with nullable steps, predictions, row-major parameters)."""
     frame = runs_frame(batch)
     assert list(frame.columns) == RUN_COLUMNS and len(frame) == len(batch)
-    assert len(RUN_COLUMNS) == 1 + 13 + 1 + 5 + 10 + 1 + 4 + 17  # id, config, file hash, outcome, modes, engine
+    # id, config, file hash, outcome, modes, engine, predictions, width-4 parameters, any-width parameters
+    assert len(RUN_COLUMNS) == 1 + 15 + 1 + 5 + 11 + 1 + 4 + 17 + 1
     assert frame["run_id"].tolist() == [run_id(c) for c in batch.configs]
     assert frame["status"].tolist() == ["stuck", "solved", "stuck", "diverged"] == batch.status.tolist()
     assert frame["steps_to_solve"].dtype == "Int64" and frame["diverged_step"].dtype == "Int64"

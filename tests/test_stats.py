@@ -32,6 +32,8 @@ def fake_runs(status, steps=None, max_steps=100, plateau=None, final_loss=None, 
         "loss_threshold": 0.05,
         "lr_hidden": 1.0,
         "lr_output": 1.0,
+        "width": 4,
+        "activation": "tanh",
         "init_gain": np.nan,
         "init_std": np.nan,
         "init_a": np.nan,
@@ -315,8 +317,15 @@ def test_mode_counts_and_rates_per_group():
     row = stats.summarize(runs).iloc[0]
     assert (row.mode_solved, row.mode_one_wrong, row.mode_unknown, row.mode_saturated) == (3, 1, 1, 0)
     assert row.mode_one_wrong_rate == pytest.approx(0.2)
-    assert sum(row[c] for c in stats.MODE_COLUMNS) == row.n  # every run in exactly one mode
+    assert sum(row[c] for c in stats.MODE_COLUMNS if c in row) == row.n  # every run in exactly one mode
     assert stats.MODE_COLUMNS == [f"mode_{m}" for m in [*stats.MODES, "unknown"]]
+    # only ReLU-family units can be dead: without such runs the table has no mode_dead columns (as before ReLU)
+    assert "mode_dead" not in row and "mode_dead_rate" not in row
+    runs["activation"] = ["tanh"] * 4 + ["relu"]
+    runs["mode"] = pd.array(["solved"] * 3 + ["one_wrong", "dead"], dtype="string")
+    table = stats.summarize(runs, by="activation").set_index("activation")
+    assert table.loc["relu", "mode_dead"] == 1 and table.loc["tanh", "mode_dead"] == 0
+    assert list(table.columns).index("mode_dead") == list(table.columns).index("mode_saturated_rate") + 1
 
 
 def paired(lr: float, ref_solved: int, other_solved: int, n: int = 100) -> pd.DataFrame:

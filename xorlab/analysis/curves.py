@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from xorlab.analysis import bands, stats
 from xorlab.store.format import CURVE_SCHEMA
 from xorlab.store.reader import find_stores, load_curves, load_runs
-from xorlab.store.records import PARAM_COLUMNS
+from xorlab.store.records import PARAM_COLUMNS, WIDE_PARAMS
 from xorlab.store.scan import curve_tables
 
 
@@ -105,10 +105,11 @@ class StoreCurves:
 
     def with_params(self, rows: pd.DataFrame) -> pd.DataFrame:
         """``rows`` with their final parameters (read for these runs only)."""
-        if set(PARAM_COLUMNS) <= set(rows.columns):
+        wanted = [*PARAM_COLUMNS, WIDE_PARAMS]  # width 4, and any other width
+        if set(wanted) <= set(rows.columns):
             return rows
-        params = load_runs(self.stores, names=self.names, columns=PARAM_COLUMNS, run_ids=rows["run_id"].astype(str))
-        params = params[["run_id", stats.SWEEP, *PARAM_COLUMNS]].astype({"run_id": str, stats.SWEEP: str})
+        params = load_runs(self.stores, names=self.names, columns=wanted, run_ids=rows["run_id"].astype(str))
+        params = params[["run_id", stats.SWEEP, *wanted]].astype({"run_id": str, stats.SWEEP: str})
         key = ["run_id", stats.SWEEP] if stats.SWEEP in rows.columns else ["run_id"]
         if key == ["run_id"]:
             params = params.drop(columns=stats.SWEEP).drop_duplicates("run_id")

@@ -32,6 +32,7 @@ MODE_TEXT: dict[str, str] = {
     "diverged": "a loss or parameter became non-finite",
     "solved": "solved",
     "saturated": "every hidden unit saturated, some point not right",
+    "dead": "every hidden ReLU unit dead (no input turns it on), some point not right",
     "oscillating": "the loss swings by ≥ 0.1 nats (cycling or erratic)",
     "slow": "all four points right, loss still above the threshold",
     "saddle_ln2": "all four outputs undecided near 0.5, the ln 2 saddle",
@@ -156,7 +157,7 @@ def _speed(rows: pd.DataFrame, axes: Sequence[str], noun: str) -> str:
 
 def failure_counts(rows: pd.DataFrame) -> dict[str, int]:
     """Failed runs per mode over the rows of one budget (each run is in exactly one row and one mode)."""
-    return {m: int(rows[f"mode_{m}"].sum()) for m in FAILURE_MODES if int(rows[f"mode_{m}"].sum())}
+    return {m: int(rows[f"mode_{m}"].sum()) for m in FAILURE_MODES if f"mode_{m}" in rows and rows[f"mode_{m}"].sum()}
 
 
 def _failures(rows: pd.DataFrame, top: int = 2) -> str:
@@ -353,7 +354,7 @@ def summary_table(table: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
 
 
 def _top_mode(r: pd.Series) -> str:
-    counts = {m: int(r[f"mode_{m}"]) for m in FAILURE_MODES if int(r[f"mode_{m}"])}
+    counts = {m: int(r[f"mode_{m}"]) for m in FAILURE_MODES if f"mode_{m}" in r and int(r[f"mode_{m}"])}
     if not counts:
         return "–"
     m = sorted(counts, key=lambda k: (-counts[k], k))[0]
@@ -368,7 +369,7 @@ def _diff_cell(r, ref: str | None) -> str:
 
 def method(by: Sequence[str], table: pd.DataFrame) -> list[str]:
     """The method section: what every number is and how it was computed."""
-    modes = "; ".join(f"`{m}`: {d}" for m, d in MODES.items())
+    modes = "; ".join(f"`{m}`: {d}" for m, d in MODES.items() if m != "dead" or "mode_dead" in table.columns)
     out = [
         f"Groups: every combination of {', '.join(f'`{b}`' for b in by) or 'all runs'}; seeds are replicates. "
         "`init_label` is the init scheme with any parameter that varies or differs from its default. Runs of "

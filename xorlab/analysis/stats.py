@@ -36,6 +36,7 @@ import pandas as pd
 from scipy import stats
 
 from xorlab.analysis.survival import CONFIDENCE, kaplan_meier, km_median, survival_data
+from xorlab.core.activations import ACTIVATIONS
 from xorlab.core.inits import INIT_PARAM_NAMES, SCHEMES
 from xorlab.core.modes import MODES
 from xorlab.core.order import label_parts, natural_key, ordered
@@ -50,6 +51,7 @@ FAILURES = ["diverged", "slow", "stuck", *(f"stuck_{p}" for p in PLATEAU_LABELS)
 UNKNOWN_MODE = "unknown"  # a null ``mode``: the run was recorded before the failure taxonomy existed
 MODE_NAMES = [*MODES, UNKNOWN_MODE]
 MODE_COLUMNS = [f"mode_{m}" for m in MODE_NAMES]
+RELU_FAMILY = [name for name, a in ACTIVATIONS.items() if a.family == "relu"]
 N_BOOT = 4000
 BOOT_SEED = 20240531
 
@@ -216,9 +218,19 @@ def summarize(runs: pd.DataFrame, by: str | Sequence[str] | None = None) -> pd.D
     runs = with_init_label(runs)
     by = resolve_by(runs, by)
     read = ["status", "plateau", "mode", "steps_to_solve", "max_steps", "final_loss"]  # what _summary_row reads
+    dead = mode_dead_possible(runs)
     runs = runs[list(dict.fromkeys([*by, *(c for c in read if c in runs.columns)]))]  # groups of these only
     rows = [{**dict(zip(by, key, strict=True)), **_summary_row(sub)} for key, sub in _groups(runs, by)]
-    return sort_groups(pd.DataFrame(rows), by)
+    out = sort_groups(pd.DataFrame(rows), by)
+    return out if dead else out.drop(columns=["mode_dead", "mode_dead_rate"], errors="ignore")
+
+
+def mode_dead_possible(runs: pd.DataFrame) -> bool:
+    """True if some run has a ReLU-family activation: only those can be in mode ``dead``, and a study without
+    them has no ``mode_dead`` columns (its tables stay as they were before ReLU existed)."""
+    if "activation" not in runs.columns:
+        return False
+    return bool(runs["activation"].astype(str).isin(RELU_FAMILY).any())
 
 
 BOOT_CELLS = (

@@ -105,9 +105,14 @@ def decision_surface(
     grid = surface_grid(n, bounds)
     if runs.empty:
         return pd.DataFrame({"run_id": pd.Series(dtype=str), "x1": [], "x2": [], "yhat": []})
-    p = stack_params([params_of(row) for _, row in runs.iterrows()])
-    with np.errstate(all="ignore"):  # diverged runs may hold huge or non-finite parameters
-        yhat = forward(p, grid, np.zeros(len(grid))).yhat  # (n², runs)
+    params = [params_of(row) for _, row in runs.iterrows()]
+    acts = runs["activation"].astype(str).to_numpy() if "activation" in runs else np.full(len(runs), "tanh")
+    widths = np.array([q["b1"].shape[1] for q in params])
+    yhat = np.empty((len(grid), len(runs)))
+    for w, a in sorted({(int(w), str(a)) for w, a in zip(widths, acts, strict=True)}):  # one network shape each
+        cols = np.flatnonzero((widths == w) & (acts == a))
+        with np.errstate(all="ignore"):  # diverged runs may hold huge or non-finite parameters
+            yhat[:, cols] = forward(stack_params([params[i] for i in cols]), grid, np.zeros(len(grid)), a).yhat
     return pd.DataFrame(
         {
             "run_id": np.repeat(runs["run_id"].to_numpy(dtype=object), len(grid)),

@@ -21,10 +21,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar, cast
 
-from xorlab.core.inits import INIT_PARAM_NAMES, INIT_PARAM_TYPES, SCHEMES, InitFileError, read_init_file
+from xorlab.core.activations import NAMES as ACTIVATION_NAMES
+from xorlab.core.inits import (
+    INIT_PARAM_NAMES,
+    INIT_PARAM_TYPES,
+    SCHEMES,
+    InitFileError,
+    layer_shapes,
+    read_init_file,
+)
 from xorlab.core.rng import MAX_SEED, RNG_KINDS
 
 MAX_STEPS = 100_000_000  # beyond this a run's per-step loss array alone would not fit in memory
+MAX_WIDTH = 256  # hidden units; the output stays one sigmoid unit
 MAX_RNG_SKIP = 100_000_000  # discarded draws cost ~1 s per 10**8 (in 8 MB blocks); the notebook replay needs 144
 
 Check = Callable[[str, Any], None]
@@ -110,6 +119,10 @@ class TrainConfig:
     loss_threshold: float = spec(0.05, positive(), "solved = all four points right and loss below this")
     lr_hidden: float = spec(1.0, positive(), "multiplier of lr for the hidden layer (w1, b1)", since="0.2")
     lr_output: float = spec(1.0, positive(), "multiplier of lr for the output layer (w2, b2)", since="0.2")
+    width: int = spec(4, integer(1, MAX_WIDTH), "hidden units (the notebook's 4)", since="0.3")
+    activation: str = spec(
+        "tanh", one_of(ACTIVATION_NAMES, "activation"), "hidden activation (xorlab.core.activations)", since="0.3"
+    )
 
     def __post_init__(self) -> None:
         validate(self)
@@ -173,7 +186,7 @@ class TrainConfig:
             if out[name] == default:
                 del out[name]
         if self.init_params.get("path") is not None:
-            file = read_init_file(self.init_params["path"])
+            file = read_init_file(self.init_params["path"], self.width)
             out.update(init_path=str(file.path), init_file_sha256=file.sha256)
         return out
 
@@ -289,6 +302,7 @@ def validate(cfg: TrainConfig) -> None:
     if not isinstance(cfg.init_params, Mapping):
         raise ConfigError("init_params", f"must be a mapping, got {cfg.init_params!r}")
     scheme = SCHEMES[cfg.init]
+    shapes = layer_shapes(cfg.width)
     for key, value in cfg.init_params.items():
         if key not in scheme.params:
             allowed = ", ".join(scheme.params) or "none"
@@ -297,12 +311,12 @@ def validate(cfg: TrainConfig) -> None:
             if not isinstance(value, str) or not value:
                 raise ConfigError("init.path", f"must be the path of an .npz file, got {value!r}")
             try:
-                read_init_file(value)
+                read_init_file(value, cfg.width)
             except InitFileError as exc:
                 raise ConfigError("init.path", str(exc)) from None
         else:
             positive(allow_zero=key != "gain")(f"init.{key}", value)
-            if not scheme.draws_finite({**scheme.params, **cfg.init_params}):
+            if not scheme.draws_finite({**scheme.params, **cfg.init_params}, shapes):
                 raise ConfigError(f"init.{key}", f"{value!r} is too large: the weight bounds overflow float64")
     if "path" in scheme.params and "path" not in cfg.init_params:
         raise ConfigError("init.path", "init 'from_file' needs the path of an .npz with w1, b1, w2, b2")

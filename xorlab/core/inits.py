@@ -1,13 +1,14 @@
 """Weight initialisation schemes: a registry of pure functions drawing from the run's own generator.
 
-Weights are stored (in, out) as in the notebook: ``w1`` (2, 4) has fan_in 2, fan_out 4; ``w2`` (4, 1) has
-fan_in 4, fan_out 1. Biases start at zero. Each scheme draws ``w1`` first, then ``w2``, one call each.
+Weights are stored (in, out) as in the notebook: ``w1`` (2, H) has fan_in 2, fan_out H; ``w2`` (H, 1) has
+fan_in H, fan_out 1, for a hidden layer of H units (the notebook's H = 4; ``TrainConfig.width``). Biases start
+at zero. Each scheme draws ``w1`` first, then ``w2``, one call each.
 Normal draws are ``standard_normal(shape)`` then a scale; uniform draws are ``uniform(-a, a, shape)``.
 
 ====================  =====================================================  ==========
 scheme                w ~                                                    params
 ====================  =====================================================  ==========
-notebook              w1 = N(0,1)·(1/√2), w2 = N(0,1)·0.5                    –
+notebook              N(0,1)·(1/√fi): w1 = N(0,1)·(1/√2), w2 = N(0,1)·0.5 at H=4  –
 xavier_normal         N(0, (g·√(2/(fi+fo)))²)                                gain
 xavier_uniform        U(±g·√(6/(fi+fo)))                                     gain
 he_normal             N(0, (g·√(2/fi))²)                                     gain
@@ -37,11 +38,26 @@ import numpy as np
 
 from xorlab.core.rng import Draws
 
-W1_SHAPE = (2, 4)  # (fan_in, fan_out)
+W1_SHAPE = (2, 4)  # (fan_in, fan_out) of the notebook's network (width 4)
 W2_SHAPE = (4, 1)
-#: The notebook's scales, its exact expressions: ``randn(2,4) * np.sqrt(2)**-1`` and ``randn(4,1) * 0.5``.
-NOTEBOOK_STD = {W1_SHAPE: np.sqrt(2) ** -1, W2_SHAPE: 0.5}
 PARAM_SHAPES = {"w1": (2, 4), "b1": (1, 4), "w2": (4, 1), "b2": (1, 1)}
+
+
+def layer_shapes(width: int = 4) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(w1, w2) shapes, (fan_in, fan_out) each, of the network with ``width`` hidden units."""
+    return (2, width), (width, 1)
+
+
+def param_shapes(width: int = 4) -> dict[str, tuple[int, int]]:
+    """Notebook-shaped parameter shapes of the network with ``width`` hidden units (``PARAM_SHAPES`` at 4)."""
+    return {"w1": (2, width), "b1": (1, width), "w2": (width, 1), "b2": (1, 1)}
+
+
+def notebook_std(fan_in: int, fan_out: int) -> float:
+    """The notebook's scale, ``1/sqrt(fan_in)`` written as it does: ``randn(2,4) * np.sqrt(2)**-1`` for w1 and
+    ``randn(4,1) * 0.5`` for w2, where ``np.sqrt(4)**-1`` is exactly 0.5. For other widths the same expression."""
+    return float(np.sqrt(fan_in) ** -1)
+
 
 Params = dict[str, np.ndarray]
 LayerInit = Callable[[Draws, tuple[int, int], Mapping[str, Any]], np.ndarray]
@@ -58,26 +74,29 @@ class Scheme:
     name: str
     params: Mapping[str, Any] = field(default_factory=dict)
     layer: LayerInit | None = None  # draws one weight matrix; None for schemes with their own ``make``
-    make: Callable[[Draws, Mapping[str, Any]], Params] | None = None
+    make: Callable[[Draws, Mapping[str, Any], int], Params] | None = None
 
-    def draws_finite(self, params: Mapping[str, Any]) -> bool:
+    def draws_finite(
+        self, params: Mapping[str, Any], shapes: tuple[tuple[int, int], ...] = (W1_SHAPE, W2_SHAPE)
+    ) -> bool:
         """False if a uniform draw U(±a) with these params cannot be made (2a overflows float64)."""
         bound = getattr(self.layer, "bound", None)
         if bound is None:
             return True
         with np.errstate(over="ignore"):
-            return all(np.isfinite(2 * np.float64(bound(*shape, params))) for shape in (W1_SHAPE, W2_SHAPE))
+            return all(np.isfinite(2 * np.float64(bound(*shape, params))) for shape in shapes)
 
-    def init(self, rng: Draws, params: Mapping[str, Any]) -> Params:
-        """Return w1, b1, w2, b2 in the notebook's shapes, drawing w1 then w2 from ``rng``."""
+    def init(self, rng: Draws, params: Mapping[str, Any], width: int = 4) -> Params:
+        """Return w1, b1, w2, b2 in the notebook's shapes (``width`` hidden units), drawing w1 then w2 from ``rng``."""
         full = {**self.params, **params}
         if self.make is not None:
-            return self.make(rng, full)
+            return self.make(rng, full, width)
         if self.layer is None:  # a scheme defined with neither: a programming error, not bad input
             raise TypeError(f"init scheme {self.name!r} has neither a layer nor a make function")
-        w1 = self.layer(rng, W1_SHAPE, full)
-        w2 = self.layer(rng, W2_SHAPE, full)
-        return {"w1": w1, "b1": np.zeros(PARAM_SHAPES["b1"]), "w2": w2, "b2": np.zeros(PARAM_SHAPES["b2"])}
+        w1_shape, w2_shape = layer_shapes(width)
+        w1 = self.layer(rng, w1_shape, full)
+        w2 = self.layer(rng, w2_shape, full)
+        return {"w1": w1, "b1": np.zeros((1, width)), "w2": w2, "b2": np.zeros((1, 1))}
 
 
 def _normal(std: Callable[[int, int, Mapping[str, Any]], float]) -> LayerInit:
@@ -117,12 +136,13 @@ def _orthogonal(rng: Draws, shape: tuple[int, int], p: Mapping[str, Any]) -> np.
     return q.T * p["gain"]  # (fan_out, fan_in) -> stored (in, out)
 
 
-def _zeros(rng: Draws, p: Mapping[str, Any]) -> Params:
-    return {k: np.zeros(s) for k, s in PARAM_SHAPES.items()}
+def _zeros(rng: Draws, p: Mapping[str, Any], width: int) -> Params:
+    return {k: np.zeros(s) for k, s in param_shapes(width).items()}
 
 
-def load_params(path: str | Path, data: bytes | None = None) -> Params:
-    """Read w1, b1, w2, b2 from an ``.npz`` (or from its bytes ``data``) and check names, shapes and values.
+def load_params(path: str | Path, data: bytes | None = None, width: int = 4) -> Params:
+    """Read w1, b1, w2, b2 from an ``.npz`` (or from its bytes ``data``) and check names, shapes (of the network
+    with ``width`` hidden units) and values.
 
     Raises ``InitFileError`` with a one-line reason for anything that is not a valid parameter file.
     """
@@ -134,14 +154,17 @@ def load_params(path: str | Path, data: bytes | None = None) -> Params:
             arrays = {k: npz[k] for k in npz.files}
     except Exception as exc:  # numpy raises several types for corrupt archives
         raise InitFileError(f"{path} is not a readable .npz file ({type(exc).__name__})") from None
-    missing = [k for k in PARAM_SHAPES if k not in arrays]
+    shapes = param_shapes(width)
+    missing = [k for k in shapes if k not in arrays]
     if missing:
-        raise InitFileError(f"{path} lacks {', '.join(missing)}; it needs w1 (2,4), b1 (1,4), w2 (4,1), b2 (1,1)")
+        needs = ", ".join(f"{k} ({s[0]},{s[1]})" for k, s in shapes.items())
+        raise InitFileError(f"{path} lacks {', '.join(missing)}; it needs {needs}")
     out = {}
-    for name, shape in PARAM_SHAPES.items():
+    for name, shape in shapes.items():
         arr = arrays[name]
         if arr.shape != shape:
-            raise InitFileError(f"{path}: {name} has shape {arr.shape}, expected {shape}")
+            at = "" if width == 4 else f" (width {width})"
+            raise InitFileError(f"{path}: {name} has shape {arr.shape}, expected {shape}{at}")
         if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
             raise InitFileError(f"{path}: {name} has dtype {arr.dtype}, expected real numbers")
         arr = arr.astype(np.float64)
@@ -163,7 +186,7 @@ class InitFile:
 _INIT_FILES: dict[tuple, InitFile] = {}  # (resolved path, inode, size, mtime) -> InitFile
 
 
-def read_init_file(path: str | Path) -> InitFile:
+def read_init_file(path: str | Path, width: int = 4) -> InitFile:
     """Read, check and hash an init file **once** per distinct file state in this process.
 
     Validation, ``run_id`` and the init draw of every run of a grid that names the file share one read. The
@@ -180,7 +203,7 @@ def read_init_file(path: str | Path) -> InitFile:
         st = os.stat(resolved)
     except OSError:
         st = None
-    key = (str(resolved), st.st_ino, st.st_size, st.st_mtime_ns) if st else None
+    key = (str(resolved), st.st_ino, st.st_size, st.st_mtime_ns, width) if st else None
     if key is not None and key in _INIT_FILES:
         return _INIT_FILES[key]
     if not resolved.is_file():
@@ -189,7 +212,7 @@ def read_init_file(path: str | Path) -> InitFile:
         data = resolved.read_bytes()
     except OSError as exc:
         raise InitFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    file = InitFile(resolved, hashlib.sha256(data).hexdigest(), load_params(path, data))
+    file = InitFile(resolved, hashlib.sha256(data).hexdigest(), load_params(path, data, width))
     if key is not None:
         if len(_INIT_FILES) > 256:  # a bound, not a policy: grids name a handful of files
             _INIT_FILES.clear()
@@ -197,8 +220,8 @@ def read_init_file(path: str | Path) -> InitFile:
     return file
 
 
-def _from_file(rng: Draws, p: Mapping[str, Any]) -> Params:
-    return {k: v.copy() for k, v in read_init_file(p["path"]).params.items()}
+def _from_file(rng: Draws, p: Mapping[str, Any], width: int) -> Params:
+    return {k: v.copy() for k, v in read_init_file(p["path"], width).params.items()}
 
 
 def _gain(fn: Callable[[int, int], float]) -> Callable[[int, int, Mapping[str, Any]], float]:
@@ -210,7 +233,7 @@ GAIN = {"gain": 1.0}
 SCHEMES: dict[str, Scheme] = {
     s.name: s
     for s in [
-        Scheme("notebook", layer=_normal(lambda fi, fo, p: NOTEBOOK_STD[fi, fo])),
+        Scheme("notebook", layer=_normal(lambda fi, fo, p: notebook_std(fi, fo))),
         Scheme("xavier_normal", GAIN, _normal(_gain(lambda fi, fo: math.sqrt(2 / (fi + fo))))),
         Scheme("xavier_uniform", GAIN, _uniform(_gain(lambda fi, fo: math.sqrt(6 / (fi + fo))))),
         Scheme("he_normal", GAIN, _normal(_gain(lambda fi, fo: math.sqrt(2 / fi)))),
@@ -229,6 +252,7 @@ INIT_PARAM_TYPES: dict[str, type] = {"gain": float, "std": float, "a": float, "p
 INIT_PARAM_NAMES = tuple(INIT_PARAM_TYPES)  # every parameter any scheme takes
 
 
-def init_params(scheme: str, rng: Draws, params: Mapping[str, Any] | None = None) -> Params:
-    """Draw a run's starting parameters with scheme ``scheme``; see the table in the module docstring."""
-    return SCHEMES[scheme].init(rng, params or {})
+def init_params(scheme: str, rng: Draws, params: Mapping[str, Any] | None = None, width: int = 4) -> Params:
+    """Draw a run's starting parameters with scheme ``scheme`` for ``width`` hidden units; see the table in the
+    module docstring."""
+    return SCHEMES[scheme].init(rng, params or {}, width)

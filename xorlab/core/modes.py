@@ -8,7 +8,9 @@ loss and the last ``TAIL`` per-step losses) and returns per-run columns:
 - ``trend`` of the loss over the *window* (the tail plus the final loss, steps end-64 … end):
   ``flat`` / ``decreasing`` / ``increasing`` / ``cycling`` (repeats with a period 2 … 8) / ``erratic`` /
   ``unknown`` (too few finite losses), see ``TRENDS``; ``period`` (0 = none) and ``swing`` (max - min, nats);
-- ``saturated_units``: hidden units with ``|z1| ≥ SAT_Z`` on all four points (dead tanh, 0 … 4);
+- ``saturated_units``: hidden units saturated on all four points (tanh ``|z1| ≥ SAT_Z``, sigmoid ``|z1| ≥ 8``;
+  0 … width; always 0 for the ReLU family, whose units cannot saturate); ``dead_units``: ReLU-family hidden
+  units with ``z1 ≤ 0`` on all four points (always 0 for tanh and sigmoid); see ``xorlab.core.activations``;
 - ``plateau_loss`` / ``plateau_distance``: the nearest loss plateau of ``xorlab.core.outcome.PLATEAUS`` and how far
   the final loss is from it (NaN if the loss is not finite);
 - ``mode``: the first name of ``MODES`` (in order: the precedence) whose definition the run meets.
@@ -25,6 +27,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from xorlab.core.activations import ACTIVATIONS, stuck_units
 from xorlab.core.data import POINT_LABELS, X, Y
 from xorlab.core.net import Params
 from xorlab.core.outcome import PLATEAUS
@@ -77,6 +80,7 @@ MODES: dict[str, str] = {
     "diverged": "a loss, prediction or parameter became non-finite",
     "solved": "all four points on the correct side of 0.5 and final loss < loss_threshold (status solved)",
     "saturated": f"all four hidden units saturated (|z1| ≥ {SAT_Z:g} on every point) and some point not right",
+    "dead": "every hidden unit dead (ReLU family: z1 ≤ 0 on every point) and some point not right",
     "oscillating": f"the loss window oscillates (cycling or erratic) with swing ≥ {OSC_SWING:g} nats",
     "slow": "all four points right, final loss ≥ loss_threshold",
     "saddle_ln2": f"all four points undecided (|ŷ - 0.5| < {MARGIN:g}: the symmetric saddle, loss ≈ ln 2)",
@@ -93,13 +97,13 @@ def hidden_preactivations(params: Params | Mapping[str, np.ndarray]) -> np.ndarr
 
     Parameters
     ----------
-    params : either ``xorlab.core.net.Params`` (run axis last: w1 (2, 4, R), b1 (4, R)) or a mapping in notebook
-        shapes with a leading run axis (``BatchResult.params``: w1 (R, 2, 4), b1 (R, 1, 4)). Only w1 and b1
+    params : either ``xorlab.core.net.Params`` (run axis last: w1 (2, H, R), b1 (H, R)) or a mapping in notebook
+        shapes with a leading run axis (``BatchResult.params``: w1 (R, 2, H), b1 (R, 1, H)). Only w1 and b1
         are read.
 
     Returns
     -------
-    (R, 4, 4) array: run, point (XOR order), hidden unit.
+    (R, 4, H) array: run, point (XOR order), hidden unit.
     """
     if isinstance(params, Params):
         w1, b1 = np.moveaxis(params.w1, -1, 0), np.moveaxis(params.b1, -1, 0)[:, None, :]
@@ -158,6 +162,8 @@ def behaviour(
     *,
     threshold: float | np.ndarray,
     diverged: np.ndarray | None = None,
+    activation: str | np.ndarray = "tanh",
+    width: int | np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-run behaviour columns and named failure mode of R runs; see the module docstring and ``MODES``.
 
@@ -173,11 +179,14 @@ def behaviour(
     threshold : scalar or (R,) ``loss_threshold`` of each run.
     diverged : optional (R,) bool, the engine's divergence flag; a run with a non-finite loss, prediction,
         w1 or b1 counts as diverged either way.
+    activation : the hidden activation, one name or (R,) names (``xorlab.core.activations``).
+    width : (R,) hidden units of each run when ``params`` are padded to a wider batch's H (units ≥ width are
+        padding and ignored); None: every unit is real.
 
     Returns
     -------
     dict of (R,) arrays: ``point_00 … point_11``, ``trend``, ``mode`` (object arrays of str), ``period``,
-    ``saturated_units`` (int64), ``swing``, ``plateau_loss``, ``plateau_distance`` (float64).
+    ``saturated_units``, ``dead_units`` (int64), ``swing``, ``plateau_loss``, ``plateau_distance`` (float64).
     """
     yhat = np.asarray(yhat, dtype=np.float64)
     final_loss = np.asarray(final_loss, dtype=np.float64)
@@ -188,8 +197,11 @@ def behaviour(
             f"need yhat (R, 4), final_loss (R,), tail (R, T); got {yhat.shape}, {final_loss.shape}, {tail.shape}"
         )
     z1 = hidden_preactivations(params)
-    if z1.shape != (r, 4, 4):
+    if z1.shape[:2] != (r, 4):
         raise ValueError(f"params hold {z1.shape[0]} runs, expected {r}")
+    units = np.full(r, z1.shape[2]) if width is None else np.broadcast_to(np.asarray(width, dtype=np.int64), (r,))
+    real = np.arange(z1.shape[2])[None, :] < units[:, None]  # (R, H): not padding
+    acts = np.broadcast_to(np.asarray(activation, dtype=object), (r,))
 
     with np.errstate(invalid="ignore"):  # NaN predictions compare False: neither right nor wrong
         signed = np.where(Y > 0.5, yhat - 0.5, 0.5 - yhat)  # > 0 on the correct side
@@ -197,9 +209,12 @@ def behaviour(
         undecided = ~nan & (np.abs(signed) < MARGIN)
         right = ~nan & ~undecided & (signed > 0)
         wrong = ~nan & ~undecided & ~right
-        sat = (np.abs(z1) >= SAT_Z).all(axis=1)  # (R, H): dead on all four points
     states = np.select([right, wrong, undecided], ["right", "wrong", "undecided"], "nan").astype(object)
-    saturated_units = sat.sum(axis=1).astype(np.int64)
+    saturated_units, dead_units = np.zeros(r, dtype=np.int64), np.zeros(r, dtype=np.int64)
+    for name in np.unique(acts) if r else ():  # (R, H) stuck on all four points, counted over real units
+        rows = acts == name
+        stuck = (stuck_units(z1[rows], name) & real[rows]).sum(axis=1)
+        (dead_units if ACTIVATIONS[name].family == "relu" else saturated_units)[rows] = stuck
 
     trend, period, swing = _window_trend(np.concatenate([tail, final_loss[:, None]], axis=1))
 
@@ -211,7 +226,7 @@ def behaviour(
     plateau_loss = np.where(finite_loss, levels[nearest], np.nan)
     plateau_distance = np.where(finite_loss, dist[np.arange(r), nearest], np.nan)
 
-    is_diverged = ~finite_loss | nan.any(axis=1) | ~np.isfinite(z1).all(axis=(1, 2))
+    is_diverged = ~finite_loss | nan.any(axis=1) | ~(np.isfinite(z1) | ~real[:, None, :]).all(axis=(1, 2))
     if diverged is not None:
         is_diverged |= np.asarray(diverged, dtype=bool)
     with np.errstate(invalid="ignore"):
@@ -229,7 +244,8 @@ def behaviour(
     conditions = {
         "diverged": is_diverged,
         "solved": correct_side & below,
-        "saturated": (saturated_units == z1.shape[2]) & (n_right < 4),
+        "saturated": (saturated_units == units) & (n_right < 4),
+        "dead": (dead_units == units) & (n_right < 4),
         "oscillating": oscillating,
         "slow": n_right == 4,
         "saddle_ln2": n_undecided == 4,
@@ -247,6 +263,7 @@ def behaviour(
         period=period,
         swing=swing,
         saturated_units=saturated_units,
+        dead_units=dead_units,
         plateau_loss=plateau_loss,
         plateau_distance=plateau_distance,
         mode=mode,

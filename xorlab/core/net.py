@@ -1,4 +1,5 @@
-"""The notebook's 2 → 4 tanh → 1 sigmoid network as pure numpy functions over a batch of N runs.
+"""The notebook's 2 → 4 tanh → 1 sigmoid network as pure numpy functions over a batch of N runs (any hidden
+width H and any activation of ``xorlab.core.activations``; the notebook's H = 4 tanh by default).
 
 Layout: the run axis is *last* (structure of arrays). Every formula below is then a sequence of elementwise
 operations on contiguous blocks of N numbers, which is what makes a whole grid train as one array program,
@@ -36,10 +37,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xorlab.core.activations import ACTIVATIONS
+
 
 @dataclass
 class Params:
-    """Parameters of N networks, run axis last: w1 (2, 4, N), b1 (4, N), w2 (4, N), b2 (N,)."""
+    """Parameters of N networks, run axis last: w1 (2, H, N), b1 (H, N), w2 (H, N), b2 (N,)."""
 
     w1: np.ndarray
     b1: np.ndarray
@@ -69,14 +72,15 @@ def _sum_points(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def forward(p: Params, x: np.ndarray, y: np.ndarray) -> Forward:
-    """Predictions and mean BCE of N networks on the P points ``x`` with labels ``y``."""
+def forward(p: Params, x: np.ndarray, y: np.ndarray, activation: str = "tanh") -> Forward:
+    """Predictions and mean BCE of N networks on the P points ``x`` with labels ``y`` (hidden units:
+    ``activation``, a name of ``xorlab.core.activations.ACTIVATIONS``; the notebook's tanh by default)."""
     # z1 = x @ w1 + b1: the matmul written as a sum over inputs k, in the order BLAS would add them.
     z1 = x[:, 0, None, None] * p.w1[0]  # (P, H, N)
     for k in range(1, x.shape[1]):
         z1 += x[:, k, None, None] * p.w1[k]
     z1 += p.b1
-    a1 = np.tanh(z1, out=z1)  # (P, H, N)
+    a1 = ACTIVATIONS[activation].forward(z1)  # (P, H, N); tanh: np.tanh(z1, out=z1)
     # z2 = a1 @ w2 + b2: sum over hidden units in a fixed order, independent of N.
     z2 = a1[:, 0] * p.w2[0]  # (P, N)
     for j in range(1, a1.shape[1]):
@@ -90,13 +94,13 @@ def forward(p: Params, x: np.ndarray, y: np.ndarray) -> Forward:
     return Forward(a1=a1, z2=z2, yhat=yhat, loss=loss)
 
 
-def backward(p: Params, f: Forward, x: np.ndarray, y: np.ndarray) -> Params:
+def backward(p: Params, f: Forward, x: np.ndarray, y: np.ndarray, activation: str = "tanh") -> Params:
     """Gradients of the summed BCE with respect to every parameter (the notebook's ``Net.backward``)."""
     dz2 = f.yhat - y[:, None]  # (P, N)
     w2_grad = _sum_points(f.a1 * dz2[:, None])  # a1.T @ dz2 -> (H, N)
     b2_grad = _sum_points(dz2)  # (N,)
     da1 = dz2[:, None] * p.w2  # dz2 @ w2.T -> (P, H, N)
-    dz1 = da1 * (1 - f.a1**2)  # tanh' = 1 - tanh²
+    dz1 = da1 * ACTIVATIONS[activation].slope(f.a1)  # tanh' = 1 - tanh²
     w1_grad = np.stack([_sum_points(x[:, k, None, None] * dz1) for k in range(x.shape[1])])  # x.T @ dz1
     b1_grad = _sum_points(dz1)  # (H, N)
     return Params(w1=w1_grad, b1=b1_grad, w2=w2_grad, b2=b2_grad)

@@ -13,7 +13,7 @@ import numpy as np
 
 from xorlab.core.config import ConfigError, TrainConfig, check_int
 from xorlab.core.data import Y
-from xorlab.core.inits import PARAM_SHAPES, init_params
+from xorlab.core.inits import init_params, param_shapes
 from xorlab.core.modes import behaviour
 from xorlab.core.net import Params
 from xorlab.core.outcome import classify, correct_side, nearest_plateau
@@ -21,17 +21,27 @@ from xorlab.core.rng import make_rng
 from xorlab.core.runtable import RunTable
 from xorlab.engine import kernel
 from xorlab.engine.init_draws import draw_starts
-from xorlab.engine.results import ENGINES, NO_STEP, BatchResult, Trace, TrainResult, stack_params, unstack_params
+from xorlab.engine.results import (
+    ENGINES,
+    NO_STEP,
+    BatchResult,
+    Trace,
+    TrainResult,
+    merge_traces,
+    stack_params,
+    unstack_params,
+)
 from xorlab.engine.simulate import simulate
 
 _notified: set[str] = set()
 
 
-def _check_start(params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _check_start(params: Mapping[str, np.ndarray], width: int = 4) -> dict[str, np.ndarray]:
     out = {}
-    for name, shape in PARAM_SHAPES.items():
+    for name, shape in param_shapes(width).items():
         if name not in params:
-            raise ConfigError("params", f"missing {name}; needs w1 (2,4), b1 (1,4), w2 (4,1), b2 (1,1)")
+            needs = ", ".join(f"{k} ({a},{b})" for k, (a, b) in param_shapes(width).items())
+            raise ConfigError("params", f"missing {name}; needs {needs}")
         arr = np.asarray(params[name], dtype=np.float64)
         if arr.shape != shape:
             raise ConfigError(f"params.{name}", f"shape must be {shape}, got {arr.shape}")
@@ -41,13 +51,16 @@ def _check_start(params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def start_params(cfg: TrainConfig) -> dict[str, np.ndarray]:
     """A run's initial parameters, drawn from its own generator (seed, rng kind and skip of ``cfg``)."""
-    return init_params(cfg.init, make_rng(cfg.seed, cfg.rng, cfg.rng_skip), cfg.init_params)
+    return init_params(cfg.init, make_rng(cfg.seed, cfg.rng, cfg.rng_skip), cfg.init_params, cfg.width)
 
 
-def _starts(table: RunTable, reps: np.ndarray) -> Params:
-    """Starting parameters of the runs ``reps`` of ``table``, each drawn from its own generator; in bulk, bit for
-    bit ``start_params`` of each (``xorlab.engine.init_draws``)."""
+def _starts(table: RunTable, reps: np.ndarray, width: int) -> Params:
+    """Starting parameters of the runs ``reps`` of ``table`` (all of hidden width ``width``), each drawn from its
+    own generator; at the notebook's width 4 in bulk, bit for bit ``start_params`` of each
+    (``xorlab.engine.init_draws``), at other widths run by run."""
     c = table.columns
+    if width != 4:
+        return stack_params([start_params(table[int(i)]) for i in reps])
     return draw_starts(c["init"][reps], table.init_params[reps], c["seed"][reps], c["rng"][reps], c["rng_skip"][reps])
 
 
@@ -77,7 +90,13 @@ def simulator(engine: str) -> tuple[str, Callable[..., Trace]]:
 
 
 def _outcomes(
-    configs: Sequence[TrainConfig], table: RunTable, trace: Trace, lane_of: np.ndarray, engine: str, seconds: float
+    configs: Sequence[TrainConfig],
+    table: RunTable,
+    trace: Trace,
+    lane_of: np.ndarray,
+    engine: str,
+    seconds: float,
+    run_engine: np.ndarray | None = None,
 ) -> BatchResult:
     """Per-run results from a trace; events after a run's own end belong to longer runs sharing its lane."""
     max_steps = table.columns["max_steps"]
@@ -92,8 +111,16 @@ def _outcomes(
     status = classify(diverged_at != NO_STEP, correct_end, trace.end_loss, thresholds)
     predictions = np.ascontiguousarray(trace.end_yhat.T)
     end_params = unstack_params(trace.end_params)
+    width, activation = table.columns["width"], table.columns["activation"]
     modes = behaviour(
-        predictions, end_params, trace.end_loss, trace.end_tail, threshold=thresholds, diverged=diverged_at != NO_STEP
+        predictions,
+        end_params,
+        trace.end_loss,
+        trace.end_tail,
+        threshold=thresholds,
+        diverged=diverged_at != NO_STEP,
+        activation=activation,
+        width=None if (width == end_params["w1"].shape[2]).all() else width,
     )
     return BatchResult(
         configs=configs,
@@ -111,45 +138,105 @@ def _outcomes(
         table=table,
         engine=engine,
         engine_seconds=seconds,
+        run_engine=run_engine,
     )
 
 
 @dataclass(frozen=True)
+class Part:
+    """The lanes of a batch that share one hidden width and activation: one array program."""
+
+    width: int
+    activation: str
+    lanes: np.ndarray  # (K,) indices into the batch's L lanes, ascending
+    start: Params  # K lanes, run axis last
+    engine: str  # the engine that runs this part
+    simulate: Callable[..., Trace]
+
+
+@dataclass(frozen=True)
 class Prepared:
-    """A batch ready to simulate (``prepare``): its lanes, starting parameters and per-lane settings."""
+    """A batch ready to simulate (``prepare``): its lanes, starting parameters and per-lane settings, in parts of
+    one hidden width and activation each (one part for a batch of the notebook's network)."""
 
     configs: Sequence[TrainConfig]
     table: RunTable
     lane_of: np.ndarray  # (N,) lane of each run
-    start: Params  # L lanes, run axis last
+    parts: list[Part]
     lr: np.ndarray  # (L,) the hidden layer's rate: lr × lr_hidden
     lr_output: np.ndarray  # (L,) the output layer's rate: lr × lr_output
     threshold: np.ndarray  # (L,)
     log_every: int
-    engine: str  # the engine that will run it (after any fallback)
-    simulate: Callable[..., Trace]
+    engine: str  # the engine asked for, after any fallback (a part may still use numpy: ``Part.engine``)
 
     def run(self, t0: int = 0, first_solved0: np.ndarray | None = None) -> tuple[Trace, float]:
         """Simulate (the only step of a batch that needs no GIL with the compiled engine): (trace, seconds).
 
         ``t0`` and ``first_solved0`` continue recorded runs (``simulate``'s arguments; ``xorlab.sweep.extend``)."""
         began = time.perf_counter()
-        trace = self.simulate(
-            self.start,
-            self.lr,
-            self.threshold,
-            self.lane_of,
-            self.table.columns["max_steps"],
-            self.log_every,
-            t0=t0,
-            first_solved0=first_solved0,
-            lr_output=self.lr_output,
-        )
+        run_end = self.table.columns["max_steps"]
+        traces = []
+        for part in self.parts:
+            whole = len(self.parts) == 1
+            runs = np.arange(len(self.lane_of)) if whole else np.flatnonzero(np.isin(self.lane_of, part.lanes))
+            local = self.lane_of if whole else np.searchsorted(part.lanes, self.lane_of[runs])
+            kw = {} if part.engine == "compiled" else {"activation": part.activation}
+            trace = part.simulate(
+                part.start,
+                self.lr[part.lanes],
+                self.threshold[part.lanes],
+                local,
+                run_end[runs],
+                self.log_every,
+                t0=t0,
+                first_solved0=None if first_solved0 is None else first_solved0[part.lanes],
+                lr_output=self.lr_output[part.lanes],
+                **kw,
+            )
+            traces.append((part.lanes, runs, trace))
+        trace = traces[0][2] if len(traces) == 1 else merge_traces(traces, len(self.lr), len(self.lane_of))
         return trace, time.perf_counter() - began
 
     def result(self, trace: Trace, seconds: float) -> BatchResult:
         """The batch's outcomes from its trace."""
-        return _outcomes(self.configs, self.table, trace, self.lane_of, self.engine, seconds)
+        engines = {part.engine for part in self.parts}
+        run_engine = None
+        if len(engines) > 1:  # a compiled batch with parts only the numpy engine trains
+            lane_engine = np.empty(len(self.lr), dtype=object)
+            for part in self.parts:
+                lane_engine[part.lanes] = part.engine
+            run_engine = lane_engine[self.lane_of]
+        engine = engines.pop() if len(engines) == 1 else self.engine
+        return _outcomes(self.configs, self.table, trace, self.lane_of, engine, seconds, run_engine)
+
+
+def _parts(
+    table: RunTable,
+    reps: np.ndarray,
+    engine: str,
+    run: Callable[..., Trace],
+    starts: Callable[[np.ndarray, int], Params],
+) -> list[Part]:
+    """The lanes (first runs ``reps``) split by (width, activation), each part's starting parameters from
+    ``starts(lanes, width)``. The compiled engine covers the notebook's network (width 4, tanh); other parts run
+    on the numpy engine, with a one-line notice once per process."""
+    width, activation = table.columns["width"][reps], table.columns["activation"][reps]
+    keys = sorted({(int(w), str(a)) for w, a in zip(width, activation, strict=True)})
+    parts = []
+    for w, a in keys:
+        lanes = np.flatnonzero((width == w) & (activation == a))
+        use, fn = engine, run
+        if engine == "compiled" and (w, a) != (4, "tanh"):
+            use, fn = "numpy", simulate
+            if "compiled-shape" not in _notified:
+                _notified.add("compiled-shape")
+                print(
+                    f"xorlab: the compiled engine trains width 4 tanh; width {w} {a} runs train on the numpy engine",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        parts.append(Part(w, a, lanes, starts(lanes, w), use, fn))
+    return parts
 
 
 def prepare(
@@ -169,14 +256,15 @@ def prepare(
     table = RunTable.from_configs(configs)
     if params is None:
         reps, lane_of = table.lanes()  # one lane per distinct trajectory
-        start = _starts(table, reps)
+        parts = _parts(table, reps, used, run, lambda lanes, w: _starts(table, reps[lanes], w))
     else:
         reps = lane_of = np.arange(len(table))
-        start = stack_params([_check_start(q) for q in params])
+        checked = [_check_start(q, int(w)) for q, w in zip(params, table.columns["width"], strict=True)]
+        parts = _parts(table, reps, used, run, lambda lanes, w: stack_params([checked[i] for i in lanes]))
     lr, threshold = table.columns["lr"][reps], table.columns["loss_threshold"][reps]
     # Per-layer rates; at the default multipliers (1.0) both are exactly lr.
     lr_hidden, lr_output = lr * table.columns["lr_hidden"][reps], lr * table.columns["lr_output"][reps]
-    return Prepared(configs, table, lane_of, start, lr_hidden, lr_output, threshold, log_every, used, run)
+    return Prepared(configs, table, lane_of, parts, lr_hidden, lr_output, threshold, log_every, used)
 
 
 def train_batch(

@@ -53,7 +53,7 @@ class BatchResult:
     losses: np.ndarray  # (N, S); NaN at steps ≥ the run's own max_steps
     final_loss: np.ndarray  # (N,)
     predictions: np.ndarray  # (N, 4)
-    params: dict[str, np.ndarray]  # w1 (N,2,4), b1 (N,1,4), w2 (N,4,1), b2 (N,1,1)
+    params: dict[str, np.ndarray]  # w1 (N,2,H), b1 (N,1,H), w2 (N,H,1), b2 (N,1,1); NaN beyond a run's width
     status: np.ndarray  # (N,) str
     steps_to_solve: np.ndarray  # (N,) int
     plateau: np.ndarray  # (N,) str or None
@@ -63,6 +63,7 @@ class BatchResult:
     behaviour: dict[str, np.ndarray] = field(default_factory=dict)  # (N,) each: xorlab.core.modes.behaviour
     table: RunTable | None = None  # the configs as columns (what the records read)
     engine_seconds: float = 0.0  # wall time of the simulation itself (no init draws, no outcomes)
+    run_engine: np.ndarray | None = None  # (N,) engine per run where a batch used two (else: ``engine``)
 
     def __len__(self) -> int:
         return len(self.configs)
@@ -76,7 +77,7 @@ class BatchResult:
             loss_steps=self.loss_steps[keep].copy(),
             final_loss=float(self.final_loss[i]),
             predictions=self.predictions[i].copy(),
-            params={k: v[i].copy() for k, v in self.params.items()},
+            params=_own_width(self.params, i, cfg.width),
             status=str(self.status[i]),
             steps_to_solve=_optional(self.steps_to_solve[i]),
             plateau=self.plateau[i],
@@ -84,6 +85,16 @@ class BatchResult:
             mode=str(self.behaviour["mode"][i]) if self.behaviour else "other",
             behaviour={k: v[i] for k, v in self.behaviour.items()},
         )
+
+
+def _own_width(params: Mapping[str, np.ndarray], i: int, width: int) -> dict[str, np.ndarray]:
+    """Run ``i``'s parameters in its own shapes (a batch of several widths pads the narrower runs with NaN)."""
+    return {
+        "w1": params["w1"][i, :, :width].copy(),
+        "b1": params["b1"][i, :, :width].copy(),
+        "w2": params["w2"][i, :width].copy(),
+        "b2": params["b2"][i].copy(),
+    }
 
 
 def _optional(step: int) -> int | None:
@@ -122,3 +133,34 @@ class Trace:
     end_yhat: np.ndarray  # (4, R) predictions at t = run_end
     end_params: Params  # R runs, run axis last: the state at t = run_end (the frozen state if diverged)
     end_tail: np.ndarray  # (R, TAIL) losses at steps run_end-TAIL … run_end-1 (NaN before t0)
+
+
+def merge_traces(parts: Sequence[tuple[np.ndarray, np.ndarray, Trace]], lanes: int, runs: int) -> Trace:
+    """One trace of ``lanes`` lanes and ``runs`` runs from the traces of its parts, each ``(lane indices, run
+    indices, trace)``. Logged steps are the union (a part with a nearer horizon logs fewer: NaN after), and the
+    parameters are padded with NaN to the widest part's hidden width."""
+    steps = max((t.loss_steps for _, _, t in parts), key=len)
+    width = max(t.end_params.b1.shape[0] for _, _, t in parts)
+    out = Trace(
+        loss_steps=steps,
+        losses=np.full((lanes, steps.size), np.nan),
+        first_solved=np.full(lanes, NO_STEP, dtype=np.int64),
+        diverged_step=np.full(lanes, NO_STEP, dtype=np.int64),
+        end_loss=np.empty(runs),
+        end_yhat=np.empty((4, runs)),
+        end_params=Params(
+            np.full((2, width, runs), np.nan),
+            np.full((width, runs), np.nan),
+            np.full((width, runs), np.nan),
+            np.empty(runs),
+        ),
+        end_tail=np.empty((runs, TAIL)),
+    )
+    for lane, run, t in parts:
+        out.losses[lane[:, None], np.arange(t.loss_steps.size)[None, :]] = t.losses
+        out.first_solved[lane], out.diverged_step[lane] = t.first_solved, t.diverged_step
+        out.end_loss[run], out.end_yhat[:, run], out.end_tail[run] = t.end_loss, t.end_yhat, t.end_tail
+        h = t.end_params.b1.shape[0]
+        out.end_params.w1[:, :h, run], out.end_params.b1[:h, run] = t.end_params.w1, t.end_params.b1
+        out.end_params.w2[:h, run], out.end_params.b2[run] = t.end_params.w2, t.end_params.b2
+    return out

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from xorlab.core.activations import ACTIVATIONS
 from xorlab.core.data import N_POINTS, X, Y
 from xorlab.core.modes import TAIL
 from xorlab.core.net import Forward, Params, backward, forward, update
@@ -121,13 +122,15 @@ def simulate(
     t0: int = 0,
     first_solved0: np.ndarray | None = None,
     lr_output: np.ndarray | None = None,
+    activation: str = "tanh",
 ) -> Trace:
     """Train L lanes from ``start`` (at step ``t0``) to the last ``run_end``; read out run r at ``run_end[r]``.
 
     The numpy reference engine. At each step t: the notebook's forward pass (the loss printed before the
     update), freeze lanes that went non-finite, the solve check, logging and read-out, then — unless t is the
     horizon — the notebook's backward pass and update. ``lr`` and ``threshold`` are per lane; with
-    ``lr_output`` (per lane), ``lr`` is the hidden layer's rate and ``lr_output`` the output layer's.
+    ``lr_output`` (per lane), ``lr`` is the hidden layer's rate and ``lr_output`` the output layer's. Every lane
+    has the hidden width of ``start`` and the hidden ``activation``.
     """
     p = Params(*(a.copy() for a in start.arrays()))
     lanes = p.b2.shape[0]
@@ -136,19 +139,21 @@ def simulate(
     threshold = np.asarray(threshold, dtype=np.float64)
     run_lane, run_end = np.asarray(run_lane, dtype=np.int64), np.asarray(run_end, dtype=np.int64)
     horizon = int(run_end.max())
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; allowed: {', '.join(ACTIVATIONS)}")
     solved = np.full(lanes, NO_STEP, dtype=np.int64) if first_solved0 is None else first_solved0.copy()
     freeze = _Freezer(lanes)
     record = _Recorder(lanes, run_lane, run_end, log_every, t0)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is how divergence shows; see module doc
         for t in range(t0, horizon + 1):
-            f = forward(p, X, Y)  # yhat and mean BCE before this step's update
+            f = forward(p, X, Y, activation)  # yhat and mean BCE before this step's update
             freeze(t, p, f, lr, lr_out)
             newly = correct_side(f.yhat, Y) & (f.loss < threshold) & (solved == NO_STEP) & (freeze.step == NO_STEP)
             solved[newly] = t
             record(t, f, lambda: freeze.params(p))
             if t == horizon:
                 break
-            update(p, backward(p, f, X, Y), lr, lr_out)  # p -= lr * grad of the summed BCE, per layer
+            update(p, backward(p, f, X, Y, activation), lr, lr_out)  # p -= lr * grad of the summed BCE, per layer
     return Trace(
         loss_steps=record.loss_steps,
         losses=record.losses,

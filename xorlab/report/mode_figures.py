@@ -39,6 +39,7 @@ MODE_COLOURS = {
     "one_wrong": "#d55e00",
     "oscillating": "#de8f05",
     "saturated": "#882255",
+    "dead": "#661100",
     "diverged": "#1a1a1a",
     "other": "#949494",
     "unknown": "#ffffff",

@@ -24,7 +24,13 @@ from xorlab.store.layout import (  # noqa: F401  (re-exported: one definition, i
 )
 from xorlab.store.records import RUN_DTYPES
 
-_ARROW = {"string": pa.string(), "int64": pa.int64(), "Int64": pa.int64(), "float64": pa.float64()}
+_ARROW = {
+    "string": pa.string(),
+    "int64": pa.int64(),
+    "Int64": pa.int64(),
+    "float64": pa.float64(),
+    "list<float64>": pa.list_(pa.float64()),
+}
 
 
 def run_schema(dtypes: dict[str, str] = RUN_DTYPES) -> pa.Schema:
@@ -34,7 +40,7 @@ def run_schema(dtypes: dict[str, str] = RUN_DTYPES) -> pa.Schema:
 
 RUN_COLUMNS = list(RUN_DTYPES)
 RUN_SCHEMA = run_schema()
-_PLAIN_STRINGS = {"run_id", "init", "rng", "status"}  # never null: kept as object columns, as always
+_PLAIN_STRINGS = {"run_id", "init", "rng", "activation", "status"}  # never null: kept as object columns, as always
 CURVE_SCHEMA = pa.schema(
     [("run_id", pa.dictionary(pa.int32(), pa.string())), ("step", pa.int64()), ("loss", pa.float64())]
 )

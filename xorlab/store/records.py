@@ -54,8 +54,13 @@ BEHAVIOUR_DTYPES = {
     "period": "Int64",
     "swing": "float64",
     "saturated_units": "Int64",
+    "dead_units": "Int64",
     "plateau_distance": "float64",
 }
+#: Final parameters of a run of any hidden width H other than the notebook's 4: one list, w1 row-major (2·H),
+#: b1 (H), w2 (H), b2 (1); null for width-4 runs, whose parameters are the ``PARAM_COLUMNS`` (NaN for the others).
+WIDE_PARAMS = "params"
+WIDE_DTYPES = {WIDE_PARAMS: "list<float64>"}
 PROVENANCE_DTYPES = {"engine": "string"}  # which engine trained the run (xorlab.engine.ENGINES)
 #: What else determines a run's result beyond its config: a from_file run's init file content (sha256).
 FILE_HASH = "init_file_sha256"
@@ -72,7 +77,9 @@ def unremarkable(column: str, value: Any) -> bool:
 
 
 #: Columns a runs file may lack (newer than format v1): null, or the default of ``DEFAULTED_COLUMNS``.
-OPTIONAL_COLUMNS = set(IDENTITY_DTYPES) | set(BEHAVIOUR_DTYPES) | set(PROVENANCE_DTYPES) | set(DEFAULTED_COLUMNS)
+OPTIONAL_COLUMNS = (
+    set(IDENTITY_DTYPES) | set(BEHAVIOUR_DTYPES) | set(PROVENANCE_DTYPES) | set(DEFAULTED_COLUMNS) | set(WIDE_DTYPES)
+)
 CURVE_COLUMNS = ["run_id", "step", "loss"]
 
 
@@ -86,6 +93,7 @@ def run_dtypes(cls: type[TrainConfig] = TrainConfig) -> dict[str, str]:
         **BEHAVIOUR_DTYPES,
         **PROVENANCE_DTYPES,
         **{c: "float64" for c in PRED_COLUMNS + PARAM_COLUMNS},
+        **WIDE_DTYPES,
     }
 
 
@@ -146,15 +154,34 @@ def runs_frame(batch: BatchResult, ids: Sequence[str] | np.ndarray | None = None
     columns["diverged_step"] = _nullable_steps(batch.diverged_step)
     columns["final_loss"] = batch.final_loss
     columns["plateau"] = _strings(batch.plateau)
-    columns["engine"] = _strings([batch.engine] * len(batch))
+    columns["engine"] = _strings([batch.engine] * len(batch) if batch.run_engine is None else batch.run_engine)
     for col, dtype in BEHAVIOUR_DTYPES.items():
         values = batch.behaviour[col]
         columns[col] = _strings(values) if dtype == "string" else pd.array(values, dtype=dtype)
     columns.update(zip(PRED_COLUMNS, batch.predictions.T, strict=True))
-    n = len(batch)
-    flat = np.concatenate([batch.params[k].reshape(n, -1) for k in ("w1", "b1", "w2", "b2")], axis=1)
-    columns.update(zip(PARAM_COLUMNS, flat.T, strict=True))
+    columns.update(_param_columns(batch.params, table.columns["width"]))
     return pd.DataFrame(columns, columns=list(run_dtypes(table.config_cls)))
+
+
+def _param_columns(params: dict[str, np.ndarray], width: np.ndarray) -> dict[str, Any]:
+    """``PARAM_COLUMNS`` and ``params`` (``WIDE_PARAMS``) of runs of hidden widths ``width`` from notebook-shaped
+    parameters (padded to the widest run)."""
+    n, h = len(width), params["w1"].shape[2]
+    four = width == 4
+    w1, b1, w2, b2 = (params[k] for k in ("w1", "b1", "w2", "b2"))
+    wide = np.full(n, None, dtype=object)
+    if four.all() and h == 4:
+        flat = np.concatenate([a.reshape(n, -1) for a in (w1, b1, w2, b2)], axis=1)
+    else:
+        flat = np.full((n, len(PARAM_COLUMNS)), np.nan)
+        rows = np.flatnonzero(four)
+        if rows.size:
+            parts = (w1[rows, :, :4], b1[rows, :, :4], w2[rows, :4], b2[rows])
+            flat[rows] = np.concatenate([a.reshape(rows.size, -1) for a in parts], axis=1)
+        for i in np.flatnonzero(~four).tolist():
+            k = int(width[i])
+            wide[i] = np.concatenate([w1[i, :, :k].ravel(), b1[i, 0, :k], w2[i, :k, 0], b2[i].ravel()])
+    return {**dict(zip(PARAM_COLUMNS, flat.T, strict=True)), WIDE_PARAMS: wide}
 
 
 def curves_frame(batch: BatchResult, ids: Sequence[str] | np.ndarray | None = None, every: int = 1) -> pd.DataFrame:
@@ -181,13 +208,23 @@ def curves_frame(batch: BatchResult, ids: Sequence[str] | np.ndarray | None = No
 
 
 def params_of(row: pd.Series) -> dict[str, np.ndarray]:
-    """Final parameters of one run-table row in the notebook's shapes (for decision surfaces, restarts)."""
-    v = row[PARAM_COLUMNS].to_numpy(dtype=np.float64)
+    """Final parameters of one run-table row in the notebook's shapes, for its own hidden width (``PARAM_COLUMNS``
+    at width 4, else the ``params`` list; for decision surfaces, restarts)."""
+    width = int(row["width"]) if "width" in row and not pd.isna(row["width"]) else 4
+    if width == 4:
+        return unflatten(row[PARAM_COLUMNS].to_numpy(dtype=np.float64), 4)
+    return unflatten(np.asarray(row[WIDE_PARAMS], dtype=np.float64), width)
+
+
+def unflatten(v: np.ndarray, width: int) -> dict[str, np.ndarray]:
+    """Notebook-shaped parameters from their flat record (w1 row-major, b1, w2, b2) of a width-``width`` run."""
+    if v.shape != (4 * width + 1,):
+        raise ValueError(f"a width-{width} run has {4 * width + 1} parameters, got {v.shape}")
     return {
-        "w1": v[:8].reshape(2, 4),
-        "b1": v[8:12].reshape(1, 4),
-        "w2": v[12:16].reshape(4, 1),
-        "b2": v[16:].reshape(1, 1),
+        "w1": v[: 2 * width].reshape(2, width),
+        "b1": v[2 * width : 3 * width].reshape(1, width),
+        "w2": v[3 * width : 4 * width].reshape(width, 1),
+        "b2": v[4 * width :].reshape(1, 1),
     }
 
 

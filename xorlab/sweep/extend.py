@@ -31,10 +31,10 @@ from xorlab.core.modes import TAIL
 from xorlab.core.runtable import RunTable
 from xorlab.engine.batch import prepare, train_batch
 from xorlab.engine.results import NO_STEP, BatchResult
-from xorlab.store.records import PARAM_COLUMNS, curves_frame, run_id, runs_frame
+from xorlab.store.records import PARAM_COLUMNS, WIDE_PARAMS, curves_frame, run_id, runs_frame, unflatten
 
 #: The recorded columns a continuation reads: which runs qualify, where each one's trajectory stands.
-CONTINUE_COLUMNS = ["max_steps", "engine", "diverged_step", "steps_to_solve", *PARAM_COLUMNS]
+CONTINUE_COLUMNS = ["max_steps", "engine", "diverged_step", "steps_to_solve", *PARAM_COLUMNS, WIDE_PARAMS]
 
 
 IdsAt = Callable[[Sequence[int]], np.ndarray]  # budgets -> (runs, budgets) run ids at those budgets
@@ -156,14 +156,11 @@ class Extensions:
     ) -> Callable[[], tuple[pd.DataFrame, pd.DataFrame]]:
         rows = self.rows.loc[sources]
         p = rows[PARAM_COLUMNS].to_numpy(dtype=np.float64)  # each run from its recorded final state (params_of)
+        widths = table.columns["width"]
+        wide = rows[WIDE_PARAMS].to_numpy() if WIDE_PARAMS in rows else np.full(len(rows), None)
         starts = [
-            {
-                "w1": v[:8].reshape(2, 4),
-                "b1": v[8:12].reshape(1, 4),
-                "w2": v[12:16].reshape(4, 1),
-                "b2": v[16:].reshape(1, 1),
-            }
-            for v in p
+            unflatten(v, 4) if w == 4 else unflatten(np.asarray(q, dtype=np.float64), int(w))
+            for v, q, w in zip(p, wide, widths, strict=True)
         ]
         solved0 = rows["steps_to_solve"].fillna(NO_STEP).to_numpy(dtype=np.int64)
         prepared = prepare(table, starts, self.log_every, self.engine)
