@@ -27,6 +27,7 @@ from xorlab.analysis.text import md_code, md_text
 from xorlab.core.order import ordered
 from xorlab.report import figures, mode_figures, pages
 from xorlab.report import maps as map_figures
+from xorlab.report.panels import conditioned, panel_axes, panels, pooled_axes
 from xorlab.report.progress import Progress, Quiet
 from xorlab.store.records import CONFIG_COLUMNS, FILE_HASH, PRED_COLUMNS
 
@@ -202,10 +203,12 @@ def draw_figures(
     source = FrameCurves(curves) if isinstance(curves, pd.DataFrame) else curves
     runs, reference = _figure_frame(runs, reference)
     runs = runs.assign(mode=surface.mode_labels(runs))
+    runs, by_panel = panels(runs)  # one panel per lr, or per condition when a study sweeps a few other values too
+    facet, group = by_panel.column, ["init_label", *by_panel.axes]  # groups by config axes, tagged with panels
     threshold = runs["loss_threshold"].iloc[0] if runs["loss_threshold"].nunique() == 1 else None
     first = runs["steps_to_solve"].astype("Float64").astype(float)
-    log_steps = figures.early_steps(first.groupby(runs["lr"]).median(), float(runs["max_steps"].max()))
-    summary = stats.summarize(runs, ["init_label", "lr"])
+    log_steps = figures.early_steps(first.groupby(runs[facet]).median(), float(runs["max_steps"].max()))
+    summary = by_panel.tag(stats.summarize(runs, group))
     bands: dict[str, pd.DataFrame] = {}  # the loss bands, computed after the figures that do not need them
 
     sampled = surface.sample_runs(runs, SAMPLED)  # their curves are kept from the bands' pass
@@ -223,13 +226,15 @@ def draw_figures(
         return mode_figures.decision_surfaces(typical, surface.decision_surface(typical), budget)
 
     drawn = {
-        "convergence": lambda: figures.convergence(bands["convergence"], budget, reference, log_steps),
-        "km_curves": lambda: figures.km_curves(
-            stats.km_curves(runs, ["init_label", "lr"]), budget, reference, log_steps
+        "convergence": lambda: figures.convergence(
+            by_panel.tag(bands["convergence"]), budget, reference, log_steps, by_panel
         ),
-        "failure_heatmap": lambda: figures.failure_heatmap(summary, budget),
-        "failure_modes": lambda: mode_figures.failure_modes(summary, budget, reference),
-        "final_loss": lambda: figures.final_loss(runs, threshold, budget, reference),
+        "km_curves": lambda: figures.km_curves(
+            by_panel.tag(stats.km_curves(runs, group)), budget, reference, log_steps, by_panel
+        ),
+        "failure_heatmap": lambda: figures.failure_heatmap(summary, budget, by_panel),
+        "failure_modes": lambda: mode_figures.failure_modes(summary, budget, reference, by_panel),
+        "final_loss": lambda: figures.final_loss(runs, threshold, budget, reference, by_panel),
         "decision_surfaces": surfaces,
         "mode_curves": mode_curves,
     }
@@ -243,7 +248,7 @@ def draw_figures(
             figures.save(make(), figure_dir, stem, formats)
             progress.advance()
     progress.start("loss curves", source.units)
-    groupings = {"convergence": ["init_label", "lr"], "mode": ["mode"]}
+    groupings = {"convergence": group, "mode": ["mode"]}
     bands.update(source.bands(runs, groupings, progress.advance, lines=sampled["run_id"].astype(str).tolist()))
     progress.start("curve figures", len(with_curves))
     for stem in with_curves:
@@ -308,6 +313,8 @@ def build_report(
     shown = figure_runs(runs, budget)
     map_axes = maps.map_axes(shown)
     captions = FIGURES if map_axes is None else map_figures.MAP_FIGURES
+    if map_axes is None and panel_axes(shown):  # panels per condition: the captions say which
+        captions = {stem: conditioned(text, panel_axes(shown)) for stem, text in captions.items()}
     budget_note = budget_text(shown)
     notes = [*notes, *_figure_notes(runs, shown, budget, budget_note, n_all)]
     # The statistics (their seeded bootstraps mostly outside the GIL) run on a thread of their own while the
@@ -341,7 +348,8 @@ def _figure_notes(
     runs: pd.DataFrame, shown: pd.DataFrame, budget: int | None, budget_note: str, n_all: int
 ) -> list[str]:
     """The report header's lines about what the figures show (and about duplicate runs)."""
-    pooled = [a for a in stats.swept_axes(shown) if a not in ("seed", "lr") and a not in stats.INIT_COLUMNS]
+    swept = [a for a in stats.swept_axes(shown) if a != "seed" and a not in stats.INIT_COLUMNS]
+    pooled = pooled_axes(swept, shown)
     notes = [
         f"Figures show {findings.count(len(shown), 'run')}{budget_note}"
         + (" (`--budget`)" if budget is not None else " (shorter runs are prefixes of these)")

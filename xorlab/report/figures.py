@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 
 from xorlab.core.order import label_parts, ordered
 from xorlab.core.outcome import PLATEAUS
+from xorlab.report.panels import LR, Panels
 
 PLATEAU_NOTE = "dotted lines: plateau losses ln 2 / 2 ≈ 0.347, 0.477, ln 2 ≈ 0.693"
 STEP_LABEL = "step (gradient updates)"
@@ -234,10 +235,6 @@ def suptitle(fig: Figure, text: str) -> None:
     fig.suptitle("\n".join(textwrap.fill(line, width) for line in text.split("\n")))
 
 
-def _lr_title(lr: float) -> str:
-    return f"lr = {lr:g}"
-
-
 LEGEND_ROW = 0.24  # inches a legend entry needs at the legend's font size
 
 
@@ -279,7 +276,11 @@ def _hue_key(fig: Figure, axes: list, labels: Sequence[str], reference: str | No
 
 @_styled
 def convergence(
-    bands: pd.DataFrame, caption: str = "", reference: str | None = None, log_steps: bool = False
+    bands: pd.DataFrame,
+    caption: str = "",
+    reference: str | None = None,
+    log_steps: bool = False,
+    panels: Panels = LR,
 ) -> Figure:
     """Loss vs step per init (median line, 95 % interval of the median as a band), one facet per lr.
 
@@ -289,12 +290,12 @@ def convergence(
     """
     if bands.empty:
         return _no_data("Training loss", "no loss curves recorded for these runs")
-    lrs = sorted(bands["lr"].unique())
+    lrs = sorted(bands[panels.column].unique())
     colours, dashes = init_palette(bands["init_label"], reference), _dashes(bands["init_label"], reference)
-    fig, axes = _facets(lrs, 4.3, 3.2)
+    fig, axes = _facets(lrs, 4.3, 3.2, panels.ncols)
     ylim = _log_limits(bands[["loss_median", "loss_lo", "loss_hi"]].to_numpy(dtype=float))
     for ax, lr in zip(axes, lrs, strict=True):
-        facet = bands[bands["lr"] == lr]
+        facet = bands[bands[panels.column] == lr]
         for label in _draw_order(facet["init_label"], reference):
             g = facet[facet["init_label"] == label]
             y = g[["loss_median", "loss_lo", "loss_hi"]].replace(np.inf, np.nan)
@@ -303,23 +304,23 @@ def convergence(
             ax.plot(g["step"], y["loss_median"], label=label, **style)
         for level in PLATEAUS.values():
             ax.axhline(level, color="0.45", lw=0.8, ls=":", zorder=0)
-        ax.set(yscale="log", ylim=ylim, title=_lr_title(lr), ylabel=LOSS_LABEL)
+        ax.set(yscale="log", ylim=ylim, title=panels.title(lr), ylabel=LOSS_LABEL)
         step_axis(ax, float(bands["step"].max()), log_steps)
-    _label_outer(axes)
+    _label_outer(axes, panels.ncols)
     _hue_key(fig, axes, bands["init_label"], reference)
     suptitle(fig, f"Training loss: median over runs (line), 95 % CI of the median (band){caption}\n{PLATEAU_NOTE}")
     return fig
 
 
 @_styled
-def failure_heatmap(summary: pd.DataFrame, caption: str = "") -> Figure:
+def failure_heatmap(summary: pd.DataFrame, caption: str = "", panels: Panels = LR) -> Figure:
     """Failure rate (1 − solved fraction) per init × lr, each cell annotated with the rate and n.
 
     ``summary`` is ``stats.summarize(runs, by=["init_label", "lr"])``; ``caption`` names the budget shown.
     """
-    rate = summary.pivot(index="init_label", columns="lr", values="success_rate")
+    rate = summary.pivot(index="init_label", columns=panels.column, values="success_rate")
     rate = rate.reindex(index=ordered(rate.index), columns=sorted(rate.columns))
-    n = summary.pivot(index="init_label", columns="lr", values="n").reindex_like(rate)
+    n = summary.pivot(index="init_label", columns=panels.column, values="n").reindex_like(rate)
     fail = 1 - rate
     annot = [  # "12.5 %" over "25/200": the rate, and failures out of n
         [f"{100 * a:.1f} %\n{round(a * b)}/{b:.0f}" if b == b else "" for a, b in zip(fr, nr, strict=True)]
@@ -339,26 +340,31 @@ def failure_heatmap(summary: pd.DataFrame, caption: str = "") -> Figure:
         annot_kws={"fontsize": 7.5},
         cbar_kws={"label": "failure rate (fraction of runs not solved)"},
     )
-    ax.set_xticklabels([f"{v:g}" for v in fail.columns])
-    ax.set(xlabel="learning rate lr", ylabel="init scheme")
+    ax.set_xticklabels([panels.tick(v) for v in fail.columns])
+    ax.set(xlabel=panels.label, ylabel="init scheme")
+    if panels is not LR:  # a condition's label is long: upright columns of text, one per cell
+        ax.tick_params(axis="x", rotation=90, labelsize=7.5)
     ax.tick_params(axis="y", rotation=0)
     # A figure title, wrapped to the figure's width: an axes title is cut where the heatmap is narrow.
-    suptitle(fig, f"Failure rate by init and learning rate{caption}\n(cell: % not solved, failed/n runs)")
+    what = "learning rate" if panels is LR else "condition"
+    suptitle(fig, f"Failure rate by init and {what}{caption}\n(cell: % not solved, failed/n runs)")
     return fig
 
 
 @_styled
-def km_curves(km: pd.DataFrame, caption: str = "", reference: str | None = None, log_steps: bool = False) -> Figure:
+def km_curves(
+    km: pd.DataFrame, caption: str = "", reference: str | None = None, log_steps: bool = False, panels: Panels = LR
+) -> Figure:
     """Kaplan–Meier fraction of runs solved by step t per init (95 % log-log band), one facet per lr.
 
     ``km`` is ``stats.km_curves(runs, ["init_label", "lr"])``; ``log_steps`` gives a symlog step axis.
     """
-    lrs = sorted(km["lr"].unique())
+    lrs = sorted(km[panels.column].unique())
     colours, dashes = init_palette(km["init_label"], reference), _dashes(km["init_label"], reference)
-    fig, axes = _facets(lrs, 4.3, 3.2)
+    fig, axes = _facets(lrs, 4.3, 3.2, panels.ncols)
     end = float(km["step"].max())
     for ax, lr in zip(axes, lrs, strict=True):
-        facet = km[km["lr"] == lr]
+        facet = km[km[panels.column] == lr]
         for label in _draw_order(facet["init_label"], reference):
             g = facet[facet["init_label"] == label]
             g = pd.concat([g, g.iloc[[-1]].assign(step=end)])  # carry the last value to the last step
@@ -367,9 +373,9 @@ def km_curves(km: pd.DataFrame, caption: str = "", reference: str | None = None,
                 g["step"], g["solved_lo"], g["solved_hi"], step="post", color=style["color"], alpha=0.15, lw=0
             )
             ax.step(g["step"], g["solved"], where="post", label=label, **style)
-        ax.set(ylim=(-0.02, 1.02), title=_lr_title(lr), ylabel="fraction of runs solved")
+        ax.set(ylim=(-0.02, 1.02), title=panels.title(lr), ylabel="fraction of runs solved")
         step_axis(ax, end, log_steps)
-    _label_outer(axes)
+    _label_outer(axes, panels.ncols)
     _hue_key(fig, axes, km["init_label"], reference)
     suptitle(fig, f"Steps to first solve (Kaplan–Meier, unsolved runs censored at max_steps; 95 % band){caption}")
     return fig
@@ -379,7 +385,7 @@ def km_curves(km: pd.DataFrame, caption: str = "", reference: str | None = None,
 ON_PLATEAU = 0.01
 
 
-def loss_histogram(runs: pd.DataFrame, per_decade: int = 10) -> tuple[pd.DataFrame, np.ndarray]:
+def loss_histogram(runs: pd.DataFrame, per_decade: int = 10, facet: str = "lr") -> tuple[pd.DataFrame, np.ndarray]:
     """Final losses binned per (lr, init): ``lr, init_label, bin, x, count`` for non-empty bins, and the edges.
 
     A loss within ``ON_PLATEAU`` of a plateau level (``PLATEAUS``) counts in that plateau's own bin (``bin`` −1,
@@ -400,14 +406,18 @@ def loss_histogram(runs: pd.DataFrame, per_decade: int = 10) -> tuple[pd.DataFra
     nearest = np.nan_to_num(dist, nan=np.inf).argmin(axis=1)
     b = np.where(near, -1 - nearest, b)
     x = np.where(near, levels[nearest], x)
-    frame = runs.loc[ok, ["lr", "init_label"]].assign(bin=b[ok], x=x[ok])
-    counts = frame.groupby(["lr", "init_label", "bin"], sort=True).agg(x=("x", "first"), count=("x", "size"))
+    frame = runs.loc[ok, [facet, "init_label"]].assign(bin=b[ok], x=x[ok])
+    counts = frame.groupby([facet, "init_label", "bin"], sort=True).agg(x=("x", "first"), count=("x", "size"))
     return counts.reset_index(), edges
 
 
 @_styled
 def final_loss(
-    runs: pd.DataFrame, threshold: float | None = None, caption: str = "", reference: str | None = None
+    runs: pd.DataFrame,
+    threshold: float | None = None,
+    caption: str = "",
+    reference: str | None = None,
+    panels: Panels = LR,
 ) -> Figure:
     """Final loss per init as a dot histogram: one dot per non-empty log bin, its area ∝ the runs in it and the
     count printed beside bins holding ≥ 10 % of the row, so stacked runs are never invisible; runs on a plateau
@@ -415,16 +425,16 @@ def final_loss(
 
     ``runs`` needs ``init_label, lr, final_loss``; non-finite losses (diverged runs) are counted per facet.
     """
-    lrs = sorted(runs["lr"].unique())
+    lrs = sorted(runs[panels.column].unique())
     order = ordered(runs["init_label"])
     colours = init_palette(order, reference)
-    counts, edges = loss_histogram(runs)
-    fig, axes = _facets(lrs, 4.6, 0.45 * len(order) + 1.3)
+    counts, edges = loss_histogram(runs, facet=panels.column)
+    fig, axes = _facets(lrs, 4.6, 0.45 * len(order) + 1.3, panels.ncols)
     for ax, lr in zip(axes, lrs, strict=True):
-        sub = runs[runs["lr"] == lr]
+        sub = runs[runs[panels.column] == lr]
         n_row = sub.groupby("init_label").size()
         for i, label in enumerate(order):
-            c = counts[(counts["lr"] == lr) & (counts["init_label"] == label)]
+            c = counts[(counts[panels.column] == lr) & (counts["init_label"] == label)]
             if c.empty:
                 continue
             share = c["count"].to_numpy() / n_row[label]
@@ -450,9 +460,12 @@ def final_loss(
         if bad:
             ax.text(0.02, 0.01, f"{bad} diverged runs (non-finite loss) not shown", transform=ax.transAxes, fontsize=7)
         ax.set(
-            xlim=(edges[0], edges[-1]), title=_lr_title(lr), xlabel="final loss (nats, log scale)", ylabel="init scheme"
+            xlim=(edges[0], edges[-1]),
+            title=panels.title(lr),
+            xlabel="final loss (nats, log scale)",
+            ylabel="init scheme",
         )
-    _label_outer(axes)
+    _label_outer(axes, panels.ncols)
     note = "" if threshold is None else f"; dashed: solve threshold {threshold:g}"
     suptitle(
         fig,

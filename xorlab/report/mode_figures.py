@@ -27,6 +27,7 @@ from xorlab.report.figures import (
     step_axis,
     suptitle,
 )
+from xorlab.report.panels import LR, Panels
 
 #: One colour per failure mode (``xorlab.core.modes.MODES`` order); solved is light grey so failures stand out.
 MODE_COLOURS = {
@@ -78,7 +79,9 @@ def _mode_bars(ax, g: pd.DataFrame, modes: list[str], ticks: list[str]) -> None:
 
 
 @_styled
-def failure_modes(summary: pd.DataFrame, caption: str = "", reference: str | None = None) -> Figure:
+def failure_modes(
+    summary: pd.DataFrame, caption: str = "", reference: str | None = None, panels: Panels = LR
+) -> Figure:
     """Share of runs in each mode (stacked bars) and, beside each bar, the share of the failed runs in each
     failure mode (hatched); per lr, one facet per init (the reference first). With a single lr, one panel with
     one pair of bars per init instead.
@@ -88,21 +91,21 @@ def failure_modes(summary: pd.DataFrame, caption: str = "", reference: str | Non
     modes = [m for m in MODE_COLOURS if f"mode_{m}_rate" in summary and summary[f"mode_{m}"].sum() > 0]
     inits = _draw_order(summary["init_label"], reference)
     inits = inits[-1:] + inits[:-1] if reference in inits else inits  # the reference first
-    lrs = sorted(summary["lr"].unique())
+    lrs = sorted(summary[panels.column].unique())
     if len(lrs) == 1:
         fig = Figure(figsize=(max(5.0, 0.42 * len(inits) + 2.6), 4.6), layout="constrained")
         ax = fig.subplots()
         g = summary.set_index("init_label").reindex(inits)
         ticks = [lab + (" (reference)" if lab == reference else "") for lab in inits]
         _mode_bars(ax, g, modes, ticks)
-        ax.set(xlabel="init scheme", title=f"lr = {lrs[0]:g}")
+        ax.set(xlabel="init scheme", title=panels.title(lrs[0]))
         axes = [ax]
     else:
-        fig, axes = _facets(inits, max(3.2, 0.4 * len(lrs) + 1.2), 2.8)
+        fig, axes = _facets(inits, max(3.2, 0.4 * len(lrs) + 1.2), 2.8 if panels is LR else 4.2)
         for ax, label in zip(axes, inits, strict=True):
-            g = summary[summary["init_label"] == label].set_index("lr").reindex(lrs)
-            _mode_bars(ax, g, modes, [f"{v:g}" for v in lrs])
-            ax.set(title=label + (" (reference)" if label == reference else ""), xlabel="learning rate lr")
+            g = summary[summary["init_label"] == label].set_index(panels.column).reindex(lrs)
+            _mode_bars(ax, g, modes, [panels.tick(v) for v in lrs])
+            ax.set(title=label + (" (reference)" if label == reference else ""), xlabel=panels.label)
         _label_outer(axes)
     _legend(fig, axes, title="mode")
     suptitle(
