@@ -12,6 +12,12 @@ for study in notebook_replay lr_sensitivity init_comparison failure_modes; do
   "$BIN/xorlab-report" "runs/$study" --out "experiments/$study/report"
 done
 
+# Width and activation against the init schemes (numpy engine: the compiled kernel covers width 4 tanh only); the
+# comparisons are against xavier_normal, the scheme derived for tanh.
+echo "== width_and_init"
+"$BIN/xorlab-sweep" experiment=width_and_init sweep.dir=runs/width_and_init sweep.engine=numpy
+"$BIN/xorlab-report" runs/width_and_init --out experiments/width_and_init/report --reference xavier_normal
+
 # The trainability map: four sweeps of 1,000 x 1,000 points (compiled engine, the default: a million runs each),
 # a map report of each, and the box-counting dimension of the solve/fail boundary at each magnification.
 echo "== trainability_map"

@@ -110,7 +110,8 @@ def failure_modes(
     _legend(fig, axes, title="mode")
     suptitle(
         fig,
-        f"Failure modes per learning rate and init{caption}\nleft bar: share of all runs (grey: solved); right, "
+        f"Failure modes per {'learning rate' if panels is LR else 'condition'} and init{caption}\n"
+        "left bar: share of all runs (grey: solved); right, "
         "hatched: share of the failed runs",
     )
     return fig
