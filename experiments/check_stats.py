@@ -8,6 +8,7 @@ uses, bootstraps in batches on every core) must equal the committed file: counts
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -22,13 +23,20 @@ from xorlab.store.reader import load_runs
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def recomputed(store: Path) -> pd.DataFrame:
+def recomputed(store: Path, reference: str | None = None) -> pd.DataFrame:
     runs = load_runs(store, columns=RUN_COLUMNS_USED).drop_duplicates("run_id")
     runs = stats.with_init_label(runs.sort_values("run_id", kind="stable", ignore_index=True))
-    table = stats.stats_table(runs, maps.default_by(runs))
+    ref = stats.resolve_reference(runs["init_label"].unique(), reference) if reference else None
+    table = stats.stats_table(runs, maps.default_by(runs), ref)
     with tempfile.TemporaryDirectory() as tmp:
         stats.write_csv(table, Path(tmp) / "stats.csv")
         return read(Path(tmp) / "stats.csv")
+
+
+def stated_reference(report: Path) -> str | None:
+    """The reference init a study's report names as given (``--reference``), or None for the default."""
+    match = re.search(r"^- Reference init: \*\*(.+?)\*\* \(`--reference`\)", report.read_text(), re.M)
+    return match[1] if match else None
 
 
 def read(path: Path) -> pd.DataFrame:
@@ -50,7 +58,7 @@ def differences(new: pd.DataFrame, old: pd.DataFrame) -> list[str]:
             six = np.array([f"{v:.6g}" for v in x]) == np.array([f"{v:.6g}" for v in y])
             same = close | six
         else:
-            same = (a.astype(str) == b.astype(str)).to_numpy()
+            same = ((a.astype(str) == b.astype(str)).fillna(False) | (a.isna() & b.isna())).to_numpy(dtype=bool)
         if not same.all():
             out.append(f"{col}: {int((~same).sum())} rows differ")
     return out
@@ -64,7 +72,7 @@ def main() -> int:
         if not store.exists():
             print(f"{study}: no store at runs/{study} (run `make experiments` first); skipped")
             continue
-        diff = differences(recomputed(store), read(csv))
+        diff = differences(recomputed(store, stated_reference(csv.parent / "report.md")), read(csv))
         checked += 1
         failed += bool(diff)
         print(f"{study}: " + ("stats.csv equal (counts exactly, numbers to 1e-12)" if not diff else "; ".join(diff)))
