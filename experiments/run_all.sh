@@ -12,8 +12,8 @@ for study in notebook_replay lr_sensitivity init_comparison failure_modes; do
   "$BIN/xorlab-report" "runs/$study" --out "experiments/$study/report"
 done
 
-# Width and activation against the init schemes (numpy engine: the compiled kernel covers width 4 tanh only); the
-# comparisons are against xavier_normal, the scheme derived for tanh.
+# Width and activation against the init schemes (numpy engine, like every committed study); the comparisons are
+# against xavier_normal, the scheme derived for tanh.
 echo "== width_and_init"
 "$BIN/xorlab-sweep" experiment=width_and_init sweep.dir=runs/width_and_init sweep.engine=numpy
 "$BIN/xorlab-report" runs/width_and_init --out experiments/width_and_init/report --reference xavier_normal

@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = "<root>"
 #: Third-party packages and where they may be imported: layer folders, or dotted modules (for the kernel).
 ALLOWED = {
-    "numba": {"engine.kernel_math"},
+    "numba": {"engine.kernel_math", "engine.kernel_wide"},
     "llvmlite": {"engine.kernel_math"},
     "matplotlib": {"report"},
     "seaborn": {"report"},

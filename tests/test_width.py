@@ -160,12 +160,30 @@ def test_records_hold_any_width_and_read_back(tmp_path):
     assert (frame.loc[frame["width"] == 16, WIDE_PARAMS].map(len) == 4 * 16 + 1).all()
 
 
-def test_compiled_engine_trains_other_widths_on_the_numpy_engine_and_says_so(capsys):
+def test_compiled_engine_trains_other_widths_on_its_wide_kernel():
     pytest.importorskip("numba")
+    cfgs = [TrainConfig(lr=0.5, max_steps=30, seed=s, width=w) for s in range(2) for w in (4, 8)]
+    frame = runs_frame(train_batch(cfgs, engine="compiled"))
+    assert (frame["engine"] == "compiled").all()
+
+
+def test_where_the_wide_kernel_cannot_run_those_runs_train_on_numpy_with_a_notice(monkeypatch, capsys):
+    pytest.importorskip("numba")
+    from xorlab.engine import batch as batch_module
+    from xorlab.engine import kernel
+
+    def broken():
+        raise RuntimeError("engine 'compiled' cannot compile its wide kernel (TypingError)")
+
+    monkeypatch.setattr(kernel, "_compiled_wide", broken)
+    monkeypatch.setattr(batch_module, "_notified", set())
     cfgs = [TrainConfig(lr=0.5, max_steps=30, seed=s, width=w) for s in range(2) for w in (4, 8)]
     batch = train_batch(cfgs, engine="compiled")
     frame = runs_frame(batch)
     assert frame.set_index("width")["engine"].to_dict() == {4: "compiled", 8: "numpy"}
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["xorlab: engine 'compiled' cannot compile its wide kernel (TypingError); width 8 tanh runs train "
+                   "on the numpy engine"]  # fmt: skip
     ref = train_batch(cfgs[1::2])  # the width-8 runs alone on the numpy engine: the same bits
     np.testing.assert_array_equal(batch.losses[1::2], ref.losses)
 

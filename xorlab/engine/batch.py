@@ -180,7 +180,6 @@ class Prepared:
             whole = len(self.parts) == 1
             runs = np.arange(len(self.lane_of)) if whole else np.flatnonzero(np.isin(self.lane_of, part.lanes))
             local = self.lane_of if whole else np.searchsorted(part.lanes, self.lane_of[runs])
-            kw = {} if part.engine == "compiled" else {"activation": part.activation}
             trace = part.simulate(
                 part.start,
                 self.lr[part.lanes],
@@ -191,7 +190,7 @@ class Prepared:
                 t0=t0,
                 first_solved0=None if first_solved0 is None else first_solved0[part.lanes],
                 lr_output=self.lr_output[part.lanes],
-                **kw,
+                activation=part.activation,
             )
             traces.append((part.lanes, runs, trace))
         trace = traces[0][2] if len(traces) == 1 else merge_traces(traces, len(self.lr), len(self.lane_of))
@@ -218,8 +217,9 @@ def _parts(
     starts: Callable[[np.ndarray, int], Params],
 ) -> list[Part]:
     """The lanes (first runs ``reps``) split by (width, activation), each part's starting parameters from
-    ``starts(lanes, width)``. The compiled engine covers the notebook's network (width 4, tanh); other parts run
-    on the numpy engine, with a one-line notice once per process."""
+    ``starts(lanes, width)``. With the compiled engine, a part of another width or activation than the
+    notebook's runs on its wide kernel (``xorlab.engine.kernel_wide``), or, where that cannot be compiled, on the
+    numpy engine with a one-line notice."""
     width, activation = table.columns["width"][reps], table.columns["activation"][reps]
     if (width == width[0]).all() and (activation == activation[0]).all():  # the usual batch: one shape
         keys = [(int(width[0]), str(activation[0]))]
@@ -230,14 +230,13 @@ def _parts(
         lanes = np.arange(len(reps)) if len(keys) == 1 else np.flatnonzero((width == w) & (activation == a))
         use, fn = engine, run
         if engine == "compiled" and (w, a) != (4, "tanh"):
-            use, fn = "numpy", simulate
-            if "compiled-shape" not in _notified:
-                _notified.add("compiled-shape")
-                print(
-                    f"xorlab: the compiled engine trains width 4 tanh; width {w} {a} runs train on the numpy engine",
-                    file=sys.stderr,
-                    flush=True,
-                )
+            try:
+                kernel._compiled_wide()  # the kernel for other widths and activations, loaded here
+            except RuntimeError as exc:
+                use, fn = "numpy", simulate
+                if "compiled-shape" not in _notified:
+                    _notified.add("compiled-shape")
+                    print(f"xorlab: {exc}; width {w} {a} runs train on the numpy engine", file=sys.stderr, flush=True)
         parts.append(Part(w, a, lanes, starts(lanes, w), use, fn))
     return parts
 

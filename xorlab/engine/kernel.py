@@ -148,6 +148,34 @@ def _recompile(km, exc: Exception) -> None:
         raise RuntimeError(f"engine 'compiled' cannot be compiled here ({type(again).__name__}: {again})") from None
 
 
+_wide = None
+
+
+def _compiled_wide():
+    """The kernel for any width and activation (``kernel_wide``), compiled or loaded on first use, announced as
+    the notebook kernel's compile is. An error is a ``RuntimeError``: callers train those runs on numpy."""
+    global _wide
+    with _lock:
+        if _wide is None:
+            reason = unavailable()
+            if reason is not None:
+                raise RuntimeError(f"engine 'compiled' cannot run: {reason}; use engine 'numpy'")
+            from xorlab.engine import kernel_wide
+
+            message = f"xorlab: compiling the engine for other widths and activations (once, ~{COMPILE_SECONDS} s)..."
+            notice = threading.Timer(_NOTICE_AFTER_CACHED, lambda: print(message, file=sys.stderr, flush=True))
+            notice.start()
+            try:
+                kernel_wide.simulate_wide.compile(kernel_wide.SIGNATURE)
+            except Exception as exc:  # noqa: BLE001 - an unreadable cache, a numba that cannot compile it
+                raise RuntimeError(f"engine 'compiled' cannot compile its wide kernel ({type(exc).__name__})") from None
+            finally:
+                notice.cancel()
+            kernel_wide.simulate_wide.disable_compile()
+            _wide = kernel_wide
+    return _wide
+
+
 def load() -> None:
     """Compile the kernel, or load it from numba's cache, now (else the first simulation does it)."""
     _compiled()
@@ -163,6 +191,7 @@ def simulate_compiled(
     t0: int = 0,
     first_solved0: np.ndarray | None = None,
     lr_output: np.ndarray | None = None,
+    activation: str = "tanh",
 ) -> Trace:
     """Simulate L lanes from ``start`` (step ``t0``) to horizon = max(run_end) and read out R runs.
 
@@ -182,15 +211,22 @@ def simulate_compiled(
         Already-known first solve per lane (-1 = none); a lane with one keeps it.
     lr_output : (L,) float64, optional
         Learning rate of the output layer (w2, b2) of each lane; default ``lr``.
+    activation : str
+        The hidden units' activation (``xorlab.core.activations``). The notebook's network (width 4, tanh) runs on
+        ``kernel_math``'s unrolled kernel, every other width and activation on ``kernel_wide``'s.
 
     Returns
     -------
     Trace
         As ``xorlab.engine.simulate``.
     """
-    km = _compiled()
+    if unavailable() is not None:
+        _compiled()  # raises the one-line reason the compiled engine cannot run here
+    width = start.b1.shape[0]
+    wide = width != 4 or activation != "tanh"  # the notebook's network has its own unrolled kernel
+    km = _compiled_wide() if wide else _compiled()
     P = np.ascontiguousarray(
-        np.concatenate([start.w1.reshape(8, -1), start.b1, start.w2, start.b2[None]]), dtype=np.float64
+        np.concatenate([start.w1.reshape(2 * width, -1), start.b1, start.w2, start.b2[None]]), dtype=np.float64
     )
     n_lanes = P.shape[1]
     lr = np.ascontiguousarray(lr, dtype=np.float64)
@@ -222,32 +258,22 @@ def simulate_compiled(
     diverged_step = np.empty(n_lanes, dtype=np.int64)
     end_loss = np.empty(n_runs)
     end_yhat = np.empty((4, n_runs))
-    end_P = np.empty((km.NPARAM, n_runs))
+    end_P = np.empty((P.shape[0], n_runs))
     end_tail = np.full((n_runs, TAIL), np.nan)
     with np.errstate(over="ignore", invalid="ignore"):
         cthr = np.expm1(4.0 * threshold)  # loss < thr ⇔ ∏(1 + e_p) - 1 < expm1(4·thr) when all points are correct
+    runs = (run_lane[order], run_end[order], order.astype(np.int64), blk_ptr)
+    outputs = (losses, first_solved, diverged_step, end_loss, end_yhat, end_P, end_tail)
     with _run_lock:
-        km.simulate_kernel(
-            P,
-            rates,
-            cthr,
-            fs0,
-            t0,
-            horizon,
-            log_every,
-            run_lane[order],
-            run_end[order],
-            order.astype(np.int64),
-            blk_ptr,
-            losses,
-            first_solved,
-            diverged_step,
-            end_loss,
-            end_yhat,
-            end_P,
-            end_tail,
-        )
-    end_params = Params(w1=end_P[0:8].reshape(2, 4, n_runs), b1=end_P[8:12], w2=end_P[12:16], b2=end_P[16])
+        if wide:
+            code = km.ACT_CODE[activation]
+            km.simulate_wide(width, code, P, rates, cthr, fs0, t0, horizon, log_every, *runs, outputs)
+        else:
+            km.simulate_kernel(P, rates, cthr, fs0, t0, horizon, log_every, *runs, *outputs)
+    h = width
+    end_params = Params(
+        w1=end_P[0 : 2 * h].reshape(2, h, n_runs), b1=end_P[2 * h : 3 * h], w2=end_P[3 * h : 4 * h], b2=end_P[4 * h]
+    )
     return Trace(
         loss_steps=loss_steps,
         losses=losses,
