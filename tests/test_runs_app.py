@@ -90,6 +90,7 @@ def test_show_one_run_by_prefix_with_plot(root, capsys, tmp_path):
     for label in ("config:", "outcome:", "solved at:", "failure:", "predictions:", "parameters:", "provenance:"):
         assert f"\n{label}" in out
     assert "outcome:     stuck" in out and "never within max_steps" in out and "w1 = [[" in out
+    assert "\\x0a" not in out and "\n        [" in out  # a matrix prints one row per line (no escaped newlines)
     assert "\n  code " in out and "xorlab-sweep" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
@@ -223,3 +224,16 @@ def test_show_names_engine_and_numba(root, capsys):
     code, out, _ = call(capsys, "show", root / "a", run_id)
     (line,) = [x for x in out.splitlines() if x.strip().startswith("engine ")]
     assert "numba" in line and any(e in line for e in ("compiled", "numpy"))
+
+
+def test_show_and_plot_a_run_of_another_width(tmp_path, capsys):
+    store = tmp_path / "wide"
+    grid = {"width": [6], "activation": ["relu"], "seed": "range(0,2)", "max_steps": [50], "lr": [0.5]}
+    run_sweep(Grid.from_mapping(grid), SweepOptions(dir=store, progress=False, engine="numpy"))
+    rid = sorted(load_runs(store)["run_id"])[0]
+    png = tmp_path / "run.png"
+    code, out, err = call(capsys, "show", store, rid, "--plot", png)
+    assert code == 0 and err == "" and "width=6 activation=relu" in out
+    w1 = out[out.index("  w1 = ") : out.index("  b1 = ")]
+    assert w1.count(",") == 2 * 6 - 1 and "nan" not in w1  # w1 is (2, 6), read from the any-width record
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -202,9 +202,9 @@ def _show_run(reader: StoreReader, run_id: str, plot: Path | None) -> None:
         "parameters:",
     ]
     with np.printoptions(precision=6, suppress=False, floatmode="maxprec"):
-        for name, value in params_of(row).items():
+        for name, value in params_of(row).items():  # one line per row of the matrix (any width: lines wrap)
             text = np.array2string(value, separator=", ", prefix=f"  {name} = ")
-            lines.append(f"  {name} = {text}")
+            lines += [f"  {name} = {part}" if i == 0 else part for i, part in enumerate(text.splitlines())]
     session = reader.session(chunk)
     code = session.get("git_commit") or "unknown"
     if session.get("git_dirty"):
