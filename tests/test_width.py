@@ -231,3 +231,26 @@ def test_extending_other_widths_continues_from_their_records(tmp_path):
         assert row["final_loss"] == fresh.final_loss[i]
         for k, v in params_of(row).items():
             np.testing.assert_array_equal(v, fresh[i].params[k])
+
+
+def test_a_store_written_before_width_resumes_and_extends_without_retraining(tmp_path):
+    """A store as 0.2.0 wrote it (no width, activation, dead_units or params columns) reads as width 4 tanh, is
+    complete for the same grid, and a longer budget continues its runs instead of retraining them."""
+    import pyarrow.parquet as pq
+
+    from xorlab.store.records import DEFAULTED_COLUMNS
+
+    store = tmp_path / "store"
+    axes = {"lr": [0.5, 1.0], "seed": "range(0,6)", "init": ["notebook", "he_normal"]}
+    run_sweep(Grid.from_mapping({**axes, "max_steps": [100]}), SweepOptions(dir=store, progress=False, engine="numpy"))
+    newer = [c for c in [*DEFAULTED_COLUMNS, "dead_units", WIDE_PARAMS] if c not in ("lr_hidden", "lr_output")]
+    for f in (store / "runs").glob("*.parquet"):
+        pq.write_table(pq.read_table(f).drop_columns(newer), f)
+    old = load_runs(store)
+    assert (old["width"] == 4).all() and (old["activation"] == "tanh").all() and old[WIDE_PARAMS].isna().all()
+    again = run_sweep(Grid.from_mapping({**axes, "max_steps": [100]}), SweepOptions(dir=store, progress=False))
+    assert again.trained == 0
+    longer = run_sweep(
+        Grid.from_mapping({**axes, "max_steps": [300]}), SweepOptions(dir=store, progress=False, engine="numpy")
+    )
+    assert longer.trained == 24 and longer.continued == 24 - int(old["diverged_step"].notna().sum())
