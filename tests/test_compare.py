@@ -201,3 +201,49 @@ def test_cells_and_pairs_list_in_meaning_order(runs):
     assert cells["init_label"].tolist() == sorted(cells["init_label"])
     for _, g in cells.groupby("init_label"):
         assert g["lr"].tolist() == sorted(g["lr"])
+
+
+@pytest.mark.parametrize("pair", [("base", "strict"), ("base", "more"), ("more", "base"), ("base", "base")])
+def test_compact_loading_gives_the_same_comparison(runs, pair, tmp_path):
+    """What ``xorlab-runs compare`` loads (few-valued text as categoricals, no per-store labels, frames handed
+    over and freed as they stack) compares exactly as the plain run tables do, and a caller's frames are left
+    as they were."""
+    from xorlab.analysis import comparison
+    from xorlab.report.builder import RUN_COLUMNS_USED
+
+    a, b = (runs[k] for k in pair)
+    before = a.copy()
+    plain = compare.table(compare.compare(a, b))
+    pd.testing.assert_frame_equal(a, before)  # compare never changes its inputs
+    root = tmp_path / "stores"
+    stores = {k: root / k for k in set(pair)}
+    for k, path in stores.items():
+        sweep(path, **{"base": {}, "strict": {"loss_threshold": 0.01}, "more": {"lr": [0.5, 2.0, 1.0]}}[k])
+    loaded = [
+        comparison.compact(
+            load_runs(stores[k], columns=RUN_COLUMNS_USED, categories=comparison.FEW_VALUES, labels=False)
+        )
+        for k in pair
+    ]
+    assert isinstance(loaded[0]["status"].dtype, pd.CategoricalDtype) and "init_label" not in loaded[0]
+    compact = compare.table(compare.compare(loaded.pop(0), loaded.pop(0)))
+    plain["comparison"] = plain["comparison"].astype(str)
+    pd.testing.assert_frame_equal(
+        compact.astype(object).where(compact.notna(), None), plain.astype(object).where(plain.notna(), None)
+    )
+
+
+def test_large_blocks_are_given_back_on_glibc():
+    import platform
+
+    from xorlab.apps.memory import large_blocks_return
+
+    assert large_blocks_return() is (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
+
+
+def test_the_comparison_does_not_depend_on_the_order_the_stores_hold_their_runs(runs):
+    """Guards a found dependence: the paired bootstrap resampled pairs in store order, so a store holding the same
+    runs in another order (another chunking, a compaction) gave another interval."""
+    a, b = runs["base"], runs["strict"]
+    mixed = [f.sample(frac=1.0, random_state=3).reset_index(drop=True) for f in (a, b)]
+    pd.testing.assert_frame_equal(compare.table(compare.compare(a, b)), compare.table(compare.compare(*mixed)))

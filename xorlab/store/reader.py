@@ -249,10 +249,18 @@ def _check_on_corrupt(on_corrupt: str) -> None:
         raise ValueError(f"on_corrupt: must be 'raise' or 'skip', got {on_corrupt!r}")
 
 
-def runs_to_frame(table: pa.Table) -> pd.DataFrame:
-    """A RUN_SCHEMA table (or some of its columns) as the run frame (nullable Int64 steps, pd.NA-backed strings)."""
-    frame = table.to_pandas()
+def runs_to_frame(table: pa.Table, consume: bool = False, categories: Sequence[str] = ()) -> pd.DataFrame:
+    """A RUN_SCHEMA table (or some of its columns) as the run frame (nullable Int64 steps, pd.NA-backed strings).
+
+    ``consume``: the caller gives the table up; each Arrow column is freed once converted (one column of a
+    million-run table at a time, instead of the whole table beside its frame), and columns stay separate
+    arrays, never copied into one block. ``categories``: text columns to return as pandas categoricals (one code
+    per run instead of one string: for columns of a few distinct values)."""
+    kw = {"categories": [c for c in categories if c in table.column_names]}
+    frame = table.to_pandas(split_blocks=True, self_destruct=True, **kw) if consume else table.to_pandas(**kw)
     for col, dtype in RUN_DTYPES.items():  # nullable ints and strings with pd.NA, as records.runs_frame makes them
+        if col in kw["categories"]:
+            continue
         if col in frame.columns and (dtype == "Int64" or (dtype == "string" and col not in _PLAIN_STRINGS)):
             frame[col] = frame[col].astype(dtype)
     return frame
@@ -296,9 +304,14 @@ def load_runs(
     names: Sequence[str] | None = None,
     columns: Sequence[str] | None = None,
     run_ids: Iterable[str] | None = None,
+    categories: Sequence[str] = (),
+    labels: bool = True,
 ) -> pd.DataFrame:
     """One row per recorded run from sweep dirs, run dirs or their parents: ``RUN_COLUMNS``, then ``sweep`` (the
     store the row came from: its path, or ``names[i]`` for the i-th path) and ``init_label``.
+
+    ``categories`` names text columns to load as pandas categoricals (a few distinct values: one small code per
+    run); ``labels=False`` leaves ``init_label`` out (a caller that labels runs of several stores together).
 
     ``columns`` reads only those run columns (plus ``run_id``, and ``init_label`` when the init columns are among
     them): the others are never decoded, which is what keeps a million-run store's table small. ``run_ids``
@@ -322,10 +335,13 @@ def load_runs(
     empty = _conform(RUN_SCHEMA.empty_table(), _subschema(RUN_SCHEMA, columns))
     frames = []
     for store, name in named_stores(paths, names):
-        frames.append(StoreReader(store, on_corrupt).runs(columns, filters).assign(sweep=store_label(name)))
-    frame = pd.concat(frames, ignore_index=True) if frames else runs_to_frame(empty)
+        frames.append(StoreReader(store, on_corrupt).runs(columns, filters, categories).assign(sweep=store_label(name)))
+    if len(frames) == 1:  # one store: its frame as it is (a concatenation would copy it into 2-D blocks)
+        frame = frames[0]
+    else:
+        frame = pd.concat(frames, ignore_index=True) if frames else runs_to_frame(empty)
     frame["sweep"] = frame.get("sweep", pd.Series(dtype=object)).astype("string")
-    if columns is None or {"init", *INIT_COLUMNS} <= set(columns):
+    if labels and (columns is None or {"init", *INIT_COLUMNS} <= set(columns)):
         frame["init_label"] = init_labels(frame) if len(frame) else pd.Series(dtype=str)
     return frame
 
@@ -410,14 +426,17 @@ class StoreReader:
                 return chunk
         raise StoreError(f"{self.path}: no run {run_id!r}")
 
-    def runs(self, columns: Sequence[str] | None = None, filters: Any = None) -> pd.DataFrame:
+    def runs(
+        self, columns: Sequence[str] | None = None, filters: Any = None, categories: Sequence[str] = ()
+    ) -> pd.DataFrame:
         """The run table of every chunk (only ``columns``, if given; only rows matching ``filters``), in chunk order,
         each run once; files are read on every core."""
         read = functools.partial(read_runs_file, on_corrupt=self.on_corrupt, columns=columns, filters=filters)
         tables = [t for t in read_files(self.chunks, read) if t is not None]
         schema = RUN_SCHEMA if columns is None else pa.schema([RUN_SCHEMA.field(c) for c in columns])
         table = pa.concat_tables(tables) if tables else schema.empty_table()
-        frame = runs_to_frame(table)
+        del tables  # the table alone holds the chunks' buffers: converting frees each column as it goes
+        frame = runs_to_frame(table, consume=True, categories=categories)
         if "run_id" in frame.columns and (dup := frame["run_id"].duplicated()).any():
             n = int(dup.sum())
             log.warning("%s: %d runs are recorded more than once; keeping one record of each", self.path, n)
