@@ -201,3 +201,38 @@ def test_cells_and_pairs_list_in_meaning_order(runs):
     assert cells["init_label"].tolist() == sorted(cells["init_label"])
     for _, g in cells.groupby("init_label"):
         assert g["lr"].tolist() == sorted(g["lr"])
+
+
+# ------------------------------------------------------------------------------- categorical run tables
+def test_categorical_tables_compare_as_plain_ones(runs, tmp_path):
+    # xorlab-runs compare loads its stores with categorical strings (load_runs(categories=True)): a string field
+    # that differs between the stores (rng) is still compared across, an engine and a status that differ still
+    # count as changes, every written file is the same byte for byte, and the caller's frames are left whole
+    sweep(tmp_path / "legacy", rng="legacy")
+    frames = {}
+    for categories in (False, True):
+        a, b = load_runs(tmp_path / "legacy"), load_runs(tmp_path / "legacy")
+        b["engine"] = b["engine"].where(b.index >= 5, "compiled")  # a value a does not hold (numpy trained it)
+        b.loc[b.index[b["status"] == "solved"][:3], "status"] = "stuck"
+        if categories:  # as load_runs(categories=True) holds them
+            for f in (a, b):
+                for c in f.columns:
+                    if c != "run_id" and not pd.api.types.is_numeric_dtype(f[c]):
+                        f[c] = f[c].astype("category")
+        frames[categories] = (a, b, a.copy(), b.copy())
+    assert isinstance(frames[True][1]["engine"].dtype, pd.CategoricalDtype)
+    written = {}
+    for categories, (a, b, a0, b0) in frames.items():
+        r = compare.compare(a, b)
+        assert r.same["changed"].sum() == r.same["status_changed"].sum() == 3
+        assert r.sides is not None and r.sides[1].engines == {"numpy": 235, "compiled": 5}
+        pd.testing.assert_frame_equal(a, a0)
+        pd.testing.assert_frame_equal(b, b0)
+        out = tmp_path / f"out-{categories}"
+        written[categories] = {k: p.read_bytes() for k, p in compare.write(r, out).items()}
+    assert written[True] == written[False]
+    legacy, base = load_runs(tmp_path / "legacy", categories=True), runs["base"]
+    plain = compare.compare(base, load_runs(tmp_path / "legacy"))
+    small = compare.compare(base, legacy)
+    assert small.across == plain.across == ["rng"]
+    assert compare.table(small).astype(object).equals(compare.table(plain).astype(object))

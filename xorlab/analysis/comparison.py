@@ -27,10 +27,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy import stats as sps
 
 from xorlab.analysis import stats
-from xorlab.store.records import PRED_COLUMNS
+from xorlab.store.compact import stack
+from xorlab.store.records import FILE_HASH, INIT_COLUMNS, PRED_COLUMNS
 
 KEY = ["init_label", *[c for c in stats.PAIR_COLUMNS if c != "seed"]]  # a configuration cell
 OUTCOME = ["status", "steps_to_solve", "plateau", "final_loss", *PRED_COLUMNS]
@@ -90,19 +93,27 @@ class Comparison:
     sides: tuple[Side, Side] | None = None  # what each store holds (config, engines, code)
 
 
-def _labelled(runs_a: pd.DataFrame, runs_b: pd.DataFrame) -> pd.DataFrame:
-    """Both run tables in one frame with ``side`` (a/b), ``init_label`` computed over both (so the same init
-    gets the same label on both sides) and a boolean ``ok`` (solved)."""
+def _labelled(runs: list[pd.DataFrame]) -> pd.DataFrame:
+    """Both run tables (``runs``: A then B) in one frame with ``side`` (a/b), ``init_label`` computed over both
+    (so the same init gets the same label on both sides) and a boolean ``ok`` (solved).
+
+    ``runs`` is emptied, and the tables are stacked column by column (``xorlab.store.compact.stack``) from
+    shallow copies: frames no one else holds are freed as the table grows, never held twice; a caller's own
+    frames are left as they were. The init columns, once labelled, are dropped."""
     sides = []
-    for frame, side in ((runs_a, "a"), (runs_b, "b")):
-        frame = frame.drop(columns=["init_label", stats.SWEEP], errors="ignore")  # the labels: over both stores
+    for side in SIDES:
+        frame = runs.pop(0).drop(columns=["init_label", stats.SWEEP], errors="ignore")  # the labels: over both stores
         if not frame["run_id"].is_unique:  # a run recorded twice (load_runs already keeps one): count it once
             frame = frame.drop_duplicates("run_id")
-        sides.append(frame.assign(side=side))
-    both = pd.concat(sides, ignore_index=True)
+        frame["side"] = pd.Categorical.from_codes(np.zeros(len(frame), dtype=np.int8), [side])
+        sides.append(frame)
+    del frame
+    both = stack(sides)
     del sides
     both["init_label"] = stats.init_labels(both)
-    return both.assign(ok=both["status"].eq("solved").to_numpy(dtype=bool))
+    both = both.drop(columns=[c for c in ("init", *INIT_COLUMNS, FILE_HASH) if c in both.columns])
+    both["ok"] = both["status"].eq("solved").to_numpy(dtype=bool)
+    return both
 
 
 def _wilson(k: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -190,10 +201,13 @@ def same_runs(both: pd.DataFrame) -> pd.DataFrame:
     ``changed_same_engine`` (the same engine: the code changed the numbers); ``status_changed``; and
     ``max_rel_diff``, the largest relative difference of final loss and predictions over the changed runs.
 
-    The runs are matched by id with one hash lookup and compared column by column as arrays (no joined frame)."""
+    The runs are matched by id with one hash lookup (in Arrow) and compared column by column as arrays (no joined
+    frame)."""
     outcome = [c for c in OUTCOME + ["mode"] if c in both.columns]
     in_a = (both["side"] == "a").to_numpy()
-    at_b = pd.Index(both["run_id"].to_numpy()[~in_a]).get_indexer(both["run_id"].to_numpy()[in_a])
+    ids = pa.array(both["run_id"])  # Arrow strings: no Python string per run (each side's ids are unique)
+    at_b = pc.index_in(ids.filter(in_a), value_set=ids.filter(~in_a)).fill_null(-1).to_numpy()
+    del ids
     rows_a, rows_b = np.flatnonzero(in_a)[at_b >= 0], np.flatnonzero(~in_a)[at_b[at_b >= 0]]
     if not rows_a.size:
         return pd.DataFrame(columns=[*KEY, *SAME_COLUMNS])
@@ -248,10 +262,19 @@ def across_fields(both: pd.DataFrame) -> list[str]:
 def seed_pairs(both: pd.DataFrame, across: Sequence[str]) -> pd.DataFrame:
     """Runs of A and B paired on ``seed`` and every key field not in ``across``; one row per pair group."""
     common = [c for c in KEY if c not in across]
-    keep = [*common, "seed", *across, "ok"]
-    a = both.loc[both["side"] == "a", keep].drop_duplicates([*common, "seed", *across])
-    b = both.loc[both["side"] == "b", keep].drop_duplicates([*common, "seed", *across])
-    m = a.merge(b, on=[*common, "seed"], suffixes=("_a", "_b"))
+    # The common fields as one number per run (equal exactly where every common field is, missing included;
+    # fields with one value everywhere cannot split a pair): the pairing works on a few narrow columns.
+    varying = [c for c in common if both[c].nunique(dropna=False) > 1]
+    cell = both.groupby(varying, dropna=False, sort=False).ngroup().to_numpy() if varying else np.zeros(len(both), int)
+    first = np.flatnonzero(~pd.Series(cell).duplicated().to_numpy())  # a run of each number: its field values
+    values = {int(cell[i]): [both[c].iloc[i] for c in common] for i in first}
+    narrow = pd.DataFrame({"_cell": cell, "seed": both["seed"].to_numpy(), **{c: both[c] for c in across}})
+    narrow["ok"] = both["ok"].to_numpy()
+    in_a = (both["side"] == "a").to_numpy()
+    a = narrow[in_a].drop_duplicates(["_cell", "seed", *across])
+    b = narrow[~in_a].drop_duplicates(["_cell", "seed", *across])
+    del narrow
+    m = a.merge(b, on=["_cell", "seed"], suffixes=("_a", "_b"))
     groups = [*common, *(f"{c}_{s}" for c in across for s in SIDES)]
     cols = [
         *groups,
@@ -267,7 +290,8 @@ def seed_pairs(both: pd.DataFrame, across: Sequence[str]) -> pd.DataFrame:
         "mcnemar_p_bh",
     ]
     rows = []
-    for key, sub in m.groupby(groups, dropna=False, sort=True) if len(m) else []:
+    across_ab = groups[len(common) :]
+    for key, sub in m.groupby(["_cell", *across_ab], dropna=False, sort=True) if len(m) else []:
         ok_a, ok_b = sub["ok_a"].to_numpy(dtype=np.int64), sub["ok_b"].to_numpy(dtype=np.int64)
         d = ok_b - ok_a
         _, lo, hi = stats.paired_diff(d, stats.N_BOOT, stats.BOOT_SEED)  # the report's own bootstrap
@@ -275,7 +299,7 @@ def seed_pairs(both: pd.DataFrame, across: Sequence[str]) -> pd.DataFrame:
         p = sps.binomtest(only_b, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
         rows.append(
             {
-                **dict(zip(groups, key, strict=True)),
+                **dict(zip(groups, [*values[int(key[0])], *key[1:]], strict=True)),
                 "n_pairs": len(d),
                 "success_rate_a": ok_a.mean(),
                 "success_rate_b": ok_b.mean(),
@@ -303,8 +327,9 @@ def compare(
     version (git commit) that wrote each store, for the comparison's statement of what differs."""
     if runs_a.empty or runs_b.empty:
         raise ValueError(f"{names[0] if runs_a.empty else names[1]}: no runs recorded")
-    both = _labelled(runs_a, runs_b)
-    del runs_a, runs_b  # a caller that handed its frames over (``xorlab-runs compare``) frees them here
+    frames = [runs_a, runs_b]
+    del runs_a, runs_b  # a caller that handed its frames over (``xorlab-runs compare``) frees them as they stack
+    both = _labelled(frames)
     cells, only = compare_cells(both)
     across = across_fields(both)
     shown = [c for c in KEY if both[c].nunique(dropna=False) > 1]

@@ -301,7 +301,7 @@ def _study(path: str):
 
     if not Path(path).is_dir():
         raise RunsError(f"{path}: not an xorlab store (no {MANIFEST})")
-    runs = load_runs(path, columns=RUN_COLUMNS_USED)  # only what a comparison reads
+    runs = load_runs(path, columns=RUN_COLUMNS_USED, categories=True)  # only what a comparison reads, strings small
     if runs["sweep"].nunique() > 1:
         raise RunsError(
             f"{path}: holds {runs['sweep'].nunique()} stores of different sweeps; compare takes one store or one "
