@@ -203,42 +203,39 @@ def test_cells_and_pairs_list_in_meaning_order(runs):
         assert g["lr"].tolist() == sorted(g["lr"])
 
 
-@pytest.mark.parametrize("pair", [("base", "strict"), ("base", "more"), ("more", "base"), ("base", "base")])
-def test_compact_loading_gives_the_same_comparison(runs, pair, tmp_path):
-    """What ``xorlab-runs compare`` loads (few-valued text as categoricals, no per-store labels, frames handed
-    over and freed as they stack) compares exactly as the plain run tables do, and a caller's frames are left
-    as they were."""
-    from xorlab.analysis import comparison
-    from xorlab.report.builder import RUN_COLUMNS_USED
-
-    a, b = (runs[k] for k in pair)
-    before = a.copy()
-    plain = compare.table(compare.compare(a, b))
-    pd.testing.assert_frame_equal(a, before)  # compare never changes its inputs
-    root = tmp_path / "stores"
-    stores = {k: root / k for k in set(pair)}
-    for k, path in stores.items():
-        sweep(path, **{"base": {}, "strict": {"loss_threshold": 0.01}, "more": {"lr": [0.5, 2.0, 1.0]}}[k])
-    loaded = [
-        comparison.compact(
-            load_runs(stores[k], columns=RUN_COLUMNS_USED, categories=comparison.FEW_VALUES, labels=False)
-        )
-        for k in pair
-    ]
-    assert isinstance(loaded[0]["status"].dtype, pd.CategoricalDtype) and "init_label" not in loaded[0]
-    compact = compare.table(compare.compare(loaded.pop(0), loaded.pop(0)))
-    plain["comparison"] = plain["comparison"].astype(str)
-    pd.testing.assert_frame_equal(
-        compact.astype(object).where(compact.notna(), None), plain.astype(object).where(plain.notna(), None)
-    )
-
-
-def test_large_blocks_are_given_back_on_glibc():
-    import platform
-
-    from xorlab.apps.memory import large_blocks_return
-
-    assert large_blocks_return() is (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
+# ------------------------------------------------------------------------------- categorical run tables
+def test_categorical_tables_compare_as_plain_ones(runs, tmp_path):
+    # xorlab-runs compare loads its stores with categorical strings (load_runs(categories=True)): a string field
+    # that differs between the stores (rng) is still compared across, an engine and a status that differ still
+    # count as changes, every written file is the same byte for byte, and the caller's frames are left whole
+    sweep(tmp_path / "legacy", rng="legacy")
+    frames = {}
+    for categories in (False, True):
+        a, b = load_runs(tmp_path / "legacy"), load_runs(tmp_path / "legacy")
+        b["engine"] = b["engine"].where(b.index >= 5, "compiled")  # a value a does not hold (numpy trained it)
+        b.loc[b.index[b["status"] == "solved"][:3], "status"] = "stuck"
+        if categories:  # as load_runs(categories=True) holds them
+            for f in (a, b):
+                for c in f.columns:
+                    if c != "run_id" and not pd.api.types.is_numeric_dtype(f[c]):
+                        f[c] = f[c].astype("category")
+        frames[categories] = (a, b, a.copy(), b.copy())
+    assert isinstance(frames[True][1]["engine"].dtype, pd.CategoricalDtype)
+    written = {}
+    for categories, (a, b, a0, b0) in frames.items():
+        r = compare.compare(a, b)
+        assert r.same["changed"].sum() == r.same["status_changed"].sum() == 3
+        assert r.sides is not None and r.sides[1].engines == {"numpy": 235, "compiled": 5}
+        pd.testing.assert_frame_equal(a, a0)
+        pd.testing.assert_frame_equal(b, b0)
+        out = tmp_path / f"out-{categories}"
+        written[categories] = {k: p.read_bytes() for k, p in compare.write(r, out).items()}
+    assert written[True] == written[False]
+    legacy, base = load_runs(tmp_path / "legacy", categories=True), runs["base"]
+    plain = compare.compare(base, load_runs(tmp_path / "legacy"))
+    small = compare.compare(base, legacy)
+    assert small.across == plain.across == ["rng"]
+    assert compare.table(small).astype(object).equals(compare.table(plain).astype(object))
 
 
 def test_the_comparison_does_not_depend_on_the_order_the_stores_hold_their_runs(runs):

@@ -29,11 +29,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from pandas.api.types import union_categoricals
 from scipy import stats as sps
 
 from xorlab.analysis import stats
-from xorlab.store.records import PRED_COLUMNS
+from xorlab.store.compact import stack
+from xorlab.store.records import FILE_HASH, INIT_COLUMNS, PRED_COLUMNS
 
 KEY = ["init_label", *[c for c in stats.PAIR_COLUMNS if c != "seed"]]  # a configuration cell
 OUTCOME = ["status", "steps_to_solve", "plateau", "final_loss", *PRED_COLUMNS]
@@ -101,53 +101,27 @@ class Comparison:
     sides: tuple[Side, Side] | None = None  # what each store holds (config, engines, code)
 
 
-#: Text columns a comparison reads that hold a few distinct values: held as categoricals (1-byte codes) once
-#: loaded (``compact``), not as one string per run.
-FEW_VALUES = ["init", "rng", "activation", "init_path", "init_file_sha256", "status", "plateau", "mode", "engine"]
+def _labelled(runs: list[pd.DataFrame]) -> pd.DataFrame:
+    """Both run tables (``runs``: A then B) in one frame with ``side`` (a/b), ``init_label`` computed over both
+    (so the same init gets the same label on both sides) and a boolean ``ok`` (solved).
 
-
-def compact(runs: pd.DataFrame) -> pd.DataFrame:
-    """``runs`` as a comparison holds it: the columns it recomputes over both stores (``init_label``, ``sweep``)
-    dropped, the few-valued text columns as categoricals with their categories sorted. The values are the same;
-    a million-run store takes ~40 % less memory."""
-    out = runs.drop(columns=["init_label", stats.SWEEP], errors="ignore")
-    for c in FEW_VALUES:
-        if c in out.columns and not isinstance(out[c].dtype, pd.CategoricalDtype):
-            out[c] = out[c].astype("category")
-    return out
-
-
-def _stacked(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """The two sides' frames one above the other, column by column, each column of the inputs dropped once
-    stacked (memory is freed as it goes where the caller gave its frames up). Categorical columns stay
-    categorical, with the union of both sides' categories, sorted."""
-    out = {}
-    for c in frames[0].columns:
-        parts = [f[c] for f in frames]
-        if all(isinstance(p.dtype, pd.CategoricalDtype) for p in parts):
-            out[c] = pd.Series(union_categoricals([p.array for p in parts], sort_categories=True))
-        else:
-            out[c] = pd.concat(parts, ignore_index=True)
-        del parts
-        for f in frames:
-            del f[c]
-    return pd.DataFrame(out)
-
-
-def _labelled(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Both run tables (``frames`` = [A, B], taken from the list) in one frame with ``side`` (a/b), ``init_label``
-    computed over both (so the same init gets the same label on both sides) and a boolean ``ok`` (solved)."""
+    ``runs`` is emptied, and the tables are stacked column by column (``xorlab.store.compact.stack``) from
+    shallow copies: frames no one else holds are freed as the table grows, never held twice; a caller's own
+    frames are left as they were. The init columns, once labelled, are dropped."""
     sides = []
     for side in SIDES:
-        frame = frames.pop(0).drop(columns=["init_label", stats.SWEEP], errors="ignore")  # labels: over both stores
+        frame = runs.pop(0).drop(columns=["init_label", stats.SWEEP], errors="ignore")  # the labels: over both stores
         if not frame["run_id"].is_unique:  # a run recorded twice (load_runs already keeps one): count it once
             frame = frame.drop_duplicates("run_id")
-        sides.append(frame.assign(side=side))
-        del frame
-    both = _stacked(sides)
+        frame["side"] = pd.Categorical.from_codes(np.zeros(len(frame), dtype=np.int8), [side])
+        sides.append(frame)
+    del frame
+    both = stack(sides)
     del sides
     both["init_label"] = stats.init_labels(both)
-    return both.assign(ok=both["status"].eq("solved").to_numpy(dtype=bool))
+    both = both.drop(columns=[c for c in ("init", *INIT_COLUMNS, FILE_HASH) if c in both.columns])
+    both["ok"] = both["status"].eq("solved").to_numpy(dtype=bool)
+    return both
 
 
 def _wilson(k: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -155,29 +129,9 @@ def _wilson(k: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.array([c[0] for c in ci], dtype=float), np.array([c[1] for c in ci], dtype=float)
 
 
-CELL = "cell"  # a column ``compare`` adds: each run's configuration cell as an integer, in KEY order
-
-
-def _cells(both: pd.DataFrame) -> np.ndarray:
-    """Each row's cell (``KEY``) as an integer code numbered in sorted KEY order: the ``cell`` column if present."""
-    if CELL in both.columns:
-        return both[CELL].to_numpy()
-    return both.groupby(KEY, dropna=False, sort=True).ngroup().to_numpy()
-
-
-def _cell_keys(both: pd.DataFrame, cell: np.ndarray) -> pd.DataFrame:
-    """The KEY values of each cell code (index), from the first row of each cell."""
-    first = pd.Series(np.arange(len(both))).groupby(cell).first()
-    return both[KEY].iloc[first.to_numpy()].set_axis(first.index)
-
-
 def cell_rates(both: pd.DataFrame) -> pd.DataFrame:
     """Long form: one row per (side, cell): ``side, *KEY, n, solved, success_rate, success_lo, success_hi``."""
-    cell = _cells(both)
-    slim = pd.DataFrame({"side": both["side"].to_numpy(), CELL: cell, "ok": both["ok"].to_numpy()})
-    g = slim.groupby(["side", CELL], sort=True)["ok"].agg(n="size", solved="sum").reset_index()
-    keys = _cell_keys(both, cell).loc[g[CELL].to_numpy()].reset_index(drop=True)
-    g = pd.concat([g[["side"]], keys, g[["n", "solved"]]], axis=1)
+    g = both.groupby(["side", *KEY], dropna=False, sort=True)["ok"].agg(n="size", solved="sum").reset_index()
     g["success_rate"] = g["solved"] / g["n"]
     g["success_lo"], g["success_hi"] = _wilson(g["solved"].to_numpy(), g["n"].to_numpy())
     return g
@@ -255,13 +209,13 @@ def same_runs(both: pd.DataFrame) -> pd.DataFrame:
     ``changed_same_engine`` (the same engine: the code changed the numbers); ``status_changed``; and
     ``max_rel_diff``, the largest relative difference of final loss and predictions over the changed runs.
 
-    The runs are matched by id with one hash lookup and compared column by column as arrays (no joined frame)."""
+    The runs are matched by id with one hash lookup (in Arrow) and compared column by column as arrays (no joined
+    frame)."""
     outcome = [c for c in OUTCOME + ["mode"] if c in both.columns]
     in_a = (both["side"] == "a").to_numpy()
-    ids = pa.array(both["run_id"], type=pa.string())  # Arrow's own strings: no Python object per run
-    found = pc.index_in(ids.filter(pa.array(in_a)), value_set=ids.filter(pa.array(~in_a)))
-    at_b = pc.fill_null(found, -1).to_numpy().astype(np.int64)  # row among B's runs of each of A's, or -1
-    del ids, found
+    ids = pa.array(both["run_id"])  # Arrow strings: no Python string per run (each side's ids are unique)
+    at_b = pc.index_in(ids.filter(in_a), value_set=ids.filter(~in_a)).fill_null(-1).to_numpy()
+    del ids
     rows_a, rows_b = np.flatnonzero(in_a)[at_b >= 0], np.flatnonzero(~in_a)[at_b[at_b >= 0]]
     if not rows_a.size:
         return pd.DataFrame(columns=[*KEY, *SAME_COLUMNS])
@@ -276,7 +230,7 @@ def same_runs(both: pd.DataFrame) -> pd.DataFrame:
     other_engine = ~equal("engine") if "engine" in both.columns else np.zeros(rows_a.size, dtype=bool)
     floats = [both[c].to_numpy(dtype=np.float64) for c in ["final_loss", *PRED_COLUMNS]]
     rel = np.fmax.reduce([_rel_diff(pd.Series(f[rows_a]), pd.Series(f[rows_b])) for f in floats])
-    cell = _cells(both)
+    cell = both.groupby(KEY, dropna=False, sort=True).ngroup().to_numpy()
     m = pd.DataFrame(
         {
             "cell": cell[rows_a],
@@ -296,7 +250,8 @@ def same_runs(both: pd.DataFrame) -> pd.DataFrame:
         max_rel_diff=("rel", "max"),
     )
     g["changed"] = g["shared"] - g["identical"]
-    keys = _cell_keys(both, cell).loc[g.index].reset_index(drop=True)  # each cell's key values
+    first = pd.Series(np.arange(len(both))).groupby(cell).first()  # a row of each cell: its key values
+    keys = both[KEY].iloc[first.loc[g.index].to_numpy()].reset_index(drop=True)
     out = pd.concat([keys, g.reset_index(drop=True)[SAME_COLUMNS]], axis=1)
     return stats.sort_groups(out.astype({c: np.int64 for c in SAME_COLUMNS if c != "max_rel_diff"}), KEY)
 
@@ -315,29 +270,23 @@ def across_fields(both: pd.DataFrame) -> list[str]:
 def seed_pairs(both: pd.DataFrame, across: Sequence[str]) -> pd.DataFrame:
     """Runs of A and B paired on ``seed`` and every key field not in ``across``; one row per pair group."""
     common = [c for c in KEY if c not in across]
-    # Runs are paired on (cell of the common fields, seed): the cell as one integer code, so the join and the
-    # duplicate check work on two integer columns, not on every field of a million rows per side.
-    if common == KEY:
-        cell = _cells(both)
-    else:
-        cell = (
-            both.groupby(common, dropna=False, sort=False).ngroup().to_numpy() if common else np.zeros(len(both), int)
-        )
-    slim = pd.DataFrame({"cell": cell, "seed": both["seed"].to_numpy(), "ok": both["ok"].to_numpy()})
-    for c in across:
-        slim[c] = both[c].to_numpy()
+    # The common fields as one number per run (equal exactly where every common field is, missing included;
+    # fields with one value everywhere cannot split a pair): the pairing works on a few narrow columns.
+    varying = [c for c in common if both[c].nunique(dropna=False) > 1]
+    cell = both.groupby(varying, dropna=False, sort=False).ngroup().to_numpy() if varying else np.zeros(len(both), int)
+    first = np.flatnonzero(~pd.Series(cell).duplicated().to_numpy())  # a run of each number: its field values
+    values = {int(cell[i]): [both[c].iloc[i] for c in common] for i in first}
+    narrow = pd.DataFrame({"_cell": cell, "seed": both["seed"].to_numpy(), **{c: both[c] for c in across}})
+    narrow["ok"] = both["ok"].to_numpy()
     in_a = (both["side"] == "a").to_numpy()
-    a = slim[in_a].drop_duplicates(["cell", "seed", *across])
-    b = slim[~in_a].drop_duplicates(["cell", "seed", *across])
-    del slim
-    m = a.merge(b, on=["cell", "seed"], suffixes=("_a", "_b"))
-    first = pd.Series(np.arange(len(both))).groupby(cell).first()  # a row of each cell: its field values
-    cells = both[common].iloc[first.to_numpy()].set_axis(first.index)
+    a = narrow[in_a].drop_duplicates(["_cell", "seed", *across])
+    b = narrow[~in_a].drop_duplicates(["_cell", "seed", *across])
+    del narrow
+    m = a.merge(b, on=["_cell", "seed"], suffixes=("_a", "_b"))
     groups = [*common, *(f"{c}_{s}" for c in across for s in SIDES)]
-    by = ["cell", *groups[len(common) :]]
     # pairs in seed order within each group: the bootstrap resamples positions, so its interval must not depend on
     # the order the stores happen to hold their runs in
-    m = m.sort_values([*by, "seed"], kind="stable", ignore_index=True)
+    m = m.sort_values(["_cell", *groups[len(common) :], "seed"], kind="stable", ignore_index=True)
     cols = [
         *groups,
         "n_pairs",
@@ -352,8 +301,8 @@ def seed_pairs(both: pd.DataFrame, across: Sequence[str]) -> pd.DataFrame:
         "mcnemar_p_bh",
     ]
     rows = []
-    for key, sub in m.groupby(by, dropna=False, sort=True) if len(m) else []:
-        key = (*cells.loc[key[0]].tolist(), *key[1:])  # the cell's field values, then the crossed values
+    across_ab = groups[len(common) :]
+    for key, sub in m.groupby(["_cell", *across_ab], dropna=False, sort=True) if len(m) else []:
         ok_a, ok_b = sub["ok_a"].to_numpy(dtype=np.int64), sub["ok_b"].to_numpy(dtype=np.int64)
         d = ok_b - ok_a
         _, lo, hi = stats.paired_diff(d, stats.N_BOOT, stats.BOOT_SEED)  # the report's own bootstrap
@@ -361,7 +310,7 @@ def seed_pairs(both: pd.DataFrame, across: Sequence[str]) -> pd.DataFrame:
         p = sps.binomtest(only_b, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
         rows.append(
             {
-                **dict(zip(groups, key, strict=True)),
+                **dict(zip(groups, [*values[int(key[0])], *key[1:]], strict=True)),
                 "n_pairs": len(d),
                 "success_rate_a": ok_a.mean(),
                 "success_rate_b": ok_b.mean(),
@@ -392,7 +341,6 @@ def compare(
     frames = [runs_a, runs_b]
     del runs_a, runs_b  # a caller that handed its frames over (``xorlab-runs compare``) frees them as they stack
     both = _labelled(frames)
-    both[CELL] = _cells(both)  # once: the cells, the same-run and the paired comparisons all group by it
     cells, only = compare_cells(both)
     across = across_fields(both)
     shown = [c for c in KEY if both[c].nunique(dropna=False) > 1]

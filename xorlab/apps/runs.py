@@ -295,22 +295,20 @@ def cmd_show(args: argparse.Namespace) -> None:
 def _study(path: str):
     """The runs of one store, or of one Hydra multirun (a folder whose stores are one study), and the code
     version(s) that wrote them."""
-    from xorlab.analysis import comparison
     from xorlab.report.builder import RUN_COLUMNS_USED
     from xorlab.store.reader import load_runs
     from xorlab.tracking import catalog
 
     if not Path(path).is_dir():
         raise RunsError(f"{path}: not an xorlab store (no {MANIFEST})")
-    # only what a comparison reads, few-valued text as categoricals; init labels are made over both stores
-    runs = load_runs(path, columns=RUN_COLUMNS_USED, categories=comparison.FEW_VALUES, labels=False)
+    runs = load_runs(path, columns=RUN_COLUMNS_USED, categories=True)  # only what a comparison reads, strings small
     if runs["sweep"].nunique() > 1:
         raise RunsError(
             f"{path}: holds {runs['sweep'].nunique()} stores of different sweeps; compare takes one store or one "
             "multirun (give the store's own folder)"
         )
     codes = list(dict.fromkeys(catalog.code_version(s) for s in catalog.find_stores(path)))
-    return comparison.compact(runs), ", ".join(codes)
+    return runs, ", ".join(codes)
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
@@ -320,10 +318,6 @@ def cmd_compare(args: argparse.Namespace) -> None:
     paths = (str(args.store_a), str(args.store_b))
     names = (store_label(paths[0]), store_label(paths[1]))  # text a figure and a page can show (bytes paths)
     import pyarrow as pa
-
-    from xorlab.apps.memory import large_blocks_return
-
-    large_blocks_return()  # the first store's freed load is given back before the second one's
 
     # Arrow's own allocator keeps what a load freed for later; the system one gives it back (release_unused),
     # so the second store's load and the comparison reuse the first load's working memory (~250 MB less peak).

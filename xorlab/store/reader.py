@@ -12,11 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal, overload
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from xorlab.core.order import natural_key
+from xorlab.store.compact import categorical, encode_strings, stack
 from xorlab.store.files import store_path
 from xorlab.store.format import (
     _PLAIN_STRINGS,
@@ -196,6 +198,16 @@ def read_runs_file(
     return read_table(file, RUN_SCHEMA, on_corrupt, filters=filters, check=check_runs_table, columns=columns)
 
 
+def _encoded(read: Callable[[Path], pa.Table | None]) -> Callable[[Path], pa.Table | None]:
+    """``read`` with the string columns of each table it returns dictionary-encoded (``encode_strings``)."""
+
+    def encoded(file: Path) -> pa.Table | None:
+        table = read(file)
+        return None if table is None else encode_strings(table)
+
+    return encoded
+
+
 def read_files(files: Sequence[Path], read: Callable[[Path], Any]) -> list[Any]:
     """``read`` of every file, in order, on every core (pyarrow decodes without the GIL)."""
     if len(files) < 2:
@@ -249,19 +261,20 @@ def _check_on_corrupt(on_corrupt: str) -> None:
         raise ValueError(f"on_corrupt: must be 'raise' or 'skip', got {on_corrupt!r}")
 
 
-def runs_to_frame(table: pa.Table, consume: bool = False, categories: Sequence[str] = ()) -> pd.DataFrame:
+def runs_to_frame(table: pa.Table, categories: bool = False) -> pd.DataFrame:
     """A RUN_SCHEMA table (or some of its columns) as the run frame (nullable Int64 steps, pd.NA-backed strings).
 
-    ``consume``: the caller gives the table up; each Arrow column is freed once converted (one column of a
-    million-run table at a time, instead of the whole table beside its frame), and columns stay separate
-    arrays, never copied into one block. ``categories``: text columns to return as pandas categoricals (one code
-    per run instead of one string: for columns of a few distinct values)."""
-    kw = {"categories": [c for c in categories if c in table.column_names]}
-    frame = table.to_pandas(split_blocks=True, self_destruct=True, **kw) if consume else table.to_pandas(**kw)
+    ``categories``: the string columns but ``run_id`` as categoricals (``xorlab.store.compact``), and the table
+    given up as it is converted (each column freed once it is a pandas column): pass a table no one else holds."""
+    if categories:
+        frame = encode_strings(table).to_pandas(split_blocks=True, self_destruct=True)
+        del table
+    else:
+        frame = table.to_pandas()
     for col, dtype in RUN_DTYPES.items():  # nullable ints and strings with pd.NA, as records.runs_frame makes them
-        if col in kw["categories"]:
+        if col not in frame.columns or isinstance(frame[col].dtype, pd.CategoricalDtype):
             continue
-        if col in frame.columns and (dtype == "Int64" or (dtype == "string" and col not in _PLAIN_STRINGS)):
+        if dtype == "Int64" or (dtype == "string" and col not in _PLAIN_STRINGS):
             frame[col] = frame[col].astype(dtype)
     return frame
 
@@ -304,18 +317,15 @@ def load_runs(
     names: Sequence[str] | None = None,
     columns: Sequence[str] | None = None,
     run_ids: Iterable[str] | None = None,
-    categories: Sequence[str] = (),
-    labels: bool = True,
+    categories: bool = False,
 ) -> pd.DataFrame:
     """One row per recorded run from sweep dirs, run dirs or their parents: ``RUN_COLUMNS``, then ``sweep`` (the
     store the row came from: its path, or ``names[i]`` for the i-th path) and ``init_label``.
 
-    ``categories`` names text columns to load as pandas categoricals (a few distinct values: one small code per
-    run); ``labels=False`` leaves ``init_label`` out (a caller that labels runs of several stores together).
-
     ``columns`` reads only those run columns (plus ``run_id``, and ``init_label`` when the init columns are among
     them): the others are never decoded, which is what keeps a million-run store's table small. ``run_ids``
-    reads only those runs. Files are read on every core.
+    reads only those runs. Files are read on every core. ``categories`` holds the string columns but ``run_id``
+    (and ``sweep``, ``init_label``) as categoricals: the same values in a fraction of the memory.
 
     Runs of different stores are never merged, even with equal ``run_id``s: ``(sweep, run_id)`` is the key.
     Within a store, runs recorded twice (same ``run_id``, hence the same config and, by determinism, the same
@@ -335,14 +345,20 @@ def load_runs(
     empty = _conform(RUN_SCHEMA.empty_table(), _subschema(RUN_SCHEMA, columns))
     frames = []
     for store, name in named_stores(paths, names):
-        frames.append(StoreReader(store, on_corrupt).runs(columns, filters, categories).assign(sweep=store_label(name)))
-    if len(frames) == 1:  # one store: its frame as it is (a concatenation would copy it into 2-D blocks)
-        frame = frames[0]
+        runs = StoreReader(store, on_corrupt).runs(columns, filters, categories=categories)
+        label = store_label(name)
+        runs["sweep"] = pd.Categorical.from_codes(np.zeros(len(runs), dtype=np.int8), [label]) if categories else label
+        frames.append(runs)
+    if not frames:
+        frame = runs_to_frame(empty, categories)
     else:
-        frame = pd.concat(frames, ignore_index=True) if frames else runs_to_frame(empty)
-    frame["sweep"] = frame.get("sweep", pd.Series(dtype=object)).astype("string")
-    if labels and (columns is None or {"init", *INIT_COLUMNS} <= set(columns)):
-        frame["init_label"] = init_labels(frame) if len(frame) else pd.Series(dtype=str)
+        frame = stack(frames) if categories else pd.concat(frames, ignore_index=True)
+    del frames
+    sweep = frame.get("sweep", pd.Series(dtype=object))
+    frame["sweep"] = categorical(sweep) if categories else sweep.astype("string")
+    if columns is None or {"init", *INIT_COLUMNS} <= set(columns):
+        label = init_labels(frame) if len(frame) else pd.Series(dtype=str)
+        frame["init_label"] = categorical(label) if categories else label
     return frame
 
 
@@ -426,17 +442,20 @@ class StoreReader:
                 return chunk
         raise StoreError(f"{self.path}: no run {run_id!r}")
 
-    def runs(
-        self, columns: Sequence[str] | None = None, filters: Any = None, categories: Sequence[str] = ()
-    ) -> pd.DataFrame:
+    def runs(self, columns: Sequence[str] | None = None, filters: Any = None, categories: bool = False) -> pd.DataFrame:
         """The run table of every chunk (only ``columns``, if given; only rows matching ``filters``), in chunk order,
-        each run once; files are read on every core."""
+        each run once; files are read on every core. ``categories``: see ``runs_to_frame``; each file's strings
+        are encoded as it is read, so the store's plain strings are never held at once."""
+        read: Callable[[Path], pa.Table | None]
         read = functools.partial(read_runs_file, on_corrupt=self.on_corrupt, columns=columns, filters=filters)
+        if categories:
+            read = _encoded(read)
         tables = [t for t in read_files(self.chunks, read) if t is not None]
         schema = RUN_SCHEMA if columns is None else pa.schema([RUN_SCHEMA.field(c) for c in columns])
         table = pa.concat_tables(tables) if tables else schema.empty_table()
-        del tables  # the table alone holds the chunks' buffers: converting frees each column as it goes
-        frame = runs_to_frame(table, consume=True, categories=categories)
+        del tables  # the table is the only holder of the files' columns, which runs_to_frame frees as it converts
+        frame = runs_to_frame(table, categories)
+        del table
         if "run_id" in frame.columns and (dup := frame["run_id"].duplicated()).any():
             n = int(dup.sum())
             log.warning("%s: %d runs are recorded more than once; keeping one record of each", self.path, n)

@@ -1,0 +1,51 @@
+"""Run tables held small: string columns as categoricals, and frames stacked column by column.
+
+A million-run table spends most of its memory on strings that take a handful of values (``status``, ``engine``,
+``mode`` …): as pandas categoricals they cost a byte or two a run instead of an Arrow string each. The values
+are the same strings; only the dtype differs. ``run_id`` (every value distinct) stays a string column.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+UNIQUE_STRINGS = {"run_id"}  # one value per run: a dictionary would only add an index to every value
+
+
+def encode_strings(table: pa.Table) -> pa.Table:
+    """``table`` with its string columns (but ``run_id``) dictionary-encoded: ``to_pandas`` makes them
+    categoricals, and the plain strings are never materialised as Python or pandas strings."""
+    for i, field in enumerate(table.schema):
+        if field.name not in UNIQUE_STRINGS and pa.types.is_string(field.type):
+            table = table.set_column(i, field.name, pc.dictionary_encode(table.column(i)))
+    return table
+
+
+def categorical(column: pd.Series) -> pd.Series:
+    """``column`` as a categorical with the same values (missing stays missing)."""
+    return column if isinstance(column.dtype, pd.CategoricalDtype) else column.astype("category")
+
+
+def stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The frames one under another (a fresh index), built column by column: each column is removed from the
+    inputs once stacked, so their memory is given back while the result grows and the peak is the inputs plus
+    one column, not twice the inputs. The frames in ``frames`` are emptied: pass frames you own (a shallow copy
+    is enough). Categoricals with different categories are stacked as one categorical over their union (the
+    first frame's categories first); other columns as ``pd.concat`` stacks them."""
+    columns = list(dict.fromkeys(c for f in frames for c in f.columns))
+    out: dict[str, pd.Series] = {}
+    for c in columns:
+        parts = [f[c] if c in f.columns else pd.Series(pd.NA, index=f.index) for f in frames]
+        if all(isinstance(p.dtype, pd.CategoricalDtype) for p in parts):
+            if len({p.cat.categories.dtype for p in parts}) > 1:  # e.g. strings, and none at all (all missing)
+                parts = [p.astype(pd.CategoricalDtype(p.cat.categories.astype(object))) for p in parts]
+            out[c] = pd.Series(pd.api.types.union_categoricals(parts), name=c)
+        else:
+            out[c] = pd.concat(parts, ignore_index=True)
+        del parts
+        for f in frames:
+            if c in f.columns:
+                del f[c]
+    return pd.DataFrame(out, copy=False)
