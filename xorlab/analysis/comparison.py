@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from scipy import stats as sps
 
 from xorlab.analysis import stats
-from xorlab.store.compact import stack
+from xorlab.store.compact import group_numbers, stack
 from xorlab.store.records import FILE_HASH, INIT_COLUMNS, PRED_COLUMNS
 
 KEY = ["init_label", *[c for c in stats.PAIR_COLUMNS if c != "seed"]]  # a configuration cell
@@ -129,9 +129,22 @@ def _wilson(k: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.array([c[0] for c in ci], dtype=float), np.array([c[1] for c in ci], dtype=float)
 
 
+def _first_rows(numbers: np.ndarray) -> pd.Series:
+    """The first row holding each number (indexed by the number): a row to read a cell's field values from."""
+    rows = np.flatnonzero(~pd.Series(numbers).duplicated().to_numpy())
+    return pd.Series(rows, index=numbers[rows])
+
+
 def cell_rates(both: pd.DataFrame) -> pd.DataFrame:
-    """Long form: one row per (side, cell): ``side, *KEY, n, solved, success_rate, success_lo, success_hi``."""
-    g = both.groupby(["side", *KEY], dropna=False, sort=True)["ok"].agg(n="size", solved="sum").reset_index()
+    """Long form: one row per (side, cell): ``side, *KEY, n, solved, success_rate, success_lo, success_hi``, in
+    the order of a groupby over ``side`` and ``KEY`` (sorted, missing last)."""
+    cell = group_numbers(both, KEY)
+    frame = pd.DataFrame({"side": both["side"], "_cell": cell, "ok": both["ok"]})
+    g = frame.groupby(["side", "_cell"], sort=False)["ok"].agg(n="size", solved="sum").reset_index()
+    del frame
+    keys = both[KEY].iloc[_first_rows(cell).loc[g["_cell"]].to_numpy()].reset_index(drop=True)
+    g = pd.concat([g[["side"]], keys, g[["n", "solved"]]], axis=1)
+    g = g.sort_values(["side", *KEY], na_position="last", kind="stable", ignore_index=True)
     g["success_rate"] = g["solved"] / g["n"]
     g["success_lo"], g["success_hi"] = _wilson(g["solved"].to_numpy(), g["n"].to_numpy())
     return g
@@ -230,7 +243,7 @@ def same_runs(both: pd.DataFrame) -> pd.DataFrame:
     other_engine = ~equal("engine") if "engine" in both.columns else np.zeros(rows_a.size, dtype=bool)
     floats = [both[c].to_numpy(dtype=np.float64) for c in ["final_loss", *PRED_COLUMNS]]
     rel = np.fmax.reduce([_rel_diff(pd.Series(f[rows_a]), pd.Series(f[rows_b])) for f in floats])
-    cell = both.groupby(KEY, dropna=False, sort=True).ngroup().to_numpy()
+    cell = group_numbers(both, KEY)
     m = pd.DataFrame(
         {
             "cell": cell[rows_a],
@@ -250,8 +263,7 @@ def same_runs(both: pd.DataFrame) -> pd.DataFrame:
         max_rel_diff=("rel", "max"),
     )
     g["changed"] = g["shared"] - g["identical"]
-    first = pd.Series(np.arange(len(both))).groupby(cell).first()  # a row of each cell: its key values
-    keys = both[KEY].iloc[first.loc[g.index].to_numpy()].reset_index(drop=True)
+    keys = both[KEY].iloc[_first_rows(cell).loc[g.index].to_numpy()].reset_index(drop=True)  # each cell's values
     out = pd.concat([keys, g.reset_index(drop=True)[SAME_COLUMNS]], axis=1)
     return stats.sort_groups(out.astype({c: np.int64 for c in SAME_COLUMNS if c != "max_rel_diff"}), KEY)
 
@@ -272,10 +284,8 @@ def seed_pairs(both: pd.DataFrame, across: Sequence[str]) -> pd.DataFrame:
     common = [c for c in KEY if c not in across]
     # The common fields as one number per run (equal exactly where every common field is, missing included;
     # fields with one value everywhere cannot split a pair): the pairing works on a few narrow columns.
-    varying = [c for c in common if both[c].nunique(dropna=False) > 1]
-    cell = both.groupby(varying, dropna=False, sort=False).ngroup().to_numpy() if varying else np.zeros(len(both), int)
-    first = np.flatnonzero(~pd.Series(cell).duplicated().to_numpy())  # a run of each number: its field values
-    values = {int(cell[i]): [both[c].iloc[i] for c in common] for i in first}
+    cell = group_numbers(both, common)
+    values = {int(n): [both[c].iloc[i] for c in common] for n, i in _first_rows(cell).items()}  # fields of each
     narrow = pd.DataFrame({"_cell": cell, "seed": both["seed"].to_numpy(), **{c: both[c] for c in across}})
     narrow["ok"] = both["ok"].to_numpy()
     in_a = (both["side"] == "a").to_numpy()

@@ -1,4 +1,5 @@
-"""Run tables held small: string columns as categoricals, and frames stacked column by column.
+"""Run tables held small: string columns as categoricals, frames stacked column by column, groups numbered
+from the columns that tell them apart.
 
 A million-run table spends most of its memory on strings that take a handful of values (``status``, ``engine``,
 ``mode`` …): as pandas categoricals they cost a byte or two a run instead of an Arrow string each. The values
@@ -7,6 +8,9 @@ are the same strings; only the dtype differs. ``run_id`` (every value distinct) 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -49,3 +53,15 @@ def stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
             if c in f.columns:
                 del f[c]
     return pd.DataFrame(out, copy=False)
+
+
+def group_numbers(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """One number per row, equal exactly where every one of ``columns`` is (missing equal to missing), numbered by
+    first appearance: ``frame.groupby(columns, dropna=False, sort=False).ngroup()``. A column with one value in
+    every row cannot tell rows apart, so only the others are grouped on: a million runs' init schemes or
+    configuration cells are found from two or three columns, not every one (each grouped column costs a
+    hash table and codes the length of the frame)."""
+    varying = [c for c in columns if frame[c].nunique(dropna=False) > 1]
+    if not varying:
+        return np.zeros(len(frame), dtype=np.int64)
+    return frame.groupby(varying, dropna=False, sort=False).ngroup().to_numpy()

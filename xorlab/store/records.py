@@ -246,7 +246,9 @@ def init_labels(runs: pd.DataFrame) -> pd.Series:
     """
     columns = ["init", *(f"init_{p}" for p in INIT_PARAM_NAMES)]
     columns += ["init_file_sha256"] if "init_file_sha256" in runs else []
-    code = runs.groupby(columns, dropna=False, sort=False).ngroup().to_numpy()  # numbered by first appearance
+    from xorlab.store.compact import group_numbers  # (Arrow loaded only where runs are grouped)
+
+    code = group_numbers(runs, columns)  # numbered by first appearance
     distinct = runs.loc[~pd.Series(code).duplicated().to_numpy(), columns].reset_index(drop=True)
     labels = _init_labels(distinct).to_numpy()
     return pd.Series(labels[code], index=runs.index, name="init_label").astype(str)
