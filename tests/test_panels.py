@@ -73,3 +73,13 @@ def test_a_report_of_widths_and_activations_facets_by_condition(tmp_path):
     assert "one panel per condition (activation, lr, width)" in text and "pooled over" not in text
     assert "Swept: `seed` (6 values: 0–5), `width` (2 values: 2, 4), `activation` (2 values: relu, tanh)" in text
     assert all((tmp_path / "out" / "figures" / f"{stem}.png").is_file() for stem in builder.FIGURES)
+
+
+def test_categorical_columns_are_ordered_by_value():
+    """A report loads text columns as categoricals: the panels keep the package's order (tanh first) whatever
+    order the categories were found in."""
+    runs = runs_of(width=[2, 8], activation=["relu", "tanh"], lr=[0.1])
+    plain = panels(runs)[1]
+    cat = panels(runs.astype({"activation": "category"}))[1]
+    assert [cat.titles[i] for i in sorted(cat.titles)] == [plain.titles[i] for i in sorted(plain.titles)]
+    assert plain.titles[0].startswith("tanh")

@@ -101,7 +101,7 @@ def load(paths: Sequence[str], columns: Sequence[str] | None = None):
 
     frames = []
     for path in paths:
-        runs = load_runs(path, columns=columns)
+        runs = load_runs(path, columns=columns, categories=True)  # text of a few values as categoricals: small
         if runs.empty:
             raise ReportError(f"{path}: no runs recorded")
         runs = runs.drop(columns="init_label", errors="ignore")  # labels: over all stores, below

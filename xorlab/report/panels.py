@@ -54,6 +54,8 @@ LR = Panels()
 
 
 def _sort_key(axis: str, values: pd.Series) -> pd.Series:
+    if isinstance(values.dtype, pd.CategoricalDtype):  # sorted by value, not by the order of its categories
+        values = values.astype(object)
     if axis == "activation":  # the package's order: tanh (the notebook's) first
         return values.map({a: i for i, a in enumerate(ACTIVATION_NAMES)}).fillna(len(ACTIVATION_NAMES))
     return values
