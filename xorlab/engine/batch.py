@@ -120,7 +120,7 @@ def _outcomes(
         threshold=thresholds,
         diverged=diverged_at != NO_STEP,
         activation=activation,
-        width=None if (width == end_params["w1"].shape[2]).all() else width,
+        width=width,
     )
     return BatchResult(
         configs=configs,

@@ -92,16 +92,21 @@ def available() -> bool:
     return unavailable() is None
 
 
+def _require() -> None:
+    """Raise ``RuntimeError`` with the one-line reason the compiled engine cannot run here, if it cannot."""
+    reason = unavailable()
+    if reason == "numba is not installed":
+        raise RuntimeError("engine 'compiled' needs numba (pip install numba); use engine 'numpy'")
+    if reason is not None:
+        raise RuntimeError(f"engine 'compiled' cannot run: {reason}; use engine 'numpy'")
+
+
 def _compiled():
     """The kernel, compiled for its one signature or loaded from numba's cache; compilation is announced."""
     global _kernel
     with _lock:
         if _kernel is None:
-            reason = unavailable()
-            if reason == "numba is not installed":
-                raise RuntimeError("engine 'compiled' needs numba (pip install numba); use engine 'numpy'")
-            if reason is not None:
-                raise RuntimeError(f"engine 'compiled' cannot run: {reason}; use engine 'numpy'")
+            _require()
             from xorlab.engine import kernel_math
 
             message = f"xorlab: compiling the engine (once, ~{COMPILE_SECONDS} s)..."
@@ -157,9 +162,7 @@ def _compiled_wide():
     global _wide
     with _lock:
         if _wide is None:
-            reason = unavailable()
-            if reason is not None:
-                raise RuntimeError(f"engine 'compiled' cannot run: {reason}; use engine 'numpy'")
+            _require()
             from xorlab.engine import kernel_wide
 
             message = f"xorlab: compiling the engine for other widths and activations (once, ~{COMPILE_SECONDS} s)..."
@@ -220,8 +223,7 @@ def simulate_compiled(
     Trace
         As ``xorlab.engine.simulate``.
     """
-    if unavailable() is not None:
-        _compiled()  # raises the one-line reason the compiled engine cannot run here
+    _require()
     width = start.b1.shape[0]
     wide = width != 4 or activation != "tanh"  # the notebook's network has its own unrolled kernel
     km = _compiled_wide() if wide else _compiled()
@@ -270,7 +272,7 @@ def simulate_compiled(
             km.simulate_wide(width, code, P, rates, cthr, fs0, t0, horizon, log_every, *runs, outputs)
         else:
             km.simulate_kernel(P, rates, cthr, fs0, t0, horizon, log_every, *runs, *outputs)
-    h = width
+    h = width  # the rows of end_P: w1 (2H, row k·H + j), b1 (H), w2 (H), b2
     end_params = Params(
         w1=end_P[0 : 2 * h].reshape(2, h, n_runs), b1=end_P[2 * h : 3 * h], w2=end_P[3 * h : 4 * h], b2=end_P[4 * h]
     )

@@ -157,7 +157,7 @@ class Extensions:
         rows = self.rows.loc[sources]
         p = rows[PARAM_COLUMNS].to_numpy(dtype=np.float64)  # each run from its recorded final state (params_of)
         widths = table.columns["width"]
-        wide = rows[WIDE_PARAMS].to_numpy() if WIDE_PARAMS in rows else np.full(len(rows), None)
+        wide = rows[WIDE_PARAMS].to_numpy()  # the loader fills the column (null) for stores older than it
         starts = [
             unflatten(v, 4) if w == 4 else unflatten(np.asarray(q, dtype=np.float64), int(w))
             for v, q, w in zip(p, wide, widths, strict=True)
