@@ -136,3 +136,77 @@ def test_curves_kept_from_the_bands_pass_equal_a_fresh_read(two_stores):
     other = runs["run_id"].astype(str).drop_duplicates()
     outside = other[~other.isin(ids)].iloc[:2].tolist()  # not kept: read from the files
     assert set(source.lines(outside)["run_id"].astype(str)) == set(outside)
+
+
+def _file(run_ids, steps_of, seed=0):
+    """A curves table: each run's rows together, at its own steps."""
+    import pyarrow as pa
+
+    rng = np.random.default_rng(seed)
+    rid, step = [], []
+    for r in run_ids:
+        rid += [r] * len(steps_of(r))
+        step += list(steps_of(r))
+    loss = rng.random(len(step)).round(2)  # ties
+    return pa.table({"run_id": pa.array(rid).dictionary_encode(), "step": pa.array(step, pa.int64()), "loss": loss})
+
+
+def test_a_regular_file_and_the_same_rows_shuffled_give_the_same_bands():
+    """A file whose runs all logged the same steps is read as one (runs x steps) matrix; the same rows in another
+    order (no longer regular) take the general path: the bands are equal, and equal the in-memory ones."""
+    ids = [f"{i:016x}" for i in range(0, 4000, 13)]
+    table = _file(ids, lambda r: range(0, 50, 5))
+    assert bands._regular(np.repeat(np.arange(len(ids)), 10), table.column("step").to_numpy()) is not None
+    runs = pd.DataFrame(
+        {"run_id": ids, "init_label": "n", "g": [i % 3 for i in range(len(ids))], "h": [i % 2 for i in range(len(ids))]}
+    )
+    groupings = {"g": ["g"], "gh": ["g", "h"]}
+    regular = bands.curve_bands([("s", table)], runs, groupings)
+    shuffled = table.take(np.random.default_rng(1).permutation(len(table)))
+    general = bands.curve_bands([("s", shuffled)], runs, groupings)
+    frame = table.to_pandas().astype({"run_id": str})
+    for name, by in groupings.items():
+        pd.testing.assert_frame_equal(regular[name], general[name])
+        want = stats.curve_bands(frame, runs, by=by)
+        pd.testing.assert_frame_equal(regular[name], want, check_dtype=False, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "steps_of",
+    [
+        lambda r: range(0, 30, 3) if r.endswith("0") else range(0, 60, 3),  # runs of two lengths
+        lambda r: [0, 2, 2, 4],  # a step recorded twice
+        lambda r: range(0, 12, 4) if r.endswith("1") else range(0, 12, 3),  # other steps per run
+    ],
+)
+def test_irregular_files_take_the_general_path(steps_of):
+    ids = [f"r{i}" for i in range(40)]
+    table = _file(ids, steps_of)
+    run = pd.Series(table.column("run_id").to_pylist()).map({r: i for i, r in enumerate(ids)}).to_numpy()
+    assert bands._regular(run, table.column("step").to_numpy()) is None
+    runs = pd.DataFrame({"run_id": ids, "init_label": "n", "g": [i % 4 for i in range(40)]})
+    got = bands.curve_bands([("s", table)], runs, {"g": ["g"]})["g"]
+    frame = table.to_pandas().astype({"run_id": str}).drop_duplicates(["run_id", "step"], keep="last")
+    want = stats.curve_bands(frame, runs, by=["g"])
+    pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=0, atol=0)
+
+
+def test_run_ids_that_are_not_ascii_are_found():
+    """Run ids are looked up by binary search over their bytes; ids that are not ASCII use a hash table."""
+    ids = ["rü1", "r2", "ß3", "r4"]
+    table = _file(ids, lambda r: [0, 1, 2])
+    runs = pd.DataFrame({"run_id": ids, "g": [0, 0, 1, 1]})
+    got = bands.curve_bands([("s", table)], runs, {"g": ["g"]})["g"]
+    assert got["n"].tolist() == [2] * 6
+    ascii_runs = pd.DataFrame({"run_id": ["r2", "r4", "zz"], "g": [0, 1, 1]})  # an ASCII list asked about other ids
+    got = bands.curve_bands([("s", table)], ascii_runs, {"g": ["g"]})["g"]
+    assert got["n"].tolist() == [1] * 6
+
+
+def test_bands_without_preadv(two_stores, monkeypatch):
+    """Where ``os.preadv`` does not exist (Windows) the spill is read by seek and readinto: the same bands."""
+    a, _ = two_stores
+    runs = load_runs(a)
+    want = bands.curve_bands(curve_tables(a), runs, {"m": ["lr"]})["m"]
+    monkeypatch.delattr(bands.os, "preadv")
+    pd.testing.assert_frame_equal(bands.curve_bands(curve_tables(a), runs, {"m": ["lr"]})["m"], want)

@@ -72,3 +72,26 @@ def test_stack_of_a_column_missing_everywhere_in_one_frame():
     out = stack([a.copy(deep=False), b.copy(deep=False)])
     assert isinstance(out["path"].dtype, pd.CategoricalDtype)
     assert _values(out)["path"].tolist() == [None, None, "w.npz"]
+
+
+@pytest.mark.parametrize("shape", ["shuffled", "sorted", "duplicates", "two stores"])
+def test_unique_sorted_is_drop_duplicates_then_sort(shape):
+    """``unique_sorted`` gives exactly ``drop_duplicates(key).sort_values(key, kind="stable",
+    ignore_index=True)``, whichever shape the table has."""
+    from xorlab.store.compact import unique_sorted
+
+    rng = np.random.default_rng(1)
+    ids = np.array([f"{v:016x}" for v in rng.integers(0, 2**62, 300)])
+    frame = pd.DataFrame(
+        {"sweep": "a", "run_id": ids, "x": np.arange(300.0), "s": pd.Categorical(["u", "v", "w"] * 100)}
+    )
+    if shape == "sorted":
+        frame = frame.sort_values("run_id", ignore_index=True)
+    if shape == "duplicates":
+        frame = pd.concat([frame, frame.iloc[::7].assign(x=-1.0)], ignore_index=True)
+    if shape == "two stores":
+        frame = pd.concat([frame, frame.iloc[::3].assign(sweep="b", x=-2.0), frame.iloc[::5]], ignore_index=True)
+    frame.index = frame.index * 3 + 11  # an index that is not 0..n-1
+    key = ["sweep", "run_id"]
+    want = frame.drop_duplicates(key).sort_values(key, kind="stable", ignore_index=True)
+    pd.testing.assert_frame_equal(unique_sorted(frame, key), want)

@@ -53,3 +53,18 @@ def test_bad_formats_are_one_line(text, words):
     with pytest.raises(report_app.ReportError, match=words):
         report_app.formats(text)
     assert report_app.formats(" PNG , svg ") == ("png", "svg")
+
+
+def test_progress_from_several_threads_adds_up():
+    """A stage's units may be advanced from worker threads (the bands' pass beside the figures): none is lost and
+    the bar never overshoots."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    p = Progress({"a": 1, "b": 1}, enabled=False)
+    p.start("a", 4000)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda _: [p.advance() for _ in range(1000)], range(4)))
+    assert p.done == pytest.approx(0.5) and p.left == pytest.approx(0.0)
+    p.start("b", 1)
+    p.close()
+    assert p.done == pytest.approx(1.0)

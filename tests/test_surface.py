@@ -84,3 +84,18 @@ def test_sampled_runs_are_seeded_and_order_free(runs):
     pd.testing.assert_frame_equal(a, b)
     assert a.groupby("mode").size().max() <= 3
     assert set(a["run_id"]) != set(sample_runs(runs, 3, seed=1)["run_id"]) or len(a) == len(runs)
+
+
+def test_medoid_distances_are_the_broadcast_formula_bit_for_bit():
+    """``medoid`` sums ``scipy.spatial.distance.cdist``; the sums are those of the explicit
+    ``sqrt(((p_i - p_j) ** 2).sum())`` (so the same run is picked as before), ties and scales included."""
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(4)
+    for n, scale, decimals in ((2, 1.0, None), (37, 1e-3, None), (500, 1e3, None), (800, 1.0, 2), (1200, 1.0, 1)):
+        p = rng.random((n, 4)) * scale
+        if decimals is not None:
+            p = p.round(decimals)  # many equal rows and distances
+        broadcast = np.sqrt(((p[:, None, :] - p[None, :, :]) ** 2).sum(axis=2)).sum(axis=1)
+        assert cdist(p, p).sum(axis=1).tobytes() == broadcast.tobytes()
+        assert medoid(p) == int(np.argmin(broadcast))

@@ -3,20 +3,23 @@ computed from the store's curves files one at a time instead of a frame of every
 
 One pass reads each committed curves file (the run ids as dictionary codes, the steps, the losses), keeps the rows
 of the runs asked for, and appends each cell's rows -- a cell being one combination of every grouping's values --
-as a dense (runs x logged steps) block to one temporary spill file. Then, per group, the blocks of its cells are
-read back a slab of steps at a time and the order statistics are *selected* per step (``np.partition``, linear
-time, the very values sorting would put there), so memory holds one group's slab (at most ``SLAB_BYTES``) and
-never the whole curve table. The numbers equal ``stats.curve_bands`` on the loaded frame: the same thinned steps,
-the same order statistics.
+as a dense (logged steps x runs) block to one temporary spill file; which rows to keep is decided in file order,
+the scattering into blocks runs on worker threads a few files ahead. Then, per group, the blocks of its cells are
+read back a slab of steps at a time (a slab of a block is one contiguous range of the file, read in place) and the
+order statistics are *selected* per step (``np.partition``, linear time, the very values sorting would put
+there), so memory holds one group's slab (at most ``SLAB_BYTES``) and never the whole curve table. The numbers
+equal ``stats.curve_bands`` on the loaded frame: the same thinned steps, the same order statistics.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,34 +27,50 @@ import pandas as pd
 import pyarrow as pa
 from scipy import stats as sps
 
-SLAB_BYTES = 128 * 2**20  # one group's (runs x steps) slab sorted at a time
+SLAB_BYTES = 128 * 2**20  # one group's (steps x runs) slab sorted at a time
+AHEAD = 2  # curves files scattered at once (on worker threads) beyond the one being looked up
 
 
 @dataclass
 class _Block:
     cell: int
     offset: int
-    rows: int
-    steps: np.ndarray  # the file's logged steps (sorted): the block's columns
+    rows: int  # runs: the block's columns on disk
+    steps: np.ndarray  # the file's logged steps (sorted): the block's rows on disk
+    order: int = 0  # the curves file it came from (blocks are read in file order)
 
 
-@dataclass
 class _Spill:
-    file: Any  # the open temporary file
-    blocks: list[_Block] = field(default_factory=list)
-    size: int = 0
+    """Blocks of (steps x runs) float64 in one temporary file, each step's values contiguous, so a slab of steps
+    is one contiguous range of a block: one ``preadv`` into the matrix it is sorted in (no mapping, which would
+    count as resident memory)."""
 
-    def append(self, cell: int, matrix: np.ndarray, steps: np.ndarray) -> None:
-        data = np.ascontiguousarray(matrix, dtype=np.float64)
-        self.file.write(data.tobytes())
-        self.blocks.append(_Block(cell, self.size, matrix.shape[0], steps))
-        self.size += data.nbytes
+    def __init__(self, file: Any) -> None:
+        self.file = file
+        self.blocks: list[_Block] = []
+        self.size = 0
+        self.lock = threading.Lock()
 
-    def read(self, block: _Block) -> np.ndarray:
-        self.file.flush()
-        return np.fromfile(
-            self.file.name, dtype=np.float64, count=block.rows * block.steps.size, offset=block.offset
-        ).reshape(block.rows, block.steps.size)
+    def append(self, cell: int, by_step: np.ndarray, steps: np.ndarray, order: int = 0) -> None:
+        data = np.ascontiguousarray(by_step, dtype=np.float64)
+        with self.lock:
+            self.file.write(data.data.cast("B"))
+            self.blocks.append(_Block(cell, self.size, data.shape[1], steps, order))
+            self.size += data.nbytes
+
+    def read_steps(self, block: _Block, first: int, out: np.ndarray) -> None:
+        """Fill ``out`` (C-contiguous, steps x ``block.rows``) with the block's steps ``first``, ``first + 1``,
+        ...: one contiguous range of the file, read in place."""
+        want, offset, view = out.nbytes, block.offset + first * block.rows * 8, out.data.cast("B")
+        if hasattr(os, "preadv"):  # POSIX: positioned, so the group threads need no lock
+            got = os.preadv(self.file.fileno(), [view], offset)
+        else:  # Windows
+            with self.lock:
+                self.file.seek(offset)
+                got = self.file.readinto(view)
+                self.file.seek(0, os.SEEK_END)
+        if got != want:
+            raise OSError(f"short read of the bands' spill file: {got} of {want} bytes")
 
 
 def order_statistics(sorted_cols: np.ndarray, confidence: float) -> tuple[np.ndarray, ...]:
@@ -90,6 +109,33 @@ def selected_order_statistics(rows: np.ndarray, confidence: float) -> tuple[np.n
     return ok, n_all[ok], med[ok], lo[ok], hi[ok]
 
 
+def _utf8(values: np.ndarray) -> np.ndarray:
+    """``values`` as UTF-8 byte strings (whose byte order is the strings' code-point order)."""
+    text = values.astype(str)
+    try:
+        return text.astype(bytes)  # ASCII: a plain cast
+    except UnicodeEncodeError:
+        return np.char.encode(text, "utf-8")
+
+
+class _Ids:
+    """Positions of run ids in a fixed list: binary search in the ids sorted as bytes (a hash lookup of a million
+    Python strings costs more than reading the curves)."""
+
+    def __init__(self, ids: np.ndarray) -> None:
+        raw = _utf8(ids)
+        self.order = np.argsort(raw, kind="stable")  # a duplicated id: its first position
+        self.sorted = raw[self.order]
+
+    def find(self, wanted: np.ndarray) -> np.ndarray:
+        """Position in the ids of each of ``wanted`` (-1 where absent)."""
+        if not self.sorted.size:
+            return np.full(wanted.size, -1, dtype=np.int64)
+        raw = _utf8(wanted)
+        at = np.minimum(np.searchsorted(self.sorted, raw), self.sorted.size - 1)
+        return np.where(self.sorted[at] == raw, self.order[at], -1)
+
+
 def _cells(runs: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, pd.DataFrame]:
     """Cell code per run (row of ``runs``) and the cells' values (one row per distinct combination)."""
     if not columns:
@@ -100,22 +146,50 @@ def _cells(runs: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, pd.D
     return codes.astype(np.int64), cells
 
 
-def _scatter(spill: _Spill, cell: np.ndarray, run: np.ndarray, step: np.ndarray, loss: np.ndarray) -> np.ndarray:
-    """Append one file's kept rows to ``spill``: per cell, a dense (its runs x the file's steps) block, NaN where
+def _scatter(
+    spill: _Spill, cell: np.ndarray, run: np.ndarray, step: np.ndarray, loss: np.ndarray, order: int = 0
+) -> np.ndarray:
+    """Append one file's kept rows to ``spill``: per cell, a dense (the file's steps x its runs) block, NaN where
     a run has no row at a step. Returns the file's distinct steps."""
     if not step.size:
         return np.empty(0, dtype=np.int64)
+    regular = _regular(run, step)
+    if regular is not None:  # every run logged the same steps: the rows are a (runs x steps) matrix already
+        steps, firsts = regular
+        matrix = loss.reshape(firsts.size, steps.size)
+        run_cell = cell[firsts]
+        by_cell = np.argsort(run_cell, kind="stable")
+        bounds = np.flatnonzero(np.r_[True, run_cell[by_cell][1:] != run_cell[by_cell][:-1], True])
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            spill.append(int(run_cell[by_cell[a]]), matrix[by_cell[a:b]].T, steps, order)
+        return steps
     steps, col = _dense_codes(step)
     together = _runs_together(run)  # then each cell's rows (a stable subset) hold their runs together too
-    order = np.argsort(cell, kind="stable")
-    cell, run, col, loss = cell[order], run[order], col[order], loss[order]
+    by_cell = np.argsort(cell, kind="stable")
+    cell, run, col, loss = cell[by_cell], run[by_cell], col[by_cell], loss[by_cell]
     bounds = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1], True])
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         row, n_rows = _row_codes(run[a:b], together)
-        block = np.full((n_rows, steps.size), np.nan)
-        block[row, col[a:b]] = loss[a:b]
-        spill.append(int(cell[a]), block, steps)
+        block = np.full((steps.size, n_rows), np.nan)
+        block[col[a:b], row] = loss[a:b]
+        spill.append(int(cell[a]), block, steps, order)
     return steps
+
+
+def _regular(run: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(steps, first row of each run)`` when the rows are run-major and every run has the same strictly
+    increasing steps (a curves file of one budget and logging interval), else None."""
+    starts = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
+    width = step.size // starts.size
+    if width * starts.size != step.size or not (starts == np.arange(starts.size) * width).all():
+        return None
+    grid = step.reshape(starts.size, width)
+    steps = grid[0]
+    if (width > 1 and not (steps[1:] > steps[:-1]).all()) or not (grid == steps).all():
+        return None
+    if np.unique(run[starts]).size != starts.size:  # a run in two stretches
+        return None
+    return steps.copy(), starts
 
 
 def _dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -153,6 +227,17 @@ def thin_steps(steps: np.ndarray, max_points: int) -> np.ndarray:
     return steps[np.unique(np.linspace(0, steps.size - 1, max_points).round().astype(np.int64))]
 
 
+def _reads(steps: np.ndarray, slab: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    """For a block logged at ``steps``: the rows of ``slab`` it has no value at, and its reads as (first matrix
+    row, first block step, count): stretches of consecutive block steps landing on consecutive matrix rows."""
+    pos = np.searchsorted(steps, slab)
+    hit = (pos < steps.size) & (steps[np.minimum(pos, steps.size - 1)] == slab)
+    at = np.flatnonzero(hit)
+    breaks = np.flatnonzero((np.diff(pos[at]) != 1) | (np.diff(at) != 1)) + 1
+    parts = np.split(at, breaks) if at.size else []
+    return np.flatnonzero(~hit), [(int(p[0]), int(pos[p[0]]), int(p.size)) for p in parts]
+
+
 def _group_band(spill: _Spill, blocks: list[_Block], keep: np.ndarray, confidence: float) -> tuple[np.ndarray, ...]:
     """Order statistics of one group over the steps ``keep``, a slab of steps at a time."""
     rows = sum(b.rows for b in blocks)
@@ -160,13 +245,23 @@ def _group_band(spill: _Spill, blocks: list[_Block], keep: np.ndarray, confidenc
     out: list[tuple[np.ndarray, ...]] = []
     for s0 in range(0, keep.size, per_slab):
         slab = keep[s0 : s0 + per_slab]
-        matrix = np.full((slab.size, rows), np.nan)  # one row per step: each step's values contiguous
+        matrix = np.empty((slab.size, rows))  # one row per step: each step's values contiguous
         r = 0
+        plans: dict[bytes, tuple[np.ndarray, list[tuple[int, int, int]]]] = {}  # blocks mostly share their steps
         for block in blocks:
-            pos = np.searchsorted(block.steps, slab)
-            hit = (pos < block.steps.size) & (block.steps[np.minimum(pos, block.steps.size - 1)] == slab)
-            if hit.any():
-                matrix[hit, r : r + block.rows] = spill.read(block)[:, pos[hit]].T
+            key = block.steps.tobytes()
+            if key not in plans:
+                plans[key] = _reads(block.steps, slab)
+            miss, reads = plans[key]
+            if miss.size:
+                matrix[miss, r : r + block.rows] = np.nan  # the block's runs have no value at these steps
+            for i, first, count in reads:
+                if count == 1 or block.rows == rows:  # the matrix rows are contiguous: read in place
+                    spill.read_steps(block, first, matrix[i : i + count, r : r + block.rows])
+                else:
+                    buffer = np.empty((count, block.rows))
+                    spill.read_steps(block, first, buffer)
+                    matrix[i : i + count, r : r + block.rows] = buffer
             r += block.rows
         ok, n, med, lo, hi = selected_order_statistics(matrix, confidence)
         out.append((slab[ok], n, med, lo, hi))
@@ -192,35 +287,54 @@ def curve_bands(
     columns = list(dict.fromkeys(c for by in groupings.values() for c in by))
     cell_of_run, cells = _cells(runs, columns)
     sweeps = runs["sweep"].astype(str).to_numpy() if "sweep" in runs.columns else None
-    index: dict[str, tuple[pd.Index, np.ndarray]] = {}
+    index: dict[str, tuple[_Ids, np.ndarray]] = {}
     for name in np.unique(sweeps) if sweeps is not None else [None]:
         rows = np.flatnonzero(sweeps == name) if sweeps is not None else np.arange(len(runs))
-        index[str(name)] = (pd.Index(runs["run_id"].astype(str).to_numpy()[rows]), rows)
+        index[str(name)] = (_Ids(runs["run_id"].astype(str).to_numpy()[rows]), rows)
     seen = np.zeros(len(runs), dtype=bool)
     all_steps: set[int] = set()
     with tempfile.NamedTemporaryFile(prefix="xorlab-bands-", suffix=".f64") as handle:
         spill = _Spill(handle)
-        for sweep, table in tables:
-            found = index.get(str(sweep) if sweeps is not None else "None")
-            if found is None or not len(table):
-                continue
-            ids, rows = found
-            rid = table.column("run_id").combine_chunks()
-            if not isinstance(rid.type, pa.DictionaryType):
-                rid = rid.dictionary_encode()
-            where = ids.get_indexer(rid.dictionary.to_numpy(zero_copy_only=False).astype(str))
-            glob = np.where(where >= 0, rows[np.maximum(where, 0)], -1)
-            first = glob >= 0
-            first[first] = ~seen[glob[first]]  # a run already read from an earlier chunk is not read again
-            seen[glob[first]] = True
-            run = np.where(first, glob, -1)[rid.indices.to_numpy(zero_copy_only=False)]
-            keep = run >= 0
-            step = table.column("step").to_numpy()[keep]
-            loss = table.column("loss").to_numpy()[keep]
-            loss = np.where(np.isfinite(loss), loss, np.inf)  # a diverged run counts as the worst loss
-            all_steps.update(_scatter(spill, cell_of_run[run[keep]], run[keep], step, loss).tolist())
+
+        def scatter(table: pa.Table, run: np.ndarray, order: int) -> np.ndarray:
+            step, loss = table.column("step").to_numpy(), table.column("loss").to_numpy()
+            if not (run >= 0).all():
+                keep = run >= 0
+                run, step, loss = run[keep], step[keep], loss[keep]
+            if not np.isfinite(loss).all():
+                loss = np.where(np.isfinite(loss), loss, np.inf)  # a diverged run counts as the worst loss
+            return _scatter(spill, cell_of_run[run], run, step, loss, order)
+
+        def done(future: Future) -> None:
+            all_steps.update(future.result().tolist())
             if progress is not None:
                 progress()
+
+        # Which rows of a file to read is decided in file order (the first chunk recording a run wins); the
+        # scatter of those rows into the spill runs on worker threads (numpy outside the GIL), a few files ahead.
+        pending: deque[Future] = deque()
+        with ThreadPoolExecutor(max_workers=min(AHEAD, os.cpu_count() or 1)) as pool:
+            for order, (sweep, table) in enumerate(tables):
+                found = index.get(str(sweep) if sweeps is not None else "None")
+                if found is None or not len(table):
+                    continue
+                ids, rows = found
+                rid = table.column("run_id").combine_chunks()
+                if not isinstance(rid.type, pa.DictionaryType):
+                    rid = rid.dictionary_encode()
+                where = ids.find(rid.dictionary.to_numpy(zero_copy_only=False))
+                glob = np.where(where >= 0, rows[np.maximum(where, 0)], -1)
+                first = glob >= 0
+                first[first] = ~seen[glob[first]]  # a run already read from an earlier chunk is not read again
+                seen[glob[first]] = True
+                run = np.where(first, glob, -1)[rid.indices.to_numpy(zero_copy_only=False)]
+                pending.append(pool.submit(scatter, table, run, order))
+                while len(pending) > AHEAD:
+                    done(pending.popleft())
+            while pending:
+                done(pending.popleft())
+        spill.file.flush()
+        spill.blocks.sort(key=lambda b: (b.order, b.offset))  # as one thread would have written them
         keep_steps = thin_steps(np.fromiter(all_steps, dtype=np.int64, count=len(all_steps)), max_points)
         out = {}
         for gname, by in groupings.items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -85,7 +86,9 @@ class StoreCurves:
         def tables() -> Iterator[tuple[str, pa.Table]]:
             for name, table in curve_tables(self.stores, self.names):
                 if len(wanted):
-                    kept.append(table.filter(_rows_of(table.column("run_id"), wanted)))
+                    rows = _rows_of(table.column("run_id"), wanted)
+                    if rows is not None:
+                        kept.append(table.filter(rows))
                 yield name, table
 
         out = bands.curve_bands(tables(), runs, groupings, progress=progress)
@@ -121,13 +124,17 @@ class StoreCurves:
 Curves = FrameCurves | StoreCurves
 
 
-def _rows_of(run_id: pa.ChunkedArray, wanted: pa.Array) -> pa.ChunkedArray:
-    """Boolean mask of the rows whose ``run_id`` is in ``wanted``: looked up once per dictionary entry (a curves
-    file's run ids are dictionary-encoded), not once per row."""
+def _rows_of(run_id: pa.ChunkedArray, wanted: pa.Array) -> pa.ChunkedArray | None:
+    """Boolean mask of the rows whose ``run_id`` is in ``wanted``, or None when there are none: looked up once per
+    dictionary entry (a curves file's run ids are dictionary-encoded), not once per row."""
     parts = []
     for chunk in run_id.chunks:
         if isinstance(chunk, pa.DictionaryArray):
-            parts.append(pc.is_in(chunk.dictionary, value_set=wanted).take(chunk.indices))
+            found = pc.is_in(chunk.dictionary, value_set=wanted)
+            parts.append(found.take(chunk.indices) if pc.any(found).as_py() else None)
         else:
             parts.append(pc.is_in(chunk, value_set=wanted))
-    return pa.chunked_array(parts, pa.bool_())
+    if all(p is None for p in parts):
+        return None
+    none = [pa.array(np.zeros(len(c), dtype=bool)) for c in run_id.chunks]
+    return pa.chunked_array([n if p is None else p for n, p in zip(none, parts, strict=True)], pa.bool_())

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from xorlab.apps.errors import AppError, exit_status
@@ -172,14 +173,14 @@ def run(args: argparse.Namespace) -> Path:
     weights = {
         "reading runs": 20,
         "statistics": 5,  # the statistics then run beside the figures and curves, on a thread of their own
-        "figures": 20,
-        "loss curves": 30,
+        "figures and loss curves": 50,  # the bands' pass over the curves files beside the figures without them
         "curve figures": 15,
         "maps": 20,
         "pages": 5,
     }
-    with Progress(weights, enabled=args.progress) as progress:
+    with Progress(weights, enabled=args.progress) as progress, ThreadPoolExecutor(max_workers=1) as pool:
         progress.start("reading runs")
+        reading = pool.submit(read_lines, paths)  # what the inputs hold, read while the runs load
         try:
             runs = stats.with_init_label(load(paths, columns(args.where)))
             if args.where is not None:
@@ -201,7 +202,7 @@ def run(args: argparse.Namespace) -> Path:
         except (StoreError, ValueError) as exc:
             raise ReportError(str(exc)) from None
         out = args.out if args.out is not None else Path(paths[0]) / "report"
-        read = read_lines(paths)
+        read = reading.result()
         publish(
             lambda d: report.build_report(
                 runs,

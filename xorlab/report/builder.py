@@ -29,6 +29,7 @@ from xorlab.report import figures, mode_figures, pages
 from xorlab.report import maps as map_figures
 from xorlab.report.panels import conditioned, panel_axes, panels, pooled_axes
 from xorlab.report.progress import Progress, Quiet
+from xorlab.store.compact import unique_sorted
 from xorlab.store.records import CONFIG_COLUMNS, FILE_HASH, PRED_COLUMNS
 
 FIGURES = {  # stem -> caption; {budget} names the runs the figure shows
@@ -70,6 +71,8 @@ def figure_runs(runs: pd.DataFrame, budget: int | None = None) -> pd.DataFrame:
             found = ", ".join(f"{int(m)}" for m in sorted(runs["max_steps"].unique()))
             raise ValueError(f"--budget: no runs with max_steps = {budget}; found: {found}")
         return runs[runs["max_steps"] == budget]
+    if runs["max_steps"].nunique(dropna=False) == 1:  # one budget: every run is its configuration's longest
+        return runs
     keys = [c for c in [stats.SWEEP, *CONFIG_COLUMNS] if c != "max_steps" and c in runs.columns]
     longest = runs.groupby(keys, dropna=False, sort=False)["max_steps"].transform("max")
     return runs[runs["max_steps"] == longest]
@@ -209,9 +212,9 @@ def draw_figures(
     first = runs["steps_to_solve"].astype("Float64").astype(float)
     log_steps = figures.early_steps(first.groupby(runs[facet]).median(), float(runs["max_steps"].max()))
     summary = by_panel.tag(stats.summarize(runs, group))
-    bands: dict[str, pd.DataFrame] = {}  # the loss bands, computed after the figures that do not need them
+    bands: dict[str, pd.DataFrame] = {}  # the loss bands, computed beside the figures that do not need them
 
-    sampled = surface.sample_runs(runs, SAMPLED)  # their curves are kept from the bands' pass
+    sampled = surface.sample_runs(runs, SAMPLED)
 
     def mode_curves() -> figures.Figure:
         picked = sampled[["run_id", "mode"]].drop_duplicates("run_id").astype({"run_id": str})
@@ -238,18 +241,20 @@ def draw_figures(
         "decision_surfaces": surfaces,
         "mode_curves": mode_curves,
     }
-    # Figures without curves first: drawing them holds the GIL, which a report's statistics thread (seeded
-    # bootstraps, numpy) does not need; reading the curves and selecting their order statistics then overlap the
-    # rest of the statistics. (Bands on a third thread beside both: slower, and more memory.)
+    # The loss bands' pass over every curves file runs on a thread of its own, beside the figures that do not need
+    # them: reading, scattering and selecting are numpy and pyarrow outside the GIL, drawing is Python. The
+    # statistics run on a third thread (``build_report``).
     with_curves = ("convergence", "mode_curves")
-    progress.start("figures", len(drawn) - len(with_curves))
-    for stem, make in drawn.items():
-        if stem not in with_curves:
-            figures.save(make(), figure_dir, stem, formats)
-            progress.advance()
-    progress.start("loss curves", source.units)
     groupings = {"convergence": group, "mode": ["mode"]}
-    bands.update(source.bands(runs, groupings, progress.advance, lines=sampled["run_id"].astype(str).tolist()))
+    lines = sampled["run_id"].astype(str).tolist()  # their curves are kept from the bands' pass
+    progress.start("figures and loss curves", len(drawn) - len(with_curves) + source.units)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        reading = pool.submit(source.bands, runs, groupings, progress.advance, lines)
+        for stem, make in drawn.items():
+            if stem not in with_curves:
+                figures.save(make(), figure_dir, stem, formats)
+                progress.advance()
+        bands.update(reading.result())
     progress.start("curve figures", len(with_curves))
     for stem in with_curves:
         figures.save(drawn[stem](), figure_dir, stem, formats)
@@ -302,7 +307,7 @@ def build_report(
     figure_dir.mkdir(parents=True, exist_ok=True)
     n_all = len(runs)
     key = [stats.SWEEP, "run_id"] if stats.SWEEP in runs.columns else ["run_id"]
-    runs = runs.drop_duplicates(key).sort_values(key, kind="stable", ignore_index=True)  # order-free
+    runs = unique_sorted(runs, key)  # order-free
     runs = stats.with_init_label(runs)
     by = maps.default_by(runs) if by is None else stats.resolve_by(runs, by)
     if stats.several_sweeps(runs) and stats.SWEEP not in by:

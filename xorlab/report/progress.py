@@ -9,6 +9,7 @@ printed, so it never interleaves with other notices; ``note`` prints a line abov
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,24 +35,27 @@ class Progress:
             bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
         )
         self.done = 0.0
+        self.lock = threading.Lock()
         self.stage: str | None = None
         self.units = 1
         self.left = 0.0
 
     def start(self, stage: str, units: int = 1) -> None:
         """Begin ``stage`` (finishing the previous one) with ``units`` steps of work."""
-        self._finish_stage()
-        self.stage, self.units = stage, max(1, int(units))
-        self.left = self.weights.get(stage, 0.0)
-        self.bar.set_description_str(f"xorlab-report: {stage}")
+        with self.lock:
+            self._finish_stage()
+            self.stage, self.units = stage, max(1, int(units))
+            self.left = self.weights.get(stage, 0.0)
+            self.bar.set_description_str(f"xorlab-report: {stage}")
 
     def advance(self, k: int = 1) -> None:
-        """``k`` more units of the current stage are done."""
-        if self.stage is None:
-            return
-        step = min(self.left, self.weights.get(self.stage, 0.0) * k / self.units)
-        self.left -= step
-        self._move(step)
+        """``k`` more units of the current stage are done (from any thread: a stage's work may run on several)."""
+        with self.lock:
+            if self.stage is None:
+                return
+            step = min(self.left, self.weights.get(self.stage, 0.0) * k / self.units)
+            self.left -= step
+            self._move(step)
 
     def _move(self, fraction: float) -> None:
         new = self.done + fraction

@@ -65,3 +65,22 @@ def group_numbers(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     if not varying:
         return np.zeros(len(frame), dtype=np.int64)
     return frame.groupby(varying, dropna=False, sort=False).ngroup().to_numpy()
+
+
+def unique_sorted(frame: pd.DataFrame, key: Sequence[str]) -> pd.DataFrame:
+    """``frame.drop_duplicates(key).sort_values(key, kind="stable", ignore_index=True)``, with the wide frame
+    copied once at most: duplicates and order are found on the key columns alone, a leading key column of one
+    value is no key, and a frame already in order is only renumbered."""
+    key = [*(k for k in key[:-1] if frame[k].nunique(dropna=False) > 1), *key[-1:]]
+    narrow = frame[key].reset_index(drop=True)
+    keep = ~narrow.duplicated(key).to_numpy()
+    if not keep.all():
+        narrow = narrow[keep].reset_index(drop=True)
+    if len(key) == 1 and narrow[key[0]].is_monotonic_increasing:
+        order = np.arange(len(narrow))
+    else:
+        order = narrow.sort_values(key, kind="stable").index.to_numpy()
+    rows = np.flatnonzero(keep)[order]
+    if rows.size == len(frame) and (rows == np.arange(rows.size)).all():
+        return frame.reset_index(drop=True)
+    return frame.take(rows).reset_index(drop=True)
