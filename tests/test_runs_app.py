@@ -237,3 +237,17 @@ def test_show_and_plot_a_run_of_another_width(tmp_path, capsys):
     w1 = out[out.index("  w1 = ") : out.index("  b1 = ")]
     assert w1.count(",") == 2 * 6 - 1 and "nan" not in w1  # w1 is (2, 6), read from the any-width record
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_show_where_lists_text_axes_in_text_order(tmp_path, capsys):
+    """The runs are read with few-valued text as categoricals (small), yet listed in the order of their values,
+    not in the order the categories were met: ``tanh`` runs were written first, ``relu`` is listed first
+    (after ``seed``, the first swept axis)."""
+    grid = {"activation": ["tanh", "relu"], "lr": [0.5], "seed": "range(0,3)", "max_steps": 20}
+    run_sweep(Grid.from_mapping(grid), SweepOptions(dir=tmp_path / "s", progress=False), config={"grid": grid})
+    code, out, _ = call(capsys, "show", tmp_path / "s", "--where", "max_steps == 20")
+    lines = out.splitlines()[:-1]
+    acts = [next(w.split("=")[1] for w in ln.split() if w.startswith("activation=")) for ln in lines]
+    seeds = [next(w for w in ln.split() if w.startswith("seed=")) for ln in lines]
+    assert code == 0 and seeds == ["seed=0"] * 2 + ["seed=1"] * 2 + ["seed=2"] * 2
+    assert acts == ["relu", "tanh"] * 3, out
