@@ -246,13 +246,13 @@ def _as_text(column):
 
 
 def _show_where(path: Path, query: str, limit: int) -> None:
+    import pyarrow as pa
+
     from xorlab.analysis import stats
     from xorlab.analysis.query import QueryError, parse, where
     from xorlab.report.builder import RUN_COLUMNS_USED
     from xorlab.store.format import named_columns
     from xorlab.store.reader import load_runs
-
-    import pyarrow as pa
 
     pa.set_memory_pool(pa.system_memory_pool())  # Arrow's own pool keeps what the load freed: ~240 MiB more peak
     try:
