@@ -281,13 +281,18 @@ def test_check_writable_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("where", ["under_file", "is_file", "runs_without_manifest"])
+@pytest.mark.parametrize(
+    "where", ["under_file", "is_file", "runs_without_manifest", "dangling_link", "under_dangling_link"]
+)
 def test_check_writable_rejects(tmp_path, where):
     (tmp_path / "afile").write_text("x")
+    (tmp_path / "link").symlink_to(tmp_path / "nowhere")  # a link to nothing: mkdir would raise FileExistsError
     path = {
         "under_file": tmp_path / "afile" / "sub",
         "is_file": tmp_path / "afile",
         "runs_without_manifest": tmp_path / "d",
+        "dangling_link": tmp_path / "link",
+        "under_dangling_link": tmp_path / "link" / "store",
     }[where]
     if where == "runs_without_manifest":
         (path / "runs").mkdir(parents=True)

@@ -89,6 +89,15 @@ def check_writable(path: str | Path, field: str = "dir") -> Path:
     """
     path = store_path(path)
     _check_names(path, field)
+    for part in (path, *path.parents):  # a link to nowhere can neither be used nor be created over
+        if part.exists():
+            break
+        if part.is_symlink():
+            where = "" if part == path else f"cannot create {path}: "
+            raise StoreError(
+                f"{field}: {where}{part} is a symbolic link to {os.readlink(part)}, which does not exist; create "
+                "it or give another path"
+            )
     if path.exists():
         if not path.is_dir():
             raise StoreError(f"{field}: {path} exists and is not a directory")
