@@ -40,3 +40,35 @@ def test_regimes_split_at_one_and_three():
         "lr > 3",
     ]
     assert WEAK == (1.0, 3.0) and set(AGREEMENT) == {"lr <= 1", "1 < lr <= 3", "lr > 3"}
+
+
+@pytest.mark.parametrize(
+    ("axes", "engine", "says"),
+    [
+        ({"lr": [0.5, 2.0]}, "compiled", "98.3 % of runs"),
+        (
+            {"lr": [2.0], "width": [4, 32]},
+            "compiled",
+            "wider tanh networks fewer: 95.5 % at width 8, 89.5 % at width 32",
+        ),
+        ({"lr": [2.0], "width": [32], "activation": ["relu"]}, "compiled", None),  # the note, without the tanh clause
+        ({"lr": [2.0]}, "numpy", ""),  # the reference itself: no note
+        ({"lr": [0.1, 1.0]}, "compiled", ""),  # outside the weak regime: no note
+    ],
+)
+def test_the_sweeps_note_on_weak_agreement(axes, engine, says, capsys, tmp_path):
+    """The sweep states the measured agreement when a compiled grid trains at 1 < lr <= 3, and the lower figures of
+    wide tanh networks when the grid has them."""
+    from xorlab.apps.sweep import _note_weak_agreement
+    from xorlab.sweep.grid import Grid
+    from xorlab.sweep.runner import SweepOptions
+
+    _note_weak_agreement(Grid.from_mapping({**axes, "seed": "range(0,2)"}), SweepOptions(dir=tmp_path, engine=engine))
+    out = capsys.readouterr().out
+    if says == "":
+        assert out == ""
+        return
+    assert "note: at 1 < lr ≤ 3" in out and "98.3 %" in out
+    assert ("wider tanh" in out) == (says is not None and "wider" in says)
+    if says:
+        assert says in out
