@@ -192,3 +192,39 @@ def test_usage_errors_are_one_line(tmp_path, capsys):
         main(["--out", str(tmp_path / "x")])
     assert info.value.code == 2
     assert one_error_line(capsys).startswith("xorlab-report: error: the following arguments are required")
+
+
+def test_a_full_temporary_folder_is_named_and_nothing_is_written(sweep, tmp_path, capsys, monkeypatch):
+    """The loss bands spill to the temporary folder; when it is full the error names it (and TMPDIR), not --out,
+    the exit is 1 and --out is not created."""
+    import errno
+    import tempfile
+
+    from xorlab.analysis import bands
+
+    real = tempfile.NamedTemporaryFile
+
+    class Full:
+        def __init__(self, *args, **kwargs):
+            self.inner = real(*args, **kwargs)
+            self.name = self.inner.name
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return self.inner.__exit__(*exc)
+
+    monkeypatch.setattr(bands.tempfile, "NamedTemporaryFile", Full)
+    out = tmp_path / "out"
+    assert main([str(sweep), "--out", str(out)]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("xorlab-report: error: cannot write ") and "xorlab-bands-" in line
+    assert "no space left on the device" in line and "TMPDIR" in line and f"{out} was not changed" in line
+    assert not out.exists() and not list(tmp_path.glob(".out.tmp-*"))

@@ -54,9 +54,19 @@ class _Spill:
     def append(self, cell: int, by_step: np.ndarray, steps: np.ndarray, order: int = 0) -> None:
         data = np.ascontiguousarray(by_step, dtype=np.float64)
         with self.lock:
-            self.file.write(data.data.cast("B"))
+            self._named(lambda: self.file.write(data.data.cast("B")))
             self.blocks.append(_Block(cell, self.size, data.shape[1], steps, order))
             self.size += data.nbytes
+
+    def flush(self) -> None:
+        self._named(self.file.flush)
+
+    def _named(self, write: Callable[[], object]) -> None:
+        """``write()``, its OS error naming the spill (in the temporary folder), not the output the caller writes."""
+        try:
+            write()
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, self.file.name) from None
 
     def read_steps(self, block: _Block, first: int, out: np.ndarray) -> None:
         """Fill ``out`` (C-contiguous, steps x ``block.rows``) with the block's steps ``first``, ``first + 1``,
@@ -333,7 +343,7 @@ def curve_bands(
                     done(pending.popleft())
             while pending:
                 done(pending.popleft())
-        spill.file.flush()
+        spill.flush()
         spill.blocks.sort(key=lambda b: (b.order, b.offset))  # as one thread would have written them
         keep_steps = thin_steps(np.fromiter(all_steps, dtype=np.int64, count=len(all_steps)), max_points)
         out = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +38,19 @@ def publish(build: Callable[[Path], object], out: Path, field: str = "--out: ") 
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.replace(src, dst)
     except OSError as exc:
+        elsewhere = exc.filename is not None and not _within(Path(os.fsdecode(exc.filename)), (tmp, out))
+        if elsewhere:  # a scratch file in the temporary folder (the report's loss-band spill), not the output
+            raise AppError(
+                f"cannot write {os.fsdecode(exc.filename)} ({oserror_text(exc)}; the temporary folder is "
+                f"{tempfile.gettempdir()}, set TMPDIR to use another); {out} was not changed",
+                FAILURE,
+            ) from None
         raise AppError(f"{field}cannot write {out} ({oserror_text(exc)})", FAILURE) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _within(path: Path, folders: tuple[Path, ...]) -> bool:
+    """Whether ``path`` lies in (or is) one of ``folders``."""
+    path = path.absolute()
+    return any(path == f.absolute() or f.absolute() in path.parents for f in folders)
