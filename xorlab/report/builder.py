@@ -208,48 +208,47 @@ def draw_figures(
     runs = runs.assign(mode=surface.mode_labels(runs))
     runs, by_panel = panels(runs)  # one panel per lr, or per condition when a study sweeps a few other values too
     facet, group = by_panel.column, ["init_label", *by_panel.axes]  # groups by config axes, tagged with panels
-    threshold = runs["loss_threshold"].iloc[0] if runs["loss_threshold"].nunique() == 1 else None
-    first = runs["steps_to_solve"].astype("Float64").astype(float)
-    log_steps = figures.early_steps(first.groupby(runs[facet]).median(), float(runs["max_steps"].max()))
-    summary = by_panel.tag(stats.summarize(runs, group))
-    bands: dict[str, pd.DataFrame] = {}  # the loss bands, computed beside the figures that do not need them
-
     sampled = surface.sample_runs(runs, SAMPLED)
-
-    def mode_curves() -> figures.Figure:
-        picked = sampled[["run_id", "mode"]].drop_duplicates("run_id").astype({"run_id": str})
-        lines = source.lines(picked["run_id"].tolist()).astype({"run_id": str}).merge(picked, on="run_id")
-        counts = runs["mode"].value_counts().to_dict()
-        order = {m: i for i, m in enumerate(sampled["mode"].drop_duplicates())}
-        by_mode = bands["mode"].sort_values("mode", key=lambda m: m.map(order), kind="stable")
-        return mode_figures.mode_curves(by_mode, lines, budget, log_steps, counts)
-
-    def surfaces() -> figures.Figure:
-        typical = source.with_params(surface.typical_runs(runs))
-        return mode_figures.decision_surfaces(typical, surface.decision_surface(typical), budget)
-
-    drawn = {
-        "convergence": lambda: figures.convergence(
-            by_panel.tag(bands["convergence"]), budget, reference, log_steps, by_panel
-        ),
-        "km_curves": lambda: figures.km_curves(
-            by_panel.tag(stats.km_curves(runs, group)), budget, reference, log_steps, by_panel
-        ),
-        "failure_heatmap": lambda: figures.failure_heatmap(summary, budget, by_panel),
-        "failure_modes": lambda: mode_figures.failure_modes(summary, budget, reference, by_panel),
-        "final_loss": lambda: figures.final_loss(runs, threshold, budget, reference, by_panel),
-        "decision_surfaces": surfaces,
-        "mode_curves": mode_curves,
-    }
-    # The loss bands' pass over every curves file runs on a thread of its own, beside the figures that do not need
-    # them: reading, scattering and selecting are numpy and pyarrow outside the GIL, drawing is Python. The
-    # statistics run on a third thread (``build_report``).
+    bands: dict[str, pd.DataFrame] = {}  # the loss bands, computed beside the figures that do not need them
+    # The loss bands' pass over every curves file runs on a thread of its own from here on, beside the figures
+    # that do not need them: reading, scattering and selecting are numpy and pyarrow outside the GIL, drawing is
+    # Python. The statistics run on a third thread (``build_report``).
     with_curves = ("convergence", "mode_curves")
     groupings = {"convergence": group, "mode": ["mode"]}
-    lines = sampled["run_id"].astype(str).tolist()  # their curves are kept from the bands' pass
-    progress.start("figures and loss curves", len(drawn) - len(with_curves) + source.units)
+    sampled_ids = sampled["run_id"].astype(str).tolist()  # their curves are kept from the bands' pass
+    progress.start("figures and loss curves", len(FIGURES) - len(with_curves) + source.units)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        reading = pool.submit(source.bands, runs, groupings, progress.advance, lines)
+        reading = pool.submit(source.bands, runs, groupings, progress.advance, sampled_ids)
+        threshold = runs["loss_threshold"].iloc[0] if runs["loss_threshold"].nunique() == 1 else None
+        first = runs["steps_to_solve"].astype("Float64").astype(float)
+        log_steps = figures.early_steps(first.groupby(runs[facet]).median(), float(runs["max_steps"].max()))
+        summary = by_panel.tag(stats.summarize(runs, group))
+
+        def mode_curves() -> figures.Figure:
+            picked = sampled[["run_id", "mode"]].drop_duplicates("run_id").astype({"run_id": str})
+            lines = source.lines(picked["run_id"].tolist()).astype({"run_id": str}).merge(picked, on="run_id")
+            counts = runs["mode"].value_counts().to_dict()
+            order = {m: i for i, m in enumerate(sampled["mode"].drop_duplicates())}
+            by_mode = bands["mode"].sort_values("mode", key=lambda m: m.map(order), kind="stable")
+            return mode_figures.mode_curves(by_mode, lines, budget, log_steps, counts)
+
+        def surfaces() -> figures.Figure:
+            typical = source.with_params(surface.typical_runs(runs))
+            return mode_figures.decision_surfaces(typical, surface.decision_surface(typical), budget)
+
+        drawn = {
+            "convergence": lambda: figures.convergence(
+                by_panel.tag(bands["convergence"]), budget, reference, log_steps, by_panel
+            ),
+            "km_curves": lambda: figures.km_curves(
+                by_panel.tag(stats.km_curves(runs, group)), budget, reference, log_steps, by_panel
+            ),
+            "failure_heatmap": lambda: figures.failure_heatmap(summary, budget, by_panel),
+            "failure_modes": lambda: mode_figures.failure_modes(summary, budget, reference, by_panel),
+            "final_loss": lambda: figures.final_loss(runs, threshold, budget, reference, by_panel),
+            "decision_surfaces": surfaces,
+            "mode_curves": mode_curves,
+        }
         for stem, make in drawn.items():
             if stem not in with_curves:
                 figures.save(make(), figure_dir, stem, formats)
@@ -316,16 +315,16 @@ def build_report(
     labels = runs["init_label"].unique()
     ref = stats.resolve_reference(labels, reference) if reference is not None else stats.reference_init(labels)
     shown = figure_runs(runs, budget)
-    map_axes = maps.map_axes(shown)
-    captions = FIGURES if map_axes is None else map_figures.MAP_FIGURES
-    if map_axes is None and panel_axes(shown):  # panels per condition: the captions say which
-        captions = {stem: conditioned(text, panel_axes(shown)) for stem, text in captions.items()}
-    budget_note = budget_text(shown)
-    notes = [*notes, *_figure_notes(runs, shown, budget, budget_note, n_all)]
-    # The statistics (their seeded bootstraps mostly outside the GIL) run on a thread of their own while the
-    # figures are drawn: two cores busy instead of one. Both only read the run table.
+    # The statistics (their seeded bootstraps mostly outside the GIL) run on a thread of their own from here on,
+    # while the figures are prepared and drawn: both only read the run table.
     with ThreadPoolExecutor(max_workers=1) as pool:
         statistics = pool.submit(stats.stats_table, runs, by, ref)
+        map_axes = maps.map_axes(shown)
+        captions = FIGURES if map_axes is None else map_figures.MAP_FIGURES
+        if map_axes is None and panel_axes(shown):  # panels per condition: the captions say which
+            captions = {stem: conditioned(text, panel_axes(shown)) for stem, text in captions.items()}
+        budget_note = budget_text(shown)
+        notes = [*notes, *_figure_notes(runs, shown, budget, budget_note, n_all)]
         if map_axes is None:
             draw_figures(shown, curves, figure_dir, ref, budget_note, formats, progress)
         else:
