@@ -38,10 +38,11 @@ def publish(build: Callable[[Path], object], out: Path, field: str = "--out: ") 
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.replace(src, dst)
     except OSError as exc:
-        elsewhere = exc.filename is not None and not _within(Path(os.fsdecode(exc.filename)), (tmp, out))
-        if elsewhere:  # a scratch file in the temporary folder (the report's loss-band spill), not the output
+        name = Path(os.fsdecode(exc.filename)) if exc.filename is not None else None
+        scratch = name is not None and _within(name, (Path(tempfile.gettempdir()),)) and not _within(name, (tmp, out))
+        if scratch:  # a scratch file in the temporary folder (the report's loss-band spill), not the output
             raise AppError(
-                f"cannot write {os.fsdecode(exc.filename)} ({oserror_text(exc)}; the temporary folder is "
+                f"cannot write {name} ({oserror_text(exc)}; the temporary folder is "
                 f"{tempfile.gettempdir()}, set TMPDIR to use another); {out} was not changed",
                 FAILURE,
             ) from None
