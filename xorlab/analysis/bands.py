@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 from scipy import stats as sps
 
-SLAB_BYTES = 128 * 2**20  # one group's (steps x runs) slab sorted at a time
+SLAB_BYTES = 128 * 2**20  # one group's (steps x runs) slab selected from at a time
 AHEAD = 2  # curves files scattered at once (on worker threads) beyond the one being looked up
 
 
@@ -42,7 +42,7 @@ class _Block:
 
 class _Spill:
     """Blocks of (steps x runs) float64 in one temporary file, each step's values contiguous, so a slab of steps
-    is one contiguous range of a block: one ``preadv`` into the matrix it is sorted in (no mapping, which would
+    is one contiguous range of a block: one ``preadv`` into the matrix it is selected in (no mapping, which would
     count as resident memory)."""
 
     def __init__(self, file: Any) -> None:
@@ -78,7 +78,6 @@ class _Spill:
             with self.lock:
                 self.file.seek(offset)
                 got = self.file.readinto(view)
-                self.file.seek(0, os.SEEK_END)
         if got != want:
             raise OSError(f"short read of the bands' spill file: {got} of {want} bytes")
 
@@ -197,7 +196,7 @@ def _regular(run: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     steps = grid[0]
     if (width > 1 and not (steps[1:] > steps[:-1]).all()) or not (grid == steps).all():
         return None
-    if np.unique(run[starts]).size != starts.size:  # a run in two stretches
+    if not _runs_together(run):  # a run in two stretches
         return None
     return steps.copy(), starts
 
